@@ -1,0 +1,30 @@
+/* C helpers for what Swift cannot call directly. Each is a few lines. */
+#ifndef EMBER_SHIM_H
+#define EMBER_SHIM_H
+
+#include <sys/types.h>
+#include "ember_profile.h"
+
+/* Opens a software cpu-clock event on `cpu` for all tasks, sampling `frequency` times a
+ * second, created disabled. Returns the fd, or -errno. (syscall() is variadic.) */
+int ember_open_cpu_clock_event(int cpu, unsigned long frequency);
+int ember_event_enable(int fd);
+int ember_event_disable(int fd);
+
+/* Forks a child that waits on a pipe before exec'ing argv[0] (searched in PATH), so the
+ * profiler can attach first. Returns the child's pid or -errno; `*go_fd` receives the pipe
+ * end to close (or write to) to let it run, `*status_fd` a CLOEXEC pipe that reports
+ * an errno if exec fails and reaches EOF when exec succeeds. */
+pid_t ember_spawn_suspended(char *const argv[], int *go_fd, int *status_fd);
+
+/* SIGINT/SIGTERM/SIGHUP set a flag instead of killing ember, so it can write its output. */
+void ember_install_stop_signals(void);
+int ember_stop_signal(void); /* the signal received, or 0 */
+void ember_restore_default_signals(void);
+
+/* Routes libbpf's messages into a buffer instead of stderr; the last warning is kept
+ * for error messages. */
+void ember_capture_libbpf_messages(void);
+const char *ember_last_libbpf_message(void);
+
+#endif

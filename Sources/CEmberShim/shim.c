@@ -1,0 +1,131 @@
+#define _GNU_SOURCE
+#include "ember_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+
+int ember_open_cpu_clock_event(int cpu, unsigned long frequency)
+{
+	struct perf_event_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.freq = 1;
+	attr.sample_freq = frequency;
+	attr.disabled = 1;
+	int fd = (int)syscall(SYS_perf_event_open, &attr, -1 /* all tasks */, cpu, -1,
+			      PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int ember_event_enable(int fd)
+{
+	return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0 ? -errno : 0;
+}
+
+int ember_event_disable(int fd)
+{
+	return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) < 0 ? -errno : 0;
+}
+
+pid_t ember_spawn_suspended(char *const argv[], int *go_fd, int *status_fd)
+{
+	int go[2], status[2];
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(status, O_CLOEXEC) < 0) {
+		int err = errno;
+		close(go[0]);
+		close(go[1]);
+		return -err;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int err = errno;
+		close(go[0]); close(go[1]); close(status[0]); close(status[1]);
+		return -err;
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls between fork and exec. */
+		char byte;
+		close(go[1]);
+		close(status[0]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		while (read(go[0], &byte, 1) < 0 && errno == EINTR)
+			;
+		execvp(argv[0], argv);
+		int err = errno;
+		(void)!write(status[1], &err, sizeof(err));
+		_exit(127);
+	}
+	close(go[0]);
+	close(status[1]);
+	*go_fd = go[1];
+	*status_fd = status[0];
+	return pid;
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int signo)
+{
+	stop_signal = signo;
+}
+
+void ember_install_stop_signals(void)
+{
+	struct sigaction action;
+	memset(&action, 0, sizeof(action));
+	action.sa_handler = on_stop_signal;
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGINT, &action, NULL);
+	sigaction(SIGTERM, &action, NULL);
+	sigaction(SIGHUP, &action, NULL);
+}
+
+int ember_stop_signal(void)
+{
+	return stop_signal;
+}
+
+void ember_restore_default_signals(void)
+{
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+}
+
+static char last_message[512];
+
+static int capture_libbpf_message(enum libbpf_print_level level, const char *format, va_list args)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(last_message, sizeof(last_message), format, args);
+	size_t length = strlen(last_message);
+	while (length > 0 && last_message[length - 1] == '\n')
+		last_message[--length] = '\0';
+	return 0;
+}
+
+void ember_capture_libbpf_messages(void)
+{
+	libbpf_set_print(capture_libbpf_message);
+}
+
+const char *ember_last_libbpf_message(void)
+{
+	return last_message;
+}

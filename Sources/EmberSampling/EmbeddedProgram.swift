@@ -1,0 +1,14 @@
+import Foundation
+
+/// The compiled BPF object, embedded at build time by the BPFCompiler plugin.
+enum EmbeddedProgram {
+    /// The ELF bytes of profile.bpf.c's object. libbpf copies what it needs while
+    /// opening, but the bytes must stay alive until the object is loaded.
+    static let profile: [UInt8] = {
+        let text = profileBPFObjectBase64.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+        guard let data = Data(base64Encoded: text) else {
+            fatalError("the embedded BPF object is not valid base64: rebuild ember")
+        }
+        return [UInt8](data)
+    }()
+}

@@ -1,0 +1,26 @@
+/// The CPUs the kernel lists in a cpu list such as "0-3,5,7-8"
+/// (the format of /sys/devices/system/cpu/online).
+public func parseCPUList(_ text: String) -> [Int]? {
+    var cpus: [Int] = []
+    for part in text.split(whereSeparator: { $0 == "," || $0.isWhitespace }) {
+        let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+        guard let first = bounds.first.flatMap({ Int($0) }) else { return nil }
+        switch bounds.count {
+        case 1: cpus.append(first)
+        case 2:
+            guard let last = Int(bounds[1]), last >= first else { return nil }
+            cpus.append(contentsOf: first...last)
+        default: return nil
+        }
+    }
+    return cpus.isEmpty ? nil : cpus
+}
+
+/// The online CPUs of this machine: one perf event is opened on each.
+func onlineCPUs() throws -> [Int] {
+    guard let text = try? readSmallFile("/sys/devices/system/cpu/online"),
+          let cpus = parseCPUList(text) else {
+        throw SamplingError.system("cannot read the online CPUs from /sys/devices/system/cpu/online")
+    }
+    return cpus
+}

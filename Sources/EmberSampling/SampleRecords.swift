@@ -1,0 +1,57 @@
+/// One distinct sample key as the BPF program counted it.
+public struct SampleKey: Hashable, Sendable {
+    /// The process (thread group id).
+    public var pid: Int32
+    /// The thread.
+    public var tid: Int32
+    /// The thread's name when it was sampled.
+    public var comm: String
+    /// Id of the user stack in the stacks map, or a negative errno.
+    public var userStackID: Int32
+    /// Id of the kernel stack in the stacks map, or a negative errno.
+    public var kernelStackID: Int32
+
+    public init(pid: Int32, tid: Int32, comm: String, userStackID: Int32, kernelStackID: Int32) {
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.userStackID = userStackID
+        self.kernelStackID = kernelStackID
+    }
+}
+
+/// What the BPF program's counters say about samples that were not stored whole.
+public struct SamplingCounters: Sendable, Equatable {
+    /// Samples of target tasks the program saw (stored or not).
+    public var samples: UInt64 = 0
+    /// User stacks lost because their bucket in the stack map held another stack.
+    public var userStackCollisions: UInt64 = 0
+    /// Kernel stacks lost the same way.
+    public var kernelStackCollisions: UInt64 = 0
+    /// User stacks lost to any other error of bpf_get_stackid.
+    public var userStackErrors: UInt64 = 0
+    /// Kernel stacks lost to any other error of bpf_get_stackid.
+    public var kernelStackErrors: UInt64 = 0
+    /// Samples dropped whole because the counts map was full.
+    public var countsMapFull: UInt64 = 0
+    /// Child processes that could not be followed because the targets map was full.
+    public var targetsMapFull: UInt64 = 0
+
+    public init() {}
+}
+
+/// Everything read from the maps at the end of a recording.
+public struct RawSamples: Sendable {
+    /// Sample counts by key.
+    public var counts: [SampleKey: UInt64]
+    /// Addresses of each stack referenced by a key, innermost first.
+    public var stacks: [Int32: [UInt64]]
+    /// Loss counters.
+    public var counters: SamplingCounters
+
+    public init(counts: [SampleKey: UInt64], stacks: [Int32: [UInt64]], counters: SamplingCounters) {
+        self.counts = counts
+        self.stacks = stacks
+        self.counters = counters
+    }
+}

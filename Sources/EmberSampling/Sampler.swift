@@ -1,0 +1,296 @@
+import CEmberShim
+import CLibBPF
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What to sample and how.
+public struct SamplerConfiguration: Sendable {
+    /// Which tasks the BPF program keeps.
+    public enum Scope: Sendable, Equatable {
+        /// These processes (every thread of each), plus the processes they fork.
+        case processes([pid_t])
+        /// Every task on the system.
+        case system
+    }
+
+    public var scope: Scope
+    /// Samples per second on each CPU.
+    public var frequency: Int = 99
+    /// Whether to collect kernel stacks.
+    public var kernelStacks: Bool = true
+    /// Buckets of the stack-trace map (one per unique stack, user and kernel).
+    public var stackMapSize: Int = 16384
+    /// Entries of the counts map (one per unique pid/tid/comm/stacks key).
+    public var countsMapSize: Int = 65536
+
+    public init(scope: Scope) {
+        self.scope = scope
+    }
+}
+
+/// A running BPF profiler: the loaded program, one cpu-clock perf event per online CPU,
+/// and the maps the samples are counted in.
+///
+/// The sampler owns every kernel object it creates and releases them in ``close()``
+/// (also called on deinit). All of them are file descriptors, so the kernel releases them
+/// too if ember dies: nothing stays attached after ember exits.
+public final class Sampler {
+    public let configuration: SamplerConfiguration
+    private var object: OpaquePointer?
+    private var links: [OpaquePointer] = []
+    private var forkLink: OpaquePointer?
+    private var eventDescriptors: [Int32] = []
+    private var countsMap: Int32 = -1
+    private var stacksMap: Int32 = -1
+    private var targetsMap: Int32 = -1
+    private var countersMap: Int32 = -1
+    private var running = false
+
+    /// Loads the BPF program and opens the perf events, disabled. Call ``start()`` to sample.
+    public init(configuration: SamplerConfiguration) throws {
+        self.configuration = configuration
+        guard configuration.frequency > 0, configuration.frequency <= 100_000 else {
+            throw SamplingError.system("the frequency must be between 1 and 100000 Hz")
+        }
+        ember_capture_libbpf_messages()
+        do {
+            try load()
+            try openEvents()
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    private func load() throws {
+        let bytes = EmbeddedProgram.profile
+        let opened: OpaquePointer? = bytes.withUnsafeBytes { buffer in
+            bpf_object__open_mem(buffer.baseAddress, buffer.count, nil)
+        }
+        guard let object = opened else {
+            throw SamplingError.from(errno: errno, doing: "open the BPF program", detail: libbpfMessage())
+        }
+        self.object = object
+        try setMaxEntries("stacks", configuration.stackMapSize)
+        try setMaxEntries("counts", configuration.countsMapSize)
+
+        let loaded = bytes.withUnsafeBytes { _ in bpf_object__load(object) }
+        if loaded != 0 {
+            throw SamplingError.from(errno: -loaded, doing: "load BPF programs", detail: libbpfMessage())
+        }
+        countsMap = try mapDescriptor("counts")
+        stacksMap = try mapDescriptor("stacks")
+        targetsMap = try mapDescriptor("targets")
+        countersMap = try mapDescriptor("counters")
+
+        var config = ember_config()
+        if case .processes = configuration.scope {
+            config.filter_by_pid = 1
+            config.follow_forks = 1
+        }
+        config.kernel_stacks = configuration.kernelStacks ? 1 : 0
+        var zero: UInt32 = 0
+        let configMap = try mapDescriptor("config")
+        if bpf_map_update_elem(configMap, &zero, &config, UInt64(BPF_ANY)) != 0 {
+            throw SamplingError.from(errno: errno, doing: "configure the BPF program")
+        }
+        if case .processes(let pids) = configuration.scope {
+            for pid in pids { try addTarget(pid) }
+            guard let follow = bpf_object__find_program_by_name(object, "follow_fork") else {
+                throw SamplingError.system("the embedded BPF object lacks follow_fork")
+            }
+            guard let link = bpf_program__attach(follow) else {
+                throw SamplingError.from(
+                    errno: errno, doing: "attach to the sched_process_fork tracepoint",
+                    detail: libbpfMessage())
+            }
+            forkLink = link
+        }
+    }
+
+    private func openEvents() throws {
+        guard let object, let program = bpf_object__find_program_by_name(object, "sample") else {
+            throw SamplingError.system("the embedded BPF object lacks its sample program")
+        }
+        for cpu in try onlineCPUs() {
+            let fd = ember_open_cpu_clock_event(Int32(cpu), UInt(configuration.frequency))
+            if fd < 0 {
+                var detail = "cpu \(cpu)"
+                if let paranoid = try? readSmallFile("/proc/sys/kernel/perf_event_paranoid") {
+                    detail += ", kernel.perf_event_paranoid=\(paranoid.trimmingWhitespace())"
+                }
+                if -fd == ENOENT {
+                    throw SamplingError.unsupportedKernel("no software cpu-clock perf event (\(detail))")
+                }
+                throw SamplingError.from(errno: -fd, doing: "open perf events", detail: detail)
+            }
+            eventDescriptors.append(fd)
+            guard let link = bpf_program__attach_perf_event(program, fd) else {
+                throw SamplingError.from(
+                    errno: errno, doing: "attach the BPF program to a perf event", detail: libbpfMessage())
+            }
+            links.append(link)
+        }
+    }
+
+    /// Adds a process to sample (every thread of it, and the processes it forks from now on).
+    public func addTarget(_ pid: pid_t) throws {
+        var key = UInt32(bitPattern: pid)
+        var one: UInt8 = 1
+        if bpf_map_update_elem(targetsMap, &key, &one, UInt64(BPF_ANY)) != 0 {
+            throw SamplingError.from(errno: errno, doing: "add process \(pid) to the targets")
+        }
+    }
+
+    /// Enables the perf events: sampling begins.
+    public func start() throws {
+        for fd in eventDescriptors {
+            let result = ember_event_enable(fd)
+            if result != 0 { throw SamplingError.from(errno: -result, doing: "enable perf events") }
+        }
+        running = true
+    }
+
+    /// Disables the perf events and stops following forks, so the maps no longer change
+    /// while they are read. Idempotent.
+    public func stop() {
+        for fd in eventDescriptors { _ = ember_event_disable(fd) }
+        if let forkLink {
+            bpf_link__destroy(forkLink)
+            self.forkLink = nil
+        }
+        running = false
+    }
+
+    /// The processes being sampled: the targets and the children they forked.
+    public func targetProcesses() -> [pid_t] {
+        var pids: [pid_t] = []
+        var key: UInt32 = 0
+        var previous: UInt32 = 0
+        var first = true
+        while withUnsafePointer(to: &previous, { previousPointer in
+            bpf_map_get_next_key(targetsMap, first ? nil : UnsafeRawPointer(previousPointer), &key)
+        }) == 0 {
+            pids.append(pid_t(bitPattern: key))
+            previous = key
+            first = false
+        }
+        return pids
+    }
+
+    /// The processes that have samples so far (for system-wide recordings).
+    public func sampledProcesses() -> Set<pid_t> {
+        var pids = Set<pid_t>()
+        forEachCountKey { key, _ in pids.insert(pid_t(bitPattern: key.pid)) }
+        return pids
+    }
+
+    /// Reads the per-CPU loss counters, summed over CPUs.
+    public func counters() -> SamplingCounters {
+        let cpus = Int(libbpf_num_possible_cpus())
+        var values = [UInt64](repeating: 0, count: max(cpus, 1))
+        func read(_ counter: ember_counter) -> UInt64 {
+            var index = counter.rawValue
+            guard bpf_map_lookup_elem(countersMap, &index, &values) == 0 else { return 0 }
+            return values.reduce(0, &+)
+        }
+        var result = SamplingCounters()
+        result.samples = read(EMBER_SAMPLES)
+        result.userStackCollisions = read(EMBER_USER_STACK_COLLISION)
+        result.kernelStackCollisions = read(EMBER_KERNEL_STACK_COLLISION)
+        result.userStackErrors = read(EMBER_USER_STACK_ERROR)
+        result.kernelStackErrors = read(EMBER_KERNEL_STACK_ERROR)
+        result.countsMapFull = read(EMBER_COUNTS_MAP_FULL)
+        result.targetsMapFull = read(EMBER_TARGETS_MAP_FULL)
+        return result
+    }
+
+    /// Stops sampling and reads every count and the stacks they reference.
+    public func collect() -> RawSamples {
+        stop()
+        var counts: [SampleKey: UInt64] = [:]
+        var stackIDs = Set<Int32>()
+        forEachCountKey { raw, count in
+            let key = SampleKey(
+                pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid),
+                comm: commString(raw.comm),
+                userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id)
+            counts[key, default: 0] += count
+            if raw.user_stack_id >= 0 { stackIDs.insert(raw.user_stack_id) }
+            if raw.kernel_stack_id >= 0 { stackIDs.insert(raw.kernel_stack_id) }
+        }
+        var stacks: [Int32: [UInt64]] = [:]
+        var buffer = [UInt64](repeating: 0, count: Int(EMBER_MAX_STACK_DEPTH))
+        for id in stackIDs {
+            var key = UInt32(bitPattern: id)
+            for i in buffer.indices { buffer[i] = 0 }
+            guard bpf_map_lookup_elem(stacksMap, &key, &buffer) == 0 else { continue }
+            stacks[id] = Array(buffer.prefix { $0 != 0 })
+        }
+        return RawSamples(counts: counts, stacks: stacks, counters: counters())
+    }
+
+    private func forEachCountKey(_ body: (ember_sample_key, UInt64) -> Void) {
+        var key = ember_sample_key()
+        var previous = ember_sample_key()
+        var first = true
+        var value: UInt64 = 0
+        while withUnsafePointer(to: &previous, { previousPointer in
+            bpf_map_get_next_key(countsMap, first ? nil : UnsafeRawPointer(previousPointer), &key)
+        }) == 0 {
+            if bpf_map_lookup_elem(countsMap, &key, &value) == 0 { body(key, value) }
+            previous = key
+            first = false
+        }
+    }
+
+    /// Releases every link, event and map. Safe to call more than once.
+    public func close() {
+        stop()
+        for link in links { bpf_link__destroy(link) }
+        links.removeAll()
+        for fd in eventDescriptors { Glibc.close(fd) }
+        eventDescriptors.removeAll()
+        if let object { bpf_object__close(object) }
+        object = nil
+    }
+
+    private func setMaxEntries(_ name: String, _ entries: Int) throws {
+        guard entries > 0, entries <= 1 << 24 else {
+            throw SamplingError.system("the \(name) map size must be between 1 and \(1 << 24)")
+        }
+        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
+            throw SamplingError.system("the embedded BPF object lacks the \(name) map")
+        }
+        let result = bpf_map__set_max_entries(map, UInt32(entries))
+        if result != 0 { throw SamplingError.from(errno: -result, doing: "size the \(name) map") }
+    }
+
+    private func mapDescriptor(_ name: String) throws -> Int32 {
+        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
+            throw SamplingError.system("the embedded BPF object lacks the \(name) map")
+        }
+        return bpf_map__fd(map)
+    }
+
+    private func libbpfMessage() -> String {
+        String(cString: ember_last_libbpf_message())
+    }
+}
+
+private func commString(_ comm: (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
+                                 CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar)) -> String {
+    withUnsafeBytes(of: comm) { raw in
+        let bytes = raw.prefix { $0 != 0 }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}

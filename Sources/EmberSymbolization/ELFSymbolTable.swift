@@ -1,0 +1,139 @@
+import CLibElf
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why an ELF file could not be read.
+public struct ELFError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The function symbols of one ELF file (`.symtab` and `.dynsym`), sorted by address,
+/// and its loadable segments, which map file offsets to the addresses symbols use.
+///
+/// libdw's `dwfl_module_addrname` scans every symbol on each call; this table is read
+/// once with libelf and binary-searched instead.
+public struct ELFSymbolTable: Sendable {
+    struct Symbol {
+        var address: UInt64
+        var size: UInt64
+        var name: String
+    }
+
+    struct Segment {
+        var fileOffset: UInt64
+        var fileSize: UInt64
+        var virtualAddress: UInt64
+    }
+
+    private var symbols: [Symbol]
+    private var segments: [Segment]
+
+    /// The number of function symbols.
+    public var count: Int { symbols.count }
+
+    /// Reads the ELF file at `path`.
+    public init(path: String) throws {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+        } catch {
+            throw ELFError(description: "cannot open \(path): \(error)")
+        }
+        defer { try? fd.close() }
+        try self.init(fileDescriptor: fd.rawValue, name: path)
+    }
+
+    /// Reads the ELF file open at `fileDescriptor` (which stays open; the caller owns it).
+    public init(fileDescriptor: Int32, name: String) throws {
+        _ = elf_version(UInt32(EV_CURRENT))
+        guard let elf = elf_begin(fileDescriptor, ELF_C_READ_MMAP, nil) else {
+            throw ELFError(description: "\(name): \(String(cString: elf_errmsg(-1)))")
+        }
+        defer { elf_end(elf) }
+        guard elf_kind(elf) == ELF_K_ELF else {
+            throw ELFError(description: "\(name): not an ELF file")
+        }
+        segments = Self.readLoadSegments(elf)
+        symbols = Self.readFunctionSymbols(elf)
+    }
+
+    private static func readLoadSegments(_ elf: OpaquePointer) -> [Segment] {
+        var count = 0
+        guard elf_getphdrnum(elf, &count) == 0 else { return [] }
+        var segments: [Segment] = []
+        for index in 0..<count {
+            var header = GElf_Phdr()
+            guard gelf_getphdr(elf, Int32(index), &header) != nil, header.p_type == PT_LOAD else { continue }
+            segments.append(Segment(fileOffset: header.p_offset, fileSize: header.p_filesz,
+                                    virtualAddress: header.p_vaddr))
+        }
+        return segments
+    }
+
+    private static func readFunctionSymbols(_ elf: OpaquePointer) -> [Symbol] {
+        var symbols: [Symbol] = []
+        var section: OpaquePointer? = nil
+        while let current = elf_nextscn(elf, section) {
+            section = current
+            var header = GElf_Shdr()
+            guard gelf_getshdr(current, &header) != nil,
+                  header.sh_type == SHT_SYMTAB || header.sh_type == SHT_DYNSYM,
+                  header.sh_entsize > 0,
+                  let data = elf_getdata(current, nil)
+            else { continue }
+            let entries = Int(header.sh_size / header.sh_entsize)
+            symbols.reserveCapacity(symbols.count + entries)
+            var symbol = GElf_Sym()
+            for index in 0..<entries {
+                guard gelf_getsym(data, Int32(index), &symbol) != nil else { continue }
+                let type = Int32(symbol.st_info & 0xf)
+                guard type == STT_FUNC || type == STT_GNU_IFUNC,
+                      symbol.st_shndx != SHN_UNDEF, symbol.st_value != 0,
+                      let name = elf_strptr(elf, Int(header.sh_link), Int(symbol.st_name)),
+                      name.pointee != 0
+                else { continue }
+                symbols.append(Symbol(address: symbol.st_value, size: symbol.st_size,
+                                      name: String(cString: name)))
+            }
+        }
+        // .symtab and .dynsym repeat each other: keep one symbol per address, preferring
+        // one with a size.
+        symbols.sort { $0.address != $1.address ? $0.address < $1.address : $0.size > $1.size }
+        var unique: [Symbol] = []
+        unique.reserveCapacity(symbols.count)
+        for symbol in symbols where unique.last?.address != symbol.address {
+            unique.append(symbol)
+        }
+        return unique
+    }
+
+    /// The address symbols use for the byte at `fileOffset` in the file, from the PT_LOAD
+    /// segment containing it (this is where the load bias comes from).
+    public func virtualAddress(forFileOffset fileOffset: UInt64) -> UInt64? {
+        for segment in segments
+        where fileOffset >= segment.fileOffset && fileOffset < segment.fileOffset + max(segment.fileSize, 1) {
+            return fileOffset - segment.fileOffset + segment.virtualAddress
+        }
+        return nil
+    }
+
+    /// The function containing `address` (an address as the file's symbols use them),
+    /// and how far into it the address is.
+    public func lookup(_ address: UInt64) -> (name: String, offset: UInt64)? {
+        var low = 0
+        var high = symbols.count
+        while low < high {
+            let mid = (low + high) / 2
+            if symbols[mid].address <= address { low = mid + 1 } else { high = mid }
+        }
+        guard low > 0 else { return nil }
+        let symbol = symbols[low - 1]
+        let offset = address - symbol.address
+        // A sized symbol must contain the address; an unsized one (hand-written assembly)
+        // covers up to the next symbol.
+        if symbol.size > 0 && offset >= symbol.size { return nil }
+        return (symbol.name, offset)
+    }
+}

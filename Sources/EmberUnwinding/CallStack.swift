@@ -1,0 +1,41 @@
+import EmberSampling
+
+/// What is known of one half (user or kernel) of a sampled stack.
+public enum StackHalf: Hashable, Sendable {
+    /// The addresses, innermost first.
+    case frames([UInt64])
+    /// There is no such stack: a kernel thread has no user stack, a sample taken in user
+    /// mode no kernel stack. Not a loss.
+    case absent
+    /// The stack existed but was lost; the reason is for the report and the frame name.
+    case lost(StackLoss)
+}
+
+/// Why a stack was lost.
+public enum StackLoss: Hashable, Sendable {
+    /// Its bucket in the stack-trace map held another stack (raise --stack-map-size).
+    case stackMapCollision
+    /// bpf_get_stackid failed otherwise; the errno.
+    case error(Int32)
+    /// Its id was counted but no longer found in the stack map.
+    case missing
+}
+
+/// One distinct sampled stack and how many samples had it.
+public struct CallStack: Hashable, Sendable {
+    public var pid: Int32
+    public var tid: Int32
+    public var threadName: String
+    public var user: StackHalf
+    public var kernel: StackHalf
+    public var count: UInt64
+
+    public init(pid: Int32, tid: Int32, threadName: String, user: StackHalf, kernel: StackHalf, count: UInt64) {
+        self.pid = pid
+        self.tid = tid
+        self.threadName = threadName
+        self.user = user
+        self.kernel = kernel
+        self.count = count
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import EmberSampling
+
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sample a process, a command or the whole system and write flame graphs.",
+        discussion: """
+            Exactly one target: --pid PID, --all, or a command after `--`. Without \
+            --duration, recording lasts until Ctrl-C (or until the process or command exits). \
+            The output format follows each --output's extension: .svg or .folded.
+
+            Examples:
+              ember record --pid 4242 -d 10 -o cpu.svg
+              ember record -o run.svg -o run.folded -- ./my-benchmark --iterations 100
+              ember record --all -d 5 -F 997 -o system.svg
+            """)
+
+    @Option(name: .long, help: "Profile this process: all of its threads, and the processes it forks.")
+    var pid: Int32?
+
+    @Flag(name: .long, help: "Profile every task on the system.")
+    var all = false
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+    var duration: Double?
+
+    @Option(name: [.customShort("F"), .long], help: ArgumentHelp("Samples per second on each CPU.", valueName: "hz"))
+    var frequency: Int = 99
+
+    @Option(name: [.short, .long], help: ArgumentHelp(
+        "A file to write: .svg (flame graph) or .folded (collapsed stacks). Repeat for several.",
+        valueName: "file"))
+    var output: [String] = []
+
+    @Flag(name: .long, help: "Leave kernel frames out.")
+    var noKernel = false
+
+    @Flag(name: .long, help: "Add a frame for each thread under its process.")
+    var threads = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Buckets of the stack-trace map; stacks whose bucket is taken are lost and reported.",
+        valueName: "n"))
+    var stackMapSize: Int = 16384
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Entries of the counts map (distinct process/thread/stack keys).", valueName: "n"))
+    var countsMapSize: Int = 65536
+
+    @Option(name: .long, help: "The flame graph's title.")
+    var title: String?
+
+    @Argument(parsing: .postTerminator, help: "A command to launch and profile, with its children.")
+    var command: [String] = []
+
+    func validate() throws {
+        let targets = (pid != nil ? 1 : 0) + (all ? 1 : 0) + (command.isEmpty ? 0 : 1)
+        guard targets == 1 else {
+            throw ValidationError("name exactly one target: --pid PID, --all, or -- COMMAND")
+        }
+        guard !output.isEmpty else {
+            throw ValidationError("name at least one output with -o (.svg or .folded)")
+        }
+        if let duration, !(duration > 0 && duration.isFinite) {
+            throw ValidationError("--duration must be a positive number of seconds")
+        }
+        guard (1...100_000).contains(frequency) else {
+            throw ValidationError("--frequency must be between 1 and 100000 Hz")
+        }
+        for size in [stackMapSize, countsMapSize] where !(1...(1 << 24)).contains(size) {
+            throw ValidationError("map sizes must be between 1 and \(1 << 24)")
+        }
+        if let pid, pid <= 0 {
+            throw ValidationError("--pid must be a positive process id")
+        }
+    }
+
+    func run() throws {
+        let outputs = try output.map { (path: $0, format: try OutputFormat(path: $0)) }
+        for output in outputs { try OutputFile.checkWritable(output.path) }
+
+        let target: RecordingTarget
+        if let pid {
+            target = .process(pid)
+        } else if all {
+            target = .system
+        } else {
+            target = .command(command)
+        }
+        var settings = RecordingSettings(target: target)
+        settings.duration = duration
+        settings.frequency = frequency
+        settings.kernelStacks = !noKernel
+        settings.threadFrames = threads
+        settings.stackMapSize = stackMapSize
+        settings.countsMapSize = countsMapSize
+        settings.title = title
+
+        let recording = try Recorder(settings: settings).record()
+        var written: [String] = []
+        for output in outputs {
+            switch output.format {
+            case .folded: try OutputFile.write(recording.foldedText(), to: output.path)
+            case .svg: try OutputFile.write(recording.svg(), to: output.path)
+            }
+            written.append(output.path)
+        }
+        recording.report(written: written)
+    }
+}
