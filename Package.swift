@@ -66,10 +66,10 @@ let package = Package(
 
         .testTarget(name: "EmberProfileTests", dependencies: ["EmberProfile"]),
         .testTarget(name: "EmberRenderingTests", dependencies: ["EmberRendering", "EmberProfile"]),
-        .testTarget(name: "EmberSymbolizationTests", dependencies: ["EmberSymbolization"]),
-        .testTarget(
-            name: "EmberRecordTests",
-            dependencies: ["EmberSampling", "EmberSymbolization", "EmberProfile"]),
+        .target(name: "EmberTestSupport", path: "Tests/EmberTestSupport"),
+        .testTarget(name: "EmberSymbolizationTests", dependencies: ["EmberSymbolization", "EmberTestSupport"]),
+        // End to end: runs the built `ember` binary on the sample workloads.
+        .testTarget(name: "EmberRecordTests", dependencies: ["EmberSampling", "EmberTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -19,6 +19,8 @@ public struct ELFSymbolTable: Sendable {
         var address: UInt64
         var size: UInt64
         var name: String
+        /// Lower is preferred among aliases: global, then weak, then local.
+        var rank: UInt8
     }
 
     struct Segment {
@@ -94,13 +96,20 @@ public struct ELFSymbolTable: Sendable {
                       let name = elf_strptr(elf, Int(header.sh_link), Int(symbol.st_name)),
                       name.pointee != 0
                 else { continue }
+                let binding = Int32(symbol.st_info >> 4)
+                let rank: UInt8 = binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2
                 symbols.append(Symbol(address: symbol.st_value, size: symbol.st_size,
-                                      name: String(cString: name)))
+                                      name: String(cString: name), rank: rank))
             }
         }
-        // .symtab and .dynsym repeat each other: keep one symbol per address, preferring
-        // one with a size.
-        symbols.sort { $0.address != $1.address ? $0.address < $1.address : $0.size > $1.size }
+        // .symtab and .dynsym repeat each other, and aliases share addresses: keep one
+        // symbol per address, preferring one with a size, then the most visible binding.
+        symbols.sort {
+            if $0.address != $1.address { return $0.address < $1.address }
+            if ($0.size > 0) != ($1.size > 0) { return $0.size > 0 }
+            if $0.rank != $1.rank { return $0.rank < $1.rank }
+            return $0.name < $1.name
+        }
         var unique: [Symbol] = []
         unique.reserveCapacity(symbols.count)
         for symbol in symbols where unique.last?.address != symbol.address {

@@ -20,6 +20,7 @@ func monotonicSeconds() -> Double {
 let seconds = CommandLine.arguments.count > 1 ? Double(CommandLine.arguments[1]) ?? 0 : 0
 let end = monotonicSeconds() + seconds
 print("ready")
+fflush(stdout)
 var sink = 0
 while seconds <= 0 || monotonicSeconds() < end {
     sink &+= heavyPath()

@@ -1,0 +1,221 @@
+import EmberTestSupport
+import Foundation
+import XCTest
+
+/// End-to-end tests of `ember record`: real BPF programs, real perf events, real processes
+/// built from samples/. They need root (or CAP_BPF + CAP_PERFMON) and skip without it.
+final class RecordTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        guard geteuid() == 0 else {
+            throw XCTSkip("loading BPF programs and opening perf events for all tasks needs root")
+        }
+        scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ember-record-tests-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
+    }
+
+    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    func testKnownSplitIsMeasuredWithinAFewPoints() throws {
+        let workload = try Workload(sample: "split", arguments: ["30"])
+        defer { workload.stop() }
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "3", "-F", "997",
+                                "-o", path("split.folded"), "-o", path("split.svg")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: path("split.folded"))
+        XCTAssertGreaterThan(folded.total, 3000, "3 s at 997 Hz on a CPU-bound process")
+        let a = folded.share { $0.contains("path_a") && $0.contains("spin") }
+        let b = folded.share { $0.contains("path_b") && $0.contains("spin") }
+        let c = folded.share { $0.contains("path_c") && $0.contains("spin") }
+        XCTAssertEqual(a, 60, accuracy: 4, "path_a share")
+        XCTAssertEqual(b, 30, accuracy: 4, "path_b share")
+        XCTAssertEqual(c, 10, accuracy: 3, "path_c share")
+        // Root first: the process name, then main above its callers.
+        for stack in folded.stacks.keys where stack.contains("path_a") {
+            XCTAssertEqual(stack.first, "split")
+            let main = try XCTUnwrap(stack.firstIndex(of: "main"))
+            XCTAssertEqual(stack[main + 1], "path_a")
+        }
+        let svg = try String(contentsOfFile: path("split.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains("<svg"))
+        XCTAssertTrue(svg.contains("path_a"))
+        XCTAssertTrue(result.stderr.contains("samples of 1 process"), result.stderr)
+    }
+
+    func testEveryThreadIsSampledIncludingThoseStartedBeforeAttaching() throws {
+        let workload = try Workload(sample: "threads", arguments: ["30", "4"])
+        defer { workload.stop() }
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "199",
+                                "--threads", "-o", path("threads.folded")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: path("threads.folded"))
+        let threadFrames = Set(folded.stacks.keys.compactMap { stack -> String? in
+            guard stack.contains("worker_spin") else { return nil }
+            return stack[1]
+        })
+        let workers = Set(threadFrames.compactMap { $0.split(separator: "-").prefix(2).joined(separator: "-") })
+        XCTAssertEqual(workers, ["worker-0", "worker-1", "worker-2", "worker-3"], "\(threadFrames)")
+        XCTAssertEqual(threadFrames.count, 4, "one thread frame per worker thread: \(threadFrames)")
+    }
+
+    func testATargetThatExitsEarlyStillYieldsASymbolizedProfile() throws {
+        let workload = try Workload(sample: "split", arguments: ["1.5"])
+        defer { workload.stop() }
+        let start = Date()
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "20",
+                                "-o", path("early.folded"), "-o", path("early.svg")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "ember stops when the target exits")
+        XCTAssertTrue(result.stderr.contains("exited"), result.stderr)
+        let folded = try Folded(path: path("early.folded"))
+        XCTAssertGreaterThan(folded.total, 50)
+        XCTAssertGreaterThan(folded.share { $0.contains("path_a") }, 40, "symbolized after exit")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("early.svg")))
+    }
+
+    func testCommandModeProfilesTheLaunchedCommandAndItsChildren() throws {
+        let split = try sampleBinary("split")
+        // The shell forks the workload: children are followed.
+        let result = try ember(["record", "-F", "499", "-o", path("command.folded"), "--",
+                                "/bin/sh", "-c", "\(split) 1.5 >/dev/null; \(split) 0.5 >/dev/null"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("command exited"), result.stderr)
+        let folded = try Folded(path: path("command.folded"))
+        XCTAssertGreaterThan(folded.share { $0.first == "split" && $0.contains("path_a") }, 40)
+        XCTAssertGreaterThan(folded.total, 400, "about 2 s at 499 Hz")
+    }
+
+    func testCommandThatCannotRunIsAClearError() throws {
+        let result = try ember(["record", "-o", path("x.folded"), "--", "/nonexistent/program"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("cannot run '/nonexistent/program'"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.folded")))
+    }
+
+    func testKernelFramesSitAboveTheUserStackOfASyscallHeavyProcess() throws {
+        let workload = try Workload(sample: "syscalls", arguments: ["30"])
+        defer { workload.stop() }
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
+                                "-o", path("sys.folded")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: path("sys.folded"))
+        // libc's read() sets up no frame, so a frame-pointer walk skips read_loop (the
+        // frameless-leaf problem of the unwinding issue); main is always there.
+        let inKernel = folded.share { stack in
+            guard let main = stack.firstIndex(of: "main") else { return false }
+            return stack[(main + 1)...].contains("vfs_read_[k]") && stack.last!.hasSuffix("_[k]")
+        }
+        XCTAssertGreaterThan(inKernel, 50, "most time is in read(2), under main")
+        // Kernel frames never come before user frames.
+        for stack in folded.stacks.keys {
+            if let firstKernel = stack.firstIndex(where: { $0.hasSuffix("_[k]") }) {
+                XCTAssertTrue(stack[firstKernel...].allSatisfy { $0.hasSuffix("_[k]") }, "\(stack)")
+            }
+        }
+        let noKernel = try ember(["record", "--pid", "\(workload.pid)", "-d", "1", "--no-kernel",
+                                  "-o", path("user.folded")])
+        XCTAssertEqual(noKernel.status, 0, noKernel.stderr)
+        XCTAssertFalse(try String(contentsOfFile: path("user.folded"), encoding: .utf8).contains("_[k]"))
+    }
+
+    func testSwiftSampleIsSymbolized() throws {
+        let workload = try Workload(sample: "spinner", arguments: ["30"])
+        defer { workload.stop() }
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
+                                "-o", path("swift.folded")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: path("swift.folded"))
+        // Swift symbols are mangled for now (demangling is the symbolizer issue's).
+        let heavy = folded.share { $0.contains { $0.contains("heavyPath") } }
+        let light = folded.share { $0.contains { $0.contains("lightPath") } }
+        XCTAssertGreaterThan(heavy, light, "2:1 split")
+        XCTAssertGreaterThan(heavy + light, 80)
+    }
+
+    func testBadPIDIsAClearError() throws {
+        let result = try ember(["record", "--pid", "999999", "-d", "1", "-o", path("x.svg")])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("no such process: 999999"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.svg")))
+    }
+
+    func testUnwritableOutputIsAClearErrorBeforeRecording() throws {
+        let result = try ember(["record", "--all", "-d", "1", "-o", "/nonexistent-dir/out.svg"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("cannot write '/nonexistent-dir/out.svg'"), result.stderr)
+        let unknown = try ember(["record", "--all", "-d", "1", "-o", path("out.png")])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("cannot tell the format"), unknown.stderr)
+    }
+
+    func testSystemWideRecordingSeesOtherProcesses() throws {
+        let workload = try Workload(sample: "split", arguments: ["30"])
+        defer { workload.stop() }
+        let result = try ember(["record", "--all", "-d", "1.5", "-F", "199", "-o", path("all.folded")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: path("all.folded"))
+        XCTAssertGreaterThan(folded.share { $0.first == "split" }, 20)
+    }
+
+    func testInterruptWritesWhatWasGathered() throws {
+        let workload = try Workload(sample: "split", arguments: ["30"])
+        defer { workload.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: emberBinary)
+        process.arguments = ["record", "--pid", "\(workload.pid)", "-o", path("int.folded")]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertGreaterThan(try Folded(path: path("int.folded")).total, 50)
+        try XCTAssertNoLeftoverEmberPrograms()
+    }
+
+    func testNoBPFProgramOrLinkRemainsAfterExit() throws {
+        let workload = try Workload(sample: "split", arguments: ["30"])
+        defer { workload.stop() }
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "1", "-o", path("a.folded")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        try XCTAssertNoLeftoverEmberPrograms()
+
+        // Even when ember is killed outright, the kernel releases its fds and everything with them.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: emberBinary)
+        process.arguments = ["record", "--pid", "\(workload.pid)", "-o", path("killed.folded")]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.0)
+        XCTAssertFalse(try emberPrograms().isEmpty, "ember's programs are loaded while it records")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        Thread.sleep(forTimeInterval: 0.5)
+        try XCTAssertNoLeftoverEmberPrograms()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("killed.folded")))
+    }
+
+    private func emberPrograms() throws -> [String] {
+        let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+        guard let bpftool else { throw XCTSkip("bpftool is not installed (scripts/bootstrap installs it)") }
+        let result = try runProgram(bpftool, ["prog", "show"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        // ember's programs are named after their functions: sample and follow_fork.
+        return result.stdout.split(separator: "\n").filter {
+            $0.contains(" name sample ") || $0.contains(" name follow_fork ")
+        }.map(String.init)
+    }
+
+    private func XCTAssertNoLeftoverEmberPrograms(file: StaticString = #filePath, line: UInt = #line) throws {
+        let left = try emberPrograms()
+        XCTAssertTrue(left.isEmpty, "BPF programs left loaded: \(left)", file: file, line: line)
+    }
+}

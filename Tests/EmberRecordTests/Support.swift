@@ -1,0 +1,81 @@
+import EmberTestSupport
+import Foundation
+import XCTest
+
+
+/// The ember binary under test: $EMBER_BINARY, or the one `swift build` put in .build.
+let emberBinary: String = {
+    if let path = ProcessInfo.processInfo.environment["EMBER_BINARY"] { return path }
+    for configuration in ["debug", "release"] {
+        let path = packageRoot.appendingPathComponent(".build/\(configuration)/ember").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return packageRoot.appendingPathComponent(".build/debug/ember").path
+}()
+
+func ember(_ arguments: [String]) throws -> CommandResult {
+    guard FileManager.default.isExecutableFile(atPath: emberBinary) else {
+        XCTFail("no ember binary at \(emberBinary): run `swift build` first")
+        return CommandResult(status: -1, stdout: "", stderr: "")
+    }
+    return try runProgram(emberBinary, arguments)
+}
+
+/// A folded file read back: stack (root first) → count.
+struct Folded {
+    var stacks: [[String]: Double] = [:]
+    var total: Double { stacks.values.reduce(0, +) }
+
+    init(path: String) throws {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for line in text.split(separator: "\n") {
+            let space = try XCTUnwrap(line.lastIndex(of: " "), "malformed line \(line)")
+            let count = try XCTUnwrap(Double(line[line.index(after: space)...]), "malformed count in \(line)")
+            let frames = line[..<space].split(separator: ";", omittingEmptySubsequences: false).map(String.init)
+            stacks[frames, default: 0] += count
+        }
+    }
+
+    /// Percentage of samples whose stack matches.
+    func share(where matches: ([String]) -> Bool) -> Double {
+        let total = self.total
+        guard total > 0 else { return 0 }
+        return stacks.filter { matches($0.key) }.values.reduce(0, +) / total * 100
+    }
+}
+
+/// A sample workload running in the background; it prints "ready" once started.
+final class Workload {
+    let process = Process()
+    var pid: Int32 { process.processIdentifier }
+
+    init(sample: String, arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: try sampleBinary(sample))
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        // Wait for "ready": the threads exist before ember attaches.
+        let line = out.fileHandleForReading.availableDataUntilNewline()
+        XCTAssertEqual(line, "ready")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+extension FileHandle {
+    func availableDataUntilNewline() -> String {
+        var bytes: [UInt8] = []
+        while true {
+            let data = readData(ofLength: 1)
+            guard let byte = data.first, byte != 10 else { break }
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,41 @@
+import EmberSymbolization
+import XCTest
+
+final class KernelSymbolsTests: XCTestCase {
+    func testSkipsPaddingAndDataSymbolsAndFindsTheContainingFunction() {
+        let symbols = KernelSymbols(parsing: """
+            ffffffff81000000 T _stext
+            ffffffff81001000 t __pfx_do_syscall_64
+            ffffffff81001010 T do_syscall_64
+            ffffffff81001200 T __cfi_vfs_read
+            ffffffff81001210 T vfs_read
+            ffffffff81002000 D some_data
+            ffffffffc0a01000 t ext4_fill_super\t[ext4]
+            """)
+        XCTAssertTrue(symbols.addressesVisible)
+        XCTAssertEqual(symbols.count, 4)
+        XCTAssertEqual(symbols.name(of: 0xffffffff81001010), "do_syscall_64")
+        XCTAssertEqual(symbols.name(of: 0xffffffff81001205), "do_syscall_64")  // not __cfi_vfs_read
+        XCTAssertEqual(symbols.name(of: 0xffffffff81001300), "vfs_read")
+        XCTAssertEqual(symbols.name(of: 0xffffffff81002010), "vfs_read")  // data symbols skipped
+        XCTAssertEqual(symbols.name(of: 0xffffffffc0a01040), "ext4_fill_super [ext4]")
+        XCTAssertNil(symbols.name(of: 0xffff800000000000))
+    }
+
+    func testHiddenAddressesAreDetected() {
+        let symbols = KernelSymbols(parsing: """
+            0000000000000000 T _stext
+            0000000000000000 T do_syscall_64
+            """)
+        XCTAssertFalse(symbols.addressesVisible)
+        XCTAssertNil(symbols.name(of: 0xffffffff81001010))
+    }
+
+    func testTheRunningKernelsSymbolsLoad() throws {
+        let symbols = KernelSymbols.load()
+        guard symbols.addressesVisible else {
+            throw XCTSkip("kallsyms addresses are hidden (needs root or kptr_restrict=0)")
+        }
+        XCTAssertGreaterThan(symbols.count, 1000)
+    }
+}
