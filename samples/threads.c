@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /*
  * A multi-threaded workload whose threads all start before a profiler attaches:
  * it starts THREADS workers (named worker-0 ...), prints "ready", and each worker

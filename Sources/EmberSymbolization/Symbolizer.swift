@@ -165,6 +165,11 @@ public final class Symbolizer {
         return frame
     }
 
+    /// Reads /proc/kallsyms now rather than at the first kernel address.
+    public func loadKernelSymbols() {
+        if kernel == nil { kernel = KernelSymbols.load() }
+    }
+
     /// Whether /proc/kallsyms shows addresses (false when kptr_restrict hides them).
     public var kernelSymbolsVisible: Bool {
         if kernel == nil { kernel = KernelSymbols.load() }

@@ -68,6 +68,8 @@ struct Recorder {
 
         try sampler.start()
         let started = monotonicSeconds()
+        // Read the kernel's symbols while sampling, not after it.
+        if settings.kernelStacks { symbolizer.loadKernelSymbols() }
         if let child {
             do { try child.run() } catch {
                 sampler.stop()
@@ -106,9 +108,9 @@ struct Recorder {
         let elapsed = monotonicSeconds() - started
         // Disable the events first: nothing changes the maps while they are read.
         sampler.stop()
+        let collectStart = monotonicSeconds()
         status.clear()
         refreshMaps(sampler, symbolizer)
-        let collectStart = monotonicSeconds()
         let samples = sampler.collect()
         sampler.close()
         child?.finish()
@@ -119,7 +121,7 @@ struct Recorder {
             settings: settings, samples: samples, profile: profile.profile,
             lostStacks: profile.lostStacks,
             statistics: symbolizer.statistics, elapsed: elapsed, endReason: endReason,
-            processingSeconds: monotonicSeconds() - collectStart,
+            samplingEnded: collectStart,
             kernelSymbolsVisible: !settings.kernelStacks || symbolizer.kernelSymbolsVisible)
     }
 

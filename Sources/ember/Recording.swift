@@ -12,7 +12,8 @@ struct Recording {
     let statistics: SymbolizationStatistics
     let elapsed: Double
     let endReason: String
-    let processingSeconds: Double
+    /// When the events were disabled: the report says how long writing the outputs took.
+    let samplingEnded: Double
     let kernelSymbolsVisible: Bool
 
     func foldedText() -> String { FoldedWriter.text(of: profile) }
@@ -71,8 +72,8 @@ struct Recording {
         if seen == 0 {
             lines.append("no samples: the target ran no code on a CPU while recording")
         }
-        lines.append("processed in \(String(format3(processingSeconds))) s; wrote "
-            + written.joined(separator: ", "))
+        lines.append("wrote " + written.joined(separator: ", ")
+            + " \(format3(monotonicSeconds() - samplingEnded)) s after sampling ended")
         for line in lines { writeStderr("ember: \(line)\n") }
     }
 }
