@@ -2,11 +2,13 @@
  * A CPU-bound workload with a known split of time between three call paths:
  * main → path_a → spin (60%), main → path_b → spin (30%), main → path_c → spin (10%).
  *
- * usage: split [SECONDS]   (runs forever without an argument)
+ * usage: split [SECONDS]          (runs forever without an argument)
+ *        split --rounds N        fixed work for benchmarks; prints the seconds it took
  * Prints "ready" once running, so tests can attach after it started.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define UNIT 200000L
@@ -30,6 +32,17 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
+	if (argc > 2 && strcmp(argv[1], "--rounds") == 0) {
+		long rounds = atol(argv[2]);
+		double start = now();
+		for (long i = 0; i < rounds; i++) {
+			path_a();
+			path_b();
+			path_c();
+		}
+		printf("%.4f\n", now() - start);
+		return 0;
+	}
 	double seconds = argc > 1 ? atof(argv[1]) : 0;
 	double end = now() + seconds;
 	printf("ready\n");
