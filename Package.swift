@@ -41,7 +41,7 @@ let package = Package(
             exclude: ["BPF"],
             plugins: ["BPFCompiler"]),
         // Stage 2: unwinding (raw addresses → call stacks).
-        .target(name: "EmberUnwinding", dependencies: ["EmberSampling"]),
+        .target(name: "EmberUnwinding", dependencies: ["EmberSampling", "CLibElf"]),
         // Stage 3: symbolization (addresses → names).
         .target(
             name: "EmberSymbolization",
@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "EmberTestSupport", path: "Tests/EmberTestSupport"),
         .testTarget(name: "EmberSymbolizationTests", dependencies: ["EmberSymbolization", "EmberTestSupport"]),
         // End to end: runs the built `ember` binary on the sample workloads.
-        .testTarget(name: "EmberRecordTests", dependencies: ["EmberSampling", "EmberTestSupport"]),
+        .testTarget(name: "EmberRecordTests", dependencies: ["EmberSampling", "EmberUnwinding", "EmberTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -10,14 +10,35 @@ public struct SampleKey: Hashable, Sendable {
     public var userStackID: Int32
     /// Id of the kernel stack in the stacks map, or a negative errno.
     public var kernelStackID: Int32
+    /// The two words at the user stack pointer when they point into executable memory
+    /// (else 0): the return address a frame-pointer walk misses in a frameless function.
+    public var stackWords: [UInt64]
 
-    public init(pid: Int32, tid: Int32, comm: String, userStackID: Int32, kernelStackID: Int32) {
+    public init(pid: Int32, tid: Int32, comm: String, userStackID: Int32, kernelStackID: Int32,
+                stackWords: [UInt64] = [0, 0]) {
         self.pid = pid
         self.tid = tid
         self.comm = comm
         self.userStackID = userStackID
         self.kernelStackID = kernelStackID
+        self.stackWords = stackWords
     }
+}
+
+/// A DWARF-mode sample: the user registers and the top of the user stack, to be unwound
+/// in user space. `stack` is only valid while the handler that receives it runs.
+public struct StackSample {
+    public var pid: Int32
+    public var tid: Int32
+    public var comm: String
+    public var kernelStackID: Int32
+    public var instructionPointer: UInt64
+    public var stackPointer: UInt64
+    public var framePointer: UInt64
+    /// The stack continues past the copy.
+    public var stackIsTruncated: Bool
+    /// The bytes from the stack pointer up.
+    public var stack: UnsafeRawBufferPointer
 }
 
 /// What the BPF program's counters say about samples that were not stored whole.
@@ -36,6 +57,12 @@ public struct SamplingCounters: Sendable, Equatable {
     public var countsMapFull: UInt64 = 0
     /// Child processes that could not be followed because the targets map was full.
     public var targetsMapFull: UInt64 = 0
+    /// DWARF samples dropped because the ring buffer was full.
+    public var ringBufferFull: UInt64 = 0
+    /// DWARF samples whose registers or stack could not be read.
+    public var stackCopyErrors: UInt64 = 0
+    /// DWARF samples sent to user space.
+    public var dwarfSamples: UInt64 = 0
 
     public init() {}
 }

@@ -4,6 +4,17 @@ import CLibBPF
 import Glibc
 #endif
 
+/// How the BPF program takes user stacks.
+public enum UnwindingMethod: Sendable, Equatable {
+    /// The kernel walks frame pointers (`bpf_get_stackid`); counted in the kernel.
+    case framePointers
+    /// Registers and a copy of the stack go to user space, which unwinds them with CFI.
+    case dwarf
+    /// DWARF for the processes marked with ``Sampler/unwindWithDWARF(_:)``, frame pointers
+    /// for the others.
+    case perProcess
+}
+
 /// What to sample and how.
 public struct SamplerConfiguration: Sendable {
     /// Which tasks the BPF program keeps.
@@ -23,6 +34,14 @@ public struct SamplerConfiguration: Sendable {
     public var stackMapSize: Int = 16384
     /// Entries of the counts map (one per unique pid/tid/comm/stacks key).
     public var countsMapSize: Int = 65536
+    /// How user stacks are taken.
+    public var unwinding: UnwindingMethod = .framePointers
+    /// Frame-pointer mode: record the words at the stack pointer (the frameless-leaf fix).
+    public var recordStackWords: Bool = true
+    /// DWARF mode: bytes of user stack copied per sample.
+    public var stackCopySize: Int = 16384
+    /// DWARF mode: bytes of the ring buffer the copies travel through.
+    public var ringBufferSize: Int = 16 << 20
 
     public init(scope: Scope) {
         self.scope = scope
@@ -40,11 +59,15 @@ public final class Sampler {
     private var object: OpaquePointer?
     private var links: [OpaquePointer] = []
     private var forkLink: OpaquePointer?
+    private var execLink: OpaquePointer?
     private var eventDescriptors: [Int32] = []
     private var countsMap: Int32 = -1
     private var stacksMap: Int32 = -1
     private var targetsMap: Int32 = -1
     private var countersMap: Int32 = -1
+    private var dwarfProcessesMap: Int32 = -1
+    private var ringBuffer: OpaquePointer?
+    private var stackSampleHandler: StackSampleHandler?
     private var running = false
 
     /// Loads the BPF program and opens the perf events, disabled. Call ``start()`` to sample.
@@ -56,6 +79,7 @@ public final class Sampler {
         ember_capture_libbpf_messages()
         do {
             try load()
+            try attachExecTracepoint()
             try openEvents()
         } catch {
             close()
@@ -76,6 +100,16 @@ public final class Sampler {
         self.object = object
         try setMaxEntries("stacks", configuration.stackMapSize)
         try setMaxEntries("counts", configuration.countsMapSize)
+        // Frame-pointer mode sends nothing through the ring buffer: keep its maps minimal.
+        let copiesStacks = configuration.unwinding != .framePointers
+        try setMaxEntries("scratch", copiesStacks ? max(Int(libbpf_num_possible_cpus()), 1) : 1)
+        guard configuration.ringBufferSize >= 4096,
+              configuration.ringBufferSize & (configuration.ringBufferSize - 1) == 0
+        else { throw SamplingError.system("the ring buffer size must be a power of two of at least 4096") }
+        try setMaxEntries("stack_samples", copiesStacks ? configuration.ringBufferSize : 4096)
+        guard (0...Int(EMBER_MAX_STACK_COPY)).contains(configuration.stackCopySize) else {
+            throw SamplingError.system("the stack copy size must be at most \(EMBER_MAX_STACK_COPY) bytes")
+        }
 
         let loaded = bytes.withUnsafeBytes { _ in bpf_object__load(object) }
         if loaded != 0 {
@@ -85,6 +119,7 @@ public final class Sampler {
         stacksMap = try mapDescriptor("stacks")
         targetsMap = try mapDescriptor("targets")
         countersMap = try mapDescriptor("counters")
+        dwarfProcessesMap = try mapDescriptor("dwarf_processes")
 
         var config = ember_config()
         if case .processes = configuration.scope {
@@ -92,6 +127,13 @@ public final class Sampler {
             config.follow_forks = 1
         }
         config.kernel_stacks = configuration.kernelStacks ? 1 : 0
+        switch configuration.unwinding {
+        case .framePointers: config.unwind = EMBER_UNWIND_FP.rawValue
+        case .dwarf: config.unwind = EMBER_UNWIND_DWARF.rawValue
+        case .perProcess: config.unwind = EMBER_UNWIND_AUTO.rawValue
+        }
+        config.stack_copy_size = UInt32(configuration.stackCopySize)
+        config.stack_words = configuration.recordStackWords ? 1 : 0
         var zero: UInt32 = 0
         let configMap = try mapDescriptor("config")
         if bpf_map_update_elem(configMap, &zero, &config, UInt64(BPF_ANY)) != 0 {
@@ -109,6 +151,16 @@ public final class Sampler {
             }
             forkLink = link
         }
+    }
+
+    private func attachExecTracepoint() throws {
+        guard configuration.unwinding == .perProcess, let object,
+              let program = bpf_object__find_program_by_name(object, "forget_on_exec") else { return }
+        guard let link = bpf_program__attach(program) else {
+            throw SamplingError.from(errno: errno, doing: "attach to the sched_process_exec tracepoint",
+                                     detail: libbpfMessage())
+        }
+        execLink = link
     }
 
     private func openEvents() throws {
@@ -133,6 +185,8 @@ public final class Sampler {
                     errno: errno, doing: "attach the BPF program to a perf event", detail: libbpfMessage())
             }
             links.append(link)
+            // libbpf enables the event when it attaches; sampling starts with start().
+            _ = ember_event_disable(fd)
         }
     }
 
@@ -143,6 +197,42 @@ public final class Sampler {
         if bpf_map_update_elem(targetsMap, &key, &one, UInt64(BPF_ANY)) != 0 {
             throw SamplingError.from(errno: errno, doing: "add process \(pid) to the targets")
         }
+    }
+
+    /// Marks a process for DWARF unwinding (with ``UnwindingMethod/perProcess``).
+    public func unwindWithDWARF(_ pid: pid_t) throws {
+        var key = UInt32(bitPattern: pid)
+        var one: UInt8 = 1
+        if bpf_map_update_elem(dwarfProcessesMap, &key, &one, UInt64(BPF_ANY)) != 0 {
+            throw SamplingError.from(errno: errno, doing: "mark process \(pid) for DWARF unwinding")
+        }
+    }
+
+    /// Waits up to `timeout` milliseconds for DWARF samples and hands each to `handler`.
+    /// The sample's stack bytes are valid only during the call. Returns the number handled.
+    @discardableResult
+    public func pollStackSamples(timeout: Int32, _ handler: @escaping (StackSample) -> Void) throws -> Int {
+        guard configuration.unwinding != .framePointers else { return 0 }
+        if ringBuffer == nil {
+            let box = StackSampleHandler()
+            stackSampleHandler = box
+            let context = Unmanaged.passUnretained(box).toOpaque()
+            guard let buffer = ring_buffer__new(try mapDescriptor("stack_samples"), { context, data, size in
+                guard let context, let data else { return 0 }
+                let box = Unmanaged<StackSampleHandler>.fromOpaque(context).takeUnretainedValue()
+                box.deliver(UnsafeRawBufferPointer(start: data, count: size))
+                return 0
+            }, context, nil) else {
+                throw SamplingError.from(errno: errno, doing: "open the BPF ring buffer")
+            }
+            ringBuffer = buffer
+        }
+        stackSampleHandler?.handler = handler
+        let result = ring_buffer__poll(ringBuffer, timeout)
+        if result < 0 && -result != EINTR {
+            throw SamplingError.from(errno: -result, doing: "read the BPF ring buffer")
+        }
+        return Int(max(result, 0))
     }
 
     /// Enables the perf events: sampling begins.
@@ -161,6 +251,10 @@ public final class Sampler {
         if let forkLink {
             bpf_link__destroy(forkLink)
             self.forkLink = nil
+        }
+        if let execLink {
+            bpf_link__destroy(execLink)
+            self.execLink = nil
         }
         running = false
     }
@@ -205,19 +299,24 @@ public final class Sampler {
         result.kernelStackErrors = read(EMBER_KERNEL_STACK_ERROR)
         result.countsMapFull = read(EMBER_COUNTS_MAP_FULL)
         result.targetsMapFull = read(EMBER_TARGETS_MAP_FULL)
+        result.ringBufferFull = read(EMBER_RING_BUFFER_FULL)
+        result.stackCopyErrors = read(EMBER_STACK_COPY_ERROR)
+        result.dwarfSamples = read(EMBER_DWARF_SAMPLES)
         return result
     }
 
-    /// Stops sampling and reads every count and the stacks they reference.
-    public func collect() -> RawSamples {
+    /// Stops sampling and reads every count and the stacks they reference, plus the stacks
+    /// `extraStackIDs` (kernel stacks of DWARF samples).
+    public func collect(extraStackIDs: Set<Int32> = []) -> RawSamples {
         stop()
         var counts: [SampleKey: UInt64] = [:]
-        var stackIDs = Set<Int32>()
+        var stackIDs = extraStackIDs
         forEachCountKey { raw, count in
             let key = SampleKey(
                 pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid),
                 comm: commString(raw.comm),
-                userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id)
+                userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
+                stackWords: [raw.stack_words.0, raw.stack_words.1])
             counts[key, default: 0] += count
             if raw.user_stack_id >= 0 { stackIDs.insert(raw.user_stack_id) }
             if raw.kernel_stack_id >= 0 { stackIDs.insert(raw.kernel_stack_id) }
@@ -250,6 +349,8 @@ public final class Sampler {
     /// Releases every link, event and map. Safe to call more than once.
     public func close() {
         stop()
+        if let ringBuffer { ring_buffer__free(ringBuffer) }
+        ringBuffer = nil
         for link in links { bpf_link__destroy(link) }
         links.removeAll()
         for fd in eventDescriptors { Glibc.close(fd) }
@@ -278,6 +379,24 @@ public final class Sampler {
 
     private func libbpfMessage() -> String {
         String(cString: ember_last_libbpf_message())
+    }
+}
+
+/// Carries the Swift handler into the C ring-buffer callback, which cannot capture.
+private final class StackSampleHandler {
+    var handler: ((StackSample) -> Void)?
+
+    func deliver(_ bytes: UnsafeRawBufferPointer) {
+        let headerSize = MemoryLayout<ember_stack_sample>.size
+        guard bytes.count >= headerSize else { return }
+        let header = bytes.loadUnaligned(as: ember_stack_sample.self)
+        let size = min(Int(header.stack_size), bytes.count - headerSize)
+        handler?(StackSample(
+            pid: Int32(bitPattern: header.pid), tid: Int32(bitPattern: header.tid),
+            comm: commString(header.comm), kernelStackID: header.kernel_stack_id,
+            instructionPointer: header.ip, stackPointer: header.sp, framePointer: header.bp,
+            stackIsTruncated: header.truncated != 0,
+            stack: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<(headerSize + size)])))
     }
 }
 

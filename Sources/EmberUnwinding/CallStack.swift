@@ -19,6 +19,10 @@ public enum StackLoss: Hashable, Sendable {
     case error(Int32)
     /// Its id was counted but no longer found in the stack map.
     case missing
+    /// The process exited before its stack could be unwound.
+    case processGone
+    /// The sample's stack could not be copied.
+    case copyFailed
 }
 
 /// One distinct sampled stack and how many samples had it.
@@ -27,14 +31,19 @@ public struct CallStack: Hashable, Sendable {
     public var tid: Int32
     public var threadName: String
     public var user: StackHalf
+    /// How the user stack ends, when it was unwound in user space (DWARF); nil when the
+    /// kernel walked it.
+    public var userEnd: StackEnd?
     public var kernel: StackHalf
     public var count: UInt64
 
-    public init(pid: Int32, tid: Int32, threadName: String, user: StackHalf, kernel: StackHalf, count: UInt64) {
+    public init(pid: Int32, tid: Int32, threadName: String, user: StackHalf, userEnd: StackEnd? = nil,
+                kernel: StackHalf, count: UInt64) {
         self.pid = pid
         self.tid = tid
         self.threadName = threadName
         self.user = user
+        self.userEnd = userEnd
         self.kernel = kernel
         self.count = count
     }

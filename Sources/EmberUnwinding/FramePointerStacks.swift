@@ -2,17 +2,54 @@ import EmberSampling
 
 /// Call stacks walked by the kernel (`bpf_get_stackid`): frame pointers for user code,
 /// the kernel's own unwinder (ORC here) for kernel code. This stage turns the stack ids
-/// of the counts map into address lists and classifies what is missing.
+/// of the counts map into address lists, classifies what is missing, and puts back the
+/// caller a frame-pointer walk skips when the sampled function has not set up its frame.
 public enum FramePointerStacks {
+    /// What the frameless-leaf fix did, for the report.
+    public struct LeafFixStatistics: Sendable, Equatable {
+        /// Samples whose function had not set up its frame and got its caller back.
+        public var restored: UInt64 = 0
+        /// Samples whose function had not set up its frame, but whose return address was
+        /// not among the recorded stack words: the caller may be missing.
+        public var unrecoverable: UInt64 = 0
+        public init() {}
+    }
+
     /// The call stacks of a recording, one per distinct key.
-    public static func callStacks(from samples: RawSamples) -> [CallStack] {
+    ///
+    /// - Parameter unwinders: the processes' CFI, which tells whether the sampled function
+    ///   had set up its frame. Without it, stacks are left as the kernel walked them.
+    public static func callStacks(
+        from samples: RawSamples,
+        unwinders: UnwinderCache? = nil,
+        statistics: inout LeafFixStatistics
+    ) -> [CallStack] {
         samples.counts.map { key, count in
-            CallStack(
-                pid: key.pid, tid: key.tid, threadName: key.comm,
-                user: half(key.userStackID, samples.stacks),
-                kernel: half(key.kernelStackID, samples.stacks),
-                count: count)
+            var user = half(key.userStackID, samples.stacks)
+            if case .frames(let frames) = user, let leaf = frames.first,
+               let unwinder = unwinders?.unwinder(for: key.pid),
+               let slot = unwinder.returnAddressSlot(at: leaf) {
+                if slot < key.stackWords.count, key.stackWords[slot] != 0,
+                   unwinder.isCodeAddress(key.stackWords[slot]) {
+                    user = .frames(insertingCaller(key.stackWords[slot], into: frames))
+                    statistics.restored += count
+                } else {
+                    statistics.unrecoverable += count
+                }
+            }
+            return CallStack(
+                pid: key.pid, tid: key.tid, threadName: key.comm, user: user,
+                kernel: half(key.kernelStackID, samples.stacks), count: count)
         }
+    }
+
+    /// The stack with `returnAddress` as the leaf's caller. The walk started from rbp, which
+    /// still holds the caller's frame, so its first return address is the caller's caller.
+    static func insertingCaller(_ returnAddress: UInt64, into frames: [UInt64]) -> [UInt64] {
+        guard frames.count < 2 || frames[1] != returnAddress else { return frames }
+        var fixed = frames
+        fixed.insert(returnAddress, at: 1)
+        return fixed
     }
 
     static func half(_ id: Int32, _ stacks: [Int32: [UInt64]]) -> StackHalf {

@@ -21,6 +21,11 @@ struct ProfileBuilder {
             var frames: [String] = []
             frames.append(symbolizer.processName(stack.pid) ?? stack.threadName)
             if settings.threadFrames { frames.append("\(stack.threadName)-\(stack.tid)") }
+            switch stack.userEnd {
+            case .truncated?: frames.append("[truncated]")
+            case .unknown?: frames.append("[unknown]")
+            case .complete?, nil: break
+            }
             switch stack.user {
             case .frames(let addresses):
                 frames += symbolizer.userFrames(pid: stack.pid, stack: addresses).reversed().map(\.name)
@@ -51,6 +56,8 @@ struct ProfileBuilder {
         case .stackMapCollision: return "stack map full (raise --stack-map-size)"
         case .error(let code): return "bpf_get_stackid error \(code)"
         case .missing: return "stack id no longer in the stack map"
+        case .processGone: return "process exited before its stack was unwound"
+        case .copyFailed: return "stack could not be copied"
         }
     }
 }

@@ -47,6 +47,21 @@ struct Record: ParsableCommand {
         "Entries of the counts map (distinct process/thread/stack keys).", valueName: "n"))
     var countsMapSize: Int = 65536
 
+    @Option(name: .long, help: ArgumentHelp(
+        "How user stacks are unwound: fp (frame pointers), dwarf (CFI, in user space), lbr "
+            + "(the CPU's Last Branch Record) or auto (per process: fp where its binary keeps frame "
+            + "pointers, dwarf where it does not).", valueName: "method"))
+    var unwind: String = "auto"
+
+    @Option(name: .long, help: ArgumentHelp(
+        "DWARF unwinding: bytes of user stack copied per sample (at most 65536).", valueName: "bytes"))
+    var stackSize: Int = 16384
+
+    @Flag(name: .long, help: ArgumentHelp(
+        "Frame-pointer stacks: do not restore the caller of functions that have not set up their frame.",
+        visibility: .hidden))
+    var noLeafFix = false
+
     @Option(name: .long, help: "The flame graph's title.")
     var title: String?
 
@@ -69,6 +84,13 @@ struct Record: ParsableCommand {
         }
         for size in [stackMapSize, countsMapSize] where !(1...(1 << 24)).contains(size) {
             throw ValidationError("map sizes must be between 1 and \(1 << 24)")
+        }
+        guard UnwindMode(rawValue: unwind) != nil else {
+            throw ValidationError("--unwind must be one of: "
+                + UnwindMode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        guard (64...65536).contains(stackSize), stackSize % 8 == 0 else {
+            throw ValidationError("--stack-size must be a multiple of 8 between 64 and 65536 bytes")
         }
         if let pid, pid <= 0 {
             throw ValidationError("--pid must be a positive process id")
@@ -95,6 +117,9 @@ struct Record: ParsableCommand {
         settings.stackMapSize = stackMapSize
         settings.countsMapSize = countsMapSize
         settings.title = title
+        settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
+        settings.stackSize = stackSize
+        settings.leafFix = !noLeafFix
 
         let recording = try Recorder(settings: settings).record()
         var written: [String] = []

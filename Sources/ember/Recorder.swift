@@ -14,6 +14,11 @@ enum RecordingTarget {
     case system
 }
 
+/// How user stacks are unwound (`--unwind`).
+enum UnwindMode: String, CaseIterable {
+    case fp, dwarf, lbr, auto
+}
+
 struct RecordingSettings {
     var target: RecordingTarget
     var duration: Double?
@@ -22,6 +27,9 @@ struct RecordingSettings {
     var threadFrames = false
     var stackMapSize = 16384
     var countsMapSize = 65536
+    var unwind = UnwindMode.auto
+    var stackSize = 16384
+    var leafFix = true
     var title: String?
 }
 
@@ -32,9 +40,20 @@ struct Recorder {
 
     /// How often memory maps are re-read, so exited processes still symbolize.
     private let refreshInterval = 1.0
-    private let pollInterval: useconds_t = 50_000
+    private let pollMilliseconds: Int32 = 50
 
     func record() throws -> Recording {
+        // From the start, Ctrl-C and SIGTERM end the recording instead of killing ember.
+        ember_install_stop_signals()
+        defer { ember_restore_default_signals() }
+        if settings.unwind == .lbr, let reason = BranchRecordStacks.unavailabilityReason(
+            probeResult: ember_probe_lbr_call_stack()) {
+            throw EmberError("--unwind lbr: \(reason)")
+        }
+        if settings.unwind == .lbr {
+            throw EmberError("--unwind lbr: this CPU has LBR call stacks, but ember does not sample "
+                + "them yet: use --unwind dwarf or --unwind fp")
+        }
         var configuration: SamplerConfiguration
         switch settings.target {
         case .process(let pid):
@@ -49,32 +68,39 @@ struct Recorder {
         configuration.kernelStacks = settings.kernelStacks
         configuration.stackMapSize = settings.stackMapSize
         configuration.countsMapSize = settings.countsMapSize
+        configuration.stackCopySize = settings.stackSize
+        configuration.recordStackWords = settings.leafFix
+        switch settings.unwind {
+        case .fp, .lbr: configuration.unwinding = .framePointers
+        case .dwarf: configuration.unwinding = .dwarf
+        case .auto: configuration.unwinding = .perProcess
+        }
 
         // Load and attach before launching anything, so permission errors come first.
         let sampler = try Sampler(configuration: configuration)
         defer { sampler.close() }
-        let symbolizer = Symbolizer()
-
-        ember_install_stop_signals()
-        defer { ember_restore_default_signals() }
+        let session = Session(settings: settings, sampler: sampler)
 
         var child: LaunchedCommand?
         if case .command(let arguments) = settings.target {
+            session.prepare(command: arguments[0])
             let launched = try LaunchedCommand(arguments: arguments)
             child = launched
             try sampler.addTarget(launched.pid)
         }
-        if case .process(let pid) = settings.target { symbolizer.refresh(process: pid) }
+        if case .process(let pid) = settings.target { session.watch(pid) }
+        // Read the kernel's symbols now rather than after sampling (a launched command
+        // waits for it).
+        if settings.kernelStacks { session.symbolizer.loadKernelSymbols() }
 
         try sampler.start()
         let started = monotonicSeconds()
-        // Read the kernel's symbols while sampling, not after it.
-        if settings.kernelStacks { symbolizer.loadKernelSymbols() }
         if let child {
             do { try child.run() } catch {
                 sampler.stop()
                 throw error
             }
+            session.watch(child.pid)  // after exec: its own binary decides --unwind auto
         }
 
         let status = StatusLine(enabled: isatty(2) != 0)
@@ -98,41 +124,174 @@ struct Recorder {
                 break
             }
             if now - lastRefresh >= refreshInterval {
-                refreshMaps(sampler, symbolizer)
+                session.refresh()
                 lastRefresh = now
                 status.show(elapsed: elapsed, duration: settings.duration,
                             samples: sampler.counters().samples)
             }
-            usleep(pollInterval)
+            try session.wait(milliseconds: pollMilliseconds)
+            session.watchNewTargets()
         }
         let elapsed = monotonicSeconds() - started
         // Disable the events first: nothing changes the maps while they are read.
         sampler.stop()
         let collectStart = monotonicSeconds()
         status.clear()
-        refreshMaps(sampler, symbolizer)
-        let samples = sampler.collect()
+        try session.drain()
+        session.refresh()
+        let samples = sampler.collect(extraStackIDs: session.dwarf.kernelStackIDs)
         sampler.close()
         child?.finish()
 
-        let stacks = FramePointerStacks.callStacks(from: samples)
-        let profile = ProfileBuilder(symbolizer: symbolizer, settings: settings).profile(of: stacks)
+        var leafFix = FramePointerStacks.LeafFixStatistics()
+        var stacks = FramePointerStacks.callStacks(
+            from: samples, unwinders: settings.leafFix ? session.unwinders : nil, statistics: &leafFix)
+        stacks += session.dwarf.callStacks(kernelStacks: samples.stacks)
+        let profile = ProfileBuilder(symbolizer: session.symbolizer, settings: settings).profile(of: stacks)
         return Recording(
             settings: settings, samples: samples, profile: profile.profile,
             lostStacks: profile.lostStacks,
-            statistics: symbolizer.statistics, elapsed: elapsed, endReason: endReason,
+            statistics: session.symbolizer.statistics, elapsed: elapsed, endReason: endReason,
             samplingEnded: collectStart,
-            kernelSymbolsVisible: !settings.kernelStacks || symbolizer.kernelSymbolsVisible)
+            kernelSymbolsVisible: !settings.kernelStacks || session.symbolizer.kernelSymbolsVisible,
+            unwinding: UnwindingReport(
+                mode: settings.unwind, dwarfProcesses: session.dwarfProcesses,
+                framePointerProcesses: session.framePointerProcesses,
+                dwarf: session.dwarf.statistics, leafFix: leafFix, uniqueKernelKeys: samples.counts.count),
+            processCount: Set(stacks.map(\.pid)).count, threadCount: Set(stacks.map(\.tid)).count)
+    }
+}
+
+/// What one recording keeps while it runs: the symbolizer and the unwinders, fed with the
+/// processes as they appear.
+final class Session {
+    let settings: RecordingSettings
+    let sampler: Sampler
+    let symbolizer = Symbolizer()
+    let unwinders = UnwinderCache()
+    let dwarf: DWARFStacks
+    private var known: Set<pid_t> = []
+    private(set) var dwarfProcesses: [String] = []
+    private(set) var framePointerProcesses: [String] = []
+
+    init(settings: RecordingSettings, sampler: Sampler) {
+        self.settings = settings
+        self.sampler = sampler
+        self.dwarf = DWARFStacks(unwinders: unwinders)
     }
 
-    private func refreshMaps(_ sampler: Sampler, _ symbolizer: Symbolizer) {
+    /// Reads what a process's stacks and names will need while it is alive: its memory map,
+    /// symbols and CFI, and (with --unwind auto) picks its unwinding method.
+    func watch(_ pid: pid_t) {
+        guard pid > 0 else { return }
+        // A new program (exec) needs a new unwinder and, with --unwind auto, a new choice;
+        // the BPF program already fell back to frame pointers for it.
+        let program = executableIdentity(pid)
+        guard !known.contains(pid) || (program != nil && program != programs[pid]) else {
+            symbolizer.refresh(process: pid)  // new libraries
+            return
+        }
+        unwinders.forget(pid)
+        known.insert(pid)
+        programs[pid] = program
+        // Decide first: until then the process's samples are frame-pointer stacks.
+        var framePointers: Bool?
+        if settings.unwind == .auto, let program {
+            framePointers = usesFramePointers(pid, program: program)
+            if framePointers == false { try? sampler.unwindWithDWARF(pid) }
+        }
+        symbolizer.refresh(process: pid)
+        if let framePointers {
+            let name = "\(symbolizer.processName(pid) ?? "?") (\(pid))"
+            if framePointers { framePointerProcesses.append(name) } else { dwarfProcesses.append(name) }
+        }
+        // The targets' CFI is read while they live, for the frameless-leaf fix after they
+        // exit; system-wide, only processes that get DWARF samples (or live at the end)
+        // pay for it.
+        if case .system = settings.target {} else if settings.leafFix || settings.unwind != .fp {
+            _ = unwinders.unwinder(for: pid)
+        }
+    }
+
+    /// Judges a command's binary before it runs, so that the choice is ready at exec.
+    func prepare(command: String) {
+        guard settings.unwind == .auto else { return }
+        let path: String? = command.contains("/") ? command
+            : (getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin").split(separator: ":")
+                .map { "\($0)/\(command)" }.first { access($0, X_OK) == 0 }
+        var info = stat()
+        guard let path, stat(path, &info) == 0 else { return }
+        let program = "\(info.st_dev):\(info.st_ino)"
+        if framePointerBinaries[program] == nil {
+            framePointerBinaries[program] = FramePointerDetector.usesFramePointers(path: path) ?? false
+        }
+    }
+
+    private var programs: [pid_t: String] = [:]
+    private var framePointerBinaries: [String: Bool] = [:]
+
+    /// The device and inode of the process's executable; nil for kernel threads.
+    private func executableIdentity(_ pid: pid_t) -> String? {
+        var info = stat()
+        guard stat("/proc/\(pid)/exe", &info) == 0 else { return nil }
+        return "\(info.st_dev):\(info.st_ino)"
+    }
+
+    /// Whether the process's executable keeps frame pointers, judged once per binary.
+    private func usesFramePointers(_ pid: pid_t, program: String) -> Bool {
+        if let known = framePointerBinaries[program] { return known }
+        let uses = FramePointerDetector.usesFramePointers(path: "/proc/\(pid)/exe") ?? false
+        framePointerBinaries[program] = uses
+        return uses
+    }
+
+    /// Watches targets that appeared (forked) or exec'd since the last look, at every poll:
+    /// a short-lived child must be read while it lives. System-wide, new processes are
+    /// found by ``refresh()`` only, as finding them means walking the counts map.
+    func watchNewTargets() {
+        if case .system = settings.target { return }
+        for pid in sampler.targetProcesses() where !known.contains(pid) || executableIdentity(pid) != programs[pid] {
+            watch(pid)
+        }
+    }
+
+    /// Re-reads the maps of every process being sampled (new processes, new libraries).
+    func refresh() {
         let pids: [pid_t]
         switch settings.target {
         case .system: pids = Array(sampler.sampledProcesses())
         default: pids = sampler.targetProcesses()
         }
-        for pid in pids where pid > 0 { symbolizer.refresh(process: pid) }
+        for pid in pids { watch(pid) }
+        unwinders.refresh()
     }
+
+    /// Waits for the next poll, unwinding DWARF samples as they arrive.
+    func wait(milliseconds: Int32) throws {
+        if settings.unwind == .dwarf || settings.unwind == .auto {
+            let dwarf = self.dwarf
+            try sampler.pollStackSamples(timeout: milliseconds) { dwarf.add($0) }
+        } else {
+            usleep(useconds_t(milliseconds) * 1000)
+        }
+    }
+
+    /// Unwinds what is left in the ring buffer after the events were disabled.
+    func drain() throws {
+        guard settings.unwind == .dwarf || settings.unwind == .auto else { return }
+        let dwarf = self.dwarf
+        while try sampler.pollStackSamples(timeout: 0, { dwarf.add($0) }) > 0 {}
+    }
+}
+
+/// How stacks were unwound, for the report.
+struct UnwindingReport {
+    var mode: UnwindMode
+    var dwarfProcesses: [String]
+    var framePointerProcesses: [String]
+    var dwarf: DWARFStacks.Statistics
+    var leafFix: FramePointerStacks.LeafFixStatistics
+    var uniqueKernelKeys: Int
 }
 
 func processExists(_ pid: pid_t) -> Bool {

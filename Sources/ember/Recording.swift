@@ -15,6 +15,10 @@ struct Recording {
     /// When the events were disabled: the report says how long writing the outputs took.
     let samplingEnded: Double
     let kernelSymbolsVisible: Bool
+    let unwinding: UnwindingReport
+    /// Distinct processes and threads over all stacks (kernel-counted and DWARF).
+    let processCount: Int
+    let threadCount: Int
 
     func foldedText() -> String { FoldedWriter.text(of: profile) }
 
@@ -40,12 +44,13 @@ struct Recording {
         let stored = UInt64(profile.totalSamples)
         let seen = max(counters.samples, stored)
         var lines: [String] = []
-        let processes = Set(samples.counts.keys.map(\.pid)).count
-        let threads = Set(samples.counts.keys.map(\.tid)).count
+        let processes = processCount
+        let threads = threadCount
         lines.append(
             "\(formatCount(seen)) samples of \(processes) process\(processes == 1 ? "" : "es") "
                 + "(\(threads) thread\(threads == 1 ? "" : "s")) in \(formatSeconds(elapsed)) at "
                 + "\(settings.frequency) Hz, \(formatCount(profile.uniqueStacks)) unique stacks (\(endReason))")
+        lines += unwindingLines(seen: seen)
         if counters.countsMapFull > 0 {
             lines.append("\(formatCount(counters.countsMapFull)) of \(formatCount(seen)) samples lost: "
                 + "counts map full (raise --counts-map-size)")
@@ -75,6 +80,56 @@ struct Recording {
         lines.append("wrote " + written.joined(separator: ", ")
             + " \(format3(monotonicSeconds() - samplingEnded)) s after sampling ended")
         for line in lines { writeStderr("ember: \(line)\n") }
+    }
+}
+
+extension Recording {
+    /// Which method unwound which process, and everything the unwinders could not finish.
+    func unwindingLines(seen: UInt64) -> [String] {
+        var lines: [String] = []
+        let dwarf = unwinding.dwarf
+        switch unwinding.mode {
+        case .fp, .lbr:
+            lines.append("unwound with frame pointers (\(formatCount(unwinding.uniqueKernelKeys)) distinct keys in the kernel)")
+        case .dwarf:
+            lines.append("unwound with DWARF CFI (\(formatCount(dwarf.samples)) stacks, "
+                + "\(format3(dwarf.unwindSeconds)) s of CPU unwinding)")
+        case .auto:
+            var parts: [String] = []
+            if !unwinding.framePointerProcesses.isEmpty {
+                parts.append("frame pointers for " + summarize(unwinding.framePointerProcesses))
+            }
+            if !unwinding.dwarfProcesses.isEmpty {
+                parts.append("DWARF CFI for " + summarize(unwinding.dwarfProcesses))
+            }
+            lines.append("unwound with " + (parts.isEmpty ? "frame pointers" : parts.joined(separator: "; "))
+                + (dwarf.samples > 0 ? " (\(format3(dwarf.unwindSeconds)) s of CPU unwinding)" : ""))
+        }
+        if unwinding.leafFix.restored > 0 {
+            lines.append("restored the caller of a frameless function in \(formatCount(unwinding.leafFix.restored)) samples")
+        }
+        if unwinding.leafFix.unrecoverable > 0 {
+            lines.append("\(formatCount(unwinding.leafFix.unrecoverable)) of \(formatCount(seen)) samples may miss "
+                + "the caller of a frameless function (return address not recorded)")
+        }
+        if dwarf.truncated > 0 {
+            lines.append("\(formatCount(dwarf.truncated)) of \(formatCount(dwarf.samples)) DWARF stacks were deeper "
+                + "than the copy: shown under [truncated] (raise --stack-size)")
+        }
+        if dwarf.unknownEnd > 0 {
+            lines.append("\(formatCount(dwarf.unknownEnd)) of \(formatCount(dwarf.samples)) DWARF stacks could not "
+                + "be unwound to their root: shown under [unknown]")
+        }
+        if samples.counters.ringBufferFull > 0 {
+            lines.append("\(formatCount(samples.counters.ringBufferFull)) of \(formatCount(seen)) samples lost: "
+                + "ring buffer full (lower -F or --stack-size)")
+        }
+        return lines
+    }
+
+    private func summarize(_ processes: [String]) -> String {
+        processes.count <= 3 ? processes.joined(separator: ", ")
+            : processes.prefix(3).joined(separator: ", ") + " and \(processes.count - 3) more"
     }
 }
 

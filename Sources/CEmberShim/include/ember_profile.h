@@ -10,6 +10,15 @@
 #define EMBER_TASK_COMM_LEN 16
 /* The kernel's default kernel.perf_event_max_stack. */
 #define EMBER_MAX_STACK_DEPTH 127
+/* The most user stack a DWARF sample copies. */
+#define EMBER_MAX_STACK_COPY 65536
+
+/* How the program takes user stacks. */
+enum ember_unwind {
+	EMBER_UNWIND_FP = 0,     /* bpf_get_stackid (frame pointers), counted in the kernel */
+	EMBER_UNWIND_DWARF = 1,  /* registers + a copy of the stack to the ring buffer */
+	EMBER_UNWIND_AUTO = 2,   /* DWARF for the processes in dwarf_processes, FP otherwise */
+};
 
 /* One key of the counts map: who was running and where (stack ids or a negative errno). */
 struct ember_sample_key {
@@ -17,7 +26,27 @@ struct ember_sample_key {
 	__u32 tid;              /* thread id */
 	__s32 user_stack_id;    /* id in the stacks map, or -errno */
 	__s32 kernel_stack_id;  /* id in the stacks map, or -errno; -EFAULT: no kernel stack */
+	/* The two words at the user stack pointer, each kept only if it points into executable
+	 * memory (else 0): the return address a frame-pointer walk misses when the sampled
+	 * function has not set up its frame yet. */
+	__u64 stack_words[2];
 	char comm[EMBER_TASK_COMM_LEN];
+};
+
+/* A DWARF-mode sample, sent through the ring buffer: the user registers a CFI unwinder
+ * starts from, and the top of the user stack. */
+struct ember_stack_sample {
+	__u32 pid;
+	__u32 tid;
+	__s32 kernel_stack_id;
+	__u32 stack_size;       /* bytes of stack that follow */
+	__u64 ip;
+	__u64 sp;
+	__u64 bp;
+	__u32 truncated;        /* 1 if the stack continues past the copy */
+	__u32 reserved;
+	char comm[EMBER_TASK_COMM_LEN];
+	__u8 stack[];
 };
 
 /* The single entry of the config map, written before the events are enabled. */
@@ -25,7 +54,9 @@ struct ember_config {
 	__u32 filter_by_pid;    /* 0: every task on the system */
 	__u32 kernel_stacks;    /* 0: skip bpf_get_stackid for kernel stacks */
 	__u32 follow_forks;     /* 1: children of a target become targets */
-	__u32 reserved;
+	__u32 unwind;           /* enum ember_unwind */
+	__u32 stack_copy_size;  /* DWARF: bytes of user stack to copy (<= EMBER_MAX_STACK_COPY) */
+	__u32 stack_words;      /* FP: record stack_words in the key */
 };
 
 /* Indices of the per-CPU counters map. Every sample that is not in the counts map is here. */
@@ -37,6 +68,9 @@ enum ember_counter {
 	EMBER_KERNEL_STACK_ERROR,
 	EMBER_COUNTS_MAP_FULL,         /* the sample could not be stored at all */
 	EMBER_TARGETS_MAP_FULL,        /* a forked child could not be followed */
+	EMBER_RING_BUFFER_FULL,        /* a DWARF sample could not be sent */
+	EMBER_STACK_COPY_ERROR,        /* a DWARF sample's stack could not be read */
+	EMBER_DWARF_SAMPLES,           /* samples sent to the ring buffer */
 	EMBER_COUNTER_COUNT,
 };
 

@@ -9,6 +9,10 @@
  * second, created disabled. Returns the fd, or -errno. (syscall() is variadic.) */
 int ember_open_cpu_clock_event(int cpu, unsigned long frequency);
 int ember_event_enable(int fd);
+
+/* Whether the CPU can sample user call stacks from its Last Branch Record: opens (and
+ * closes) a cycles event with call-stack branch sampling. 0 if it can, else -errno. */
+int ember_probe_lbr_call_stack(void);
 int ember_event_disable(int fd);
 
 /* Forks a child that waits on a pipe before exec'ing argv[0] (searched in PATH), so the

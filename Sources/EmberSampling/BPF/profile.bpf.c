@@ -47,6 +47,60 @@ struct {
 	__uint(max_entries, EMBER_COUNTER_COUNT);
 } counters SEC(".maps");
 
+/* DWARF mode: the processes to unwind with DWARF when config.unwind is AUTO (tgid → 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, 8192);
+} dwarf_processes SEC(".maps");
+
+/* DWARF mode: registers and stack copies on their way to user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} stack_samples SEC(".maps");
+
+/* DWARF mode: one buffer per CPU to assemble a sample in (too large for the BPF stack,
+ * and per-CPU map values are limited to 32 KiB). User space sets max_entries to the
+ * number of possible CPUs. */
+/* Slack of one page past the largest copy, so the verifier can bound a page-sized read
+ * at any offset below EMBER_MAX_STACK_COPY. */
+struct scratch_buffer {
+	__u8 bytes[sizeof(struct ember_stack_sample) + EMBER_MAX_STACK_COPY + 4096];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct scratch_buffer);
+	__uint(max_entries, 1);
+} scratch SEC(".maps");
+
+/* Only the fields read here; CO-RE relocates them against the running kernel's BTF. */
+struct task_struct {
+	unsigned int flags;
+	int pid;
+	int tgid;
+} __attribute__((preserve_access_index));
+
+struct vm_area_struct {
+	unsigned long vm_flags;
+} __attribute__((preserve_access_index));
+
+#define PF_KTHREAD 0x00200000
+#define VM_EXEC 0x00000004UL
+
+struct vma_info {
+	__u32 executable;
+};
+
+static long read_vma(struct task_struct *task, struct vm_area_struct *vma, struct vma_info *info)
+{
+	info->executable = (vma->vm_flags & VM_EXEC) != 0;
+	return 0;
+}
+
 static __always_inline void count(__u32 counter)
 {
 	__u64 *value = bpf_map_lookup_elem(&counters, &counter);
@@ -63,6 +117,94 @@ static __always_inline void count_stack_error(__s32 id, __u32 collision, __u32 o
 		count(other);
 }
 
+/* The user registers of the current task (x86-64 layout): saved on entry to the kernel, whether the
+ * sample interrupted user code or a system call. */
+static __always_inline int user_registers(struct task_struct *task, __u64 *ip, __u64 *sp, __u64 *bp)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs)
+		return -1;
+	if (bpf_probe_read_kernel(ip, sizeof(*ip), &regs->rip) ||
+	    bpf_probe_read_kernel(sp, sizeof(*sp), &regs->rsp) ||
+	    bpf_probe_read_kernel(bp, sizeof(*bp), &regs->rbp))
+		return -1;
+	return 0;
+}
+
+/* Keeps a stack word only if it points into executable memory, so that data on the stack
+ * does not multiply the counts map's keys. bpf_find_vma can run once per interrupt (it
+ * defers its unlock to irq_work) and fails with -EBUSY meanwhile: then the word is kept
+ * and user space checks it against the process's modules. */
+static __always_inline __u64 code_address_or_zero(struct task_struct *task, __u64 word)
+{
+	if (word < 4096 || word >= (1ULL << 47))
+		return 0;
+	struct vma_info info = {};
+	long found = bpf_find_vma(task, word, read_vma, &info, 0);
+	if (found == -EBUSY)
+		return word;
+	if (found != 0 || !info.executable)
+		return 0;
+	return word;
+}
+
+/* Copies the user stack from sp up, a page at a time, until `limit` bytes or the first
+ * page that cannot be read (the end of the stack's mapping, or a page not present).
+ * Returns the bytes copied; *truncated says whether the limit stopped it. */
+static __always_inline __u32 copy_user_stack(struct ember_stack_sample *sample, __u32 limit,
+					     __u32 *truncated)
+{
+	__u32 copied = 0;
+	__u32 chunk = 4096 - (sample->sp & 4095);
+	*truncated = 0;
+	for (int page = 0; page < EMBER_MAX_STACK_COPY / 4096 + 1; page++) {
+		if (copied >= limit) {
+			*truncated = 1;
+			break;
+		}
+		if (chunk > limit - copied)
+			chunk = limit - copied;
+		if (copied >= EMBER_MAX_STACK_COPY || chunk > 4096)
+			break;
+		if (bpf_probe_read_user(sample->stack + copied, chunk, (void *)(sample->sp + copied)) != 0)
+			break;
+		copied += chunk;
+		chunk = 4096;
+	}
+	return copied;
+}
+
+static __always_inline void send_stack_sample(struct ember_config *cfg, struct task_struct *task,
+					      __u64 pid_tgid, __s32 kernel_stack_id)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct ember_stack_sample *sample = (void *)bpf_map_lookup_elem(&scratch, &cpu);
+	if (!sample)
+		return;
+	sample->pid = pid_tgid >> 32;
+	sample->tid = (__u32)pid_tgid;
+	sample->kernel_stack_id = kernel_stack_id;
+	sample->truncated = 0;
+	sample->reserved = 0;
+	bpf_get_current_comm(&sample->comm, sizeof(sample->comm));
+	__u32 size = 0;
+	if (user_registers(task, &sample->ip, &sample->sp, &sample->bp) == 0) {
+		__u32 limit = cfg->stack_copy_size;
+		if (limit > EMBER_MAX_STACK_COPY)
+			limit = EMBER_MAX_STACK_COPY;
+		size = copy_user_stack(sample, limit, &sample->truncated);
+	}
+	if (size == 0)
+		count(EMBER_STACK_COPY_ERROR);
+	sample->stack_size = size;
+	if (size > EMBER_MAX_STACK_COPY)
+		return;
+	if (bpf_ringbuf_output(&stack_samples, sample, sizeof(*sample) + size, 0) != 0)
+		count(EMBER_RING_BUFFER_FULL);
+	else
+		count(EMBER_DWARF_SAMPLES);
+}
+
 SEC("perf_event")
 int sample(struct bpf_perf_event_data *ctx)
 {
@@ -77,21 +219,39 @@ int sample(struct bpf_perf_event_data *ctx)
 		return 0;
 
 	count(EMBER_SAMPLES);
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	/* -EFAULT means "no such stack" (a kernel thread has no user stack,
+	 * a sample in user mode no kernel stack): not a loss. */
+	__s32 kernel_stack_id = -EFAULT;
+	if (cfg->kernel_stacks) {
+		kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
+		count_stack_error(kernel_stack_id, EMBER_KERNEL_STACK_COLLISION,
+				  EMBER_KERNEL_STACK_ERROR);
+	}
+
+	int user_code = !(task->flags & PF_KTHREAD);
+	if (user_code && (cfg->unwind == EMBER_UNWIND_DWARF ||
+			  (cfg->unwind == EMBER_UNWIND_AUTO &&
+			   bpf_map_lookup_elem(&dwarf_processes, &tgid)))) {
+		send_stack_sample(cfg, task, pid_tgid, kernel_stack_id);
+		return 0;
+	}
 
 	struct ember_sample_key key = {};
 	key.pid = tgid;
 	key.tid = (__u32)pid_tgid;
+	key.kernel_stack_id = kernel_stack_id;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
-	/* -EFAULT means "no such stack" (a kernel thread has no user stack,
-	 * a sample in user mode no kernel stack): not a loss. */
 	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	count_stack_error(key.user_stack_id, EMBER_USER_STACK_COLLISION, EMBER_USER_STACK_ERROR);
-	if (cfg->kernel_stacks) {
-		key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
-		count_stack_error(key.kernel_stack_id, EMBER_KERNEL_STACK_COLLISION,
-				  EMBER_KERNEL_STACK_ERROR);
-	} else {
-		key.kernel_stack_id = -EFAULT;
+	if (cfg->stack_words && user_code && key.user_stack_id >= 0) {
+		__u64 ip, sp, bp, words[2] = {};
+		if (user_registers(task, &ip, &sp, &bp) == 0 &&
+		    bpf_probe_read_user(words, sizeof(words), (void *)sp) == 0) {
+			key.stack_words[0] = code_address_or_zero(task, words[0]);
+			key.stack_words[1] = code_address_or_zero(task, words[1]);
+		}
 	}
 
 	__u64 *value = bpf_map_lookup_elem(&counts, &key);
@@ -111,12 +271,6 @@ int sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-/* Only the fields read here; CO-RE relocates them against the running kernel's BTF. */
-struct task_struct {
-	int pid;
-	int tgid;
-} __attribute__((preserve_access_index));
-
 /* Follow children: a process forked by a target becomes a target. A BTF tracepoint
  * needs no tracefs and gives the task structs directly. */
 SEC("tp_btf/sched_process_fork")
@@ -135,6 +289,17 @@ int follow_fork(__u64 *ctx)
 	__u8 one = 1;
 	if (bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY) != 0)
 		count(EMBER_TARGETS_MAP_FULL);
+	return 0;
+}
+
+/* After exec, a process's old choice of unwinder is void: it takes frame-pointer stacks
+ * until user space has looked at its new binary. */
+SEC("tp_btf/sched_process_exec")
+int forget_on_exec(__u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	__u32 tgid = task->tgid;
+	bpf_map_delete_elem(&dwarf_processes, &tgid);
 	return 0;
 }
 

@@ -1,0 +1,280 @@
+import CLibElf
+import EmberSampling
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Unwinds the user stacks of one process with its call frame information (`.eh_frame`,
+/// `.debug_frame`, also from separate debug files) through libdwfl, the unwinder perf's
+/// DWARF mode uses. The process's modules are reported once, from its memory map, while it
+/// lives (vDSO included); libdw caches each module's CFI, so nothing is reopened per sample.
+///
+/// Owns one `Dwfl`, released in deinit.
+public final class ProcessUnwinder {
+    public let pid: pid_t
+    private let dwfl: OpaquePointer
+    private let callbacks: UnsafeMutablePointer<Dwfl_Callbacks>
+    private let threadCallbacks: UnsafeMutablePointer<Dwfl_Thread_Callbacks>
+    private let debugInfoPath: UnsafeMutablePointer<CChar>?
+    private let debugInfoPathBox: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let context = UnwindContext()
+    private var attached = false
+    private var lastReport = 0.0
+
+    /// Reports the modules of live process `pid`; throws if it is gone.
+    public init(pid: pid_t) throws {
+        self.pid = pid
+        debugInfoPath = strdup("-:.debug:/usr/lib/debug")
+        debugInfoPathBox = .allocate(capacity: 1)
+        debugInfoPathBox.initialize(to: debugInfoPath)
+        callbacks = .allocate(capacity: 1)
+        callbacks.initialize(to: Dwfl_Callbacks(
+            find_elf: dwfl_linux_proc_find_elf,
+            find_debuginfo: dwfl_standard_find_debuginfo,
+            section_address: dwfl_offline_section_address,
+            debuginfo_path: debugInfoPathBox))
+        threadCallbacks = .allocate(capacity: 1)
+        threadCallbacks.initialize(to: Dwfl_Thread_Callbacks(
+            next_thread: unwindNextThread, get_thread: unwindGetThread,
+            memory_read: unwindMemoryRead, set_initial_registers: unwindSetInitialRegisters,
+            detach: nil, thread_detach: nil))
+        guard let dwfl = dwfl_begin(callbacks) else {
+            Self.release(callbacks, threadCallbacks, debugInfoPathBox, debugInfoPath)
+            throw UnwindingError("cannot start libdwfl: \(Self.lastError())")
+        }
+        self.dwfl = dwfl
+        try report()
+    }
+
+    deinit {
+        dwfl_end(dwfl)
+        Self.release(callbacks, threadCallbacks, debugInfoPathBox, debugInfoPath)
+    }
+
+    private static func release(_ callbacks: UnsafeMutablePointer<Dwfl_Callbacks>,
+                                _ threadCallbacks: UnsafeMutablePointer<Dwfl_Thread_Callbacks>,
+                                _ box: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                                _ path: UnsafeMutablePointer<CChar>?) {
+        callbacks.deallocate()
+        threadCallbacks.deallocate()
+        box.deallocate()
+        free(path)
+    }
+
+    /// Reads the process's memory map again (after dlopen, say); keeps known modules.
+    public func report() throws {
+        lastReport = monotonicNow()
+        dwfl_report_begin_add(dwfl)
+        let result = dwfl_linux_proc_report(dwfl, pid)
+        dwfl_report_end(dwfl, nil, nil)
+        if result != 0 {
+            throw UnwindingError("cannot read the memory map of process \(pid): "
+                + (result > 0 ? String(cString: strerror(result)) : Self.lastError()))
+        }
+        if !attached {
+            let context = Unmanaged.passUnretained(self.context).toOpaque()
+            attached = dwfl_attach_state(dwfl, nil, pid, threadCallbacks, context)
+            if !attached { throw UnwindingError("cannot attach the unwinder: \(Self.lastError())") }
+        }
+    }
+
+    /// Unwinds one sample. Frames are innermost first; the first is the sampled address,
+    /// the others return addresses.
+    public func unwind(_ sample: StackSample, maxFrames: Int = 127) -> UnwoundStack {
+        var unwound = unwindOnce(sample, maxFrames: maxFrames)
+        // A frame in no known module: a library loaded since the modules were reported
+        // (a command is watched right after exec, before the loader maps libc).
+        if unwound.end == .unknown, let last = unwound.frames.last, !isCodeAddress(last),
+           monotonicNow() - lastReport > 0.05, (try? report()) != nil {
+            unwound = unwindOnce(sample, maxFrames: maxFrames)
+        }
+        return unwound
+    }
+
+    private func unwindOnce(_ sample: StackSample, maxFrames: Int) -> UnwoundStack {
+        context.begin(sample: sample, maxFrames: maxFrames)
+        let result = dwfl_getthread_frames(dwfl, sample.tid, unwindFrameCallback,
+                                           Unmanaged.passUnretained(context).toOpaque())
+        return context.finish(result: result)
+    }
+
+    /// Whether `address` lies in one of the process's modules (a plausible return address).
+    public func isCodeAddress(_ address: UInt64) -> Bool {
+        dwfl_addrmodule(dwfl, address) != nil
+    }
+
+    /// Where the return address of the function at `pc` is while its frame is not set up
+    /// (the CFA is still relative to the stack pointer): the index of the stack word at the
+    /// stack pointer that holds it. nil if the frame is set up (CFA relative to rbp) or the
+    /// address has no CFI.
+    public func returnAddressSlot(at pc: UInt64) -> Int? {
+        guard let module = dwfl_addrmodule(dwfl, pc) else { return nil }
+        var bias: Dwarf_Addr = 0
+        var frame: OpaquePointer? = nil
+        for cfi in [dwfl_module_eh_cfi(module, &bias), dwfl_module_dwarf_cfi(module, &bias)] {
+            guard let cfi else { continue }
+            if dwarf_cfi_addrframe(cfi, pc - bias, &frame) == 0 { break }
+            frame = nil
+        }
+        guard let frame else { return nil }
+        defer { free(UnsafeMutableRawPointer(frame)) }
+        var ops: UnsafeMutablePointer<Dwarf_Op>? = nil
+        var count = 0
+        guard dwarf_frame_cfa(frame, &ops, &count) == 0, count == 1, let op = ops?.pointee,
+              op.atom == 0x92 /* DW_OP_bregx */, op.number == DWARFRegister.rsp
+        else { return nil }
+        // The return address is the word just below the CFA: CFA = rsp + offset.
+        let offset = Int64(bitPattern: op.number2)
+        guard offset >= 8, offset % 8 == 0 else { return nil }
+        return Int(offset / 8) - 1
+    }
+
+    static func lastError() -> String {
+        String(cString: dwfl_errmsg(-1))
+    }
+}
+
+/// An error of the unwinding stage.
+public struct UnwindingError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The x86-64 DWARF register numbers the unwinder is given.
+enum DWARFRegister {
+    static let rbp: UInt64 = 6
+    static let rsp: UInt64 = 7
+}
+
+/// A user stack unwound from a copy.
+public struct UnwoundStack: Hashable, Sendable {
+    /// Addresses, innermost first.
+    public var frames: [UInt64]
+    /// Why unwinding stopped.
+    public var end: StackEnd
+}
+
+/// How an unwound user stack ends.
+public enum StackEnd: Hashable, Sendable {
+    /// At the outermost frame (the CFI says there is no caller).
+    case complete
+    /// The stack continues past the copied bytes (raise --stack-size).
+    case truncated
+    /// Unwinding could not go further (no CFI, or a frame that reads outside the copy).
+    case unknown
+}
+
+/// The state of the sample being unwound, reached from the C callbacks through their
+/// context pointer (C callbacks cannot capture).
+final class UnwindContext {
+    var tid: pid_t = 0
+    var ip: UInt64 = 0
+    var sp: UInt64 = 0
+    var bp: UInt64 = 0
+    var stack = UnsafeRawBufferPointer(start: nil, count: 0)
+    var stackIsTruncated = false
+    var readPastCopy = false
+    var readFailed = false
+    var frames: [UInt64] = []
+    var maxFrames = 127
+
+    func begin(sample: StackSample, maxFrames: Int) {
+        tid = sample.tid
+        ip = sample.instructionPointer
+        sp = sample.stackPointer
+        bp = sample.framePointer
+        stack = sample.stack
+        stackIsTruncated = sample.stackIsTruncated
+        readPastCopy = false
+        readFailed = false
+        frames.removeAll(keepingCapacity: true)
+        self.maxFrames = maxFrames
+    }
+
+    func finish(result: Int32) -> UnwoundStack {
+        stack = UnsafeRawBufferPointer(start: nil, count: 0)
+        if frames.isEmpty { frames.append(ip) }
+        // libdwfl ends some failed unwinds as if the stack were complete; a stack is complete
+        // only if no read failed on the way (the outermost frames, _start and clone3, mark
+        // their return address undefined and need no read).
+        let end: StackEnd
+        if (readPastCopy && stackIsTruncated) || frames.count >= maxFrames {
+            end = .truncated
+        } else if result == 0 && !readFailed {
+            end = .complete
+        } else {
+            end = .unknown
+        }
+        return UnwoundStack(frames: frames, end: end)
+    }
+
+    func read(_ address: UInt64) -> UInt64? {
+        guard address >= sp, stack.count >= 8, address - sp <= UInt64(stack.count - 8) else {
+            readFailed = true
+            if address >= sp { readPastCopy = true }
+            return nil
+        }
+        return stack.loadUnaligned(fromByteOffset: Int(address - sp), as: UInt64.self)
+    }
+}
+
+private func unwindContext(_ pointer: UnsafeMutableRawPointer?) -> UnwindContext {
+    Unmanaged<UnwindContext>.fromOpaque(pointer!).takeUnretainedValue()
+}
+
+private let unwindNextThread: @convention(c) (
+    OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> pid_t = { _, argument, threadArgument in
+    // One thread: the sample's. The thread argument marks that it was handed out.
+    guard let threadArgument, threadArgument.pointee == nil else { return 0 }
+    threadArgument.pointee = argument
+    return unwindContext(argument).tid
+}
+
+private let unwindGetThread: @convention(c) (
+    OpaquePointer?, pid_t, UnsafeMutableRawPointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> Bool = { _, tid, argument, threadArgument in
+    guard unwindContext(argument).tid == tid else { return false }
+    threadArgument?.pointee = argument
+    return true
+}
+
+private let unwindMemoryRead: @convention(c) (
+    OpaquePointer?, Dwarf_Addr, UnsafeMutablePointer<Dwarf_Word>?, UnsafeMutableRawPointer?
+) -> Bool = { _, address, result, argument in
+    guard let value = unwindContext(argument).read(address) else { return false }
+    result?.pointee = value
+    return true
+}
+
+private let unwindSetInitialRegisters: @convention(c) (
+    OpaquePointer?, UnsafeMutableRawPointer?
+) -> Bool = { thread, argument in
+    guard let thread else { return false }
+    let context = unwindContext(argument)
+    // Only rbp and rsp (DWARF 6 and 7) and the pc are known: all the CFI of ordinary
+    // frames needs.
+    var registers: [Dwarf_Word] = [context.bp, context.sp]
+    guard dwfl_thread_state_registers(thread, Int32(DWARFRegister.rbp), 2, &registers) else { return false }
+    dwfl_thread_state_register_pc(thread, context.ip)
+    return true
+}
+
+private let unwindFrameCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = {
+    frame, argument in
+    guard let frame else { return Int32(DWARF_CB_ABORT) }
+    let context = unwindContext(argument)
+    var pc: Dwarf_Addr = 0
+    var isActivation = false
+    guard dwfl_frame_pc(frame, &pc, &isActivation) else { return Int32(DWARF_CB_ABORT) }
+    // libdwfl hands out non-activation frames' pcs as return addresses; ember's symbolizer
+    // does the "minus one" itself, so keep them as they are.
+    context.frames.append(pc)
+    return Int32(context.frames.count >= context.maxFrames ? DWARF_CB_ABORT : DWARF_CB_OK)
+}
+
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

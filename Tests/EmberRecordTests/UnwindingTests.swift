@@ -1,0 +1,248 @@
+import EmberTestSupport
+import EmberUnwinding
+import Foundation
+import XCTest
+
+/// The unwinding acceptance tests: complete stacks with and without frame pointers, on the
+/// samples built -O2 with frameless leaves (split-fp-o2), -O2 without frame pointers
+/// (split-nofp), with threads, system calls, a shared library (PLT) and a signal handler.
+/// They record real processes with real BPF programs and need root.
+final class UnwindingTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        guard geteuid() == 0 else {
+            throw XCTSkip("loading BPF programs and opening perf events for all tasks needs root")
+        }
+        scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ember-unwinding-tests-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
+    }
+
+    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    /// User frames only (kernel frames dropped), root first, the process frame removed.
+    private func userFrames(_ stack: [String]) -> [String] {
+        Array(stack.dropFirst().filter { !$0.hasSuffix("_[k]") })
+    }
+
+    /// Records `split` built as `binary` for 4 s at 1999 Hz and checks the acceptance
+    /// figures: at least 99% complete chains, each path within 1.5 points of the share the
+    /// workload measured itself.
+    private func assertCompleteSplit(binary: String, unwind: String, rootsAtStart: Bool,
+                                     file: StaticString = #filePath, line: UInt = #line) throws {
+        let output = path("\(binary)-\(unwind).folded")
+        let result = try ember(["record", "-F", "1999", "--unwind", unwind, "-o", output, "--",
+                                try sampleBinary(binary), "4", "--report"])
+        XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
+        var truth: [String: Double] = [:]
+        for line in result.stdout.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, let share = Double(fields[1]) { truth[String(fields[0])] = share }
+        }
+        XCTAssertEqual(truth.count, 3, "the workload reports its own split: \(result.stdout)", file: file, line: line)
+
+        let folded = try Folded(path: output)
+        XCTAssertGreaterThan(folded.total, 1000, "about 4 s at 1999 Hz (fewer on a busy machine)", file: file, line: line)
+        func isComplete(_ stack: [String]) -> Bool {
+            let frames = self.userFrames(stack)
+            guard let main = frames.firstIndex(of: "main") else { return false }
+            if rootsAtStart && frames.first != "_start" { return false }
+            if frames.contains(where: { $0.hasPrefix("[") && !$0.hasPrefix("[vdso]") }) { return false }
+            let below = Array(frames[(main + 1)...])
+            if let spin = below.firstIndex(of: "spin") {
+                return spin == 1 && below[0].hasPrefix("path_")
+            }
+            return true
+        }
+        let complete = folded.share(where: isComplete)
+        let incomplete = folded.stacks.filter { !isComplete($0.key) }.sorted { $0.value > $1.value }
+            .prefix(5).map { "\($0.value) \($0.key.joined(separator: ";"))" }.joined(separator: "\n")
+        XCTAssertGreaterThanOrEqual(complete, 99, "complete chains with --unwind \(unwind); most frequent "
+            + "incomplete stacks:\n\(incomplete)\n\(result.stderr)", file: file, line: line)
+
+        let paths = ["path_a", "path_b", "path_c"]
+        let inPaths = folded.share { stack in paths.contains { stack.contains($0) } }
+        for name in paths {
+            let share = folded.share { $0.contains(name) } / inPaths * 100
+            XCTAssertEqual(share, truth[name] ?? -100, accuracy: 1.5,
+                           "\(name) with --unwind \(unwind) on \(binary)", file: file, line: line)
+        }
+        XCTAssertTrue(result.stderr.contains("unwound with"), result.stderr, file: file, line: line)
+    }
+
+    func testFramePointerStacksGetTheFramelessLeafsCallerBack() throws {
+        try assertCompleteSplit(binary: "split-fp-o2", unwind: "fp", rootsAtStart: false)
+    }
+
+    func testWithoutTheLeafFixFramePointerStacksMissTheCaller() throws {
+        // The control experiment: the same recording without the fix loses path_x.
+        let output = path("noleaf.folded")
+        let result = try ember(["record", "-F", "499", "--unwind", "fp", "--no-leaf-fix", "-o", output, "--",
+                                try sampleBinary("split-fp-o2"), "1.5"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        let skipped = folded.share { stack in
+            let frames = self.userFrames(stack)
+            guard let spin = frames.firstIndex(of: "spin"), spin > 0 else { return false }
+            return frames[spin - 1] == "main"
+        }
+        XCTAssertGreaterThan(skipped, 80, "spin's caller is skipped without the fix")
+    }
+
+    func testDWARFStacksAreCompleteWithoutFramePointers() throws {
+        try assertCompleteSplit(binary: "split-nofp", unwind: "dwarf", rootsAtStart: true)
+    }
+
+    func testAutoPicksDWARFForABinaryWithoutFramePointers() throws {
+        try assertCompleteSplit(binary: "split-nofp", unwind: "auto", rootsAtStart: true)
+    }
+
+    func testAutoPicksFramePointersForAFramePointerBuild() throws {
+        let output = path("auto-fp.folded")
+        let result = try ember(["record", "-F", "499", "-o", output, "--", try sampleBinary("split-fp-o2"), "1"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("unwound with frame pointers for split-fp-o2"), result.stderr)
+        let nofp = try ember(["record", "-F", "499", "-o", output, "--", try sampleBinary("split-nofp"), "1"])
+        XCTAssertTrue(nofp.stderr.contains("unwound with DWARF CFI for split-nofp"), nofp.stderr)
+    }
+
+    func testThreadsUnwindToTheirStartWithDWARF() throws {
+        let workload = try Workload(sample: "threads-nofp", arguments: ["30", "3"])
+        defer { workload.stop() }
+        let output = path("threads.folded")
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
+                                "--unwind", "dwarf", "-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        // clone3 → start_thread → worker → worker_spin. Both are local symbols of libc, named
+        // only with its debug file; the chain must reach them either way.
+        let complete = folded.share { stack in
+            let frames = self.userFrames(stack)
+            guard frames.firstIndex(of: "worker") == 2 else { return false }
+            return frames[0..<2].allSatisfy {
+                $0.hasPrefix("libc.so.6+") || $0.contains("clone") || $0 == "start_thread"
+            }
+        }
+        XCTAssertGreaterThan(complete, 97, "worker stacks reach clone3 / start_thread")
+    }
+
+    func testSyscallHeavyStacksHaveKernelFramesUnderTheCompleteUserStack() throws {
+        let workload = try Workload(sample: "syscalls-nofp", arguments: ["30"])
+        defer { workload.stop() }
+        let output = path("syscalls.folded")
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
+                                "--unwind", "dwarf", "-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        // main → read_loop → libc's read → the kernel's entry point → ... → read_zero.
+        let throughKernel = folded.share { stack in
+            guard let loop = stack.firstIndex(of: "read_loop"), stack.dropFirst().first == "_start",
+                  let entry = stack.firstIndex(where: { $0.hasPrefix("entry_SYSCALL_64") })
+            else { return false }
+            let between = stack[(loop + 1)..<entry]
+            return between.count == 1 && !between.first!.hasSuffix("_[k]")
+                && stack[entry...].allSatisfy { $0.hasSuffix("_[k]") }
+        }
+        XCTAssertGreaterThan(throughKernel, 60, "most time is in read(2) below read_loop")
+    }
+
+    func testCallsThroughASharedLibraryUnwind() throws {
+        let workload = try Workload(sample: "plt-nofp", arguments: ["30"])
+        defer { workload.stop() }
+        let output = path("plt.folded")
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
+                                "--unwind", "dwarf", "-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        let complete = folded.share { stack in
+            let frames = self.userFrames(stack)
+            return frames.first == "_start"
+                && frames.joined(separator: ";").contains("main;call_library;library_work;library_spin")
+        }
+        XCTAssertGreaterThan(complete, 90)
+    }
+
+    func testStacksThroughASignalHandlerReachMain() throws {
+        let workload = try Workload(sample: "signals-nofp", arguments: ["30"])
+        defer { workload.stop() }
+        let output = path("signals.folded")
+        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
+                                "--unwind", "dwarf", "-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        // handler_spin ← on_signal ← the signal trampoline ← work_loop ← main ← ... ← _start
+        let throughSignalFrame = folded.share { stack in
+            let frames = self.userFrames(stack)
+            guard frames.first == "_start", let loop = frames.firstIndex(of: "work_loop"),
+                  let handler = frames.firstIndex(of: "on_signal") else { return false }
+            return handler == loop + 2 && frames.last == "handler_spin"
+        }
+        XCTAssertGreaterThan(throughSignalFrame, 20, "much time is in the handler")
+        let handlerStacks = folded.stacks.filter { $0.key.contains("on_signal") }
+        let handlerTotal = handlerStacks.values.reduce(0, +)
+        let handlerComplete = handlerStacks.filter { self.userFrames($0.key).first == "_start" }.values.reduce(0, +)
+        XCTAssertGreaterThanOrEqual(handlerComplete / handlerTotal, 0.98, "stacks in the handler reach _start")
+    }
+
+    func testStacksDeeperThanTheCopyEndInATruncatedFrame() throws {
+        let output = path("truncated.folded")
+        let result = try ember(["record", "-F", "499", "--unwind", "dwarf", "--stack-size", "64", "-o", output,
+                                "--", try sampleBinary("threads-nofp"), "1", "1"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        XCTAssertGreaterThan(folded.share { $0.count > 1 && $0[1] == "[truncated]" }, 50)
+        XCTAssertTrue(result.stderr.contains("deeper than the copy"), result.stderr)
+    }
+
+    func testLBRIsRefusedClearlyWhereTheCPUHasNone() throws {
+        let result = try ember(["record", "--all", "-d", "1", "--unwind", "lbr", "-o", path("lbr.folded")])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("--unwind lbr:"), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one clear line: \(result.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("lbr.folded")))
+    }
+}
+
+final class BranchRecordStacksTests: XCTestCase {
+    func testCallStackRecordsBecomeReturnAddressesInnermostFirst() {
+        let records = [
+            BranchRecordStacks.Record(from: 0x401100, to: 0x401500),  // most recent call
+            BranchRecordStacks.Record(from: 0x401020, to: 0x401100),
+            BranchRecordStacks.Record(from: 0, to: 0),  // unused
+            BranchRecordStacks.Record(from: 0x400f00, to: 0x401000),
+        ]
+        XCTAssertEqual(BranchRecordStacks.callStack(instructionPointer: 0x401512, records: records),
+                       [0x401512, 0x401101, 0x401021])
+        XCTAssertEqual(BranchRecordStacks.callStack(instructionPointer: 0x10, records: []), [0x10])
+    }
+
+    func testUnavailabilityReasonsAreClear() {
+        XCTAssertNil(BranchRecordStacks.unavailabilityReason(probeResult: 0))
+        XCTAssertTrue(BranchRecordStacks.unavailabilityReason(probeResult: -2)!.contains("no Last Branch Record"))
+        XCTAssertTrue(BranchRecordStacks.unavailabilityReason(probeResult: -13)!.contains("not permitted"))
+    }
+}
+
+final class FramePointerDetectorTests: XCTestCase {
+    func testTellsFramePointerBuildsFromOthers() throws {
+        XCTAssertEqual(FramePointerDetector.usesFramePointers(path: try sampleBinary("split-fp-o2")), true)
+        XCTAssertEqual(FramePointerDetector.usesFramePointers(path: try sampleBinary("split")), true)
+        XCTAssertEqual(FramePointerDetector.usesFramePointers(path: try sampleBinary("split-nofp")), false)
+        XCTAssertNil(FramePointerDetector.usesFramePointers(path: "/nonexistent"))
+    }
+
+    func testPrologueMatching() {
+        XCTAssertTrue(FramePointerDetector.setsUpFramePointer([0x55, 0x48, 0x89, 0xe5, 0, 0, 0, 0]))
+        XCTAssertTrue(FramePointerDetector.setsUpFramePointer([0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5]))
+        // push %rbp; mov $imm,%edi; mov %rsp,%rbp (gcc -O2 schedules between them)
+        XCTAssertTrue(FramePointerDetector.setsUpFramePointer([0x55, 0xbf, 0x80, 0x4f, 0x12, 0x00, 0x48, 0x89, 0xe5]))
+        // push %rbp; push %rbx (rbp as an ordinary callee-saved register)
+        XCTAssertFalse(FramePointerDetector.setsUpFramePointer([0x55, 0x53, 0x48, 0x83, 0xec, 0x08, 0, 0]))
+        XCTAssertFalse(FramePointerDetector.setsUpFramePointer([0x48, 0x89, 0xe5, 0x55]))
+    }
+}
