@@ -3,14 +3,17 @@ import Foundation
 import XCTest
 
 
-/// The ember binary under test: $EMBER_BINARY, or the one `swift build` put in .build.
+/// The ember binary under test: $EMBER_BINARY, or the newest of the debug and release
+/// builds in .build (scripts/test builds release last: its timings are a user's).
 let emberBinary: String = {
     if let path = ProcessInfo.processInfo.environment["EMBER_BINARY"] { return path }
-    for configuration in ["debug", "release"] {
-        let path = packageRoot.appendingPathComponent(".build/\(configuration)/ember").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    let candidates = ["debug", "release"].map { packageRoot.appendingPathComponent(".build/\($0)/ember").path }
+        .filter { FileManager.default.isExecutableFile(atPath: $0) }
+    func modified(_ path: String) -> Date {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
     }
-    return packageRoot.appendingPathComponent(".build/debug/ember").path
+    return candidates.max { modified($0) < modified($1) }
+        ?? packageRoot.appendingPathComponent(".build/debug/ember").path
 }()
 
 func ember(_ arguments: [String]) throws -> CommandResult {

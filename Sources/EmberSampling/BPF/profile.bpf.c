@@ -148,30 +148,43 @@ static __always_inline __u64 code_address_or_zero(struct task_struct *task, __u6
 	return word;
 }
 
+struct stack_copy {
+	struct ember_stack_sample *sample;
+	__u32 limit;
+	__u32 copied;
+	__u32 truncated;
+};
+
+/* One page of the copy (a bpf_loop callback: verified once, not per iteration). */
+static long copy_stack_page(__u32 index, struct stack_copy *copy)
+{
+	if (copy->copied >= copy->limit) {
+		copy->truncated = 1;
+		return 1;
+	}
+	__u32 chunk = index == 0 ? 4096 - (copy->sample->sp & 4095) : 4096;
+	if (chunk > copy->limit - copy->copied)
+		chunk = copy->limit - copy->copied;
+	__u32 offset = copy->copied;
+	if (offset >= EMBER_MAX_STACK_COPY || chunk > 4096)
+		return 1;
+	if (bpf_probe_read_user(copy->sample->stack + offset, chunk,
+				(void *)(copy->sample->sp + offset)) != 0)
+		return 1; /* the end of the stack, or a page not present */
+	copy->copied = offset + chunk;
+	return 0;
+}
+
 /* Copies the user stack from sp up, a page at a time, until `limit` bytes or the first
- * page that cannot be read (the end of the stack's mapping, or a page not present).
- * Returns the bytes copied; *truncated says whether the limit stopped it. */
+ * page that cannot be read. Returns the bytes copied; *truncated says whether the limit
+ * stopped it. */
 static __always_inline __u32 copy_user_stack(struct ember_stack_sample *sample, __u32 limit,
 					     __u32 *truncated)
 {
-	__u32 copied = 0;
-	__u32 chunk = 4096 - (sample->sp & 4095);
-	*truncated = 0;
-	for (int page = 0; page < EMBER_MAX_STACK_COPY / 4096 + 1; page++) {
-		if (copied >= limit) {
-			*truncated = 1;
-			break;
-		}
-		if (chunk > limit - copied)
-			chunk = limit - copied;
-		if (copied >= EMBER_MAX_STACK_COPY || chunk > 4096)
-			break;
-		if (bpf_probe_read_user(sample->stack + copied, chunk, (void *)(sample->sp + copied)) != 0)
-			break;
-		copied += chunk;
-		chunk = 4096;
-	}
-	return copied;
+	struct stack_copy copy = {.sample = sample, .limit = limit};
+	bpf_loop(EMBER_MAX_STACK_COPY / 4096 + 1, copy_stack_page, &copy, 0);
+	*truncated = copy.truncated;
+	return copy.copied;
 }
 
 static __always_inline void send_stack_sample(struct ember_config *cfg, struct task_struct *task,
