@@ -1,0 +1,404 @@
+/// The style sheet and script embedded in every flame graph (no external files: the SVG
+/// must work offline and as a single attachment). Neither contains user data: everything
+/// variable is read from attributes and element text at run time, and names are only
+/// ever handled as text (`textContent`), never parsed as markup.
+enum FlameGraphAssets {
+    static let style: StaticString = """
+        .ui{fill:#000}.btn{cursor:pointer}.btn:hover{text-decoration:underline}\
+        #ic{opacity:.35}#ic.on{opacity:1}#search.on{fill:#b00}.h{display:none}\
+        #graph text{fill:#000;pointer-events:none}#graph rect{rx:2px}#graph g g g{cursor:pointer}\
+        #graph g g g:hover>rect{stroke:#000;stroke-width:.6;vector-effect:non-scaling-stroke}\
+        #frames[transform] rect{rx:0}#graph .dim{opacity:.55}\
+        #graph .new>rect{stroke:#900;stroke-width:1;vector-effect:non-scaling-stroke}#graph .gone>rect{fill-opacity:.5;stroke:#555;stroke-dasharray:3 2;vector-effect:non-scaling-stroke}#graph .hl>rect{fill:#e600e6}\
+        #tip{pointer-events:none}#tip rect{fill:#fffff0;stroke:#777;stroke-width:.5}#tip text{fill:#000}\
+        @media (prefers-color-scheme:dark){#bg,#cover{fill:#1c1c21}.ui{fill:#e4e4e4}#search.on{fill:#ff7070}\
+        #graph g g g:hover>rect{stroke:#fff}#tip rect{fill:#2b2b31;stroke:#999}#tip text{fill:#eee}}
+        """
+
+    static let script: StaticString = #"""
+
+        (function () {
+          'use strict';
+          var doc = document, root = doc.getElementById('ember');
+          if (!root) return;
+          function data(name) { return root.getAttribute('data-' + name) || ''; }
+          var total = parseFloat(data('total')) || 0, allSamples = parseFloat(data('all-samples')) || 0;
+          var xpad = parseFloat(data('xpad')), innerW = parseFloat(data('inner-width'));
+          var integral = data('integral') === '1', differential = data('differential') === '1';
+          var countName = data('count-name'), nameType = data('name-type');
+          var scale = total > 0 ? innerW / total : 1;
+          var graph = doc.getElementById('graph'), framesG = doc.getElementById('frames');
+          var details = doc.getElementById('details');
+          var matchedText = doc.getElementById('matched'), unzoomBtn = doc.getElementById('unzoom');
+          var searchBtn = doc.getElementById('search'), icBtn = doc.getElementById('ic');
+
+          // Every frame (a group of a rect and its label), row by row (row 0 is the root);
+          // rows are ordered left to right.
+          var el = [], names = [], rowFirst = [0];
+          var rows = framesG ? framesG.children : [];
+          for (var r = 0; r < rows.length; r++) {
+            var kids = rows[r].children;
+            for (var k = 0; k < kids.length; k++) el.push(kids[k]);
+            rowFirst.push(el.length);
+          }
+          var n = el.length, rowCount = rowFirst.length - 1;
+          var start = new Float64Array(n), width = new Float64Array(n), own = new Float64Array(n);
+          var x0 = new Float64Array(n), w0 = new Float64Array(n);
+          var depth = new Int32Array(n), parent = new Int32Array(n), shownChars = new Int32Array(n);  // -1: label hidden
+          var charWidth = parseFloat(data('char-width')) || 7, labelY = data('label-y');
+          var before = new Float64Array(differential ? n : 0), after = new Float64Array(differential ? n : 0);
+          var eps = integral ? 0.5 : Math.max(total * 1e-9, 1e-12);
+          for (r = 0; r < rowCount; r++) {
+            for (var i = rowFirst[r]; i < rowFirst[r + 1]; i++) {
+              var f = el[i], box = f.firstElementChild, label = f.lastElementChild;
+              x0[i] = parseFloat(box.getAttribute('x'));
+              w0[i] = parseFloat(box.getAttribute('width'));
+              var s = (x0[i] - xpad) / scale, w = w0[i] / scale;
+              if (integral) { s = Math.round(s); w = Math.round(w); }
+              start[i] = s; width[i] = w; own[i] = w; depth[i] = r; parent[i] = -1;
+              names[i] = label.textContent;
+              // How much of the label shows: -1 hidden, else the characters shown.
+              shownChars[i] = label.getAttribute('class') === 'h' ? -1 :
+                label.lastChild && label.lastChild.nodeType === 1 ? label.firstChild.data.length : names[i].length;
+              f.__emberFrame = i;
+              if (differential) {
+                before[i] = parseFloat(box.getAttribute('data-b')) || 0;
+                after[i] = parseFloat(box.getAttribute('data-a')) || 0;
+              }
+            }
+            if (r === 0) continue;
+            // A frame's parent is the frame of the row below that spans its start.
+            var p = rowFirst[r - 1], last = rowFirst[r] - 1;
+            for (i = rowFirst[r]; i < rowFirst[r + 1]; i++) {
+              while (p < last && start[p] + width[p] <= start[i] + eps) p++;
+              parent[i] = p;
+              own[p] -= width[i];
+            }
+          }
+
+          var svgNS = 'http://www.w3.org/2000/svg';
+          var zoomed = -1, term = '', ignoreCase = false, matches = [], restoring = false;
+
+          function lowerBound(row, value) {
+            var lo = rowFirst[row], hi = rowFirst[row + 1];
+            while (lo < hi) { var mid = (lo + hi) >> 1; if (start[mid] < value) lo = mid + 1; else hi = mid; }
+            return lo;
+          }
+          // Shows as much of a label as fits in `w` pixels: the part that fits, then the rest
+          // in a hidden tspan, so that the text always holds the whole name.
+          function setLabel(label, name, x, w) {
+            var fit = Math.floor((w - 6) / charWidth), chars = fit < 3 ? -1 : Math.min(fit, name.length);
+            if (chars > 0 && chars < name.length && /[\uD800-\uDBFF]/.test(name.charAt(chars - 1))) chars--;
+            label.textContent = chars < 0 || chars === name.length ? name : name.slice(0, chars);
+            if (chars < 0) { label.setAttribute('class', 'h'); return; }
+            label.removeAttribute('class');
+            label.setAttribute('x', x + 3);
+            label.setAttribute('y', labelY);
+            if (chars < name.length) {
+              var rest = doc.createElementNS(svgNS, 'tspan');
+              rest.setAttribute('class', 'h');
+              rest.textContent = name.slice(chars);
+              label.appendChild(rest);
+            }
+          }
+          // A zoomed view is drawn in its own layer, over a copy of the background, from copies
+          // of the frames it shows. The full graph underneath is left untouched (changing it
+          // would make the browser restyle or repaint every frame), so zooming costs in
+          // proportion to the frames shown, not to the size of the graph.
+          var zoomLayer = doc.createElementNS(svgNS, 'g'), clones = {};
+          zoomLayer.setAttribute('id', 'zoomed');
+          if (graph) graph.appendChild(zoomLayer);
+          function addClone(i, row, x, w, dim) {
+            var copy = el[i].cloneNode(true);
+            copy.__emberFrame = i;
+            copy.firstElementChild.setAttribute('x', x);
+            copy.firstElementChild.setAttribute('width', w);
+            if (dim) copy.setAttribute('class', (copy.getAttribute('class') || '') + ' dim');
+            if (shownChars[i] >= 0 || w >= 3 * charWidth + 6) setLabel(copy.lastElementChild, names[i], x, w);
+            row.appendChild(copy);
+            clones[i] = copy;
+          }
+          // A zoom on a large subtree instead stretches the full graph with one transform
+          // (frames outside move out of the clipped area) and squeezes the labels it shows
+          // back; copying would cost more than the browser's relayout then.
+          var cloneLimit = 10000, stretched = [];
+          function stretchLabel(i, x, w, k) {
+            var label = el[i].lastElementChild;
+            setLabel(label, names[i], x, w * k);
+            if (label.getAttribute('class') !== 'h') {
+              label.setAttribute('x', 3);
+              label.setAttribute('transform', 'matrix(' + 1 / k + ' 0 0 1 ' + x + ' 0)');
+            }
+            stretched.push(i);
+          }
+          function clearZoom() {
+            zoomLayer.textContent = '';
+            clones = {};
+            for (var j = 0; j < stretched.length; j++) {
+              var i = stretched[j], box = el[i].firstElementChild, label = el[i].lastElementChild;
+              box.setAttribute('x', x0[i]);
+              box.setAttribute('width', w0[i]);
+              el[i].classList.remove('dim');
+              label.removeAttribute('transform');
+              setLabel(label, names[i], x0[i], w0[i]);
+            }
+            stretched = [];
+            if (framesG) framesG.removeAttribute('transform');
+          }
+          function stretchZoom(i) {
+            var k = total / width[i], left = xpad + start[i] * scale, span = width[i] * scale;
+            framesG.setAttribute('transform', 'matrix(' + k + ' 0 0 1 ' + (xpad - k * left) + ' 0)');
+            for (var p = parent[i]; p >= 0; p = parent[p]) {
+              el[p].firstElementChild.setAttribute('x', left);
+              el[p].firstElementChild.setAttribute('width', span);
+              el[p].classList.add('dim');
+              stretchLabel(p, left, span, k);
+            }
+            var a = start[i], end = a + width[i] - eps;
+            for (var row = depth[i]; row < rowCount; row++) {
+              var j = lowerBound(row, a - eps), stop = rowFirst[row + 1], any = false;
+              for (; j < stop && start[j] < end; j++) {
+                any = true;
+                if (shownChars[j] >= 0 || w0[j] * k >= 3 * charWidth + 6) stretchLabel(j, x0[j], w0[j], k);
+              }
+              if (!any) break;
+            }
+          }
+          // Zoom on frame i: its subtree fills the width, its ancestors stay (dimmed).
+          function zoom(i) {
+            if (!(i > 0 && i < n)) { unzoom(); return; }
+            clearZoom();
+            zoomed = i;
+            var k = innerW / width[i], a = start[i], end = a + width[i] - eps, count = 0;
+            for (var r = depth[i]; r < rowCount; r++) {
+              var first = lowerBound(r, a - eps), past = lowerBound(r, end);
+              if (past <= first) break;
+              count += past - first;
+            }
+            if (count > cloneLimit) {
+              stretchZoom(i);
+              unzoomBtn.classList.remove('h');
+              updateMatched();
+              saveState();
+              return;
+            }
+            var layer = doc.createDocumentFragment(), rowGroups = [];
+            var cover = doc.getElementById('bg').cloneNode(false);
+            cover.setAttribute('id', 'cover');
+            layer.appendChild(cover);
+            function rowGroup(r) {
+              if (!rowGroups[r]) {
+                rowGroups[r] = doc.createElementNS(svgNS, 'g');
+                rowGroups[r].setAttribute('transform', rows[r].getAttribute('transform'));
+                layer.appendChild(rowGroups[r]);
+              }
+              return rowGroups[r];
+            }
+            for (var p = parent[i]; p >= 0; p = parent[p]) addClone(p, rowGroup(depth[p]), xpad, innerW, true);
+            for (var row = depth[i]; row < rowCount; row++) {
+              var j = lowerBound(row, a - eps), stop = rowFirst[row + 1], any = false;
+              for (; j < stop && start[j] < end; j++) {
+                addClone(j, rowGroup(row), xpad + (start[j] - a) * k, width[j] * k, false);
+                any = true;
+              }
+              if (!any) break;
+            }
+            zoomLayer.appendChild(layer);
+            unzoomBtn.classList.remove('h');
+            updateMatched();
+            saveState();
+          }
+          function unzoom() {
+            clearZoom();
+            zoomed = -1;
+            unzoomBtn.classList.add('h');
+            updateMatched();
+            saveState();
+          }
+
+          function highlight(i, on) {
+            el[i].classList.toggle('hl', on);
+            if (clones[i]) clones[i].classList.toggle('hl', on);
+          }
+          function search(text) {
+            for (var j = 0; j < matches.length; j++) highlight(matches[j], false);
+            matches = [];
+            term = text || '';
+            if (!term) {
+              searchBtn.classList.remove('on');
+              matchedText.textContent = ' ';
+              saveState();
+              return;
+            }
+            var re;
+            try { re = new RegExp(term, ignoreCase ? 'i' : ''); } catch (err) {
+              matchedText.textContent = 'Invalid regular expression';
+              saveState();
+              return;
+            }
+            for (var i = 0; i < n; i++) {
+              if (re.test(names[i])) { highlight(i, true); matches.push(i); }
+            }
+            searchBtn.classList.add('on');
+            updateMatched();
+            saveState();
+          }
+          // "Matched: N%": the part of the current view covered by matching frames,
+          // counting nested matches once.
+          function updateMatched() {
+            if (!term || n === 0) return;
+            var v = zoomed > 0 ? zoomed : 0, lo = start[v] - eps, hi = start[v] + width[v] + eps;
+            var inView = [];
+            for (var j = 0; j < matches.length; j++) {
+              var m = matches[j];
+              if (depth[m] >= depth[v] && start[m] >= lo && start[m] + width[m] <= hi) inView.push(m);
+            }
+            inView.sort(function (a, b) { return start[a] - start[b] || depth[a] - depth[b]; });
+            var covered = 0, reach = -Infinity;
+            for (j = 0; j < inView.length; j++) {
+              var s = start[inView[j]], e = s + width[inView[j]];
+              if (s >= reach) { covered += e - s; reach = e; } else if (e > reach) { covered += e - reach; reach = e; }
+            }
+            var pct = width[v] > 0 ? 100 * covered / width[v] : 0;
+            matchedText.textContent = 'Matched: ' + pct.toFixed(1) + '%';
+          }
+          function askSearch() {
+            var text = window.prompt('Search (regular expression' + (ignoreCase ? ', ignoring case' : '') + '):', term);
+            if (text !== null) search(text);
+          }
+          function setIgnoreCase(on) {
+            ignoreCase = on;
+            icBtn.classList.toggle('on', on);
+            if (term) search(term); else saveState();
+          }
+
+          // The view lives in the URL fragment: #x=START&y=DEPTH&s=REGEX&i=1.
+          function saveState() {
+            if (restoring) return;
+            var parts = [];
+            if (zoomed > 0) parts.push('x=' + start[zoomed], 'y=' + depth[zoomed]);
+            if (term) parts.push('s=' + encodeURIComponent(term));
+            if (ignoreCase) parts.push('i=1');
+            var hash = parts.length ? '#' + parts.join('&') : '';
+            if (hash === location.hash) return;
+            try { history.replaceState(null, '', hash || location.pathname + location.search); } catch (err) {}
+          }
+          function loadState() {
+            var params = {};
+            location.hash.replace(/^#/, '').split('&').forEach(function (part) {
+              var eq = part.indexOf('=');
+              if (eq > 0) { try { params[part.slice(0, eq)] = decodeURIComponent(part.slice(eq + 1)); } catch (err) {} }
+            });
+            restoring = true;
+            ignoreCase = params.i === '1';
+            icBtn.classList.toggle('on', ignoreCase);
+            var row = parseInt(params.y, 10), x = parseFloat(params.x), target = -1;
+            if (row >= 0 && row < rowCount && isFinite(x)) {
+              var j = lowerBound(row, x - eps);
+              if (j < rowFirst[row + 1] && Math.abs(start[j] - x) <= eps) target = j;
+            }
+            if (target > 0) zoom(target); else unzoom();
+            search(params.s || '');
+            restoring = false;
+          }
+
+          // Tooltip and details line.
+          var tip = doc.createElementNS(svgNS, 'g'), tipRect = doc.createElementNS(svgNS, 'rect');
+          var tipText = doc.createElementNS(svgNS, 'text');
+          tip.setAttribute('id', 'tip');
+          tip.setAttribute('class', 'h');
+          tipRect.setAttribute('rx', '3');
+          tip.appendChild(tipRect);
+          tip.appendChild(tipText);
+          root.appendChild(tip);
+          function amount(v) {
+            return integral ? Math.round(v).toLocaleString('en-US')
+                            : v.toLocaleString('en-US', { maximumFractionDigits: 3 });
+          }
+          function percent(v, of) { return (of > 0 ? (100 * v / of).toFixed(2) : '0.00') + '%'; }
+          function signed(v, text) { return (v > 0 ? '+' : v < 0 ? '\u2212' : '') + text; }
+          function describe(i) {
+            var lines = [names[i]];
+            if (differential) {
+              var d = after[i] - before[i];
+              lines.push('before: ' + amount(before[i]) + ' ' + countName + ', after: ' + amount(after[i]));
+              lines.push('delta: ' + signed(d, amount(Math.abs(d))) + ' ' + countName + ' (' +
+                         signed(d, percent(Math.abs(d), allSamples)) + ' of total)');
+              lines.push('change: ' + (before[i] > 0 && after[i] === 0 ? 'gone (\u2212100.00%)' :
+                                       before[i] > 0 ? signed(d, percent(Math.abs(d), before[i])) :
+                                       after[i] > 0 ? 'new' : 'none'));
+            } else {
+              lines.push(amount(width[i]) + ' ' + countName + ', ' + percent(width[i], total) + ' of total');
+              if (zoomed > 0) lines.push(percent(width[i], width[zoomed]) + ' of the zoomed frame');
+            }
+            lines.push('self: ' + amount(own[i]) + ' ' + countName + ' (' + percent(own[i], total) + ')');
+            return lines;
+          }
+          function showTip(i, evt) {
+            var lines = describe(i);
+            while (tipText.firstChild) tipText.removeChild(tipText.firstChild);
+            for (var j = 0; j < lines.length; j++) {
+              var line = doc.createElementNS(svgNS, 'tspan');
+              line.setAttribute('x', '0');
+              line.setAttribute('dy', j === 0 ? '0' : '1.25em');
+              line.textContent = lines[j];
+              tipText.appendChild(line);
+            }
+            tip.setAttribute('class', '');
+            var box = tipText.getBBox(), pt = root.createSVGPoint(), ctm = root.getScreenCTM();
+            pt.x = evt.clientX; pt.y = evt.clientY;
+            if (ctm) pt = pt.matrixTransform(ctm.inverse());
+            var viewW = root.viewBox.baseVal.width, viewH = root.viewBox.baseVal.height;
+            var tx = pt.x + 14, ty = pt.y + 22;
+            if (tx + box.width + 8 > viewW) tx = Math.max(2, pt.x - box.width - 14);
+            if (ty + box.height > viewH) ty = Math.max(box.height, pt.y - box.height - 4);
+            tipRect.setAttribute('x', box.x - 5);
+            tipRect.setAttribute('y', box.y - 4);
+            tipRect.setAttribute('width', box.width + 10);
+            tipRect.setAttribute('height', box.height + 8);
+            tip.setAttribute('transform', 'translate(' + tx + ',' + ty + ')');
+            details.textContent = nameType + ' ' + names[i] + ' (' + amount(width[i]) + ' ' + countName +
+                                  ', ' + percent(width[i], total) + ')';
+          }
+          function hideTip() { tip.setAttribute('class', 'h'); details.textContent = ' '; }
+          function frameAt(target) {
+            for (var t = target; t && t !== graph; t = t.parentNode) {
+              if (t.__emberFrame !== undefined) return t.__emberFrame;
+            }
+            return -1;
+          }
+
+          if (graph) {
+            graph.addEventListener('click', function (evt) {
+              var i = frameAt(evt.target);
+              if (i >= 0) { zoom(i); showTip(i, evt); }
+            });
+            graph.addEventListener('mousemove', function (evt) {
+              var i = frameAt(evt.target);
+              if (i >= 0) showTip(i, evt); else hideTip();
+            });
+            graph.addEventListener('mouseleave', hideTip);
+          }
+          unzoomBtn.addEventListener('click', unzoom);
+          searchBtn.addEventListener('click', function () { if (term) search(''); else askSearch(); });
+          icBtn.addEventListener('click', function () { setIgnoreCase(!ignoreCase); });
+          doc.addEventListener('keydown', function (evt) {
+            var key = evt.key, mod = evt.ctrlKey || evt.metaKey;
+            if ((mod && (key === 'f' || key === 'F')) || key === 'F3') {
+              evt.preventDefault();
+              askSearch();
+            } else if (mod && (key === 'i' || key === 'I')) {
+              evt.preventDefault();
+              setIgnoreCase(!ignoreCase);
+            } else if (key === 'Escape') {
+              search('');
+              unzoom();
+              hideTip();
+            }
+          });
+          window.addEventListener('hashchange', loadState);
+          loadState();
+        })();
+
+        """#
+}

@@ -1,0 +1,344 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EmberProfile
+
+/// Writes the SVG document of a laid-out tree.
+///
+/// Each frame is a nested `<svg>` viewport holding a shared rectangle and the frame's
+/// name: the viewport clips the label, so the name is stored once, in full, and a viewer
+/// without script still shows every frame with as much of its label as fits. Frames are
+/// grouped in one `<svg>` per row, so a frame needs only `x`, `width` and `fill`.
+struct FlameGraphWriter {
+    let tree: FrameTree
+    let options: FlameGraphOptions
+    let layout: FlameLayout
+
+    // Geometry, in pixels.
+    let xPad = 10.0
+    let innerWidth: Double
+    let topPad: Double
+    let bottomPad: Double
+    let imageHeight: Double
+    /// Pixels per sample.
+    let scale: Double
+    /// Decimals of x and width: enough that the script recovers exact sample counts.
+    let decimals: Int
+    let differential: Bool
+
+    init(tree: FrameTree, options: FlameGraphOptions) {
+        self.tree = tree
+        self.options = options
+        let width = Double(max(options.width, 100))
+        innerWidth = width - 2 * xPad
+        let weights = FlameLayout.weights(of: tree, options: options)
+        let total = weights[0]
+        scale = total > 0 ? innerWidth / total : 1
+        let minimumWidth: Double
+        switch options.minWidth {
+        case .pixels(let pixels): minimumWidth = pixels / scale
+        case .percent(let percent): minimumWidth = total * percent / 100
+        }
+        let order = options.flameChart || !tree.mergesSiblings ? .input : options.order
+        layout = FlameLayout(tree: tree, weights: weights, order: order, minimumWidth: minimumWidth)
+        differential = tree.isDifferential
+        let fontSize = options.fontSize
+        topPad = fontSize * 3 + (options.subtitle == nil ? 0 : fontSize * 2)
+        bottomPad = fontSize * 2 + 10
+        imageHeight = topPad + Double(max(layout.rowCount, 1) * options.frameHeight) + bottomPad
+        let digits = Int((-log10(scale)).rounded(.up)) + 1 + (tree.hasFractionalCounts ? 3 : 0)
+        decimals = min(max(digits, 1), 12)
+    }
+
+    func write(to out: inout SVGOutput) throws {
+        writeHeader(to: &out)
+        try writeFrames(to: &out)
+        writeFooter(to: &out)
+        try out.flush()
+    }
+
+    // MARK: - Header and chrome
+
+    private func writeHeader(to out: inout SVGOutput) {
+        let width = innerWidth + 2 * xPad
+        let fontSize = options.fontSize
+        out.append("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n")
+        out.append("<svg version=\"1.1\" id=\"ember\" xmlns=\"http://www.w3.org/2000/svg\"")
+        out.attribute("width", width)
+        out.attribute("height", imageHeight)
+        out.append(" viewBox=\"0 0 ")
+        out.append(width, decimals: 2)
+        out.append(" ")
+        out.append(imageHeight, decimals: 2)
+        out.append("\"")
+        out.attribute("font-family", escaping: options.fontType)
+        out.attribute("font-size", fontSize)
+        // What the script needs, as data: the script itself is a constant.
+        out.attribute("data-char-width", fontSize * Self.characterWidthRatio, decimals: 4)
+        out.attribute("data-label-y", Double(options.frameHeight - 1) / 2 + fontSize / 4)
+        out.attribute("data-total", layout.totalWeight, decimals: 6)
+        out.attribute("data-all-samples", tree.totalSamples, decimals: 6)
+        out.attribute("data-xpad", xPad)
+        out.attribute("data-inner-width", innerWidth)
+        out.attribute("data-integral", tree.hasFractionalCounts ? 0 : 1)
+        out.attribute("data-differential", differential ? 1 : 0)
+        out.attribute("data-count-name", escaping: options.countName)
+        out.attribute("data-name-type", escaping: options.nameType)
+        out.append(">\n")
+        if let notes = options.notes {
+            out.append("<desc id=\"notes\">")
+            out.append(escaping: notes)
+            out.append("</desc>\n")
+        }
+        out.append("<defs>")
+        writeBackgroundGradient(to: &out)
+        out.append("</defs>\n<style>")
+        out.append(FlameGraphAssets.style)
+        out.append("</style>\n<rect id=\"bg\" width=\"100%\" height=\"100%\"")
+        switch background {
+        case .flat(let color): out.attribute("fill", escaping: color)
+        default: out.append(" fill=\"url(#bgg)\"")
+        }
+        out.append("/>\n")
+
+        let top = fontSize * 2
+        let bottom = imageHeight - bottomPad / 2
+        writeText("title", x: width / 2, y: top, anchor: "middle", fontSize: fontSize + 5, to: &out) {
+            $0.append(escaping: options.title)
+        }
+        if let subtitle = options.subtitle {
+            writeText("subtitle", x: width / 2, y: fontSize * 4, anchor: "middle", to: &out) {
+                $0.append(escaping: subtitle)
+            }
+        }
+        writeText("details", x: xPad, y: bottom, to: &out) { $0.append(" ") }
+        writeText("unzoom", button: true, hidden: true, x: xPad, y: top, to: &out) { $0.append("Reset Zoom") }
+        writeText("search", button: true, x: width - xPad - fontSize * 2.5, y: top, anchor: "end", to: &out) {
+            $0.append("Search")
+        }
+        writeText("ic", button: true, x: width - xPad, y: top, anchor: "end", to: &out) { $0.append("ic") }
+        writeText("matched", x: width - xPad, y: bottom, anchor: "end", to: &out) { $0.append(" ") }
+        if layout.rowCount == 0 {
+            writeText("empty", x: width / 2, y: topPad + Double(options.frameHeight), anchor: "middle", to: &out) {
+                $0.append("No samples")
+            }
+        }
+    }
+
+    /// A text element of the graph's chrome (titles, buttons, status lines).
+    private func writeText(
+        _ id: StaticString, button: Bool = false, hidden: Bool = false, x: Double, y: Double,
+        anchor: StaticString? = nil, fontSize: Double? = nil, to out: inout SVGOutput,
+        content: (inout SVGOutput) -> Void
+    ) {
+        out.append("<text id=\"")
+        out.append(id)
+        out.append(button ? (hidden ? "\" class=\"ui btn h\"" : "\" class=\"ui btn\"") : "\" class=\"ui\"")
+        out.attribute("x", x)
+        out.attribute("y", y)
+        if let anchor {
+            out.append(" text-anchor=\"")
+            out.append(anchor)
+            out.append("\"")
+        }
+        if let fontSize { out.attribute("font-size", fontSize) }
+        out.append(">")
+        content(&out)
+        out.append("</text>\n")
+    }
+
+    private var background: FlameGraphOptions.Background {
+        if let background = options.background { return background }
+        switch options.palette {
+        case .mem: return .green
+        case .io, .wakeup: return .blue
+        default: return .yellow
+        }
+    }
+
+    private func writeBackgroundGradient(to out: inout SVGOutput) {
+        let stops: (StaticString, StaticString)
+        switch background {
+        case .yellow: stops = ("#eeeeee", "#eeeeb0")
+        case .blue: stops = ("#eeeeee", "#e0e0ff")
+        case .green: stops = ("#eef2ee", "#e0ffe0")
+        case .grey: stops = ("#f8f8f8", "#e8e8e8")
+        case .flat: return
+        }
+        out.append("<linearGradient id=\"bgg\" y1=\"0\" y2=\"1\" x1=\"0\" x2=\"0\"><stop stop-color=\"")
+        out.append(stops.0)
+        out.append("\" offset=\"5%\"/><stop stop-color=\"")
+        out.append(stops.1)
+        out.append("\" offset=\"95%\"/></linearGradient>")
+    }
+
+    private func writeFooter(to out: inout SVGOutput) {
+        out.append("<script type=\"text/ecmascript\"><![CDATA[")
+        out.append(FlameGraphAssets.script)
+        out.append("]]></script>\n</svg>\n")
+    }
+
+    // MARK: - Frames
+
+    private func rowY(_ depth: Int) -> Double {
+        let height = Double(options.frameHeight)
+        if options.inverted { return topPad + Double(depth) * height }
+        return imageHeight - bottomPad - Double(depth + 1) * height
+    }
+
+    private func writeFrames(to out: inout SVGOutput) throws {
+        var colors = FrameColors(palette: options.palette, hashed: options.hashColors)
+        let labelY = Double(options.frameHeight - 1) / 2 + options.fontSize / 4
+        let characterWidth = options.fontSize * FlameGraphWriter.characterWidthRatio
+
+        var largestChange = 0.0
+        let before = tree.before
+        if differential {
+            for node in 1..<tree.nodeCount {
+                largestChange = max(largestChange, abs(tree.after[node] - before[node]))
+            }
+        }
+        let rootName = Array("all".utf8)
+        let rootColor = rootName.withUnsafeBufferPointer { colors.color(of: $0) }
+        var sliverName: [UInt8] = []
+
+        // The frames layer is clipped to the graph area: when zoomed, the script stretches
+        // it and frames outside the zoomed one move out of sight.
+        out.append("<clipPath id=\"graph-area\"><rect x=\"")
+        out.append(xPad, decimals: 1)
+        out.append("\" y=\"")
+        out.append(topPad, decimals: 1)
+        out.append("\" width=\"")
+        out.append(innerWidth, decimals: 1)
+        out.append("\" height=\"")
+        out.append(Double(layout.rowCount * options.frameHeight), decimals: 1)
+        out.append("\"/></clipPath>\n<g id=\"graph\" clip-path=\"url(#graph-area)\"><g id=\"frames\">\n")
+        for depth in 0..<layout.rowCount {
+            out.append("<g transform=\"translate(0,")
+            out.append(rowY(depth), decimals: 2)
+            out.append(")\">\n")
+            for frame in layout.row(depth) {
+                let node = Int(frame.node)
+                let x = xPad + frame.start * scale
+                let width = frame.width * scale
+                let frameBefore = frame.node < 0 ? frame.hiddenBefore : before[node]
+                let frameAfter = frame.node < 0 ? frame.hiddenAfter : tree.after[node]
+                if differential, frameBefore == 0, frameAfter > 0 {
+                    out.append("<g class=\"new\"><rect x=\"")
+                } else if differential, frameAfter == 0, frameBefore > 0 {
+                    out.append("<g class=\"gone\"><rect x=\"")
+                } else {
+                    out.append("<g><rect x=\"")
+                }
+                out.append(x, decimals: decimals)
+                out.append("\" width=\"")
+                out.append(width, decimals: decimals)
+                out.append("\" height=\"")
+                out.append(options.frameHeight - 1)
+                out.append("\" fill=\"")
+                if frame.node < 0 {
+                    out.append("#c8c8c8")
+                } else if differential {
+                    var change = tree.after[node] - before[node]
+                    if options.negate { change = -change }
+                    let ratio = largestChange > 0 ? change / largestChange : 0
+                    out.append(color: FrameColors.differentialColor(ratio: ratio))
+                } else if node == 0 {
+                    out.append(color: rootColor)
+                } else {
+                    out.append(color: tree.withName(of: node) { colors.color(of: $0) })
+                }
+                if differential {
+                    out.append("\" data-b=\"")
+                    out.append(frameBefore, decimals: 6)
+                    out.append("\" data-a=\"")
+                    out.append(frameAfter, decimals: 6)
+                }
+                out.append("\"/>")
+                let fitting = Int(((width - 6) / characterWidth).rounded(.down))
+                let label = Label(x: x + 3, y: labelY, fitting: fitting)
+                if frame.node < 0 {
+                    sliverName.removeAll(keepingCapacity: true)
+                    sliverName.append(contentsOf: "(\(frame.hiddenCount) more)".utf8)
+                    sliverName.withUnsafeBufferPointer { writeLabel(label, name: $0, to: &out) }
+                } else if node == 0 {
+                    rootName.withUnsafeBufferPointer { writeLabel(label, name: $0, to: &out) }
+                } else {
+                    tree.withName(of: node) { writeLabel(label, name: $0, to: &out) }
+                }
+                out.append("</g>\n")
+                try out.flushIfFull()
+            }
+            out.append("</g>\n")
+        }
+        out.append("</g></g>\n")
+    }
+
+    /// The average width of a character relative to the font size (as flamegraph.pl
+    /// estimates it for Verdana); the script uses the same ratio.
+    static let characterWidthRatio = 0.59
+
+    struct Label {
+        var x: Double
+        var y: Double
+        /// How many characters fit in the frame.
+        var fitting: Int
+    }
+
+    /// The frame's name, stored once: shown whole when it fits, else the part that fits
+    /// followed by the rest in a hidden `tspan`, or hidden whole when under three
+    /// characters fit. Viewers without script thus show clean labels, and the script
+    /// reads every full name from the text.
+    private func writeLabel(_ label: Label, name: UnsafeBufferPointer<UInt8>, to out: inout SVGOutput) {
+        if label.fitting < 3 {
+            out.append("<text class=\"h\">")
+            out.append(escaping: name)
+            out.append("</text>")
+            return
+        }
+        out.append("<text x=\"")
+        out.append(label.x, decimals: 2)
+        out.append("\" y=\"")
+        out.append(label.y, decimals: 2)
+        out.append("\">")
+        let split = Self.characterBoundary(name, after: label.fitting)
+        if split >= name.count {
+            out.append(escaping: name)
+        } else {
+            out.append(escaping: UnsafeBufferPointer(rebasing: name[0..<split]))
+            out.append("<tspan class=\"h\">")
+            out.append(escaping: UnsafeBufferPointer(rebasing: name[split...]))
+            out.append("</tspan>")
+        }
+        out.append("</text>")
+    }
+
+    /// The byte offset after the bytes that display as at most `characters` characters
+    /// (escapes such as `\xNN` count as what they show), never inside a UTF-8 sequence;
+    /// `name.count` when all of it fits.
+    static func characterBoundary(_ name: UnsafeBufferPointer<UInt8>, after characters: Int) -> Int {
+        var offset = 0
+        var shown = 0
+        while offset < name.count {
+            let length: Int
+            let width: Int
+            if let (scalar, scalarLength) = UTF8Scalar.decode(name, at: offset) {
+                length = scalarLength
+                switch scalar {
+                case 0..<0x20, 0x7F: width = 4
+                case 0x80...0x9F, 0xFFFE, 0xFFFF: width = 8
+                default: width = 1
+                }
+            } else {
+                length = 1
+                width = 4
+            }
+            if shown + width > characters { break }
+            shown += width
+            offset += length
+        }
+        return offset
+    }
+}

@@ -1,0 +1,272 @@
+import EmberProfile
+
+/// The merged call tree of a profile: one node per distinct path from the root, with the
+/// inclusive sample counts of each node. Node 0 is the root ("all"); a node's id is
+/// always larger than its parent's.
+///
+/// Nodes live in parallel arrays (no per-node objects); names are appended to one byte
+/// arena as nodes are created (a sequential copy is cheaper than interning each name in a
+/// table, and only drawn frames ever need their name again). Children are found by walking the
+/// parent's short sibling list; parents with many children also get entries in one
+/// open-addressing table keyed by (parent, name), so wide nodes stay fast. A node created
+/// under a node that was itself just created needs no lookup at all, which makes the
+/// common case (the new tail of a stack) a few appends.
+public struct FrameTree: Sendable {
+    var nameBytes: [UInt8] = []
+    var nameStart: [Int] = [0]
+    var nameLength: [Int32] = [0]
+    var nodeParent: [Int32] = [-1]
+    /// 32 bits of the hash of each node's name.
+    var nodeHash: [UInt32] = [0]
+    /// The most recently added child of each node, and the child added before each node.
+    var firstChild: [Int32] = [-1]
+    var nextSibling: [Int32] = [-1]
+    var childCount: [Int32] = [0]
+    /// Inclusive samples of each node; for differential input, the second ("after") count.
+    var after: [Double] = [0]
+    /// Inclusive "before" samples (first count of differential lines; lines with one count
+    /// add the same to both). Empty until the first differential line: then it equals `after`.
+    private var beforeStorage: [Double] = []
+    /// Entries `node << 32 | hash32` for children of wide parents, `.max` when empty.
+    private var wideSlots = [UInt64](repeating: .max, count: 1024)
+    private var wideCount = 0
+    static let scanLimit: Int32 = 8
+
+    /// False for flame charts: a stack shares nodes only with the stack just before it.
+    public let mergesSiblings: Bool
+    /// True once a line with two counts (`before after`) was added.
+    public var isDifferential: Bool { !beforeStorage.isEmpty }
+    /// True once a count that is not a whole number was added (after `factor`).
+    public internal(set) var hasFractionalCounts = false
+
+    public init(mergesSiblings: Bool = true) {
+        self.mergesSiblings = mergesSiblings
+    }
+
+    public var nodeCount: Int { nodeParent.count }
+    public var isEmpty: Bool { nodeParent.count == 1 }
+    /// All samples (the root's inclusive count).
+    public var totalSamples: Double { after[0] }
+    public var totalSamplesBefore: Double { before[0] }
+
+    /// Reserves room for the tree of a folded input of `bytes` bytes, so that the node
+    /// arrays do not grow (and get copied) again and again. Untouched capacity costs
+    /// address space, not memory.
+    mutating func reserveCapacity(forInputBytes bytes: Int) {
+        // Real stacks share most of their frames: one node per 24 input bytes is plenty
+        // for typical files (the arrays still grow if not); names take less than the input.
+        let nodes = nodeCount + bytes / 24
+        nameBytes.reserveCapacity(nameBytes.count + bytes / 2)
+        nameStart.reserveCapacity(nodes)
+        nameLength.reserveCapacity(nodes)
+        nodeParent.reserveCapacity(nodes)
+        nodeHash.reserveCapacity(nodes)
+        firstChild.reserveCapacity(nodes)
+        nextSibling.reserveCapacity(nodes)
+        childCount.reserveCapacity(nodes)
+        after.reserveCapacity(nodes)
+    }
+
+    /// Inclusive "before" samples of every node (equal to `after` unless differential).
+    var before: [Double] { beforeStorage.isEmpty ? after : beforeStorage }
+
+    /// Multiplies every "before" count (normalizing one profile of a comparison to the other).
+    public mutating func scaleBefore(by factor: Double) {
+        markDifferential()
+        for node in beforeStorage.indices { beforeStorage[node] *= factor }
+    }
+
+    /// Samples of `node` itself (inclusive minus its children's), after and before.
+    public func selfSamples() -> (after: [Double], before: [Double]) {
+        var ownAfter = after
+        var ownBefore = before
+        for node in 1..<nodeCount {
+            let parent = Int(nodeParent[node])
+            ownAfter[parent] -= after[node]
+            ownBefore[parent] -= before[node]
+        }
+        return (ownAfter, ownBefore)
+    }
+
+    /// Starts keeping separate "before" counts (the first differential line was seen).
+    mutating func markDifferential() {
+        if beforeStorage.isEmpty { beforeStorage = after }
+    }
+
+    /// The child of `parent` named by the `count` bytes at `name`, created when missing.
+    /// `parentIsNew` says the parent was created during this stack's walk (so has no other child).
+    @inline(__always)
+    mutating func child(
+        of parent: Int32, _ name: UnsafePointer<UInt8>, _ count: Int, parentIsNew: Bool = false
+    ) -> (node: Int32, isNew: Bool) {
+        let hash = UInt32(truncatingIfNeeded: ByteString.hash(name, count))
+        if parentIsNew { return (addNode(parent: parent, name, count, hash: hash), true) }
+        if !mergesSiblings {
+            let last = firstChild[Int(parent)]
+            if last >= 0, nodeHash[Int(last)] == hash, nameMatches(last, name, count) {
+                return (last, false)
+            }
+            return (addNode(parent: parent, name, count, hash: hash), true)
+        }
+        if childCount[Int(parent)] <= Self.scanLimit {
+            var child = firstChild[Int(parent)]
+            while child >= 0 {
+                if nodeHash[Int(child)] == hash, nameMatches(child, name, count) {
+                    return (child, false)
+                }
+                child = nextSibling[Int(child)]
+            }
+            return (addNode(parent: parent, name, count, hash: hash), true)
+        }
+        let mask = wideSlots.count - 1
+        var slot = Self.wideSlot(parent: parent, hash: hash, mask: mask)
+        while true {
+            let entry = wideSlots[slot]
+            if entry == .max { break }
+            let node = Int32(entry >> 32)
+            if UInt32(truncatingIfNeeded: entry) == hash, nodeParent[Int(node)] == parent,
+                nameMatches(node, name, count)
+            {
+                return (node, false)
+            }
+            slot = (slot + 1) & mask
+        }
+        return (addNode(parent: parent, name, count, hash: hash), true)
+    }
+
+    @inline(__always)
+    static func wideSlot(parent: Int32, hash: UInt32, mask: Int) -> Int {
+        Int(truncatingIfNeeded: (UInt64(hash) ^ UInt64(UInt32(bitPattern: parent)) &* 0x9E37_79B9_7F4A_7C15) >> 7)
+            & mask
+    }
+
+    private mutating func addNode(parent: Int32, _ name: UnsafePointer<UInt8>, _ count: Int, hash: UInt32) -> Int32 {
+        let node = Int32(nodeParent.count)
+        nameStart.append(nameBytes.count)
+        nameLength.append(Int32(count))
+        nameBytes.append(contentsOf: UnsafeBufferPointer(start: name, count: count))
+        nodeParent.append(parent)
+        nodeHash.append(hash)
+        firstChild.append(-1)
+        nextSibling.append(firstChild[Int(parent)])
+        childCount.append(0)
+        after.append(0)
+        if !beforeStorage.isEmpty { beforeStorage.append(0) }
+        firstChild[Int(parent)] = node
+        childCount[Int(parent)] += 1
+        let children = childCount[Int(parent)]
+        if children > Self.scanLimit, mergesSiblings {
+            // The parent just became wide: index all its children, later only the new one.
+            if children == Self.scanLimit + 1 {
+                var child = node
+                while child >= 0 {
+                    insertWide(child)
+                    child = nextSibling[Int(child)]
+                }
+            } else {
+                insertWide(node)
+            }
+        }
+        return node
+    }
+
+    @inline(__always)
+    func nameMatches(_ node: Int32, _ name: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        guard nameLength[Int(node)] == count else { return false }
+        if count == 0 { return true }
+        let start = nameStart[Int(node)]
+        return nameBytes.withUnsafeBufferPointer { ByteString.equal($0.baseAddress! + start, name, count) }
+    }
+
+    /// Calls `body` with the name bytes of `node` (empty for the root).
+    @inline(__always)
+    func withName<R>(of node: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let start = nameStart[node]
+        let count = Int(nameLength[node])
+        return try nameBytes.withUnsafeBufferPointer {
+            try body(UnsafeBufferPointer(rebasing: $0[start..<start + count]))
+        }
+    }
+
+    /// Byte-wise order of the names of two nodes.
+    func namePrecedes(_ a: Int32, _ b: Int32) -> Bool {
+        let aStart = nameStart[Int(a)], aCount = Int(nameLength[Int(a)])
+        let bStart = nameStart[Int(b)], bCount = Int(nameLength[Int(b)])
+        return nameBytes.withUnsafeBufferPointer { all in
+            guard let base = all.baseAddress else { return aCount < bCount }
+            return ByteString.precedes(base + aStart, aCount, base + bStart, bCount)
+        }
+    }
+
+    private mutating func insertWide(_ node: Int32) {
+        if (wideCount + 1) * 2 > wideSlots.count {
+            var bigger = [UInt64](repeating: .max, count: wideSlots.count * 2)
+            let mask = bigger.count - 1
+            for entry in wideSlots where entry != .max {
+                let existing = Int32(entry >> 32)
+                var slot = Self.wideSlot(parent: nodeParent[Int(existing)], hash: UInt32(truncatingIfNeeded: entry), mask: mask)
+                while bigger[slot] != .max { slot = (slot + 1) & mask }
+                bigger[slot] = entry
+            }
+            wideSlots = bigger
+        }
+        let mask = wideSlots.count - 1
+        var slot = Self.wideSlot(parent: nodeParent[Int(node)], hash: nodeHash[Int(node)], mask: mask)
+        while wideSlots[slot] != .max { slot = (slot + 1) & mask }
+        wideSlots[slot] = UInt64(UInt32(bitPattern: node)) << 32 | UInt64(nodeHash[Int(node)])
+        wideCount += 1
+    }
+
+    /// Adds samples to `node` and every ancestor up to the root.
+    @inline(__always)
+    mutating func addSamples(to node: Int32, after afterCount: Double, before beforeCount: Double) {
+        var node = node
+        if beforeStorage.isEmpty {
+            while node >= 0 {
+                after[Int(node)] += afterCount
+                node = nodeParent[Int(node)]
+            }
+        } else {
+            while node >= 0 {
+                after[Int(node)] += afterCount
+                beforeStorage[Int(node)] += beforeCount
+                node = nodeParent[Int(node)]
+            }
+        }
+    }
+
+    // MARK: - Reading the tree
+
+    /// The name of `node` as text (invalid UTF-8 shown as `\xNN`); the root is "all".
+    public func name(of node: Int) -> String {
+        if node == 0 { return "all" }
+        return withName(of: node) { Profile.frameName($0) }
+    }
+
+    public func parent(of node: Int) -> Int? { node == 0 ? nil : Int(nodeParent[node]) }
+
+    /// Inclusive samples of `node` (the "after" count of differential input).
+    public func samples(of node: Int) -> Double { after[node] }
+
+    /// Inclusive "before" samples of `node` (equal to `samples(of:)` unless differential).
+    public func samplesBefore(of node: Int) -> Double { before[node] }
+
+    /// The child ids of every node, in creation order: `children[node]`.
+    public func childLists() -> [[Int]] {
+        var lists = [[Int]](repeating: [], count: nodeCount)
+        for node in 1..<nodeCount { lists[Int(nodeParent[node])].append(node) }
+        return lists
+    }
+
+    /// The path of names from the root's child down to `node`.
+    public func path(of node: Int) -> [String] {
+        var names: [String] = []
+        var node = node
+        while node > 0 {
+            names.append(name(of: node))
+            node = Int(nodeParent[node])
+        }
+        return names.reversed()
+    }
+}
+

@@ -1,0 +1,226 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EmberProfile
+
+/// How stacks are turned into a tree: the options that act before layout.
+public struct StackTransform: Sendable, Equatable {
+    /// Reverse each stack (leaf becomes the root): a "callers of" view.
+    public var reverse = false
+    /// Keep input order and merge a stack only with the one just before it (flame chart).
+    public var flameChart = false
+    /// Multiply every count by this.
+    public var factor: Double = 1
+    /// Re-root on these functions: a stack is cut above its first (outermost) frame named
+    /// one of them; stacks without such a frame are dropped.
+    public var baseFrames: [String] = []
+
+    public init() {}
+}
+
+/// The two profiles of a comparison (`ember diff BEFORE AFTER`).
+public enum ComparisonSide: Sendable {
+    case before, after
+}
+
+/// Builds a `FrameTree` from folded lines, straight from their bytes.
+///
+/// Consecutive folded lines usually share a prefix (files are sorted), so the builder
+/// compares each stack with the previous one and walks the tree only from the first frame
+/// that differs: most frames are never hashed.
+public struct FrameTreeBuilder {
+    public private(set) var tree: FrameTree
+    public private(set) var report = FoldedParseReport()
+    /// Stacks dropped because they contain none of the `baseFrames`.
+    public private(set) var stacksWithoutBase = 0
+    public let transform: StackTransform
+
+    /// Which profile of a comparison the lines being added belong to (nil: not comparing).
+    /// A line then counts (with its last number) only on that side.
+    public var side: ComparisonSide? {
+        didSet { if side != nil { tree.markDifferential() } }
+    }
+
+    private let baseNames: [[UInt8]]
+    /// The previous stack's bytes, where each of its frames ends, and its nodes
+    /// (`previousPath[0]` is the root, `previousPath[i + 1]` the node of frame `i`).
+    private var previousStack: [UInt8] = []
+    private var previousFrameEnds: [Int] = []
+    private var previousPath: [Int32] = [0]
+    private var frameRanges: [Range<Int>] = []
+
+    public init(transform: StackTransform = StackTransform()) {
+        self.transform = transform
+        self.tree = FrameTree(mergesSiblings: !transform.flameChart)
+        self.baseNames = transform.baseFrames.map { Array($0.utf8) }
+    }
+
+    /// Adds every line of the file at `path` (`-` for standard input).
+    public mutating func addFolded(path: String) throws {
+        var status = stat()
+        if path != "-", stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG {
+            tree.reserveCapacity(forInputBytes: Int(status.st_size))
+        }
+        try FoldedParser.forEachLine(inFile: path) { line, number in
+            addFoldedLine(line, number: number, source: path)
+        }
+    }
+
+    /// Adds folded text held in memory.
+    public mutating func addFolded<Bytes: Collection>(_ text: Bytes, source: String = "-")
+    where Bytes.Element == UInt8 {
+        let bytes = Array(text)
+        var number = 0
+        bytes.withUnsafeBufferPointer { buffer in
+            for line in buffer.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                number += 1
+                if line.isEmpty, line.endIndex == buffer.endIndex { continue }
+                addFoldedLine(UnsafeBufferPointer(rebasing: line), number: number, source: source)
+            }
+        }
+    }
+
+    /// Adds one folded line (without its `\n`).
+    public mutating func addFoldedLine(_ line: UnsafeBufferPointer<UInt8>, number: Int, source: String) {
+        let kind = FoldedParser.parseLine(line)
+        report.record(kind, line: number, source: source)
+        guard case .stack(let parsed) = kind else { return }
+        let stack = UnsafeBufferPointer(rebasing: line[0..<parsed.stackLength])
+        var after = parsed.count * transform.factor
+        var before = (parsed.before ?? parsed.count) * transform.factor
+        if parsed.before != nil { tree.markDifferential() }
+        switch side {
+        case nil: break
+        case .before?: (before, after) = (after, 0)
+        case .after?: before = 0
+        }
+        noteFractions(after, before)
+        if transform.reverse || !baseNames.isEmpty {
+            addSplitStack(stack, after: after, before: before)
+        } else {
+            addSharingPrefix(stack, after: after, before: before)
+        }
+    }
+
+    /// Adds every stack of a profile (frames are taken whole: a `;` inside a name stays).
+    public mutating func add(_ profile: Profile) {
+        let stacks = transform.flameChart ? profile.sortedStacks : profile.counts.map { ($0.key, $0.value) }
+        for (frames, count) in stacks {
+            add(frames: frames, count: count * transform.factor)
+        }
+    }
+
+    /// Adds one stack given as names, root first.
+    public mutating func add(frames: [String], count: Double, before: Double? = nil) {
+        if before != nil { tree.markDifferential() }
+        let beforeCount = before ?? count
+        noteFractions(count, beforeCount)
+        var joined: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for frame in frames {
+            let start = joined.count
+            joined.append(contentsOf: frame.utf8)
+            ranges.append(start..<joined.count)
+        }
+        joined.withUnsafeBufferPointer { addFrames($0, ranges, after: count, before: beforeCount) }
+    }
+
+    private mutating func noteFractions(_ after: Double, _ before: Double) {
+        if after.rounded() != after || before.rounded() != before { tree.hasFractionalCounts = true }
+    }
+
+    // MARK: - Inserting
+
+    private mutating func addSharingPrefix(_ stack: UnsafeBufferPointer<UInt8>, after: Double, before: Double) {
+        let semicolon = UInt8(ascii: ";")
+        guard let base = stack.baseAddress else {
+            addFrames(stack, [0..<0], after: after, before: before)
+            return
+        }
+        let shared = previousStack.withUnsafeBufferPointer { previous -> Int in
+            guard let previousBase = previous.baseAddress else { return 0 }
+            return ByteString.commonPrefix(previousBase, previous.count, base, stack.count)
+        }
+        // Frames of the previous stack that end inside the shared bytes, at a frame
+        // boundary of this stack too, are the same nodes.
+        var sharedFrames = 0
+        for end in previousFrameEnds {
+            if end < shared {
+                sharedFrames += 1
+            } else {
+                if end == shared, shared == stack.count || base[shared] == semicolon { sharedFrames += 1 }
+                break
+            }
+        }
+        previousFrameEnds.removeSubrange(sharedFrames...)
+        previousPath.removeSubrange((sharedFrames + 1)...)
+        var node = previousPath[sharedFrames]
+        var frameStart = sharedFrames == 0 ? 0 : previousFrameEnds[sharedFrames - 1] + 1
+        var isNew = false
+        // Split the rest of this stack into frames and walk down from `node`.
+        while frameStart <= stack.count {
+            var frameEnd = frameStart
+            if let hit = memchr(base + frameStart, Int32(semicolon), stack.count - frameStart) {
+                frameEnd = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            } else {
+                frameEnd = stack.count
+            }
+            (node, isNew) = tree.child(of: node, base + frameStart, frameEnd - frameStart, parentIsNew: isNew)
+            previousFrameEnds.append(frameEnd)
+            previousPath.append(node)
+            frameStart = frameEnd + 1
+        }
+        tree.addSamples(to: node, after: after, before: before)
+        previousStack.removeAll(keepingCapacity: true)
+        previousStack.append(contentsOf: stack)
+    }
+
+    /// The general path: split, apply `baseFrames` and `reverse`, walk from the root.
+    private mutating func addSplitStack(_ stack: UnsafeBufferPointer<UInt8>, after: Double, before: Double) {
+        frameRanges.removeAll(keepingCapacity: true)
+        var start = 0
+        for (index, byte) in stack.enumerated() where byte == UInt8(ascii: ";") {
+            frameRanges.append(start..<index)
+            start = index + 1
+        }
+        frameRanges.append(start..<stack.count)
+        addFrames(stack, frameRanges, after: after, before: before)
+    }
+
+    private mutating func addFrames(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ ranges: [Range<Int>], after: Double, before: Double
+    ) {
+        // The fast path's memory of the previous stack no longer matches the tree's last path.
+        previousStack.removeAll(keepingCapacity: true)
+        previousFrameEnds.removeAll(keepingCapacity: true)
+        previousPath.removeSubrange(1...)
+
+        var ranges = ranges[...]
+        if !baseNames.isEmpty {
+            guard let first = ranges.firstIndex(where: { isBaseFrame(bytes, $0) }) else {
+                stacksWithoutBase += 1
+                return
+            }
+            ranges = ranges[first...]
+        }
+        var node: Int32 = 0
+        var isNew = false
+        let base = bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        if transform.reverse {
+            for range in ranges.reversed() {
+                (node, isNew) = tree.child(of: node, base + range.lowerBound, range.count, parentIsNew: isNew)
+            }
+        } else {
+            for range in ranges {
+                (node, isNew) = tree.child(of: node, base + range.lowerBound, range.count, parentIsNew: isNew)
+            }
+        }
+        tree.addSamples(to: node, after: after, before: before)
+    }
+
+    private func isBaseFrame(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        baseNames.contains { $0.count == range.count && $0.elementsEqual(bytes[range]) }
+    }
+}

@@ -1,0 +1,111 @@
+import XCTest
+
+@testable import EmberProfile
+
+final class FoldedParserTests: XCTestCase {
+    private func parse(_ line: String) -> FoldedLineKind {
+        FoldedParser.parseLine(Array(line.utf8))
+    }
+
+    private func stack(_ line: String) -> (String, Double, Double?)? {
+        guard case .stack(let parsed) = parse(line) else { return nil }
+        let bytes = Array(line.utf8)
+        return (String(decoding: bytes[0..<parsed.stackLength], as: UTF8.self), parsed.count, parsed.before)
+    }
+
+    func testIntegerAndFractionalCounts() throws {
+        let integer = try XCTUnwrap(stack("main;work;leaf 42"))
+        XCTAssertEqual(integer.0, "main;work;leaf")
+        XCTAssertEqual(integer.1, 42)
+        XCTAssertNil(integer.2)
+        XCTAssertEqual(stack("a;b 0.25")?.1, 0.25)
+        XCTAssertEqual(stack("a;b 12.")?.1, 12)
+        XCTAssertEqual(stack("a;b .5")?.1, 0.5)
+        XCTAssertEqual(stack("a;b 123456789012345678901")?.1, 123456789012345678901)
+    }
+
+    func testCountAfterLastRunOfWhitespace() throws {
+        XCTAssertEqual(stack("main;do work 7")?.0, "main;do work")
+        XCTAssertEqual(stack("main;foo \t  7")?.0, "main;foo")
+        XCTAssertEqual(stack("main;foo\t7")?.1, 7)
+        // Trailing whitespace and a CR (CRLF files) are tolerated.
+        XCTAssertEqual(stack("main;foo 7  \r")?.1, 7)
+        XCTAssertEqual(stack("main;foo 7\r")?.0, "main;foo")
+    }
+
+    func testDifferentialLines() throws {
+        let line = try XCTUnwrap(stack("main;foo 3 5"))
+        XCTAssertEqual(line.0, "main;foo")
+        XCTAssertEqual(line.1, 5)
+        XCTAssertEqual(line.2, 3)
+        // A lone number before the count with nothing in front is the stack itself.
+        let lone = try XCTUnwrap(stack("3 5"))
+        XCTAssertEqual(lone.0, "3")
+        XCTAssertNil(lone.2)
+    }
+
+    func testSkippedAndMalformedLines() {
+        XCTAssertEqual(parse(""), .ignorable)
+        XCTAssertEqual(parse("   \r"), .ignorable)
+        XCTAssertEqual(parse("# a comment 5"), .ignorable)
+        XCTAssertEqual(parse("  # indented comment"), .ignorable)
+        XCTAssertEqual(parse("main;foo"), .malformed)
+        XCTAssertEqual(parse("main;foo5"), .malformed)
+        XCTAssertEqual(parse("   5"), .malformed)
+        XCTAssertEqual(parse("main;foo -5"), .malformed)
+        XCTAssertEqual(parse("main;foo 1e5"), .malformed)
+        XCTAssertEqual(parse("main;foo 1.2.3"), .malformed)
+        XCTAssertEqual(parse("main;foo ."), .malformed)
+    }
+
+    func testAnyBytesBelongToNames() throws {
+        let bytes: [UInt8] = Array("main;".utf8) + [0xFF, 0x01, 0x3C] + Array(" 9".utf8)
+        guard case .stack(let parsed) = FoldedParser.parseLine(bytes) else {
+            return XCTFail("not a stack")
+        }
+        XCTAssertEqual(parsed.stackLength, 8)
+        XCTAssertEqual(parsed.count, 9)
+    }
+
+    func testFrameNamesShowInvalidUTF8() {
+        func name(_ bytes: [UInt8]) -> String { bytes.withUnsafeBufferPointer { Profile.frameName($0) } }
+        XCTAssertEqual(name(Array("héllo".utf8)), "héllo")
+        XCTAssertEqual(name([0x61, 0xFF, 0x62]), "a\\xFFb")
+        XCTAssertEqual(name([0xE2, 0x82]), "\\xE2\\x82")  // truncated sequence
+        XCTAssertEqual(name([0xED, 0xA0, 0x80]), "\\xED\\xA0\\x80")  // an encoded surrogate
+        XCTAssertEqual(name([0xC0, 0xAF]), "\\xC0\\xAF")  // overlong
+        XCTAssertNotEqual(name([0xFF]), name([0xFE]))
+    }
+
+    func testProfileParsingMergesAndReports() {
+        let text = "b;c 2\na;b 1\n\n# note\nnot a stack line\na;b 4\r\nx;y 1 3\n"
+        let (profile, report) = Profile.parsingFolded(Array(text.utf8), source: "in.folded")
+        XCTAssertEqual(profile.counts[["a", "b"]], 5)
+        XCTAssertEqual(profile.counts[["b", "c"]], 2)
+        XCTAssertEqual(profile.counts[["x", "y"]], 3)
+        XCTAssertEqual(report.lines, 7)
+        XCTAssertEqual(report.stackLines, 4)
+        XCTAssertEqual(report.differentialLines, 1)
+        XCTAssertEqual(report.malformedLines, 1)
+        XCTAssertEqual(report.firstMalformed?.line, 5)
+        XCTAssertEqual(report.malformedSummary, "1 malformed line (first: in.folded:5)")
+    }
+
+    func testReadingFilesInChunksKeepsLongLinesWhole() throws {
+        let path = NSTemporaryDirectory() + "/ember-parser-\(getpid()).folded"
+        defer { unlink(path) }
+        let longFrame = String(repeating: "x", count: 3 << 20)  // longer than the read buffer
+        let text = "a;b 1\r\n\(longFrame);leaf 2\nno-newline-at-end 3"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        var lines: [(Int, Int)] = []
+        try FoldedParser.forEachLine(inFile: path) { line, number in lines.append((number, line.count)) }
+        XCTAssertEqual(lines.map(\.0), [1, 2, 3])
+        XCTAssertEqual(lines.map(\.1), [6, longFrame.utf8.count + 7, 19])
+    }
+
+    func testMissingFileIsAClearError() {
+        XCTAssertThrowsError(try FoldedParser.forEachLine(inFile: "/nonexistent/x.folded") { _, _ in }) { error in
+            XCTAssertTrue("\(error)".hasPrefix("cannot open /nonexistent/x.folded:"), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import EmberProfile
+import XCTest
+
+@testable import EmberRendering
+
+final class DiffTests: XCTestCase {
+    /// BEFORE: 20 samples; AFTER: 40. main's children move in opposite directions, `b`
+    /// vanishes and `c` is new.
+    let before = "main;a;x 6\nmain;a 4\nmain;b 10\n"
+    let after = "main;a;x 30\nmain;a 2\nmain;c 8\n"
+
+    private func node(_ diff: FlameGraphDiff, _ path: String) throws -> Int {
+        let tree = diff.tree
+        return try XCTUnwrap((1..<tree.nodeCount).first { tree.path(of: $0).joined(separator: ";") == path }, path)
+    }
+
+    func testPerFrameTotalsWithoutNormalization() throws {
+        let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8), normalize: false)
+        XCTAssertNil(diff.normalization)
+        let expected: [(String, Double, Double)] = [
+            ("main", 20, 40), ("main;a", 10, 32), ("main;a;x", 6, 30), ("main;b", 10, 0), ("main;c", 0, 8),
+        ]
+        for (path, before, after) in expected {
+            let id = try node(diff, path)
+            XCTAssertEqual(diff.tree.samplesBefore(of: id), before, path)
+            XCTAssertEqual(diff.tree.samples(of: id), after, path)
+        }
+    }
+
+    func testNormalizationScalesBeforeToAfterTotal() throws {
+        let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8))
+        XCTAssertEqual(diff.normalization, 2)
+        XCTAssertEqual(diff.normalizationNote, "before normalized to after's total (×2)")
+        XCTAssertEqual(diff.tree.samplesBefore(of: try node(diff, "main")), 40)  // unchanged overall
+        XCTAssertEqual(diff.tree.samplesBefore(of: try node(diff, "main;a")), 20)  // grew 20 → 32
+        XCTAssertEqual(diff.tree.samplesBefore(of: try node(diff, "main;b")), 20)  // gone
+    }
+
+    func testGraphColoursEveryFrameByItsOwnChange() throws {
+        let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8))
+        var options = FlameGraphOptions()
+        options.differentialWidth = .max
+        let svg = try XCTUnwrap(SVGReader.read(FlameGraph.svgBytes(of: diff.tree, options: options)))
+        // Largest change: x grew 12 → 30 (+18); b shrank 20 → 0 (-20) — b is the largest.
+        XCTAssertEqual(svg.frame(named: "b")?.fill, "#0000ff")
+        XCTAssertEqual(svg.frame(named: "main")?.fill, "#ffffff")  // unchanged total
+        let a = try XCTUnwrap(svg.frame(named: "a"))
+        XCTAssertEqual(a.fill, "#ff" + "66" + "66")  // +12 of 20: 255 × (1 − 0.6) = 102
+        XCTAssertEqual(a.attributes["data-b"], "20")
+        XCTAssertEqual(a.attributes["data-a"], "32")
+        // Widths by max(before, after) of each frame's own samples plus its children's widths:
+        // x max(12, 30) = 30, a max(8, 2) + 30 = 38, b 20, c 8, main 0 + 38 + 20 + 8 = 66.
+        XCTAssertEqual(svg.rootAttributes["data-total"], "66")
+        XCTAssertEqual(try XCTUnwrap(svg.frame(named: "b")).width, 1180 * 20 / 66, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(svg.frame(named: "a")).width, 1180 * 38 / 66, accuracy: 0.01)
+        let bytes = String(decoding: FlameGraph.svgBytes(of: diff.tree, options: options), as: UTF8.self)
+        XCTAssertTrue(bytes.contains("<g class=\"gone\"><rect x=\"") && bytes.contains("<g class=\"new\"><rect x=\""))
+    }
+
+    func testFoldedOutputHasBothCounts() {
+        let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8), normalize: false)
+        XCTAssertEqual(
+            String(decoding: diff.foldedLines(), as: UTF8.self),
+            "main;a 4 2\nmain;a;x 6 30\nmain;b 10 0\nmain;c 0 8\n")
+        // The folded output reads back into the same tree.
+        var builder = FrameTreeBuilder()
+        builder.addFolded(diff.foldedLines())
+        XCTAssertEqual(builder.tree.totalSamples, 40)
+        XCTAssertEqual(builder.tree.totalSamplesBefore, 20)
+    }
+
+    func testFunctionTableCountsRecursionOnce() {
+        let diff = FlameGraphDiff(
+            before: Array("main;f;f;g 4\nmain;h 4\n".utf8), after: Array("main;f;f;g 10\nmain;h 2\n".utf8),
+            normalize: false)
+        let (bySelf, byTotal) = diff.functionChanges()
+        XCTAssertEqual(bySelf.map(\.name), ["g", "h"])
+        XCTAssertEqual(bySelf.first?.delta, 6)
+        let f = byTotal.first { $0.name == "f" }
+        XCTAssertEqual(f?.before, 4)  // not 8: the recursive f is counted once
+        XCTAssertEqual(f?.after, 10)
+        XCTAssertEqual(f?.percent, 150)
+        let table = diff.table(limit: 5)
+        XCTAssertTrue(table.contains("Top 2 changes in self samples:"), table)
+        XCTAssertTrue(table.contains("+150%") || table.contains("+150.0%"), table)
+    }
+}

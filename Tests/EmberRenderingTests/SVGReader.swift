@@ -1,0 +1,95 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Reads back a rendered flame graph with a real XML parser: parsing fails on any
+/// well-formedness error, and the frames come out with their geometry and full names.
+final class SVGReader: NSObject, XMLParserDelegate {
+    struct Frame: Equatable {
+        var name: String
+        var x: Double
+        var width: Double
+        var rowY: Double
+        var fill: String
+        var labelClass: String?
+        var attributes: [String: String]
+    }
+
+    private(set) var frames: [Frame] = []
+    private(set) var elementCounts: [String: Int] = [:]
+    private(set) var texts: [String: String] = [:]  // text of elements with an id
+    private(set) var rootAttributes: [String: String] = [:]
+    private(set) var error: Error?
+
+    private var path: [(name: String, attributes: [String: String])] = []
+    private var rowY = 0.0
+    private var currentFrame: Frame?
+    private var currentText: String?
+    private var idText: (id: String, text: String)?
+
+    /// Parses `bytes`; nil when the document is not well-formed XML.
+    static func read(_ bytes: [UInt8]) -> SVGReader? {
+        let reader = SVGReader()
+        let parser = XMLParser(data: Data(bytes))
+        parser.delegate = reader
+        guard parser.parse(), reader.error == nil else { return nil }
+        return reader
+    }
+
+    func frame(named name: String) -> Frame? { frames.first { $0.name == name } }
+
+    func parser(
+        _ parser: XMLParser, didStartElement element: String, namespaceURI: String?,
+        qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
+        elementCounts[element, default: 0] += 1
+        if path.isEmpty { rootAttributes = attributes }
+        let parent = path.last
+        path.append((element, attributes))
+        if element == "g", let transform = attributes["transform"], transform.hasPrefix("translate(0,") {
+            rowY = Double(transform.dropFirst("translate(0,".count).dropLast()) ?? .nan
+        }
+        if element == "rect", parent?.name == "g", path.count >= 2, isFrameGroup() {
+            currentFrame = Frame(
+                name: "", x: Double(attributes["x"] ?? "") ?? .nan, width: Double(attributes["width"] ?? "") ?? .nan,
+                rowY: rowY, fill: attributes["fill"] ?? "", labelClass: nil, attributes: attributes)
+        }
+        if element == "text", currentFrame != nil {
+            currentText = ""
+            currentFrame?.labelClass = attributes["class"]
+        }
+        if let id = attributes["id"], element == "text" || element == "desc" { idText = (id, "") }
+    }
+
+    /// Whether the innermost open `g` is a frame: inside a row inside `#frames`.
+    private func isFrameGroup() -> Bool {
+        guard path.count >= 4 else { return false }
+        let row = path[path.count - 3]
+        let frames = path[path.count - 4]
+        return row.attributes["transform"] != nil && frames.attributes["id"] == "frames"
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        if currentText != nil { currentText! += string }
+        if idText != nil { idText!.text += string }
+    }
+
+    func parser(
+        _ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?
+    ) {
+        path.removeLast()
+        if element == "text", let text = currentText, var frame = currentFrame {
+            frame.name = text
+            frames.append(frame)
+            currentFrame = nil
+            currentText = nil
+        }
+        if (element == "text" || element == "desc"), let (id, text) = idText {
+            texts[id] = text
+            idText = nil
+        }
+    }
+
+    func parser(_ parser: XMLParser, parseErrorOccurred parseError: Error) { error = parseError }
+}
