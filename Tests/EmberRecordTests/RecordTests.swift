@@ -48,6 +48,22 @@ final class RecordTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("samples of 1 process"), result.stderr)
     }
 
+    func testFullMapsLoseNoSample() throws {
+        // Two buckets in the stack map and two entries in the counts map: nearly every sample
+        // overflows, and goes whole through the ring buffer instead of being dropped.
+        let output = path("overflow.folded")
+        let result = try ember(["record", "-F", "499", "--unwind", "fp", "--stack-map-size", "2",
+                                "--counts-map-size", "2", "-o", output, "--", try sampleBinary("split"), "2"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("sent whole to user space"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("samples lost") || result.stderr.contains("lost their"), result.stderr)
+        let folded = try Folded(path: output)
+        let reported = try XCTUnwrap(result.stderr.split(separator: " ").dropFirst().first
+            .flatMap { Double($0.replacingOccurrences(of: ",", with: "")) })
+        XCTAssertEqual(folded.total, reported, "every sample the kernel saw is in the profile")
+        XCTAssertEqual(folded.share { $0.contains("path_a") }, 60, accuracy: 6)
+    }
+
     func testEveryThreadIsSampledIncludingThoseStartedBeforeAttaching() throws {
         let workload = try Workload(sample: "threads", arguments: ["30", "4"])
         defer { workload.stop() }
