@@ -4,23 +4,7 @@ import XCTest
 
 /// End-to-end tests of `ember record`: real BPF programs, real perf events, real processes
 /// built from samples/. They need root (or CAP_BPF + CAP_PERFMON) and skip without it.
-final class RecordTests: XCTestCase {
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        guard geteuid() == 0 else {
-            throw XCTSkip("loading BPF programs and opening perf events for all tasks needs root")
-        }
-        scratch = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ember-record-tests-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let scratch { try? FileManager.default.removeItem(at: scratch) }
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+final class RecordTests: RecordingTestCase {
 
     func testKnownSplitIsMeasuredWithinAFewPoints() throws {
         let workload = try Workload(sample: "split", arguments: ["30"])
@@ -65,12 +49,8 @@ final class RecordTests: XCTestCase {
     }
 
     func testEveryThreadIsSampledIncludingThoseStartedBeforeAttaching() throws {
-        let workload = try Workload(sample: "threads", arguments: ["30", "4"])
-        defer { workload.stop() }
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "199",
-                                "--threads", "-o", path("threads.folded")])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: path("threads.folded"))
+        let (_, folded) = try recordWorkload("threads", arguments: ["30", "4"],
+                                             options: ["-d", "2", "-F", "199", "--threads"])
         let threadFrames = Set(folded.stacks.keys.compactMap { stack -> String? in
             guard stack.contains("worker_spin") else { return nil }
             return stack[1]
@@ -115,12 +95,7 @@ final class RecordTests: XCTestCase {
     }
 
     func testKernelFramesSitAboveTheUserStackOfASyscallHeavyProcess() throws {
-        let workload = try Workload(sample: "syscalls", arguments: ["30"])
-        defer { workload.stop() }
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
-                                "-o", path("sys.folded")])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: path("sys.folded"))
+        let (_, folded) = try recordWorkload("syscalls", options: ["-d", "2", "-F", "499"])
         // libc's read() sets up no frame, so a frame-pointer walk skips read_loop (the
         // frameless-leaf problem of the unwinding issue); main is always there.
         let inKernel = folded.share { stack in
@@ -134,19 +109,12 @@ final class RecordTests: XCTestCase {
                 XCTAssertTrue(stack[firstKernel...].allSatisfy { $0.hasSuffix("_[k]") }, "\(stack)")
             }
         }
-        let noKernel = try ember(["record", "--pid", "\(workload.pid)", "-d", "1", "--no-kernel",
-                                  "-o", path("user.folded")])
-        XCTAssertEqual(noKernel.status, 0, noKernel.stderr)
-        XCTAssertFalse(try String(contentsOfFile: path("user.folded"), encoding: .utf8).contains("_[k]"))
+        let (_, userOnly) = try recordWorkload("syscalls", options: ["-d", "1", "--no-kernel"])
+        XCTAssertFalse(userOnly.stacks.keys.contains { $0.contains { $0.hasSuffix("_[k]") } })
     }
 
     func testSwiftSampleIsSymbolized() throws {
-        let workload = try Workload(sample: "spinner", arguments: ["30"])
-        defer { workload.stop() }
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
-                                "-o", path("swift.folded")])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: path("swift.folded"))
+        let (_, folded) = try recordWorkload("spinner", options: ["-d", "2", "-F", "499"])
         // Swift symbols are mangled for now (demangling is the symbolizer issue's).
         let heavy = folded.share { $0.contains { $0.contains("heavyPath") } }
         let light = folded.share { $0.contains { $0.contains("lightPath") } }
