@@ -10,8 +10,8 @@ public struct SampleKey: Hashable, Sendable {
     public var userStackID: Int32
     /// Id of the kernel stack in the stacks map, or a negative errno.
     public var kernelStackID: Int32
-    /// The two words at the user stack pointer when they point into executable memory
-    /// (else 0): the return address a frame-pointer walk misses in a frameless function.
+    /// The two words at the user stack pointer when they could be user addresses (else 0):
+    /// the return address a frame-pointer walk misses in a frameless function.
     public var stackWords: [UInt64]
 
     public init(pid: Int32, tid: Int32, comm: String, userStackID: Int32, kernelStackID: Int32,

@@ -122,6 +122,34 @@ final class RecordTests: RecordingTestCase {
         XCTAssertGreaterThan(heavy + light, 80)
     }
 
+    func testWithoutPrivilegesTheErrorSaysWhatIsNeeded() throws {
+        // As nobody: neither BPF nor perf events for all tasks are allowed.
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: scratch.path)
+        let result = try runProgram("/usr/bin/setpriv", [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+            emberBinary, "record", "--all", "-d", "1", "-o", path("nobody.svg"),
+        ])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("not permitted"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("CAP_BPF and CAP_PERFMON"), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one line: \(result.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("nobody.svg")))
+    }
+
+    func testOnATerminalAStatusLineShowsProgress() throws {
+        // script(1) gives ember a terminal; its status line is redrawn with a carriage return.
+        let workload = try Workload(sample: "split", arguments: ["30"])
+        defer { workload.stop() }
+        let command = "\(emberBinary) record --pid \(workload.pid) -d 2.5 -o \(path("tty.folded"))"
+        let result = try runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+        XCTAssertEqual(result.status, 0, result.stdout)
+        XCTAssertTrue(result.stdout.contains("ember: recording"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("/ 2.5 s"), result.stdout)
+        // Not on a terminal (the other tests), there is no status line.
+        let quiet = try ember(["record", "--pid", "\(workload.pid)", "-d", "1.5", "-o", path("quiet.folded")])
+        XCTAssertFalse(quiet.stderr.contains("ember: recording"), quiet.stderr)
+    }
+
     func testBadPIDIsAClearError() throws {
         let result = try ember(["record", "--pid", "999999", "-d", "1", "-o", path("x.svg")])
         XCTAssertNotEqual(result.status, 0)

@@ -26,8 +26,8 @@ struct ember_sample_key {
 	__u32 tid;              /* thread id */
 	__s32 user_stack_id;    /* id in the stacks map, or -errno */
 	__s32 kernel_stack_id;  /* id in the stacks map, or -errno; -EFAULT: no kernel stack */
-	/* The two words at the user stack pointer, each kept only if it points into executable
-	 * memory (else 0): the return address a frame-pointer walk misses when the sampled
+	/* The two words at the user stack pointer, each kept only if it could be a user
+	 * address (else 0): the return address a frame-pointer walk misses when the sampled
 	 * function has not set up its frame yet. */
 	__u64 stack_words[2];
 	char comm[EMBER_TASK_COMM_LEN];
