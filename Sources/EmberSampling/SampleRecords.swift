@@ -10,8 +10,8 @@ public struct SampleKey: Hashable, Sendable {
     public var userStackID: Int32
     /// Id of the kernel stack in the stacks map, or a negative errno.
     public var kernelStackID: Int32
-    /// The two words at the user stack pointer when they point into executable memory
-    /// (else 0): the return address a frame-pointer walk misses in a frameless function.
+    /// The two words at the user stack pointer when they could be user addresses (else 0):
+    /// the return address a frame-pointer walk misses in a frameless function.
     public var stackWords: [UInt64]
 
     public init(pid: Int32, tid: Int32, comm: String, userStackID: Int32, kernelStackID: Int32,
@@ -25,20 +25,38 @@ public struct SampleKey: Hashable, Sendable {
     }
 }
 
-/// A DWARF-mode sample: the user registers and the top of the user stack, to be unwound
-/// in user space. `stack` is only valid while the handler that receives it runs.
+/// A sample that came through the ring buffer rather than the counts map.
+/// `bytes` is only valid while the handler that receives it runs.
 public struct StackSample {
+    /// What `bytes` holds.
+    public enum Kind: Sendable {
+        /// DWARF mode: the top of the user stack, from the stack pointer up.
+        case stackCopy
+        /// Frame-pointer mode, for a sample the maps could not count: the user return
+        /// addresses as the kernel walked them, innermost first.
+        case addresses
+    }
+
+    public var kind: Kind
     public var pid: Int32
     public var tid: Int32
     public var comm: String
-    public var kernelStackID: Int32
     public var instructionPointer: UInt64
     public var stackPointer: UInt64
     public var framePointer: UInt64
+    /// Frame-pointer mode: the words at the stack pointer (see ``SampleKey/stackWords``).
+    public var stackWords: [UInt64]
     /// The stack continues past the copy.
     public var stackIsTruncated: Bool
-    /// The bytes from the stack pointer up.
-    public var stack: UnsafeRawBufferPointer
+    /// The stack copy or the user addresses (see ``kind``).
+    public var bytes: UnsafeRawBufferPointer
+    /// Kernel addresses, innermost first (empty for a sample taken in user mode).
+    public var kernelAddresses: [UInt64]
+
+    /// `bytes` read as addresses (for ``Kind/addresses``).
+    public var userAddresses: [UInt64] {
+        (0..<(bytes.count / 8)).map { bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
+    }
 }
 
 /// What the BPF program's counters say about samples that were not stored whole.
@@ -57,8 +75,11 @@ public struct SamplingCounters: Sendable, Equatable {
     public var countsMapFull: UInt64 = 0
     /// Child processes that could not be followed because the targets map was full.
     public var targetsMapFull: UInt64 = 0
-    /// DWARF samples dropped because the ring buffer was full.
+    /// Ring-buffer samples dropped because the ring buffer was full: lost.
     public var ringBufferFull: UInt64 = 0
+    /// Frame-pointer samples sent whole through the ring buffer because their stack's
+    /// bucket was taken or the counts map was full (not lost).
+    public var overflowSamples: UInt64 = 0
     /// DWARF samples whose registers or stack could not be read.
     public var stackCopyErrors: UInt64 = 0
     /// DWARF samples sent to user space.

@@ -100,13 +100,13 @@ public final class Sampler {
         self.object = object
         try setMaxEntries("stacks", configuration.stackMapSize)
         try setMaxEntries("counts", configuration.countsMapSize)
-        // Frame-pointer mode sends nothing through the ring buffer: keep its maps minimal.
-        let copiesStacks = configuration.unwinding != .framePointers
-        try setMaxEntries("scratch", copiesStacks ? max(Int(libbpf_num_possible_cpus()), 1) : 1)
+        try setMaxEntries("scratch", max(Int(libbpf_num_possible_cpus()), 1))
         guard configuration.ringBufferSize >= 4096,
               configuration.ringBufferSize & (configuration.ringBufferSize - 1) == 0
         else { throw SamplingError.system("the ring buffer size must be a power of two of at least 4096") }
-        try setMaxEntries("stack_samples", copiesStacks ? configuration.ringBufferSize : 4096)
+        // Frame-pointer mode only sends the samples the maps could not count.
+        let copiesStacks = configuration.unwinding != .framePointers
+        try setMaxEntries("stack_samples", copiesStacks ? configuration.ringBufferSize : 1 << 20)
         guard (0...Int(EMBER_MAX_STACK_COPY)).contains(configuration.stackCopySize) else {
             throw SamplingError.system("the stack copy size must be at most \(EMBER_MAX_STACK_COPY) bytes")
         }
@@ -208,11 +208,11 @@ public final class Sampler {
         }
     }
 
-    /// Waits up to `timeout` milliseconds for DWARF samples and hands each to `handler`.
-    /// The sample's stack bytes are valid only during the call. Returns the number handled.
+    /// Waits up to `timeout` milliseconds for ring-buffer samples (stack copies, and samples
+    /// the maps could not count) and hands each to `handler`. The sample's bytes are valid
+    /// only during the call. Returns the number handled.
     @discardableResult
     public func pollStackSamples(timeout: Int32, _ handler: @escaping (StackSample) -> Void) throws -> Int {
-        guard configuration.unwinding != .framePointers else { return 0 }
         if ringBuffer == nil {
             let box = StackSampleHandler()
             stackSampleHandler = box
@@ -302,6 +302,7 @@ public final class Sampler {
         result.ringBufferFull = read(EMBER_RING_BUFFER_FULL)
         result.stackCopyErrors = read(EMBER_STACK_COPY_ERROR)
         result.dwarfSamples = read(EMBER_DWARF_SAMPLES)
+        result.overflowSamples = read(EMBER_OVERFLOW_SAMPLES)
         return result
     }
 
@@ -391,12 +392,20 @@ private final class StackSampleHandler {
         guard bytes.count >= headerSize else { return }
         let header = bytes.loadUnaligned(as: ember_stack_sample.self)
         let size = min(Int(header.stack_size), bytes.count - headerSize)
+        let kernelStart = headerSize + size
+        let kernelCount = min(Int(header.kernel_size), bytes.count - kernelStart) / 8
+        let kernel = (0..<kernelCount).map {
+            bytes.loadUnaligned(fromByteOffset: kernelStart + $0 * 8, as: UInt64.self)
+        }
         handler?(StackSample(
+            kind: header.kind == EMBER_SAMPLE_ADDRESSES.rawValue ? .addresses : .stackCopy,
             pid: Int32(bitPattern: header.pid), tid: Int32(bitPattern: header.tid),
-            comm: commString(header.comm), kernelStackID: header.kernel_stack_id,
+            comm: commString(header.comm),
             instructionPointer: header.ip, stackPointer: header.sp, framePointer: header.bp,
+            stackWords: [header.stack_words.0, header.stack_words.1],
             stackIsTruncated: header.truncated != 0,
-            stack: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<(headerSize + size)])))
+            bytes: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<kernelStart]),
+            kernelAddresses: kernel))
     }
 }
 

@@ -26,16 +26,10 @@ public enum FramePointerStacks {
     ) -> [CallStack] {
         samples.counts.map { key, count in
             var user = half(key.userStackID, samples.stacks)
-            if case .frames(let frames) = user, let leaf = frames.first,
-               let unwinder = unwinders?.unwinder(for: key.pid),
-               let slot = unwinder.returnAddressSlot(at: leaf) {
-                if slot < key.stackWords.count, key.stackWords[slot] != 0,
-                   unwinder.isCodeAddress(key.stackWords[slot]) {
-                    user = .frames(insertingCaller(key.stackWords[slot], into: frames))
-                    statistics.restored += count
-                } else {
-                    statistics.unrecoverable += count
-                }
+            if let unwinders, case .frames(let frames) = user {
+                user = .frames(restoringFramelessCaller(
+                    frames, stackWords: key.stackWords, unwinder: unwinders.unwinder(for: key.pid),
+                    count: count, statistics: &statistics))
             }
             return CallStack(
                 pid: key.pid, tid: key.tid, threadName: key.comm, user: user,
@@ -43,8 +37,26 @@ public enum FramePointerStacks {
         }
     }
 
-    /// The stack with `returnAddress` as the leaf's caller. The walk started from rbp, which
-    /// still holds the caller's frame, so its first return address is the caller's caller.
+    /// The frameless-leaf fix: if the CFI says the sampled function had not set up its
+    /// frame, its return address is one of the stack words at the stack pointer, and the
+    /// walk (which started from rbp, still the caller's frame) skipped the caller: put it
+    /// back between the leaf and the caller's caller.
+    public static func restoringFramelessCaller(
+        _ frames: [UInt64], stackWords: [UInt64], unwinder: ProcessUnwinder?, count: UInt64,
+        statistics: inout LeafFixStatistics
+    ) -> [UInt64] {
+        guard let leaf = frames.first, let unwinder, let slot = unwinder.returnAddressSlot(at: leaf) else {
+            return frames
+        }
+        guard slot < stackWords.count, stackWords[slot] != 0, unwinder.isCodeAddress(stackWords[slot]) else {
+            statistics.unrecoverable += count
+            return frames
+        }
+        statistics.restored += count
+        return insertingCaller(stackWords[slot], into: frames)
+    }
+
+    /// The stack with `returnAddress` as the leaf's caller.
     static func insertingCaller(_ returnAddress: UInt64, into frames: [UInt64]) -> [UInt64] {
         guard frames.count < 2 || frames[1] != returnAddress else { return frames }
         var fixed = frames

@@ -183,7 +183,7 @@ final class UnwindContext {
         ip = sample.instructionPointer
         sp = sample.stackPointer
         bp = sample.framePointer
-        stack = sample.stack
+        stack = sample.bytes
         stackIsTruncated = sample.stackIsTruncated
         readPastCopy = false
         readFailed = false

@@ -139,14 +139,14 @@ struct Recorder {
         status.clear()
         try session.drain()
         session.refresh()
-        let samples = sampler.collect(extraStackIDs: session.dwarf.kernelStackIDs)
+        let samples = sampler.collect()
         sampler.close()
         child?.finish()
 
         var leafFix = FramePointerStacks.LeafFixStatistics()
         var stacks = FramePointerStacks.callStacks(
             from: samples, unwinders: settings.leafFix ? session.unwinders : nil, statistics: &leafFix)
-        stacks += session.dwarf.callStacks(kernelStacks: samples.stacks)
+        stacks += session.ringBuffer.callStacks(leafFix: settings.leafFix, statistics: &leafFix)
         let profile = ProfileBuilder(symbolizer: session.symbolizer, settings: settings).profile(of: stacks)
         return Recording(
             settings: settings, samples: samples, profile: profile.profile,
@@ -157,7 +157,7 @@ struct Recorder {
             unwinding: UnwindingReport(
                 mode: settings.unwind, dwarfProcesses: session.dwarfProcesses,
                 framePointerProcesses: session.framePointerProcesses,
-                dwarf: session.dwarf.statistics, leafFix: leafFix, uniqueKernelKeys: samples.counts.count),
+                ringBuffer: session.ringBuffer.statistics, leafFix: leafFix, uniqueKernelKeys: samples.counts.count),
             processCount: Set(stacks.map(\.pid)).count, threadCount: Set(stacks.map(\.tid)).count)
     }
 }
@@ -169,7 +169,7 @@ final class Session {
     let sampler: Sampler
     let symbolizer = Symbolizer()
     let unwinders = UnwinderCache()
-    let dwarf: DWARFStacks
+    let ringBuffer: RingBufferStacks
     private var known: Set<pid_t> = []
     private(set) var dwarfProcesses: [String] = []
     private(set) var framePointerProcesses: [String] = []
@@ -177,7 +177,7 @@ final class Session {
     init(settings: RecordingSettings, sampler: Sampler) {
         self.settings = settings
         self.sampler = sampler
-        self.dwarf = DWARFStacks(unwinders: unwinders)
+        self.ringBuffer = RingBufferStacks(unwinders: unwinders)
     }
 
     /// Reads what a process's stacks and names will need while it is alive: its memory map,
@@ -266,21 +266,16 @@ final class Session {
         unwinders.refresh()
     }
 
-    /// Waits for the next poll, unwinding DWARF samples as they arrive.
+    /// Waits for the next poll, counting (and unwinding) ring-buffer samples as they arrive.
     func wait(milliseconds: Int32) throws {
-        if settings.unwind == .dwarf || settings.unwind == .auto {
-            let dwarf = self.dwarf
-            try sampler.pollStackSamples(timeout: milliseconds) { dwarf.add($0) }
-        } else {
-            usleep(useconds_t(milliseconds) * 1000)
-        }
+        let ringBuffer = self.ringBuffer
+        try sampler.pollStackSamples(timeout: milliseconds) { ringBuffer.add($0) }
     }
 
-    /// Unwinds what is left in the ring buffer after the events were disabled.
+    /// Counts what is left in the ring buffer after the events were disabled.
     func drain() throws {
-        guard settings.unwind == .dwarf || settings.unwind == .auto else { return }
-        let dwarf = self.dwarf
-        while try sampler.pollStackSamples(timeout: 0, { dwarf.add($0) }) > 0 {}
+        let ringBuffer = self.ringBuffer
+        while try sampler.pollStackSamples(timeout: 0, { ringBuffer.add($0) }) > 0 {}
     }
 }
 
@@ -289,7 +284,7 @@ struct UnwindingReport {
     var mode: UnwindMode
     var dwarfProcesses: [String]
     var framePointerProcesses: [String]
-    var dwarf: DWARFStacks.Statistics
+    var ringBuffer: RingBufferStacks.Statistics
     var leafFix: FramePointerStacks.LeafFixStatistics
     var uniqueKernelKeys: Int
 }

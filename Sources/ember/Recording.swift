@@ -51,10 +51,6 @@ struct Recording {
                 + "(\(threads) thread\(threads == 1 ? "" : "s")) in \(formatSeconds(elapsed)) at "
                 + "\(settings.frequency) Hz, \(formatCount(profile.uniqueStacks)) unique stacks (\(endReason))")
         lines += unwindingLines(seen: seen)
-        if counters.countsMapFull > 0 {
-            lines.append("\(formatCount(counters.countsMapFull)) of \(formatCount(seen)) samples lost: "
-                + "counts map full (raise --counts-map-size)")
-        }
         for (reason, count) in lostStacks.sorted(by: { $0.key < $1.key }) {
             lines.append("\(formatCount(count)) of \(formatCount(seen)) samples lost their \(reason)")
         }
@@ -87,7 +83,7 @@ extension Recording {
     /// Which method unwound which process, and everything the unwinders could not finish.
     func unwindingLines(seen: UInt64) -> [String] {
         var lines: [String] = []
-        let dwarf = unwinding.dwarf
+        let dwarf = unwinding.ringBuffer
         switch unwinding.mode {
         case .fp, .lbr:
             lines.append("unwound with frame pointers (\(formatCount(unwinding.uniqueKernelKeys)) distinct keys in the kernel)")
@@ -119,6 +115,10 @@ extension Recording {
         if dwarf.unknownEnd > 0 {
             lines.append("\(formatCount(dwarf.unknownEnd)) of \(formatCount(dwarf.samples)) DWARF stacks could not "
                 + "be unwound to their root: shown under [unknown]")
+        }
+        if samples.counters.overflowSamples > 0 {
+            lines.append("\(formatCount(samples.counters.overflowSamples)) samples were sent whole to user space "
+                + "(stack map bucket taken or counts map full), none lost")
         }
         if samples.counters.ringBufferFull > 0 {
             lines.append("\(formatCount(samples.counters.ringBufferFull)) of \(formatCount(seen)) samples lost: "

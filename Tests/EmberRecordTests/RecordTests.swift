@@ -4,23 +4,7 @@ import XCTest
 
 /// End-to-end tests of `ember record`: real BPF programs, real perf events, real processes
 /// built from samples/. They need root (or CAP_BPF + CAP_PERFMON) and skip without it.
-final class RecordTests: XCTestCase {
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        guard geteuid() == 0 else {
-            throw XCTSkip("loading BPF programs and opening perf events for all tasks needs root")
-        }
-        scratch = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ember-record-tests-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let scratch { try? FileManager.default.removeItem(at: scratch) }
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+final class RecordTests: RecordingTestCase {
 
     func testKnownSplitIsMeasuredWithinAFewPoints() throws {
         let workload = try Workload(sample: "split", arguments: ["30"])
@@ -48,13 +32,25 @@ final class RecordTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("samples of 1 process"), result.stderr)
     }
 
-    func testEveryThreadIsSampledIncludingThoseStartedBeforeAttaching() throws {
-        let workload = try Workload(sample: "threads", arguments: ["30", "4"])
-        defer { workload.stop() }
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "199",
-                                "--threads", "-o", path("threads.folded")])
+    func testFullMapsLoseNoSample() throws {
+        // Two buckets in the stack map and two entries in the counts map: nearly every sample
+        // overflows, and goes whole through the ring buffer instead of being dropped.
+        let output = path("overflow.folded")
+        let result = try ember(["record", "-F", "499", "--unwind", "fp", "--stack-map-size", "2",
+                                "--counts-map-size", "2", "-o", output, "--", try sampleBinary("split"), "2"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: path("threads.folded"))
+        XCTAssertTrue(result.stderr.contains("sent whole to user space"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("samples lost") || result.stderr.contains("lost their"), result.stderr)
+        let folded = try Folded(path: output)
+        let reported = try XCTUnwrap(result.stderr.split(separator: " ").dropFirst().first
+            .flatMap { Double($0.replacingOccurrences(of: ",", with: "")) })
+        XCTAssertEqual(folded.total, reported, "every sample the kernel saw is in the profile")
+        XCTAssertEqual(folded.share { $0.contains("path_a") }, 60, accuracy: 6)
+    }
+
+    func testEveryThreadIsSampledIncludingThoseStartedBeforeAttaching() throws {
+        let (_, folded) = try recordWorkload("threads", arguments: ["30", "4"],
+                                             options: ["-d", "2", "-F", "199", "--threads"])
         let threadFrames = Set(folded.stacks.keys.compactMap { stack -> String? in
             guard stack.contains("worker_spin") else { return nil }
             return stack[1]
@@ -99,12 +95,7 @@ final class RecordTests: XCTestCase {
     }
 
     func testKernelFramesSitAboveTheUserStackOfASyscallHeavyProcess() throws {
-        let workload = try Workload(sample: "syscalls", arguments: ["30"])
-        defer { workload.stop() }
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
-                                "-o", path("sys.folded")])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: path("sys.folded"))
+        let (_, folded) = try recordWorkload("syscalls", options: ["-d", "2", "-F", "499"])
         // libc's read() sets up no frame, so a frame-pointer walk skips read_loop (the
         // frameless-leaf problem of the unwinding issue); main is always there.
         let inKernel = folded.share { stack in
@@ -118,24 +109,45 @@ final class RecordTests: XCTestCase {
                 XCTAssertTrue(stack[firstKernel...].allSatisfy { $0.hasSuffix("_[k]") }, "\(stack)")
             }
         }
-        let noKernel = try ember(["record", "--pid", "\(workload.pid)", "-d", "1", "--no-kernel",
-                                  "-o", path("user.folded")])
-        XCTAssertEqual(noKernel.status, 0, noKernel.stderr)
-        XCTAssertFalse(try String(contentsOfFile: path("user.folded"), encoding: .utf8).contains("_[k]"))
+        let (_, userOnly) = try recordWorkload("syscalls", options: ["-d", "1", "--no-kernel"])
+        XCTAssertFalse(userOnly.stacks.keys.contains { $0.contains { $0.hasSuffix("_[k]") } })
     }
 
     func testSwiftSampleIsSymbolized() throws {
-        let workload = try Workload(sample: "spinner", arguments: ["30"])
-        defer { workload.stop() }
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
-                                "-o", path("swift.folded")])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: path("swift.folded"))
+        let (_, folded) = try recordWorkload("spinner", options: ["-d", "2", "-F", "499"])
         // Swift symbols are mangled for now (demangling is the symbolizer issue's).
         let heavy = folded.share { $0.contains { $0.contains("heavyPath") } }
         let light = folded.share { $0.contains { $0.contains("lightPath") } }
         XCTAssertGreaterThan(heavy, light, "2:1 split")
         XCTAssertGreaterThan(heavy + light, 80)
+    }
+
+    func testWithoutPrivilegesTheErrorSaysWhatIsNeeded() throws {
+        // As nobody: neither BPF nor perf events for all tasks are allowed.
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: scratch.path)
+        let result = try runProgram("/usr/bin/setpriv", [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+            emberBinary, "record", "--all", "-d", "1", "-o", path("nobody.svg"),
+        ])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("not permitted"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("CAP_BPF and CAP_PERFMON"), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one line: \(result.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("nobody.svg")))
+    }
+
+    func testOnATerminalAStatusLineShowsProgress() throws {
+        // script(1) gives ember a terminal; its status line is redrawn with a carriage return.
+        let workload = try Workload(sample: "split", arguments: ["30"])
+        defer { workload.stop() }
+        let command = "\(emberBinary) record --pid \(workload.pid) -d 2.5 -o \(path("tty.folded"))"
+        let result = try runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+        XCTAssertEqual(result.status, 0, result.stdout)
+        XCTAssertTrue(result.stdout.contains("ember: recording"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("/ 2.5 s"), result.stdout)
+        // Not on a terminal (the other tests), there is no status line.
+        let quiet = try ember(["record", "--pid", "\(workload.pid)", "-d", "1.5", "-o", path("quiet.folded")])
+        XCTAssertFalse(quiet.stderr.contains("ember: recording"), quiet.stderr)
     }
 
     func testBadPIDIsAClearError() throws {

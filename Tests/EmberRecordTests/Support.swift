@@ -82,3 +82,36 @@ extension FileHandle {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+/// A test case that records real processes: it needs root, and gives each test a scratch
+/// directory for outputs.
+class RecordingTestCase: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        guard geteuid() == 0 else {
+            throw XCTSkip("loading BPF programs and opening perf events for all tasks needs root")
+        }
+        scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ember-tests-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
+    }
+
+    func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+
+    /// Starts `sample` (which runs 30 s unless told otherwise), records it with `ember record
+    /// --pid` and `options` into a folded file, checks that ember succeeded, and reads the file.
+    func recordWorkload(_ sample: String, arguments: [String] = ["30"], options: [String],
+                        file: StaticString = #filePath, line: UInt = #line) throws -> (CommandResult, Folded) {
+        let workload = try Workload(sample: sample, arguments: arguments)
+        defer { workload.stop() }
+        let output = path("\(sample)-\(UUID().uuidString.prefix(8)).folded")
+        let result = try ember(["record", "--pid", "\(workload.pid)"] + options + ["-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
+        return (result, try Folded(path: output))
+    }
+}

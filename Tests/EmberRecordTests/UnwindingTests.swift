@@ -7,23 +7,7 @@ import XCTest
 /// samples built -O2 with frameless leaves (split-fp-o2), -O2 without frame pointers
 /// (split-nofp), with threads, system calls, a shared library (PLT) and a signal handler.
 /// They record real processes with real BPF programs and need root.
-final class UnwindingTests: XCTestCase {
-    var scratch: URL!
-
-    override func setUpWithError() throws {
-        guard geteuid() == 0 else {
-            throw XCTSkip("loading BPF programs and opening perf events for all tasks needs root")
-        }
-        scratch = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ember-unwinding-tests-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let scratch { try? FileManager.default.removeItem(at: scratch) }
-    }
-
-    private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+final class UnwindingTests: RecordingTestCase {
 
     /// User frames only (kernel frames dropped), root first, the process frame removed.
     private func userFrames(_ stack: [String]) -> [String] {
@@ -112,13 +96,8 @@ final class UnwindingTests: XCTestCase {
     }
 
     func testThreadsUnwindToTheirStartWithDWARF() throws {
-        let workload = try Workload(sample: "threads-nofp", arguments: ["30", "3"])
-        defer { workload.stop() }
-        let output = path("threads.folded")
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
-                                "--unwind", "dwarf", "-o", output])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: output)
+        let (_, folded) = try recordWorkload("threads-nofp", arguments: ["30", "3"],
+                                                  options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
         // clone3 → start_thread → worker → worker_spin. Both are local symbols of libc, named
         // only with its debug file; the chain must reach them either way.
         let complete = folded.share { stack in
@@ -132,13 +111,8 @@ final class UnwindingTests: XCTestCase {
     }
 
     func testSyscallHeavyStacksHaveKernelFramesUnderTheCompleteUserStack() throws {
-        let workload = try Workload(sample: "syscalls-nofp", arguments: ["30"])
-        defer { workload.stop() }
-        let output = path("syscalls.folded")
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
-                                "--unwind", "dwarf", "-o", output])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: output)
+        let (_, folded) = try recordWorkload("syscalls-nofp",
+                                                  options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
         // main → read_loop → libc's read → the kernel's entry point → ... → read_zero.
         let throughKernel = folded.share { stack in
             guard let loop = stack.firstIndex(of: "read_loop"), stack.dropFirst().first == "_start",
@@ -152,13 +126,8 @@ final class UnwindingTests: XCTestCase {
     }
 
     func testCallsThroughASharedLibraryUnwind() throws {
-        let workload = try Workload(sample: "plt-nofp", arguments: ["30"])
-        defer { workload.stop() }
-        let output = path("plt.folded")
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
-                                "--unwind", "dwarf", "-o", output])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: output)
+        let (_, folded) = try recordWorkload("plt-nofp",
+                                                  options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
         let complete = folded.share { stack in
             let frames = self.userFrames(stack)
             return frames.first == "_start"
@@ -168,13 +137,8 @@ final class UnwindingTests: XCTestCase {
     }
 
     func testStacksThroughASignalHandlerReachMain() throws {
-        let workload = try Workload(sample: "signals-nofp", arguments: ["30"])
-        defer { workload.stop() }
-        let output = path("signals.folded")
-        let result = try ember(["record", "--pid", "\(workload.pid)", "-d", "2", "-F", "499",
-                                "--unwind", "dwarf", "-o", output])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let folded = try Folded(path: output)
+        let (_, folded) = try recordWorkload("signals-nofp",
+                                                  options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
         // handler_spin ← on_signal ← the signal trampoline ← work_loop ← main ← ... ← _start
         let throughSignalFrame = folded.share { stack in
             let frames = self.userFrames(stack)

@@ -26,25 +26,36 @@ struct ember_sample_key {
 	__u32 tid;              /* thread id */
 	__s32 user_stack_id;    /* id in the stacks map, or -errno */
 	__s32 kernel_stack_id;  /* id in the stacks map, or -errno; -EFAULT: no kernel stack */
-	/* The two words at the user stack pointer, each kept only if it points into executable
-	 * memory (else 0): the return address a frame-pointer walk misses when the sampled
+	/* The two words at the user stack pointer, each kept only if it could be a user
+	 * address (else 0): the return address a frame-pointer walk misses when the sampled
 	 * function has not set up its frame yet. */
 	__u64 stack_words[2];
 	char comm[EMBER_TASK_COMM_LEN];
 };
 
-/* A DWARF-mode sample, sent through the ring buffer: the user registers a CFI unwinder
- * starts from, and the top of the user stack. */
+/* What a ring-buffer sample carries after its header. */
+enum ember_sample_kind {
+	/* DWARF mode: stack_size bytes of user stack from sp up, for a CFI unwinder. */
+	EMBER_SAMPLE_STACK_COPY = 0,
+	/* Frame-pointer mode, when the sample could not be counted in the kernel (its stack's
+	 * bucket in the stack map was taken, or the counts map was full): stack_size bytes of
+	 * user return addresses as the kernel walked them. Nothing is lost to a full map. */
+	EMBER_SAMPLE_ADDRESSES = 1,
+};
+
+/* A sample sent through the ring buffer. After the header: stack_size bytes (see kind),
+ * then kernel_size bytes of kernel addresses, innermost first. */
 struct ember_stack_sample {
 	__u32 pid;
 	__u32 tid;
-	__s32 kernel_stack_id;
-	__u32 stack_size;       /* bytes of stack that follow */
-	__u64 ip;
+	__u32 kind;             /* enum ember_sample_kind */
+	__u32 stack_size;
+	__u32 kernel_size;
+	__u32 truncated;        /* STACK_COPY: 1 if the stack continues past the copy */
+	__u64 ip;               /* user registers (STACK_COPY) */
 	__u64 sp;
 	__u64 bp;
-	__u32 truncated;        /* 1 if the stack continues past the copy */
-	__u32 reserved;
+	__u64 stack_words[2];   /* ADDRESSES: as in struct ember_sample_key */
 	char comm[EMBER_TASK_COMM_LEN];
 	__u8 stack[];
 };
@@ -62,15 +73,17 @@ struct ember_config {
 /* Indices of the per-CPU counters map. Every sample that is not in the counts map is here. */
 enum ember_counter {
 	EMBER_SAMPLES = 0,             /* samples of target tasks seen by the program */
-	EMBER_USER_STACK_COLLISION,    /* -EEXIST: the stack's bucket held another stack */
+	EMBER_USER_STACK_COLLISION,    /* -EEXIST: the stack's bucket held another stack
+	                                * (the sample then goes whole through the ring buffer) */
 	EMBER_KERNEL_STACK_COLLISION,
 	EMBER_USER_STACK_ERROR,        /* any other error from bpf_get_stackid */
 	EMBER_KERNEL_STACK_ERROR,
-	EMBER_COUNTS_MAP_FULL,         /* the sample could not be stored at all */
+	EMBER_COUNTS_MAP_FULL,         /* no room in the counts map (sent whole instead) */
 	EMBER_TARGETS_MAP_FULL,        /* a forked child could not be followed */
-	EMBER_RING_BUFFER_FULL,        /* a DWARF sample could not be sent */
+	EMBER_RING_BUFFER_FULL,        /* a ring-buffer sample could not be sent: lost */
 	EMBER_STACK_COPY_ERROR,        /* a DWARF sample's stack could not be read */
-	EMBER_DWARF_SAMPLES,           /* samples sent to the ring buffer */
+	EMBER_DWARF_SAMPLES,           /* stack copies sent to the ring buffer */
+	EMBER_OVERFLOW_SAMPLES,        /* frame-pointer samples sent whole instead of counted */
 	EMBER_COUNTER_COUNT,
 };
 

@@ -3,26 +3,31 @@ import EmberSampling
 import Glibc
 #endif
 
-/// Unwinds DWARF-mode samples as they arrive from the ring buffer and counts the
-/// resulting stacks, so only distinct stacks are kept (the stack copies are not).
-public final class DWARFStacks {
+/// Counts the samples that come through the ring buffer as they arrive: DWARF stack
+/// copies, unwound here, and frame-pointer samples the kernel's maps could not count.
+/// Only distinct stacks are kept (the stack copies are not).
+public final class RingBufferStacks {
     struct Key: Hashable {
         var pid: Int32
         var tid: Int32
         var comm: String
         var user: StackHalf
         var end: StackEnd?
-        var kernelStackID: Int32
+        var kernel: StackHalf
+        var stackWords: [UInt64]
     }
 
     /// What the unwinder did, for the report.
     public struct Statistics: Sendable, Equatable {
+        /// DWARF stack copies received, and how their unwinding ended.
         public var samples: UInt64 = 0
         public var complete: UInt64 = 0
         public var truncated: UInt64 = 0
         public var unknownEnd: UInt64 = 0
         public var processGone: UInt64 = 0
         public var copyFailed: UInt64 = 0
+        /// Frame-pointer samples received whole (their maps were full).
+        public var addressSamples: UInt64 = 0
         /// CPU seconds spent unwinding.
         public var unwindSeconds: Double = 0
         public init() {}
@@ -38,19 +43,28 @@ public final class DWARFStacks {
         self.maxFrames = maxFrames
     }
 
-    /// The kernel stack ids the counted samples refer to (read from the stack map at the end).
-    public var kernelStackIDs: Set<Int32> {
-        Set(counts.keys.map(\.kernelStackID).filter { $0 >= 0 })
+    /// Counts one sample (called from the ring-buffer handler).
+    public func add(_ sample: StackSample) {
+        let kernel: StackHalf = sample.kernelAddresses.isEmpty ? .absent : .frames(sample.kernelAddresses)
+        var key = Key(pid: sample.pid, tid: sample.tid, comm: sample.comm, user: .absent, end: nil,
+                      kernel: kernel, stackWords: [])
+        switch sample.kind {
+        case .addresses:
+            statistics.addressSamples += 1
+            let addresses = sample.userAddresses
+            key.user = addresses.isEmpty ? .absent : .frames(addresses)
+            key.stackWords = sample.stackWords
+        case .stackCopy:
+            unwind(sample, into: &key)
+        }
+        counts[key, default: 0] += 1
     }
 
-    /// Unwinds and counts one sample (called from the ring-buffer handler).
-    public func add(_ sample: StackSample) {
+    private func unwind(_ sample: StackSample, into key: inout Key) {
         let start = threadCPUSeconds()
         defer { statistics.unwindSeconds += threadCPUSeconds() - start }
         statistics.samples += 1
-        var key = Key(pid: sample.pid, tid: sample.tid, comm: sample.comm, user: .absent, end: nil,
-                      kernelStackID: sample.kernelStackID)
-        if sample.stack.isEmpty {
+        if sample.bytes.isEmpty {
             key.user = .lost(.copyFailed)
             statistics.copyFailed += 1
         } else if let unwinder = unwinders.unwinder(for: sample.pid) {
@@ -66,17 +80,22 @@ public final class DWARFStacks {
             key.user = .lost(.processGone)
             statistics.processGone += 1
         }
-        counts[key, default: 0] += 1
     }
 
-    /// The counted stacks, with kernel stacks from the stack map.
-    public func callStacks(kernelStacks: [Int32: [UInt64]]) -> [CallStack] {
+    /// The counted stacks; frame-pointer ones get the frameless-leaf fix when `leafFix`.
+    public func callStacks(leafFix: Bool, statistics leafStatistics: inout FramePointerStacks.LeafFixStatistics)
+        -> [CallStack] {
         counts.map { key, count in
-            CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: key.user, userEnd: key.end,
-                      kernel: FramePointerStacks.half(key.kernelStackID, kernelStacks), count: count)
+            var user = key.user
+            if leafFix, key.end == nil, case .frames(let frames) = user {
+                user = .frames(FramePointerStacks.restoringFramelessCaller(
+                    frames, stackWords: key.stackWords, unwinder: unwinders.unwinder(for: key.pid),
+                    count: count, statistics: &leafStatistics))
+            }
+            return CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: key.end,
+                             kernel: key.kernel, count: count)
         }
     }
-
 }
 
 /// One ``ProcessUnwinder`` per process, made while the process lives (its modules are
