@@ -228,11 +228,16 @@ public final class Sampler {
             ringBuffer = buffer
         }
         stackSampleHandler?.handler = handler
-        let result = ring_buffer__poll(ringBuffer, timeout)
-        if result < 0 && -result != EINTR {
-            throw SamplingError.from(errno: -result, doing: "read the BPF ring buffer")
+        // The BPF program wakes us only when the buffer fills: wait, then drain.
+        let woken = ring_buffer__poll(ringBuffer, timeout)
+        if woken < 0 && -woken != EINTR {
+            throw SamplingError.from(errno: -woken, doing: "read the BPF ring buffer")
         }
-        return Int(max(result, 0))
+        let drained = ring_buffer__consume(ringBuffer)
+        if drained < 0 {
+            throw SamplingError.from(errno: -drained, doing: "read the BPF ring buffer")
+        }
+        return Int(max(woken, 0)) + Int(drained)
     }
 
     /// Enables the perf events: sampling begins.

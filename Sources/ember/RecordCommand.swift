@@ -126,7 +126,7 @@ struct Record: ParsableCommand {
         for output in outputs {
             switch output.format {
             case .folded: try OutputFile.write(recording.foldedText(), to: output.path)
-            case .svg: try OutputFile.write(recording.svg(), to: output.path)
+            case .svg: try recording.svg().withUnsafeBytes { try OutputFile.write($0, to: output.path) }
             }
             written.append(output.path)
         }

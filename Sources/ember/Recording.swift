@@ -22,12 +22,12 @@ struct Recording {
 
     func foldedText() -> String { FoldedWriter.text(of: profile) }
 
-    func svg() -> String {
+    func svg() -> [UInt8] {
         var options = FlameGraphOptions()
         options.title = settings.title ?? "ember: \(targetDescription)"
         options.subtitle = "\(formatCount(UInt64(profile.totalSamples))) samples at "
             + "\(settings.frequency) Hz over \(formatSeconds(elapsed))"
-        return FlameGraph.svg(of: profile, options: options)
+        return FlameGraph.svgBytes(of: profile, options: options)
     }
 
     private var targetDescription: String {

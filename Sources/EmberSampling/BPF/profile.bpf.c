@@ -198,7 +198,11 @@ static __always_inline int finish_ring_sample(struct bpf_perf_event_data *ctx, s
 	__u32 kernel_size = sample->kernel_size;
 	if (kernel_size > EMBER_MAX_STACK_DEPTH * sizeof(__u64))
 		return -1;
-	if (bpf_ringbuf_output(&stack_samples, sample, sizeof(*sample) + size + kernel_size, 0) != 0) {
+	/* A wakeup is an irq_work, another interrupt per sample: user space drains the buffer
+	 * on its own every few milliseconds, and is woken only when the buffer fills up. */
+	__u64 wakeup = bpf_ringbuf_query(&stack_samples, BPF_RB_AVAIL_DATA) > (4 << 20) ?
+			       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&stack_samples, sample, sizeof(*sample) + size + kernel_size, wakeup) != 0) {
 		count(EMBER_RING_BUFFER_FULL);
 		return -1;
 	}
