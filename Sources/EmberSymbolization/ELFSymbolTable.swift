@@ -27,6 +27,7 @@ public struct ELFSymbolTable: Sendable {
         var fileOffset: UInt64
         var fileSize: UInt64
         var virtualAddress: UInt64
+        var memorySize: UInt64
     }
 
     private var symbols: [Symbol]
@@ -37,28 +38,21 @@ public struct ELFSymbolTable: Sendable {
 
     /// Reads the ELF file at `path`.
     public init(path: String) throws {
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
-        } catch {
-            throw ELFError(description: "cannot open \(path): \(error)")
-        }
-        defer { try? fd.close() }
-        try self.init(fileDescriptor: fd.rawValue, name: path)
+        self.init(files: [try ELFFile(path: path)])
     }
 
     /// Reads the ELF file open at `fileDescriptor` (which stays open; the caller owns it).
     public init(fileDescriptor: Int32, name: String) throws {
-        _ = elf_version(UInt32(EV_CURRENT))
-        guard let elf = elf_begin(fileDescriptor, ELF_C_READ_MMAP, nil) else {
-            throw ELFError(description: "\(name): \(String(cString: elf_errmsg(-1)))")
-        }
-        defer { elf_end(elf) }
-        guard elf_kind(elf) == ELF_K_ELF else {
-            throw ELFError(description: "\(name): not an ELF file")
-        }
-        segments = Self.readLoadSegments(elf)
-        symbols = Self.readFunctionSymbols(elf)
+        try self.init(path: "/proc/self/fd/\(fileDescriptor)")
+    }
+
+    /// The symbols of a file and of the files that complete it (a separate debug file's
+    /// .symtab, MiniDebugInfo's), merged; segments come from the first file, the one mapped.
+    init(files: [ELFFile]) {
+        segments = files.first.map { Self.readLoadSegments($0.elf) } ?? []
+        var all: [Symbol] = []
+        for file in files { all += Self.readFunctionSymbols(file.elf) }
+        symbols = Self.uniqued(all)
     }
 
     private static func readLoadSegments(_ elf: OpaquePointer) -> [Segment] {
@@ -69,7 +63,7 @@ public struct ELFSymbolTable: Sendable {
             var header = GElf_Phdr()
             guard gelf_getphdr(elf, Int32(index), &header) != nil, header.p_type == PT_LOAD else { continue }
             segments.append(Segment(fileOffset: header.p_offset, fileSize: header.p_filesz,
-                                    virtualAddress: header.p_vaddr))
+                                    virtualAddress: header.p_vaddr, memorySize: header.p_memsz))
         }
         return segments
     }
@@ -102,6 +96,11 @@ public struct ELFSymbolTable: Sendable {
                                       name: String(cString: name), rank: rank))
             }
         }
+        return symbols
+    }
+
+    private static func uniqued(_ input: [Symbol]) -> [Symbol] {
+        var symbols = input
         // .symtab and .dynsym repeat each other, and aliases share addresses: keep one
         // symbol per address, preferring one with a size, then the most visible binding.
         symbols.sort {
@@ -141,8 +140,14 @@ public struct ELFSymbolTable: Sendable {
         let symbol = symbols[low - 1]
         let offset = address - symbol.address
         // A sized symbol must contain the address; an unsized one (hand-written assembly)
-        // covers up to the next symbol.
-        if symbol.size > 0 && offset >= symbol.size { return nil }
+        // covers up to the next symbol, but not past the end of its segment.
+        if symbol.size > 0 {
+            if offset >= symbol.size { return nil }
+        } else if let segment = segments.first(where: {
+            symbol.address >= $0.virtualAddress && symbol.address < $0.virtualAddress + $0.memorySize
+        }), address >= segment.virtualAddress + segment.memorySize {
+            return nil
+        }
         return (symbol.name, offset)
     }
 }

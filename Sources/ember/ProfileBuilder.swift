@@ -23,7 +23,7 @@ struct ProfileBuilder {
             if settings.threadFrames { frames.append("\(stack.threadName)-\(stack.tid)") }
             switch stack.user {
             case .frames(let addresses):
-                frames += symbolizer.userFrames(pid: stack.pid, stack: addresses).reversed().map(\.name)
+                frames += symbolizer.userFrames(pid: stack.pid, stack: addresses).reversed().map(\.foldedName)
             case .absent:
                 break
             case .lost(let reason):

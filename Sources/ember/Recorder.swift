@@ -23,6 +23,7 @@ struct RecordingSettings {
     var stackMapSize = 16384
     var countsMapSize = 65536
     var title: String?
+    var symbolization = SymbolizerOptions()
 }
 
 /// Runs one recording: sampling → unwinding → symbolization → profile.
@@ -53,7 +54,7 @@ struct Recorder {
         // Load and attach before launching anything, so permission errors come first.
         let sampler = try Sampler(configuration: configuration)
         defer { sampler.close() }
-        let symbolizer = Symbolizer()
+        let symbolizer = Symbolizer(options: settings.symbolization)
 
         ember_install_stop_signals()
         defer { ember_restore_default_signals() }
