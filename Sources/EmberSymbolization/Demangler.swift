@@ -36,25 +36,24 @@ public enum Demangler {
     /// last part is `h` and a 16-digit hash, with `$..$` escapes inside the parts. The hash
     /// is left out, as rustc-demangle's alternate form does.
     static func demangleRustLegacy(_ name: String) -> String? {
-        var bytes = Array(name.utf8)
-        // LLVM may append `.llvm.NNNN` (and other `.suffix`es) after the `E`.
-        if let dot = bytes.firstIndex(of: UInt8(ascii: ".")) { bytes.removeSubrange(dot...) }
-        guard bytes.count > 4, bytes.last == UInt8(ascii: "E") else { return nil }
+        let bytes = Array(name.utf8)
         var index = 3
         var parts: [[UInt8]] = []
-        while index < bytes.count - 1 {
+        while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
             var length = 0
-            let digitsStart = index
             while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
                 length = length * 10 + Int(bytes[index] - 48)
                 index += 1
                 if length > bytes.count { return nil }
             }
-            guard index > digitsStart, length > 0, index + length <= bytes.count - 1 else { return nil }
+            guard length > 0, index + length <= bytes.count else { return nil }
             parts.append(Array(bytes[index..<index + length]))
             index += length
         }
-        guard index == bytes.count - 1, let hash = parts.last, hash.count == 17,
+        // The `E`, then perhaps a `.suffix` LLVM added (`.llvm.NNNN`).
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "E"),
+              index + 1 == bytes.count || bytes[index + 1] == UInt8(ascii: "."),
+              let hash = parts.last, hash.count == 17,
               hash[0] == UInt8(ascii: "h"),
               hash.dropFirst().allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) })
         else { return nil }
@@ -112,6 +111,8 @@ struct RustV0Demangler {
     private var position: Int
     private var output = ""
     private var depth = 0
+    /// Lifetimes bound by the `for<...>` binders around the current position.
+    private var boundLifetimes: UInt64 = 0
 
     private init(_ bytes: [UInt8], position: Int) {
         self.bytes = bytes
@@ -298,8 +299,7 @@ struct RustV0Demangler {
 
     private mutating func genericArgument() throws {
         if eat("L") {
-            _ = try base62()
-            output += "'_"
+            try lifetime(try base62())
         } else if eat("K") {
             try constant()
         } else {
@@ -330,8 +330,11 @@ struct RustV0Demangler {
         case UInt8(ascii: "R"), UInt8(ascii: "Q"):
             output += "&"
             if eat("L") {
-                let lifetime = try base62()
-                if lifetime != 0 { output += "'_ " }
+                let index = try base62()
+                if index != 0 {
+                    try lifetime(index)
+                    output += " "
+                }
             }
             if tag == UInt8(ascii: "Q") { output += "mut " }
             try type()
@@ -362,45 +365,85 @@ struct RustV0Demangler {
             if count == 1 { output += "," }
             output += ")"
         case UInt8(ascii: "F"):
-            if eat("G") { _ = try base62() }
-            if eat("U") { output += "unsafe " }
-            if eat("K") {
-                if eat("C") {
-                    output += "extern \"C\" "
-                } else {
-                    output += "extern \"\(try identifier().replacingUnderscores())\" "
+            try inBinder { this in
+                if this.eat("U") { this.output += "unsafe " }
+                if this.eat("K") {
+                    if this.eat("C") {
+                        this.output += "extern \"C\" "
+                    } else {
+                        this.output += "extern \"\(try this.identifier().replacingUnderscores())\" "
+                    }
                 }
-            }
-            output += "fn("
-            var first = true
-            while !eat("E") {
-                if !first { output += ", " }
-                first = false
-                try type()
-            }
-            output += ")"
-            if peek() == UInt8(ascii: "u") {
-                position += 1
-            } else {
-                output += " -> "
-                try type()
+                this.output += "fn("
+                var first = true
+                while !this.eat("E") {
+                    if !first { this.output += ", " }
+                    first = false
+                    try this.type()
+                }
+                this.output += ")"
+                if this.peek() == UInt8(ascii: "u") {
+                    this.position += 1
+                } else {
+                    this.output += " -> "
+                    try this.type()
+                }
             }
         case UInt8(ascii: "D"):
             output += "dyn "
-            if eat("G") { _ = try base62() }
-            var first = true
-            while !eat("E") {
-                if !first { output += " + " }
-                first = false
-                try dynTrait()
+            try inBinder { this in
+                var first = true
+                while !this.eat("E") {
+                    if !first { this.output += " + " }
+                    first = false
+                    try this.dynTrait()
+                }
             }
             guard eat("L") else { throw Invalid() }
-            _ = try base62()
+            let index = try base62()
+            if index != 0 {
+                output += " + "
+                try lifetime(index)
+            }
         case UInt8(ascii: "B"):
             try backref { try $0.type() }
         default:
             position -= 1
             try path(inValue: false)
+        }
+    }
+
+    /// `G n` binds n+1 lifetimes for what follows, printed `for<'a, 'b> `.
+    private mutating func inBinder(_ body: (inout RustV0Demangler) throws -> Void) throws {
+        let count = eat("G") ? try base62() + 1 : 0
+        guard count < 64 else { throw Invalid() }
+        if count > 0 {
+            output += "for<"
+            for index in 0..<count {
+                if index > 0 { output += ", " }
+                boundLifetimes += 1
+                try lifetime(1)
+            }
+            output += "> "
+        }
+        try body(&self)
+        boundLifetimes -= count
+    }
+
+    /// `'_` for an erased lifetime, else the name of a bound one, counted from the innermost
+    /// binder: 'a, 'b, ... then '_26 and on.
+    private mutating func lifetime(_ index: UInt64) throws {
+        output += "'"
+        if index == 0 {
+            output += "_"
+            return
+        }
+        guard index <= boundLifetimes else { throw Invalid() }
+        let depth = boundLifetimes - index
+        if depth < 26 {
+            output.unicodeScalars.append(Unicode.Scalar(UInt8(97 + depth)))
+        } else {
+            output += "_\(depth)"
         }
     }
 
