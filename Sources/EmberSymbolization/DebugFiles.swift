@@ -95,6 +95,10 @@ enum MiniDebugInfo {
 /// file and MiniDebugInfo), and its DWARF, from wherever it was found.
 final class ObjectFile {
     let symbols: ELFSymbolTable
+    /// Frames per address (as the file's symbols use them): each address resolved once.
+    var frames: [UInt64: [Frame]] = [:]
+    /// Demangled names per symbol index, made on first use.
+    var displayNames: [String?] = []
     let dwarf: DWARFInfo?
     /// Where the debug information came from, for `ember symbolize` and reports.
     let debugSource: String?

@@ -85,6 +85,11 @@ public struct SymbolizationStatistics: Sendable, Equatable {
 /// lives, so a process that exits before the end is still symbolized.
 public final class Symbolizer {
     public let options: SymbolizerOptions
+    // Copies of the options read for every address (reading them through the struct
+    // retains and releases its array each time).
+    private let demangle: Bool
+    private let lines: Bool
+    private let inlines: Bool
     private var memoryMaps: [pid_t: MemoryMap] = [:]
     private var processNames: [pid_t: String] = [:]
     private var files: [FileKey: ObjectFile?] = [:]
@@ -93,6 +98,9 @@ public final class Symbolizer {
     private var userCache: [UserAddressKey: [Frame]] = [:]
     private var kernelCache: [UInt64: Frame] = [:]
     private var demangled: [String: String] = [:]
+    private var lastInFile: (path: String, object: ObjectFile)?
+    /// The last mapping's file, so that consecutive frames in one file skip the hashing.
+    private var lastFile: (key: FileKey, object: ObjectFile?)?
     private let procRoot: String
     public private(set) var statistics = SymbolizationStatistics()
 
@@ -111,6 +119,9 @@ public final class Symbolizer {
     /// - Parameter procRoot: where procfs is mounted (tests may point elsewhere).
     public init(options: SymbolizerOptions = SymbolizerOptions(), procRoot: String = "/proc") {
         self.options = options
+        demangle = options.demangle
+        lines = options.lines
+        inlines = options.inlines
         self.procRoot = procRoot
     }
 
@@ -175,18 +186,21 @@ public final class Symbolizer {
     /// Names the code at `address` in an ELF file that need not be mapped anywhere (the
     /// address as the file's symbols use them): for `ember symbolize --elf`.
     public func frames(inFile path: String, address: UInt64) throws -> [Frame] {
-        let key = FileKey(device: "file", inode: 0, path: path)
         let object: ObjectFile
-        if let known = files[key], let known {
-            object = known
+        if let last = lastInFile, last.path == path {
+            object = last.object
         } else {
-            let file = try ELFFile(path: path)
-            object = ObjectFile(file: file, targetPath: path, locator: locator(root: ""))
-            files[key] = object
+            let key = FileKey(device: "file", inode: 0, path: path)
+            if let known = files[key], let known {
+                object = known
+            } else {
+                let file = try ELFFile(path: path)
+                object = ObjectFile(file: file, targetPath: path, locator: locator(root: ""))
+                files[key] = object
+            }
+            lastInFile = (path, object)
         }
-        return cachedUser(UserAddressKey(file: key, address: address, pid: 0)) {
-            resolve(in: object, address: address, moduleName: baseName(path))
-        }
+        return cached(in: object, address: address, moduleName: baseName(path))
     }
 
     private func userFrame(pid: pid_t, address: UInt64) -> [Frame] {
@@ -205,44 +219,66 @@ public final class Symbolizer {
                               isResolved: false)]
             }
         }
-        let fileKey = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.filePath)
-        return cachedUser(UserAddressKey(file: fileKey, address: fileOffset, pid: 0)) {
-            guard let object = objectFile(for: mapping, pid: pid) else {
-                return [Frame(name: "\(mapping.moduleName)+0x\(String(fileOffset, radix: 16))",
-                              isResolved: false)]
+        guard let object = objectFile(for: mapping, pid: pid) else {
+            let fileKey = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.filePath)
+            return cachedUser(UserAddressKey(file: fileKey, address: fileOffset, pid: 0)) {
+                [Frame(name: "\(mapping.moduleName)+0x\(String(fileOffset, radix: 16))", isResolved: false)]
             }
-            let elfAddress = object.symbols.virtualAddress(forFileOffset: fileOffset) ?? fileOffset
-            return resolve(in: object, address: elfAddress, moduleName: mapping.moduleName)
         }
+        let elfAddress = object.symbols.virtualAddress(forFileOffset: fileOffset) ?? fileOffset
+        return cached(in: object, address: elfAddress, moduleName: mapping.moduleName)
+    }
+
+    /// The frames of `address` in `object`, resolved on first use.
+    private func cached(in object: ObjectFile, address: UInt64, moduleName: @autoclosure () -> String) -> [Frame] {
+        if let frames = object.frames[address] { return frames }
+        let frames = resolve(in: object, address: address, moduleName: moduleName)
+        object.frames[address] = frames
+        statistics.userAddresses += 1
+        if frames.last?.isResolved != true { statistics.unresolvedUserAddresses += 1 }
+        return frames
     }
 
     /// The frames of one address in one file: the DWARF inline chain (innermost first) and
     /// the physical function, named by the symbol table.
-    private func resolve(in object: ObjectFile, address: UInt64, moduleName: String) -> [Frame] {
-        let symbol = object.symbols.lookup(address)
+    private func resolve(in object: ObjectFile, address: UInt64, moduleName: () -> String) -> [Frame] {
+        let symbol = object.symbols.index(containing: address)
         var chain: [DWARFFrame] = []
-        if let dwarf = object.dwarf, options.inlines || options.lines {
-            chain = dwarf.frames(at: address, withLines: options.lines)
-            if !options.inlines, let last = chain.last { chain = [last] }
+        if inlines || lines, let dwarf = object.dwarf {
+            chain = dwarf.frames(at: address, withLines: lines)
+            if !inlines, let last = chain.last { chain = [last] }
         }
         var frames: [Frame] = []
         for (index, link) in chain.enumerated() where index < chain.count - 1 {
             frames.append(Frame(name: link.name.map(displayName) ?? "[inlined]", isResolved: true,
                                 kind: .inlined, location: link.location))
         }
-        let physicalName = symbol?.name ?? chain.last?.name
-        if let physicalName {
-            frames.append(Frame(name: displayName(physicalName), isResolved: true,
+        if let symbol {
+            frames.append(Frame(name: displayName(of: symbol, in: object), isResolved: true,
                                 location: chain.last?.location))
+        } else if let name = chain.last?.name {
+            frames.append(Frame(name: displayName(name), isResolved: true, location: chain.last?.location))
         } else {
-            frames.append(Frame(name: "\(moduleName)+0x\(String(address, radix: 16))", isResolved: false,
+            frames.append(Frame(name: "\(moduleName())+0x\(String(address, radix: 16))", isResolved: false,
                                 location: chain.last?.location))
         }
         return frames
     }
 
+    /// A symbol's name as shown, demangled once per symbol.
+    private func displayName(of symbol: Int, in object: ObjectFile) -> String {
+        guard demangle else { return object.symbols.name(at: symbol) }
+        if object.displayNames.isEmpty {
+            object.displayNames = Array(repeating: nil, count: object.symbols.count)
+        }
+        if let known = object.displayNames[symbol] { return known }
+        let name = Demangler.demangle(object.symbols.name(at: symbol))
+        object.displayNames[symbol] = name
+        return name
+    }
+
     private func displayName(_ name: String) -> String {
-        guard options.demangle else { return name }
+        guard demangle else { return name }
         if let known = demangled[name] { return known }
         let result = Demangler.demangle(name)
         demangled[name] = result
@@ -324,8 +360,15 @@ public final class Symbolizer {
     /// filesystem, for containers), then the path as is; debug files are looked for
     /// inside the process's root.
     private func objectFile(for mapping: MemoryMapping, pid: pid_t) -> ObjectFile? {
-        let key = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.filePath)
-        if let known = files[key] { return known }
+        if let last = lastFile, last.key.inode == mapping.inode, last.key.device == mapping.device,
+           last.key.path == mapping.path {
+            return last.object
+        }
+        let key = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.path)
+        if let known = files[key] {
+            lastFile = (key, known)
+            return known
+        }
         let root = "\(procRoot)/\(pid)/root"
         let candidates = [
             "\(procRoot)/\(pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))",
@@ -342,6 +385,7 @@ public final class Symbolizer {
         }
         if object == nil { statistics.unreadableFiles.append(mapping.filePath) }
         files[key] = object
+        lastFile = (key, object)
         return object
     }
 }

@@ -50,7 +50,11 @@ struct Symbolize: ParsableCommand {
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
     }
 
+    @Flag(name: .long, help: "Print to stderr how long loading and resolving took.")
+    var timing = false
+
     func run() throws {
+        let started = monotonicSeconds()
         let symbolizer = Symbolizer(options: SymbolizerOptions(
             lines: !noLines, debugDirectories: debugDir, demangle: !noDemangle, inlines: !noInlines))
         if let pid, !symbolizer.refresh(process: pid) {
@@ -62,54 +66,139 @@ struct Symbolize: ParsableCommand {
                 throw EmberError("\(error)")
             }
         }
-        var inputs = addresses
-        if inputs.isEmpty {
-            while let line = readLine() {
-                let trimmed = line.trimmingSpaces()
-                if !trimmed.isEmpty { inputs.append(trimmed) }
+        let loaded = monotonicSeconds()
+        var inputs: [UInt64] = []
+        if addresses.isEmpty {
+            inputs = try readAddresses(from: 0)
+        } else {
+            for text in addresses {
+                guard let address = parseAddress(Array(text.utf8)[...]) else {
+                    throw EmberError("not a hexadecimal address: \(text)")
+                }
+                inputs.append(address)
             }
         }
-        var output = ""
-        output.reserveCapacity(inputs.count * 64)
-        for text in inputs {
-            guard let address = parseAddress(text) else {
-                flush(&output)
-                throw EmberError("not a hexadecimal address: \(text)")
-            }
-            let frames: [Frame]
+        let parsed = monotonicSeconds()
+        // Resolve everything first, then print: the resolving alone is what --timing measures
+        // (in CPU time, which other load on the machine does not inflate).
+        let elf = self.elf
+        let pid = self.pid ?? 0
+        let resolveStart = threadCPUSeconds()
+        var results: [[Frame]] = []
+        results.reserveCapacity(inputs.count)
+        for address in inputs {
             if let elf {
-                frames = try symbolizer.frames(inFile: elf, address: address)
+                results.append(try symbolizer.frames(inFile: elf, address: address))
             } else {
-                frames = symbolizer.userFrames(pid: pid!, stack: [address])
+                results.append(symbolizer.userFrames(pid: pid, stack: [address]))
             }
-            output += "0x" + String(address, radix: 16) + "\n"
+        }
+        let resolving = threadCPUSeconds() - resolveStart
+        var output: [UInt8] = []
+        output.reserveCapacity(1 << 17)
+        for (address, frames) in zip(inputs, results) {
+            output.append(contentsOf: "0x".utf8)
+            appendHex(address, to: &output)
+            output.append(10)
             for frame in frames {
-                output += "  " + frame.name
+                output.append(contentsOf: "  ".utf8)
+                output.append(contentsOf: frame.name.utf8)
                 switch frame.kind {
                 case .function: break
-                case .inlined: output += " [inlined]"
-                case .jit: output += " [jit]"
+                case .inlined: output.append(contentsOf: " [inlined]".utf8)
+                case .jit: output.append(contentsOf: " [jit]".utf8)
                 }
-                if let location = frame.location { output += " at \(location.file):\(location.line)" }
-                output += "\n"
+                if let location = frame.location {
+                    output.append(contentsOf: " at ".utf8)
+                    output.append(contentsOf: location.file.utf8)
+                    output.append(UInt8(ascii: ":"))
+                    output.append(contentsOf: String(location.line).utf8)
+                }
+                output.append(10)
             }
-            if output.utf8.count > 1 << 16 { flush(&output) }
+            if output.count > 1 << 16 { flush(&output) }
         }
         flush(&output)
+        // The process ends here: freeing every cached frame one by one would take longer
+        // than resolving them did.
+        _ = Unmanaged.passRetained(symbolizer)
+        if timing {
+            let end = monotonicSeconds()
+            let rate = resolving > 0 ? Int(Double(inputs.count) / resolving) : 0
+            writeStderr("ember: load \(format3(loaded - started)) s, parse \(format3(parsed - loaded)) s, "
+                + "resolve \(format3(resolving)) s CPU (\(rate) addresses/s), total \(format3(end - started)) s "
+                + "for \(inputs.count) addresses\n")
+        }
     }
 
-    private func parseAddress(_ text: String) -> UInt64? {
-        var digits = Substring(text)
-        if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits = digits.dropFirst(2) }
+    private func threadCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// Addresses from a file descriptor, one per line (blank lines skipped).
+    private func readAddresses(from fd: Int32) throws -> [UInt64] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw EmberError("cannot read addresses from standard input") }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        var addresses: [UInt64] = []
+        for line in bytes.split(separator: 10) {
+            var field = line[...]
+            while let first = field.first, first == 32 || first == 9 { field = field.dropFirst() }
+            while let last = field.last, last == 32 || last == 9 || last == 13 { field = field.dropLast() }
+            if field.isEmpty { continue }
+            guard let address = parseAddress(field) else {
+                throw EmberError("not a hexadecimal address: \(String(decoding: field, as: UTF8.self))")
+            }
+            addresses.append(address)
+        }
+        return addresses
+    }
+
+    private func parseAddress(_ text: ArraySlice<UInt8>) -> UInt64? {
+        var digits = text
+        if digits.count > 2, digits[digits.startIndex] == UInt8(ascii: "0"),
+           digits[digits.startIndex + 1] | 0x20 == UInt8(ascii: "x") {
+            digits = digits.dropFirst(2)
+        }
         guard !digits.isEmpty, digits.count <= 16 else { return nil }
-        return UInt64(digits, radix: 16)
+        var value: UInt64 = 0
+        for byte in digits {
+            let digit: UInt8
+            switch byte {
+            case 48...57: digit = byte - 48
+            case 97...102: digit = byte - 87
+            case 65...70: digit = byte - 55
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
     }
 
-    private func flush(_ output: inout String) {
-        output.withUTF8 { buffer in
+    private func appendHex(_ value: UInt64, to output: inout [UInt8]) {
+        let digits: StaticString = "0123456789abcdef"
+        var shift = 60
+        while shift > 0 && (value >> UInt64(shift)) & 15 == 0 { shift -= 4 }
+        while shift >= 0 {
+            output.append(digits.utf8Start[Int((value >> UInt64(shift)) & 15)])
+            shift -= 4
+        }
+    }
+
+    private func flush(_ output: inout [UInt8]) {
+        output.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 && errno == EINTR { continue }
                 if written <= 0 { break }
                 offset += written
             }
@@ -118,11 +207,3 @@ struct Symbolize: ParsableCommand {
     }
 }
 
-extension String {
-    fileprivate func trimmingSpaces() -> String {
-        var result = Substring(self)
-        while let first = result.first, first == " " || first == "\t" || first == "\r" { result = result.dropFirst() }
-        while let last = result.last, last == " " || last == "\t" || last == "\r" { result = result.dropLast() }
-        return String(result)
-    }
-}
