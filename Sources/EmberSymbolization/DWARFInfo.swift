@@ -42,6 +42,8 @@ final class DWARFInfo {
     }
 
     private var unitDIEs: [Dwarf_Die] = []
+    /// Each unit's compilation directory, which relative file names are relative to.
+    private var compilationDirectories: [String?] = []
     private var unitRanges: [UnitRange] = []
     private var indexes: [Int: UnitIndex] = [:]
 
@@ -66,6 +68,12 @@ final class DWARFInfo {
             else { continue }
             let index = unitDIEs.count
             unitDIEs.append(unitDIE)
+            var attribute = Dwarf_Attribute()
+            if dwarf_attr(&unitDIE, UInt32(DW_AT_comp_dir), &attribute) != nil, let text = dwarf_formstring(&attribute) {
+                compilationDirectories.append(String(cString: text))
+            } else {
+                compilationDirectories.append(nil)
+            }
             for (low, high) in ranges(of: &unitDIE) {
                 unitRanges.append(UnitRange(low: low, high: high, unit: index))
             }
@@ -112,7 +120,7 @@ final class DWARFInfo {
         if let known = indexes[unit] {
             index = known
         } else {
-            index = UnitIndex(unitDIE: unitDIEs[unit], owner: self)
+            index = UnitIndex(unitDIE: unitDIEs[unit], compilationDirectory: compilationDirectories[unit], owner: self)
             indexes[unit] = index
         }
         let chain = index.chain(at: address)  // outermost (the function) first
@@ -138,12 +146,20 @@ final class DWARFInfo {
         guard dwarf_lineno(line, &number) == 0, number > 0,
               let source = dwarf_linesrc(line, nil, nil)
         else { return nil }
-        return SourceLocation(file: String(cString: source), line: Int(number))
+        return SourceLocation(file: absolute(String(cString: source), in: compilationDirectories[unit]),
+                              line: Int(number))
     }
 
     fileprivate func dieRanges(_ die: UnsafeMutablePointer<Dwarf_Die>) -> [(UInt64, UInt64)] {
         ranges(of: die)
     }
+}
+
+/// A file name from a line table, made absolute with the unit's compilation directory
+/// (as llvm-symbolizer and addr2line show it).
+func absolute(_ file: String, in directory: String?) -> String {
+    guard !file.hasPrefix("/"), let directory, !directory.isEmpty else { return file }
+    return directory.hasSuffix("/") ? directory + file : directory + "/" + file
 }
 
 /// The functions and inlined calls of one compilation unit as a tree of address ranges.
@@ -163,8 +179,11 @@ private final class UnitIndex {
     private var files: OpaquePointer?  // Dwarf_Files, for call-site file numbers
     private var fileNames: [UInt64: String] = [:]
 
-    init(unitDIE: Dwarf_Die, owner: DWARFInfo) {
+    private let compilationDirectory: String?
+
+    init(unitDIE: Dwarf_Die, compilationDirectory: String?, owner: DWARFInfo) {
         self.unitDIE = unitDIE
+        self.compilationDirectory = compilationDirectory
         var child = Dwarf_Die()
         if dwarf_child(&self.unitDIE, &child) == 0 {
             walk(from: child, parent: -1, owner: owner)
@@ -280,7 +299,7 @@ private final class UnitIndex {
             files = loaded
         }
         guard let source = dwarf_filesrc(files, Int(fileNumber), nil, nil) else { return nil }
-        let name = String(cString: source)
+        let name = absolute(String(cString: source), in: compilationDirectory)
         fileNames[fileNumber] = name
         return SourceLocation(file: name, line: Int(line))
     }
