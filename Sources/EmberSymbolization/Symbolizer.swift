@@ -104,10 +104,19 @@ public final class Symbolizer {
     private let procRoot: String
     public private(set) var statistics = SymbolizationStatistics()
 
+    /// A file as the kernel knows it: device and inode, whatever path reached it (a file
+    /// mapped by several processes, or through several names, is read once). `path` is
+    /// only used for files named on the command line (inode 0).
     struct FileKey: Hashable {
         var device: String
         var inode: UInt64
         var path: String
+
+        init(device: String, inode: UInt64, path: String) {
+            self.device = device
+            self.inode = inode
+            self.path = inode == 0 ? path : ""
+        }
     }
 
     struct UserAddressKey: Hashable {
@@ -360,8 +369,7 @@ public final class Symbolizer {
     /// filesystem, for containers), then the path as is; debug files are looked for
     /// inside the process's root.
     private func objectFile(for mapping: MemoryMapping, pid: pid_t) -> ObjectFile? {
-        if let last = lastFile, last.key.inode == mapping.inode, last.key.device == mapping.device,
-           last.key.path == mapping.path {
+        if let last = lastFile, last.key.inode == mapping.inode, last.key.device == mapping.device {
             return last.object
         }
         let key = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.path)

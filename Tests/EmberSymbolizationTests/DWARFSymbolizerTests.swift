@@ -123,10 +123,11 @@ final class DWARFSymbolizerTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         // A temporary debug root holding only .build-id/xx/rest.debug.
         try FileManager.default.copyItem(atPath: symbolizeDebugRoot + "/.build-id", toPath: scratch + "/.build-id")
-        let debugFiles = try FileManager.default.subpathsOfDirectory(atPath: scratch + "/.build-id")
-            .filter { $0.hasSuffix(".debug") }
-        XCTAssertEqual(debugFiles.count, 1)
-        let debugFile = scratch + "/.build-id/" + (debugFiles.first ?? "")
+        let notes = try runProgram("/usr/bin/readelf", ["-n", binary]).stdout
+        let buildID = try XCTUnwrap(notes.split(separator: "\n").first { $0.contains("Build ID:") }?
+            .split(separator: " ").last.map(String.init), "no build id in \(binary)")
+        let debugFile = scratch + "/.build-id/\(buildID.prefix(2))/\(buildID.dropFirst(2)).debug"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: debugFile), debugFile)
         let (start, _) = try functionRange("hot_loop", in: debugFile)
         // Without the directory, nothing names it.
         XCTAssertEqual(try Symbolizer().frames(inFile: binary, address: start).map(\.name),
