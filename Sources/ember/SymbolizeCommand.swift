@@ -9,7 +9,8 @@ struct Symbolize: ParsableCommand {
         abstract: "Print what addresses resolve to: inline chain, function, file and line.",
         discussion: """
             With --pid, addresses are the process's own (as a stack shows them); with --elf, \
-            they are addresses in the file (as nm and addr2line use them). Addresses are \
+            they are addresses in the file (as nm and addr2line use them); with --kernel, \
+            kernel addresses (module functions show as `name [module]`). Addresses are \
             hexadecimal (0x optional); without any on the command line, they are read from \
             standard input, one per line. For each address ember prints it, then its frames \
             innermost first, one per line, indented: inlined functions (marked [inlined]) \
@@ -18,6 +19,7 @@ struct Symbolize: ParsableCommand {
             Examples:
               ember symbolize --elf ./app 0x1139 0x1150
               ember symbolize --pid 4242 7f3a2c001234
+              ember symbolize --kernel ffffffff81234567
             """)
 
     @Option(name: .long, help: "Resolve addresses in this process's address space.")
@@ -25,6 +27,9 @@ struct Symbolize: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Resolve file addresses of this ELF file.", valueName: "file"))
     var elf: String?
+
+    @Flag(name: .long, help: "Resolve kernel addresses through /proc/kallsyms (modules included).")
+    var kernel = false
 
     @Flag(name: .long, help: "Leave out source positions.")
     var noLines = false
@@ -44,8 +49,8 @@ struct Symbolize: ParsableCommand {
     var addresses: [String] = []
 
     func validate() throws {
-        guard (pid == nil) != (elf == nil) else {
-            throw ValidationError("name exactly one of --pid PID or --elf FILE")
+        guard [pid != nil, elf != nil, kernel].filter({ $0 }).count == 1 else {
+            throw ValidationError("name exactly one of --pid PID, --elf FILE or --kernel")
         }
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
     }
@@ -66,6 +71,7 @@ struct Symbolize: ParsableCommand {
                 throw EmberError("\(error)")
             }
         }
+        if kernel, let note = symbolizer.kernelSymbolsNote { writeStderr("ember: \(note)\n") }
         let loaded = monotonicSeconds()
         var inputs: [UInt64] = []
         if addresses.isEmpty {
@@ -89,6 +95,8 @@ struct Symbolize: ParsableCommand {
         for address in inputs {
             if let elf {
                 results.append(try symbolizer.frames(inFile: elf, address: address))
+            } else if kernel {
+                results.append(symbolizer.kernelFrames(stack: [address]))
             } else {
                 results.append(symbolizer.userFrames(pid: pid, stack: [address]))
             }

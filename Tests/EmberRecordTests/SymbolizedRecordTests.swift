@@ -172,13 +172,38 @@ final class SymbolizedRecordTests: XCTestCase {
             (["symbolize", "--elf", "/nonexistent/app", "0x10"], "cannot open /nonexistent/app"),
             (["symbolize", "--elf", "/etc/hostname", "0x10"], "not an ELF file"),
             (["symbolize", "--pid", "999999999", "0x10"], "no such process: 999999999"),
-            (["symbolize", "0x10"], "exactly one of --pid PID or --elf FILE"),
+            (["symbolize", "0x10"], "exactly one of --pid PID, --elf FILE or --kernel"),
         ] {
             let result = try ember(arguments)
             XCTAssertNotEqual(result.status, 0, "\(arguments)")
             XCTAssertTrue(result.stderr.contains(message), "\(arguments): \(result.stderr)")
             XCTAssertFalse(result.stderr.contains("Fatal error"), result.stderr)
         }
+    }
+
+    func testSymbolizeKernelNamesModuleFunctions() throws {
+        try requireRoot()
+        // /proc files read as empty through Foundation (their size is 0): cat them.
+        let kallsyms = try runProgram("/bin/cat", ["/proc/kallsyms"]).stdout
+        var counts: [Substring: Int] = [:]
+        var modules: [(address: Substring, name: String)] = []
+        for line in kallsyms.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 3 else { continue }
+            counts[fields[0], default: 0] += 1
+            if fields.count == 4, ["t", "T"].contains(fields[1]), fields[3].hasPrefix("["),
+               !fields[2].hasPrefix("__pfx_"), !fields[2].hasPrefix("__cfi_") {
+                modules.append((fields[0], "\(fields[2]) \(fields[3])"))
+            }
+        }
+        // A module function alone at its address (no alias to choose between).
+        guard let module = modules.first(where: { counts[$0.address] == 1 && $0.address != "0000000000000000" }) else {
+            throw XCTSkip("no module functions in /proc/kallsyms")
+        }
+        let result = try ember(["symbolize", "--kernel", String(module.address)])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let address = String(UInt64(module.address, radix: 16)!, radix: 16)
+        XCTAssertEqual(result.stdout, "0x\(address)\n  \(module.name)\n")
     }
 
     private func requireRustc() throws {
