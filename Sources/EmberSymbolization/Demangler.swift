@@ -12,7 +12,7 @@ public enum Demangler {
         if name.hasPrefix("_R") {
             return RustV0Demangler.demangle(name) ?? name
         }
-        if name.hasPrefix("_ZN"), let rust = demangleRustLegacy(name) {
+        if name.hasPrefix("_ZN"), looksLikeRustLegacy(name), let rust = demangleRustLegacy(name) {
             return rust
         }
         if name.hasPrefix("_Z") {
@@ -30,6 +30,27 @@ public enum Demangler {
         guard let result = function(name) else { return nil }
         defer { free(result) }
         return String(cString: result)
+    }
+
+    /// A cheap test before the full parse: Rust's legacy names end with `17h` and 16 hex
+    /// digits, then `E` (and perhaps a `.suffix`).
+    private static func looksLikeRustLegacy(_ name: String) -> Bool {
+        var utf8 = Substring(name).utf8
+        if utf8.last != UInt8(ascii: "E") {
+            // A `.suffix` after the `E` (names themselves may hold `..`): cut at the last "E.".
+            var index = utf8.endIndex
+            while index > utf8.startIndex {
+                index = utf8.index(before: index)
+                if utf8[index] == UInt8(ascii: "."), index > utf8.startIndex,
+                   utf8[utf8.index(before: index)] == UInt8(ascii: "E") {
+                    utf8 = utf8[..<index]
+                    break
+                }
+            }
+        }
+        guard utf8.count > 23, utf8.last == UInt8(ascii: "E") else { return false }
+        // "17h" + 16 digits + "E": the last 20 bytes.
+        return utf8.suffix(20).starts(with: "17h".utf8)
     }
 
     /// Rust's legacy mangling: Itanium-shaped `_ZN` + length-prefixed parts + `E`, whose

@@ -229,9 +229,11 @@ public final class Symbolizer {
             }
         }
         guard let object = objectFile(for: mapping, pid: pid) else {
-            let fileKey = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.filePath)
-            return cachedUser(UserAddressKey(file: fileKey, address: fileOffset, pid: 0)) {
-                [Frame(name: "\(mapping.moduleName)+0x\(String(fileOffset, radix: 16))", isResolved: false)]
+            // Not ELF: perhaps JIT code in a file-backed mapping (memfd, a JIT's code cache
+            // file), which only the perf map names.
+            return cachedUser(UserAddressKey(file: nil, address: address, pid: pid)) {
+                jitFrame(pid: pid, address: address)
+                    ?? [Frame(name: "\(mapping.moduleName)+0x\(String(fileOffset, radix: 16))", isResolved: false)]
             }
         }
         let elfAddress = object.symbols.virtualAddress(forFileOffset: fileOffset) ?? fileOffset
