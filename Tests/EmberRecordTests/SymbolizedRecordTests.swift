@@ -165,6 +165,43 @@ final class SymbolizedRecordTests: XCTestCase {
         XCTAssertEqual(result.stdout, "0x\(String(start + 4, radix: 16))\n  jit_spin_loop [jit]\n")
     }
 
+    /// A process in its own PID namespace (as in a container) names its perf map with the
+    /// pid it sees, 1; ember finds it through NSpid in /proc/PID/status.
+    func testPerfMapOfAProcessInAPIDNamespace() throws {
+        try requireRoot()
+        let binary = try symbolizeSample("jit")
+        let mapPath = "/tmp/perf-1.map"
+        guard !FileManager.default.fileExists(atPath: mapPath) else {
+            throw XCTSkip("\(mapPath) exists already: another process in a PID namespace uses it")
+        }
+        defer { try? FileManager.default.removeItem(atPath: mapPath) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        process.arguments = ["--pid", "--fork", "--mount-proc", binary, "30"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        guard out.fileHandleForReading.availableDataUntilNewline() == "ready" else {
+            throw XCTSkip("cannot start a process in a new PID namespace with unshare")
+        }
+        let unsharePid = process.processIdentifier
+        let children = try runProgram("/bin/cat", ["/proc/\(unsharePid)/task/\(unsharePid)/children"]).stdout
+        let child = try XCTUnwrap(children.split(separator: " ").first.flatMap { Int32($0) }, "no child of unshare")
+        defer { kill(child, SIGKILL) }
+        let status = try runProgram("/bin/cat", ["/proc/\(child)/status"]).stdout
+        XCTAssertTrue(status.contains("NSpid:\t\(child)\t1"), status)
+        let map = try String(contentsOfFile: mapPath, encoding: .utf8)
+        let start = try XCTUnwrap(map.split(separator: " ").first.flatMap { UInt64($0, radix: 16) })
+        let result = try ember(["symbolize", "--pid", "\(child)", String(start, radix: 16)])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "0x\(String(start, radix: 16))\n  jit_spin_loop [jit]\n")
+    }
+
     func testSymbolizeBadInputGivesOneErrorLine() throws {
         let binary = try symbolizeSample("inline")
         for (arguments, message) in [
