@@ -231,9 +231,11 @@ struct RustV0Demangler {
         return text
     }
 
+    /// Bounds recursion, and output: back-references can repeat parts, so a hostile name
+    /// could otherwise expand without end.
     private mutating func enter() throws {
         depth += 1
-        guard depth < 300 else { throw Invalid() }
+        guard depth < 300, output.utf8.count < 1 << 16 else { throw Invalid() }
     }
 
     /// Runs `body` at a back-reference's target, then returns here.

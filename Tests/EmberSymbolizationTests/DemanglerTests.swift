@@ -74,6 +74,34 @@ final class DemanglerTests: XCTestCase {
             + mismatches.prefix(10).joined(separator: "\n"))
     }
 
+    /// Damaged names (every prefix, and random byte changes of real symbols) must come back
+    /// as they are or decoded, never crash or hang the decoder.
+    func testDamagedNamesNeitherCrashNorHang() {
+        let seeds = [
+            "_RNvMNtCsdGrLuF8gYsx_4spin6engineINtB2_5MixermE5churn",
+            "_RINvNtCsgEmfK2I1SDS_4core3ptr13drop_in_placeINtNtCslNYArtu3iFV_5alloc5boxed3BoxDG0_INtNtNtB4_3ops8function2FnTRL1_INtNtCsjrHSEGnQ3l9_3std5panic13PanicHookInfoL0_EEEp6OutputuNtNtB4_6marker4SyncNtB2N_4SendEL_EEB1T_",
+            "_ZN4core3ptr85drop_in_place$LT$std..rt..lang_start$LT$$LP$$RP$$GT$..$u7b$$u7b$closure$u7d$$u7d$$GT$17h0123456789abcdefE",
+            "_RNCNvCs1_4main3run0B3_",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ$.")
+        for seed in seeds {
+            for end in 0...seed.count { _ = Demangler.demangle(String(seed.prefix(end))) }
+            for _ in 0..<3000 {
+                var characters = Array(seed)
+                for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                    characters[Int.random(in: 2..<characters.count, using: &generator)] =
+                        alphabet.randomElement(using: &generator)!
+                }
+                _ = Demangler.demangle(String(characters))
+            }
+        }
+        // Back-references that double at each step: bounded, not exponential.
+        var bomb = "_RNvC1a1b"
+        for _ in 0..<40 { bomb = "_RIC1aB" + "_" + String(bomb.dropFirst(2)) + "E" }
+        _ = Demangler.demangle(bomb)
+    }
+
     /// binutils prints crate disambiguators (`core[1a2b]`) and typed constants (`4: usize`)
     /// where rustc-demangle's alternate form does not.
     private func normalizeBinutils(_ text: String) -> String {
