@@ -99,19 +99,22 @@ final class ObjectFile {
     var frames: [UInt64: [Frame]] = [:]
     /// Demangled names per symbol index, made on first use.
     var displayNames: [String?] = []
-    let dwarf: DWARFInfo?
+    /// The file holding the DWARF, read on the first address that needs it: a process maps
+    /// many libraries whose code is never sampled.
+    private let dwarfFile: ELFFile?
+    lazy var dwarf: DWARFInfo? = dwarfFile.flatMap { DWARFInfo(file: $0) }
     /// Where the debug information came from, for `ember symbolize` and reports.
     let debugSource: String?
 
     init(file: ELFFile, targetPath: String, locator: DebugFileLocator) {
         var sources = [file]
-        var dwarf: DWARFInfo? = nil
+        var dwarfFile: ELFFile? = nil
         var debugSource: String? = nil
         if file.hasDWARF {
-            dwarf = DWARFInfo(file: file)
+            dwarfFile = file
         } else if let debug = locator.debugFile(for: file, targetPath: targetPath) {
             sources.append(debug)
-            dwarf = DWARFInfo(file: debug)
+            dwarfFile = debug.hasDWARF ? debug : nil
             debugSource = debug.path
         }
         if file.section(named: ".symtab") == nil && debugSource == nil, let mini = MiniDebugInfo.image(of: file) {
@@ -119,7 +122,7 @@ final class ObjectFile {
             debugSource = mini.path
         }
         symbols = ELFSymbolTable(files: sources)
-        self.dwarf = dwarf
+        self.dwarfFile = dwarfFile
         self.debugSource = debugSource
     }
 }
