@@ -30,6 +30,10 @@ let package = Package(
         // The few things Swift cannot call directly (variadic syscall(), fork+exec,
         // signal flags), plus the map layout shared with the BPF program.
         .target(name: "CEmberShim", dependencies: ["CLibBPF"]),
+        // C++ (__cxa_demangle) and Swift (libswiftDemangle.so) demangling for symbolization.
+        .target(
+            name: "CEmberDemangle",
+            linkerSettings: [.linkedLibrary("stdc++"), .linkedLibrary("dl")]),
 
         // Stage 1: sampling. The BPF program in BPF/ is compiled by the BPFCompiler plugin.
         .target(
@@ -46,7 +50,7 @@ let package = Package(
         .target(
             name: "EmberSymbolization",
             dependencies: [
-                "CLibElf",
+                "CLibElf", "CEmberDemangle",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // Stage 4: profiles (folded stacks, merging, diff).

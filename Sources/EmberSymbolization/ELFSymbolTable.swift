@@ -14,7 +14,7 @@ public struct ELFError: Error, CustomStringConvertible {
 ///
 /// libdw's `dwfl_module_addrname` scans every symbol on each call; this table is read
 /// once with libelf and binary-searched instead.
-public struct ELFSymbolTable: Sendable {
+public final class ELFSymbolTable: @unchecked Sendable {
     struct Symbol {
         var address: UInt64
         var size: UInt64
@@ -27,38 +27,45 @@ public struct ELFSymbolTable: Sendable {
         var fileOffset: UInt64
         var fileSize: UInt64
         var virtualAddress: UInt64
+        var memorySize: UInt64
     }
 
-    private var symbols: [Symbol]
-    private var segments: [Segment]
+    // Parallel arrays: the binary search touches only the contiguous addresses, not
+    // structures holding Strings (which cost a retain and a cache miss per probe).
+    private let addresses: [UInt64]
+    /// Every 32nd address: small enough to stay in cache, it narrows the search to one
+    /// stretch of 32 before `addresses` itself is touched (about 4 cache misses, not 18).
+    private let sparse: [UInt64]
+    private static let stride = 32
+    private let sizes: [UInt64]
+    private let names: [String]
+    private let segments: [Segment]
 
     /// The number of function symbols.
-    public var count: Int { symbols.count }
+    public var count: Int { addresses.count }
 
     /// Reads the ELF file at `path`.
-    public init(path: String) throws {
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
-        } catch {
-            throw ELFError(description: "cannot open \(path): \(error)")
-        }
-        defer { try? fd.close() }
-        try self.init(fileDescriptor: fd.rawValue, name: path)
+    public convenience init(path: String) throws {
+        self.init(files: [try ELFFile(path: path)])
     }
 
     /// Reads the ELF file open at `fileDescriptor` (which stays open; the caller owns it).
-    public init(fileDescriptor: Int32, name: String) throws {
-        _ = elf_version(UInt32(EV_CURRENT))
-        guard let elf = elf_begin(fileDescriptor, ELF_C_READ_MMAP, nil) else {
-            throw ELFError(description: "\(name): \(String(cString: elf_errmsg(-1)))")
-        }
-        defer { elf_end(elf) }
-        guard elf_kind(elf) == ELF_K_ELF else {
-            throw ELFError(description: "\(name): not an ELF file")
-        }
-        segments = Self.readLoadSegments(elf)
-        symbols = Self.readFunctionSymbols(elf)
+    public convenience init(fileDescriptor: Int32, name: String) throws {
+        try self.init(path: "/proc/self/fd/\(fileDescriptor)")
+    }
+
+    /// The symbols of a file and of the files that complete it (a separate debug file's
+    /// .symtab, MiniDebugInfo's), merged; segments come from the first file, the one mapped.
+    init(files: [ELFFile]) {
+        segments = files.first.map { Self.readLoadSegments($0.elf) } ?? []
+        var all: [Symbol] = []
+        for file in files { all += Self.readFunctionSymbols(file.elf) }
+        let symbols = Self.uniqued(all)
+        let addresses = symbols.map(\.address)
+        self.addresses = addresses
+        sparse = Swift.stride(from: 0, to: addresses.count, by: Self.stride).map { addresses[$0] }
+        sizes = symbols.map(\.size)
+        names = symbols.map(\.name)
     }
 
     private static func readLoadSegments(_ elf: OpaquePointer) -> [Segment] {
@@ -69,7 +76,7 @@ public struct ELFSymbolTable: Sendable {
             var header = GElf_Phdr()
             guard gelf_getphdr(elf, Int32(index), &header) != nil, header.p_type == PT_LOAD else { continue }
             segments.append(Segment(fileOffset: header.p_offset, fileSize: header.p_filesz,
-                                    virtualAddress: header.p_vaddr))
+                                    virtualAddress: header.p_vaddr, memorySize: header.p_memsz))
         }
         return segments
     }
@@ -102,6 +109,11 @@ public struct ELFSymbolTable: Sendable {
                                       name: String(cString: name), rank: rank))
             }
         }
+        return symbols
+    }
+
+    private static func uniqued(_ input: [Symbol]) -> [Symbol] {
+        var symbols = input
         // .symtab and .dynsym repeat each other, and aliases share addresses: keep one
         // symbol per address, preferring one with a size, then the most visible binding.
         symbols.sort {
@@ -131,18 +143,45 @@ public struct ELFSymbolTable: Sendable {
     /// The function containing `address` (an address as the file's symbols use them),
     /// and how far into it the address is.
     public func lookup(_ address: UInt64) -> (name: String, offset: UInt64)? {
-        var low = 0
-        var high = symbols.count
-        while low < high {
-            let mid = (low + high) / 2
-            if symbols[mid].address <= address { low = mid + 1 } else { high = mid }
-        }
-        guard low > 0 else { return nil }
-        let symbol = symbols[low - 1]
-        let offset = address - symbol.address
-        // A sized symbol must contain the address; an unsized one (hand-written assembly)
-        // covers up to the next symbol.
-        if symbol.size > 0 && offset >= symbol.size { return nil }
-        return (symbol.name, offset)
+        guard let index = index(containing: address) else { return nil }
+        return (names[index], address - addresses[index])
     }
+
+    /// The index of the symbol containing `address`, for callers that cache per symbol.
+    func index(containing address: UInt64) -> Int? {
+        let found: Int = addresses.withUnsafeBufferPointer { table in
+            // The stretch: the last sparse entry at or below the address.
+            var low = 0
+            var high = sparse.count
+            sparse.withUnsafeBufferPointer { coarse in
+                while low < high {
+                    let mid = (low + high) &>> 1
+                    if coarse[mid] <= address { low = mid + 1 } else { high = mid }
+                }
+            }
+            guard low > 0 else { return -1 }
+            high = min(low * Self.stride, table.count)
+            low = (low - 1) * Self.stride
+            while low < high {
+                let mid = (low + high) &>> 1
+                if table[mid] <= address { low = mid + 1 } else { high = mid }
+            }
+            return low - 1
+        }
+        guard found >= 0 else { return nil }
+        let offset = address - addresses[found]
+        let size = sizes[found]
+        // A sized symbol must contain the address; an unsized one (hand-written assembly)
+        // covers up to the next symbol, but not past the end of its segment.
+        if size > 0 {
+            if offset >= size { return nil }
+        } else if let segment = segments.first(where: {
+            addresses[found] >= $0.virtualAddress && addresses[found] < $0.virtualAddress + $0.memorySize
+        }), address >= segment.virtualAddress + segment.memorySize {
+            return nil
+        }
+        return found
+    }
+
+    func name(at index: Int) -> String { names[index] }
 }

@@ -2,16 +2,63 @@
 import Glibc
 #endif
 
+/// What kind of code a frame is in.
+public enum FrameKind: Hashable, Sendable {
+    /// A function with its own code (or an address that could not be named).
+    case function
+    /// A function inlined into the next frame out; it has no code of its own.
+    case inlined
+    /// Generated code named by a perf map.
+    case jit
+}
+
 /// A symbolized frame.
 public struct Frame: Hashable, Sendable {
     /// The function name, or `module+0xOFFSET` / `[unknown]` when it could not be named.
     public var name: String
     /// Whether a symbol was found.
     public var isResolved: Bool
+    public var kind: FrameKind
+    /// The source position, when `SymbolizerOptions.lines` is on and DWARF knows it.
+    public var location: SourceLocation?
 
-    public init(name: String, isResolved: Bool) {
+    public init(name: String, isResolved: Bool, kind: FrameKind = .function, location: SourceLocation? = nil) {
         self.name = name
         self.isResolved = isResolved
+        self.kind = kind
+        self.location = location
+    }
+
+    /// The frame as folded stacks write it: `name (file.c:42)`, with `_[i]` for inlined and
+    /// `_[j]` for JIT frames. A `;` would split the frame, so it becomes `:`.
+    public var foldedName: String {
+        var text = name
+        if let location { text += " (\(location.short))" }
+        switch kind {
+        case .function: break
+        case .inlined: text += "_[i]"
+        case .jit: text += "_[j]"
+        }
+        return text.contains(";") ? String(text.map { $0 == ";" ? ":" : $0 }) : text
+    }
+}
+
+/// How the symbolizer names frames.
+public struct SymbolizerOptions: Sendable {
+    /// Add source positions (`--lines`).
+    public var lines = false
+    /// Extra roots to search for debug files, before the target's /usr/lib/debug (`--debug-dir`).
+    public var debugDirectories: [String] = []
+    /// Demangle C++, Rust and Swift names (`--no-demangle` turns it off).
+    public var demangle = true
+    /// Resolve inlined calls from DWARF.
+    public var inlines = true
+
+    public init(lines: Bool = false, debugDirectories: [String] = [], demangle: Bool = true, inlines: Bool = true) {
+        self.lines = lines
+        self.debugDirectories = debugDirectories
+        self.demangle = demangle
+        self.inlines = inlines
     }
 }
 
@@ -28,26 +75,48 @@ public struct SymbolizationStatistics: Sendable, Equatable {
     public init() {}
 }
 
-/// Turns sampled addresses into function names, from the sources a process's addresses
-/// come from: its memory map, the ELF files mapped into it, and the kernel's symbols.
+/// Turns sampled addresses into frames, from the sources a process's addresses come from:
+/// its memory map, the ELF files mapped into it (with their separate debug files and
+/// MiniDebugInfo), their DWARF (inlined calls, lines), perf maps of JIT code, and the
+/// kernel's symbols.
 ///
 /// Each file is read once per run (keyed by device and inode), and each distinct address
 /// is resolved once. Memory maps are read with ``refresh(process:)`` while the process
 /// lives, so a process that exits before the end is still symbolized.
 public final class Symbolizer {
+    public let options: SymbolizerOptions
+    // Copies of the options read for every address (reading them through the struct
+    // retains and releases its array each time).
+    private let demangle: Bool
+    private let lines: Bool
+    private let inlines: Bool
     private var memoryMaps: [pid_t: MemoryMap] = [:]
     private var processNames: [pid_t: String] = [:]
-    private var files: [FileKey: ELFSymbolTable?] = [:]
+    private var files: [FileKey: ObjectFile?] = [:]
+    private var perfMaps: [pid_t: PerfMapSource] = [:]
     private var kernel: KernelSymbols?
-    private var userCache: [UserAddressKey: Frame] = [:]
+    private var userCache: [UserAddressKey: [Frame]] = [:]
     private var kernelCache: [UInt64: Frame] = [:]
+    private var demangled: [String: String] = [:]
+    private var lastInFile: (path: String, object: ObjectFile)?
+    /// The last mapping's file, so that consecutive frames in one file skip the hashing.
+    private var lastFile: (key: FileKey, object: ObjectFile?)?
     private let procRoot: String
     public private(set) var statistics = SymbolizationStatistics()
 
+    /// A file as the kernel knows it: device and inode, whatever path reached it (a file
+    /// mapped by several processes, or through several names, is read once). `path` is
+    /// only used for files named on the command line (inode 0).
     struct FileKey: Hashable {
         var device: String
         var inode: UInt64
         var path: String
+
+        init(device: String, inode: UInt64, path: String) {
+            self.device = device
+            self.inode = inode
+            self.path = inode == 0 ? path : ""
+        }
     }
 
     struct UserAddressKey: Hashable {
@@ -57,14 +126,18 @@ public final class Symbolizer {
     }
 
     /// - Parameter procRoot: where procfs is mounted (tests may point elsewhere).
-    public init(procRoot: String = "/proc") {
+    public init(options: SymbolizerOptions = SymbolizerOptions(), procRoot: String = "/proc") {
+        self.options = options
+        demangle = options.demangle
+        lines = options.lines
+        inlines = options.inlines
         self.procRoot = procRoot
     }
 
     // MARK: Processes
 
-    /// Reads (again) the memory map and name of `pid`, and the symbols of every executable
-    /// file it maps that were not read yet. Returns false if the process is gone.
+    /// Reads (again) the memory map and name of `pid`, its perf map, and the symbols of
+    /// every executable file it maps that were not read yet. Returns false if the process is gone.
     @discardableResult
     public func refresh(process pid: pid_t) -> Bool {
         guard let bytes = try? readWholeFile("\(procRoot)/\(pid)/maps") else { return false }
@@ -79,8 +152,9 @@ public final class Symbolizer {
             memoryMaps[pid]!.update(with: map)
         }
         for mapping in map.mappings where mapping.isExecutable && mapping.isFileBacked {
-            _ = symbols(for: mapping, pid: pid)
+            _ = objectFile(for: mapping, pid: pid)
         }
+        perfMap(for: pid)?.reloadIfGrown()
         return true
     }
 
@@ -96,12 +170,19 @@ public final class Symbolizer {
     // MARK: Symbolization
 
     /// Names the frames of a user stack of `pid`, innermost first as the kernel records it.
-    /// Every frame but the first is a return address, looked up one byte earlier so that a
+    /// Every address but the first is a return address, looked up one byte earlier so that a
     /// call at the very end of a function names that function and not the next one.
+    ///
+    /// An address inside inlined code gives several frames: the inlined functions, innermost
+    /// first, then the function they were inlined into. So the result read backwards is
+    /// still root first.
     public func userFrames(pid: pid_t, stack: [UInt64]) -> [Frame] {
-        stack.enumerated().map { index, address in
-            userFrame(pid: pid, address: index == 0 ? address : address &- 1)
+        var frames: [Frame] = []
+        frames.reserveCapacity(stack.count)
+        for (index, address) in stack.enumerated() {
+            frames += userFrame(pid: pid, address: index == 0 ? address : address &- 1)
         }
+        return frames
     }
 
     /// Names the frames of a kernel stack, innermost first.
@@ -111,43 +192,141 @@ public final class Symbolizer {
         }
     }
 
-    private func userFrame(pid: pid_t, address: UInt64) -> Frame {
+    /// Names the code at `address` in an ELF file that need not be mapped anywhere (the
+    /// address as the file's symbols use them): for `ember symbolize --elf`.
+    public func frames(inFile path: String, address: UInt64) throws -> [Frame] {
+        let object: ObjectFile
+        if let last = lastInFile, last.path == path {
+            object = last.object
+        } else {
+            let key = FileKey(device: "file", inode: 0, path: path)
+            if let known = files[key], let known {
+                object = known
+            } else {
+                let file = try ELFFile(path: path)
+                object = ObjectFile(file: file, targetPath: path, locator: locator(root: ""))
+                files[key] = object
+            }
+            lastInFile = (path, object)
+        }
+        return cached(in: object, address: address, moduleName: baseName(path))
+    }
+
+    private func userFrame(pid: pid_t, address: UInt64) -> [Frame] {
         guard let mapping = memoryMaps[pid]?.mapping(containing: address) else {
             return cachedUser(UserAddressKey(file: nil, address: address, pid: pid)) {
-                Frame(name: "[unknown]", isResolved: false)
+                jitFrame(pid: pid, address: address) ?? [Frame(name: "[unknown]", isResolved: false)]
             }
         }
         let fileOffset = address - mapping.start + mapping.fileOffset
         guard mapping.isFileBacked else {
             let key = UserAddressKey(file: nil, address: address, pid: pid)
             return cachedUser(key) {
+                if let jit = jitFrame(pid: pid, address: address) { return jit }
                 let module = mapping.path.isEmpty ? "[anon]" : mapping.path
-                return Frame(name: "\(module)+0x\(String(address - mapping.start, radix: 16))",
-                             isResolved: false)
+                return [Frame(name: "\(module)+0x\(String(address - mapping.start, radix: 16))",
+                              isResolved: false)]
             }
         }
-        let fileKey = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.filePath)
-        return cachedUser(UserAddressKey(file: fileKey, address: fileOffset, pid: 0)) {
-            guard let table = symbols(for: mapping, pid: pid) else {
-                return Frame(name: "\(mapping.moduleName)+0x\(String(fileOffset, radix: 16))",
-                             isResolved: false)
+        guard let object = objectFile(for: mapping, pid: pid) else {
+            // Not ELF: perhaps JIT code in a file-backed mapping (memfd, a JIT's code cache
+            // file), which only the perf map names.
+            return cachedUser(UserAddressKey(file: nil, address: address, pid: pid)) {
+                jitFrame(pid: pid, address: address)
+                    ?? [Frame(name: "\(mapping.moduleName)+0x\(String(fileOffset, radix: 16))", isResolved: false)]
             }
-            let elfAddress = table.virtualAddress(forFileOffset: fileOffset) ?? fileOffset
-            if let symbol = table.lookup(elfAddress) {
-                return Frame(name: symbol.name, isResolved: true)
-            }
-            return Frame(name: "\(mapping.moduleName)+0x\(String(elfAddress, radix: 16))",
-                         isResolved: false)
         }
+        let elfAddress = object.symbols.virtualAddress(forFileOffset: fileOffset) ?? fileOffset
+        return cached(in: object, address: elfAddress, moduleName: mapping.moduleName)
     }
 
-    private func cachedUser(_ key: UserAddressKey, _ resolve: () -> Frame) -> Frame {
-        if let frame = userCache[key] { return frame }
-        let frame = resolve()
-        userCache[key] = frame
+    /// The frames of `address` in `object`, resolved on first use.
+    private func cached(in object: ObjectFile, address: UInt64, moduleName: @autoclosure () -> String) -> [Frame] {
+        if let frames = object.frames[address] { return frames }
+        let frames = resolve(in: object, address: address, moduleName: moduleName)
+        object.frames[address] = frames
         statistics.userAddresses += 1
-        if !frame.isResolved { statistics.unresolvedUserAddresses += 1 }
-        return frame
+        if frames.last?.isResolved != true { statistics.unresolvedUserAddresses += 1 }
+        return frames
+    }
+
+    /// The frames of one address in one file: the DWARF inline chain (innermost first) and
+    /// the physical function, named by the symbol table.
+    private func resolve(in object: ObjectFile, address: UInt64, moduleName: () -> String) -> [Frame] {
+        let symbol = object.symbols.index(containing: address)
+        var chain: [DWARFFrame] = []
+        if inlines || lines, let dwarf = object.dwarf {
+            chain = dwarf.frames(at: address, withLines: lines)
+            if !inlines, let last = chain.last { chain = [last] }
+        }
+        var frames: [Frame] = []
+        for (index, link) in chain.enumerated() where index < chain.count - 1 {
+            frames.append(Frame(name: link.name.map(displayName) ?? "[inlined]", isResolved: true,
+                                kind: .inlined, location: link.location))
+        }
+        if let symbol {
+            frames.append(Frame(name: displayName(of: symbol, in: object), isResolved: true,
+                                location: chain.last?.location))
+        } else if let name = chain.last?.name {
+            frames.append(Frame(name: displayName(name), isResolved: true, location: chain.last?.location))
+        } else {
+            frames.append(Frame(name: "\(moduleName())+0x\(String(address, radix: 16))", isResolved: false,
+                                location: chain.last?.location))
+        }
+        return frames
+    }
+
+    /// A symbol's name as shown, demangled once per symbol.
+    private func displayName(of symbol: Int, in object: ObjectFile) -> String {
+        guard demangle else { return object.symbols.name(at: symbol) }
+        if object.displayNames.isEmpty {
+            object.displayNames = Array(repeating: nil, count: object.symbols.count)
+        }
+        if let known = object.displayNames[symbol] { return known }
+        let name = Demangler.demangle(object.symbols.name(at: symbol))
+        object.displayNames[symbol] = name
+        return name
+    }
+
+    private func displayName(_ name: String) -> String {
+        guard demangle else { return name }
+        if let known = demangled[name] { return known }
+        let result = Demangler.demangle(name)
+        demangled[name] = result
+        return result
+    }
+
+    private func jitFrame(pid: pid_t, address: UInt64) -> [Frame]? {
+        guard let source = perfMap(for: pid) else { return nil }
+        var name = source.map.lookup(address)
+        if name == nil && source.reloadIfGrown() { name = source.map.lookup(address) }
+        return name.map { [Frame(name: $0, isResolved: true, kind: .jit)] }
+    }
+
+    /// The perf map of `pid`: /tmp/perf-NSPID.map inside the process's root, NSPID being its
+    /// pid in its own namespace. Checked again at each refresh and on a miss.
+    @discardableResult
+    private func perfMap(for pid: pid_t) -> PerfMapSource? {
+        if let known = perfMaps[pid] { return known }
+        guard let status = try? readWholeFile("\(procRoot)/\(pid)/status") else { return nil }
+        var namespacePid = pid
+        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("NSpid:") {
+            if let last = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last, let value = pid_t(last) {
+                namespacePid = value
+            }
+        }
+        let source = PerfMapSource(path: "\(procRoot)/\(pid)/root/tmp/perf-\(namespacePid).map")
+        perfMaps[pid] = source
+        return source
+    }
+
+    private func cachedUser(_ key: UserAddressKey, _ resolve: () -> [Frame]) -> [Frame] {
+        if let frames = userCache[key] { return frames }
+        let frames = resolve()
+        userCache[key] = frames
+        statistics.userAddresses += 1
+        if frames.last?.isResolved != true { statistics.unresolvedUserAddresses += 1 }
+        return frames
     }
 
     private func kernelFrame(address: UInt64) -> Frame {
@@ -176,28 +355,54 @@ public final class Symbolizer {
         return kernel?.addressesVisible ?? false
     }
 
-    /// The symbol table of the file behind `mapping`, read once. The file is opened through
-    /// /proc/PID/map_files (works for deleted or replaced files), then /proc/PID/root
-    /// (the process's own filesystem, for containers), then the path as is.
-    private func symbols(for mapping: MemoryMapping, pid: pid_t) -> ELFSymbolTable? {
-        let key = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.filePath)
-        if let known = files[key] { return known }
+    /// Says why kernel frames are unnamed when they are, for reports; nil when they are not.
+    public var kernelSymbolsNote: String? {
+        kernelSymbolsVisible ? nil
+            : "kernel symbols hidden: /proc/kallsyms shows zero addresses (kernel.kptr_restrict is set "
+              + "or ember lacks CAP_SYSLOG); kernel frames are unnamed"
+    }
+
+    private func locator(root: String) -> DebugFileLocator {
+        DebugFileLocator(root: root, extraDirectories: options.debugDirectories)
+    }
+
+    /// The file behind `mapping`, read once. It is opened through /proc/PID/map_files
+    /// (works for deleted or replaced files), then /proc/PID/root (the process's own
+    /// filesystem, for containers), then the path as is; debug files are looked for
+    /// inside the process's root.
+    private func objectFile(for mapping: MemoryMapping, pid: pid_t) -> ObjectFile? {
+        if let last = lastFile, last.key.inode == mapping.inode, last.key.device == mapping.device {
+            return last.object
+        }
+        let key = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.path)
+        if let known = files[key] {
+            lastFile = (key, known)
+            return known
+        }
+        let root = "\(procRoot)/\(pid)/root"
         let candidates = [
             "\(procRoot)/\(pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))",
-            "\(procRoot)/\(pid)/root\(mapping.filePath)",
+            root + mapping.filePath,
             mapping.filePath,
         ]
-        var table: ELFSymbolTable? = nil
+        var object: ObjectFile? = nil
         for path in candidates {
-            if let opened = try? ELFSymbolTable(path: path) {
-                table = opened
+            if let file = try? ELFFile(path: path) {
+                let debugRoot = access(root + "/", F_OK) == 0 ? root : ""
+                object = ObjectFile(file: file, targetPath: mapping.filePath, locator: locator(root: debugRoot))
                 break
             }
         }
-        if table == nil { statistics.unreadableFiles.append(mapping.filePath) }
-        files[key] = table
-        return table
+        if object == nil { statistics.unreadableFiles.append(mapping.filePath) }
+        files[key] = object
+        lastFile = (key, object)
+        return object
     }
+}
+
+func baseName(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return path }
+    return String(path[path.index(after: slash)...])
 }
 
 extension String {

@@ -28,7 +28,7 @@ struct ProfileBuilder {
             }
             switch stack.user {
             case .frames(let addresses):
-                frames += symbolizer.userFrames(pid: stack.pid, stack: addresses).reversed().map(\.name)
+                frames += symbolizer.userFrames(pid: stack.pid, stack: addresses).reversed().map(\.foldedName)
             case .absent:
                 break
             case .lost(let reason):

@@ -31,6 +31,7 @@ struct RecordingSettings {
     var stackSize = 16384
     var leafFix = true
     var title: String?
+    var symbolization = SymbolizerOptions()
 }
 
 /// Runs one recording: sampling → unwinding → symbolization → profile.
@@ -167,7 +168,7 @@ struct Recorder {
 final class Session {
     let settings: RecordingSettings
     let sampler: Sampler
-    let symbolizer = Symbolizer()
+    let symbolizer: Symbolizer
     let unwinders = UnwinderCache()
     let ringBuffer: RingBufferStacks
     private var known: Set<pid_t> = []
@@ -177,6 +178,7 @@ final class Session {
     init(settings: RecordingSettings, sampler: Sampler) {
         self.settings = settings
         self.sampler = sampler
+        self.symbolizer = Symbolizer(options: settings.symbolization)
         self.ringBuffer = RingBufferStacks(unwinders: unwinders)
     }
 
