@@ -196,6 +196,7 @@ final class Session {
         unwinders.forget(pid)
         known.insert(pid)
         programs[pid] = program
+        watchedAt[pid] = monotonicSeconds()
         // Decide first: until then the process's samples are frame-pointer stacks.
         var framePointers: Bool?
         if settings.unwind == .auto, let program {
@@ -252,10 +253,21 @@ final class Session {
     /// found by ``refresh()`` only, as finding them means walking the counts map.
     func watchNewTargets() {
         if case .system = settings.target { return }
-        for pid in sampler.targetProcesses() where !known.contains(pid) || executableIdentity(pid) != programs[pid] {
-            watch(pid)
+        let now = monotonicSeconds()
+        for pid in sampler.targetProcesses() {
+            if !known.contains(pid) || executableIdentity(pid) != programs[pid] {
+                watch(pid)
+            } else if now - (watchedAt[pid] ?? 0) < youngProcessSeconds {
+                // The loader maps libraries in a new program's first moments: a process
+                // that lives less than the refresh interval must still be read with them.
+                symbolizer.refresh(process: pid)
+            }
         }
     }
+
+    /// For how long after exec a process's map is re-read at every poll.
+    private let youngProcessSeconds = 2.0
+    private var watchedAt: [pid_t: Double] = [:]
 
     /// Re-reads the maps of every process being sampled (new processes, new libraries).
     func refresh() {

@@ -87,6 +87,18 @@ final class RecordTests: RecordingTestCase {
         XCTAssertGreaterThan(folded.total, 400, "about 2 s at 499 Hz")
     }
 
+    func testAShortCommandIsSymbolizedThroughItsLibraries() throws {
+        // Lives one second, less than the periodic refresh: its libraries are read anyway.
+        let output = path("short.folded")
+        let result = try ember(["record", "-F", "499", "-o", output, "--", try sampleBinary("split-nofp"), "1"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        let named = folded.share { stack in
+            stack.contains("main") && stack.contains("__libc_start_main") && !stack.contains("[unknown]")
+        }
+        XCTAssertGreaterThan(named, 95, "libc's frames under main are named: \(folded.stacks.keys.prefix(3))")
+    }
+
     func testCommandThatCannotRunIsAClearError() throws {
         let result = try ember(["record", "-o", path("x.folded"), "--", "/nonexistent/program"])
         XCTAssertNotEqual(result.status, 0)
