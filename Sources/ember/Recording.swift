@@ -54,6 +54,12 @@ struct Recording {
         for (reason, count) in lostStacks.sorted(by: { $0.key < $1.key }) {
             lines.append("\(formatCount(count)) of \(formatCount(seen)) samples lost their \(reason)")
         }
+        // Whatever the reason, every sample the BPF program saw is either in the profile or
+        // counted as lost here.
+        if counters.samples > stored {
+            lines.append("\(formatCount(counters.samples - stored)) of \(formatCount(seen)) samples "
+                + "did not reach the profile")
+        }
         if counters.targetsMapFull > 0 {
             lines.append("\(formatCount(counters.targetsMapFull)) child processes not followed: targets map full")
         }
