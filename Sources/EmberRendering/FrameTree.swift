@@ -235,6 +235,33 @@ public struct FrameTree: Sendable {
         }
     }
 
+    /// Adds every stack of `other` (a tree built on its own, in parallel): its nodes are
+    /// matched by name under the matching parent, created where missing, and given their
+    /// own samples. Nodes come parents first, as they were created.
+    public mutating func merge(_ other: FrameTree) {
+        if other.isDifferential { markDifferential() }
+        hasFractionalCounts = hasFractionalCounts || other.hasFractionalCounts
+        let (ownAfter, ownBefore) = other.selfSamples()
+        var mapped = [Int32](repeating: 0, count: other.nodeCount)
+        reserveCapacity(forInputBytes: other.nameBytes.count)
+        // A non-empty buffer, so that its base address exists even if every name is empty.
+        let nameBytes = other.nameBytes.isEmpty ? [0] : other.nameBytes
+        nameBytes.withUnsafeBufferPointer { names in
+            let base = names.baseAddress!
+            for node in 1..<other.nodeCount {
+                let parent = mapped[Int(other.nodeParent[node])]
+                let target = child(of: parent, base + other.nameStart[node], Int(other.nameLength[node])).node
+                mapped[node] = target
+                if ownAfter[node] != 0 || ownBefore[node] != 0 {
+                    addSamples(to: target, after: ownAfter[node], before: ownBefore[node])
+                }
+            }
+        }
+        if ownAfter[0] != 0 || ownBefore[0] != 0 {
+            addSamples(to: 0, after: ownAfter[0], before: ownBefore[0])
+        }
+    }
+
     // MARK: - Reading the tree
 
     /// The name of `node` as text (invalid UTF-8 shown as `\xNN`); the root is "all".

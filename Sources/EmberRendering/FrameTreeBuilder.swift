@@ -57,6 +57,21 @@ public struct FrameTreeBuilder {
         self.baseNames = transform.baseFrames.map { Array($0.utf8) }
     }
 
+    /// Adds everything `other` was given (built on another thread, say).
+    public mutating func merge(_ other: FrameTreeBuilder) {
+        tree.merge(other.tree)
+        report.lines += other.report.lines
+        report.stackLines += other.report.stackLines
+        report.differentialLines += other.report.differentialLines
+        report.malformedLines += other.report.malformedLines
+        if report.firstMalformed == nil { report.firstMalformed = other.report.firstMalformed }
+        stacksWithoutBase += other.stacksWithoutBase
+        // The next line shares no prefix with what was merged.
+        previousStack = []
+        previousFrameEnds = []
+        previousPath = [0]
+    }
+
     /// Adds every line of the file at `path` (`-` for standard input).
     public mutating func addFolded(path: String) throws {
         var status = stat()

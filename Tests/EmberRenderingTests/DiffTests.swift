@@ -27,6 +27,31 @@ final class DiffTests: XCTestCase {
         }
     }
 
+    func testFilesParsedInParallelAndMergedGiveTheSameTree() throws {
+        // The file form parses BEFORE and AFTER on two threads and merges the trees.
+        let directory = FileManager.default.temporaryDirectory
+        let beforeFile = directory.appendingPathComponent("diff-before-\(getpid()).folded")
+        let afterFile = directory.appendingPathComponent("diff-after-\(getpid()).folded")
+        try (before + "garbage line\n").write(to: beforeFile, atomically: true, encoding: .utf8)
+        try after.write(to: afterFile, atomically: true, encoding: .utf8)
+        defer {
+            try? FileManager.default.removeItem(at: beforeFile)
+            try? FileManager.default.removeItem(at: afterFile)
+        }
+        let fromFiles = try FlameGraphDiff(beforePath: beforeFile.path, afterPath: afterFile.path, normalize: true)
+        let inMemory = FlameGraphDiff(before: Array((before + "garbage line\n").utf8), after: Array(after.utf8))
+        XCTAssertEqual(fromFiles.foldedLines(), inMemory.foldedLines())
+        XCTAssertEqual(fromFiles.normalization, inMemory.normalization)
+        XCTAssertEqual(fromFiles.report.stackLines, 6)
+        XCTAssertEqual(fromFiles.report.malformedLines, 1)
+        XCTAssertEqual(fromFiles.report.firstMalformed?.line, 4)
+        for path in ["main", "main;a", "main;a;x", "main;b", "main;c"] {
+            let a = try node(fromFiles, path), b = try node(inMemory, path)
+            XCTAssertEqual(fromFiles.tree.samples(of: a), inMemory.tree.samples(of: b), path)
+            XCTAssertEqual(fromFiles.tree.samplesBefore(of: a), inMemory.tree.samplesBefore(of: b), path)
+        }
+    }
+
     func testNormalizationScalesBeforeToAfterTotal() throws {
         let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8))
         XCTAssertEqual(diff.normalization, 2)
