@@ -149,12 +149,15 @@ struct Recorder {
             from: samples, unwinders: settings.leafFix ? session.unwinders : nil, statistics: &leafFix)
         stacks += session.ringBuffer.callStacks(leafFix: settings.leafFix, statistics: &leafFix)
         let profile = ProfileBuilder(symbolizer: session.symbolizer, settings: settings).profile(of: stacks)
+        var targetName: String?
+        if case .process(let pid) = settings.target { targetName = session.symbolizer.processName(pid) }
         return Recording(
             settings: settings, samples: samples, profile: profile.profile,
             lostStacks: profile.lostStacks,
             statistics: session.symbolizer.statistics, elapsed: elapsed, endReason: endReason,
             samplingEnded: collectStart,
             kernelSymbolsVisible: !settings.kernelStacks || session.symbolizer.kernelSymbolsVisible,
+            targetName: targetName,
             unwinding: UnwindingReport(
                 mode: settings.unwind, dwarfProcesses: session.dwarfProcesses,
                 framePointerProcesses: session.framePointerProcesses,

@@ -15,6 +15,8 @@ struct Recording {
     /// When the events were disabled: the report says how long writing the outputs took.
     let samplingEnded: Double
     let kernelSymbolsVisible: Bool
+    /// The target process's name, for the title (with --pid).
+    let targetName: String?
     let unwinding: UnwindingReport
     /// Distinct processes and threads over all stacks (kernel-counted and DWARF).
     let processCount: Int
@@ -32,7 +34,7 @@ struct Recording {
 
     private var targetDescription: String {
         switch settings.target {
-        case .process(let pid): return "process \(pid)"
+        case .process(let pid): return targetName.map { "\($0) (pid \(pid))" } ?? "process \(pid)"
         case .command(let arguments): return arguments.joined(separator: " ")
         case .system: return "all tasks"
         }
