@@ -69,13 +69,7 @@ struct Record: ParsableCommand {
     @Flag(name: .long, help: "Add source positions to frames: `function (file.c:42)`.")
     var lines = false
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Also look for debug files under this directory (as under /usr/lib/debug). Repeatable.",
-        valueName: "dir"))
-    var debugDir: [String] = []
-
-    @Flag(name: .long, help: "Keep C++, Rust and Swift names as mangled.")
-    var noDemangle = false
+    @OptionGroup var names: NameOptions
 
     @Argument(parsing: .postTerminator, help: "A command to launch and profile, with its children.")
     var command: [String] = []
@@ -132,7 +126,7 @@ struct Record: ParsableCommand {
         settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix
-        settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: debugDir, demangle: !noDemangle)
+        settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: names.debugDir, demangle: !names.noDemangle)
 
         let recording = try Recorder(settings: settings).record()
         var written: [String] = []

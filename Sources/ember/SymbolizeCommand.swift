@@ -37,13 +37,7 @@ struct Symbolize: ParsableCommand {
     @Flag(name: .long, help: "Leave out inlined functions.")
     var noInlines = false
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Also look for debug files under this directory (as under /usr/lib/debug). Repeatable.",
-        valueName: "dir"))
-    var debugDir: [String] = []
-
-    @Flag(name: .long, help: "Keep C++, Rust and Swift names as mangled.")
-    var noDemangle = false
+    @OptionGroup var names: NameOptions
 
     @Argument(help: "Hexadecimal addresses.")
     var addresses: [String] = []
@@ -61,7 +55,7 @@ struct Symbolize: ParsableCommand {
     func run() throws {
         let started = monotonicSeconds()
         let symbolizer = Symbolizer(options: SymbolizerOptions(
-            lines: !noLines, debugDirectories: debugDir, demangle: !noDemangle, inlines: !noInlines))
+            lines: !noLines, debugDirectories: names.debugDir, demangle: !names.noDemangle, inlines: !noInlines))
         if let pid, !symbolizer.refresh(process: pid) {
             throw EmberError("no such process: \(pid) (or /proc/\(pid)/maps is not readable)")
         }

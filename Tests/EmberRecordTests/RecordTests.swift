@@ -190,13 +190,7 @@ final class RecordTests: RecordingTestCase {
     func testInterruptWritesWhatWasGathered() throws {
         let workload = try Workload(sample: "split", arguments: ["30"])
         defer { workload.stop() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: emberBinary)
-        process.arguments = ["record", "--pid", "\(workload.pid)", "-o", path("int.folded")]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        while try emberPrograms().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        let process = try startRecording(pid: workload.pid, output: path("int.folded"))
         Thread.sleep(forTimeInterval: 2)
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
@@ -213,19 +207,26 @@ final class RecordTests: RecordingTestCase {
         try XCTAssertNoLeftoverEmberPrograms()
 
         // Even when ember is killed outright, the kernel releases its fds and everything with them.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: emberBinary)
-        process.arguments = ["record", "--pid", "\(workload.pid)", "-o", path("killed.folded")]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        while try emberPrograms().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        let process = try startRecording(pid: workload.pid, output: path("killed.folded"))
         XCTAssertFalse(try emberPrograms().isEmpty, "ember's programs are loaded while it records")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         Thread.sleep(forTimeInterval: 0.5)
         try XCTAssertNoLeftoverEmberPrograms()
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("killed.folded")))
+    }
+
+    /// Starts `ember record --pid` without a duration and waits until its BPF programs are
+    /// loaded (at most 15 s).
+    private func startRecording(pid: Int32, output: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: emberBinary)
+        process.arguments = ["record", "--pid", "\(pid)", "-o", output]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(15)
+        while try emberPrograms().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        return process
     }
 
     private func emberPrograms() throws -> [String] {
