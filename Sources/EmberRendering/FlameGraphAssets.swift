@@ -8,7 +8,7 @@ enum FlameGraphAssets {
         #ic{opacity:.35}#ic.on{opacity:1}#search.on{fill:#b00}.h{display:none}\
         #graph text{fill:#000;pointer-events:none}#graph rect{rx:2px}#graph g g g{cursor:pointer}\
         #graph g g g:hover>rect{stroke:#000;stroke-width:.6;vector-effect:non-scaling-stroke}\
-        #frames[transform] rect{rx:0}#graph .dim{opacity:.55}\
+        .run{pointer-events:none}#graph .dim{opacity:.55}\
         #graph .new>rect{stroke:#900;stroke-width:1;vector-effect:non-scaling-stroke}#graph .gone>rect{fill-opacity:.5;stroke:#555;stroke-dasharray:3 2;vector-effect:non-scaling-stroke}#graph .hl>rect{fill:#e600e6}\
         #tip{pointer-events:none}#tip rect{fill:#fffff0;stroke:#777;stroke-width:.5}#tip text{fill:#000}\
         @media (prefers-color-scheme:dark){#bg,#cover{fill:#1c1c21}.ui{fill:#e4e4e4}#search.on{fill:#ff7070}\
@@ -38,12 +38,14 @@ enum FlameGraphAssets {
           var rows = framesG ? framesG.children : [];
           for (var r = 0; r < rows.length; r++) {
             var kids = rows[r].children;
-            for (var k = 0; k < kids.length; k++) el.push(kids[k]);
+            // "(N more)" slivers drawn for narrow frames are not frames.
+            for (var k = 0; k < kids.length; k++) if (kids[k].getAttribute('class') !== 'run') el.push(kids[k]);
             rowFirst.push(el.length);
           }
           var n = el.length, rowCount = rowFirst.length - 1;
           var start = new Float64Array(n), width = new Float64Array(n), own = new Float64Array(n);
           var x0 = new Float64Array(n), w0 = new Float64Array(n);
+          var more = new Int32Array(n);  // frames a frame stands for: 1, or N for "(N more)"
           var depth = new Int32Array(n), parent = new Int32Array(n), shownChars = new Int32Array(n);  // -1: label hidden
           var charWidth = parseFloat(data('char-width')) || 7, labelY = data('label-y');
           var before = new Float64Array(differential ? n : 0), after = new Float64Array(differential ? n : 0);
@@ -57,6 +59,7 @@ enum FlameGraphAssets {
               if (integral) { s = Math.round(s); w = Math.round(w); }
               start[i] = s; width[i] = w; own[i] = w; depth[i] = r; parent[i] = -1;
               names[i] = label.textContent;
+              more[i] = parseInt(f.getAttribute('data-n'), 10) || 1;
               // How much of the label shows: -1 hidden, else the characters shown.
               shownChars[i] = label.getAttribute('class') === 'h' ? -1 :
                 label.lastChild && label.lastChild.nodeType === 1 ? label.firstChild.data.length : names[i].length;
@@ -85,14 +88,19 @@ enum FlameGraphAssets {
             return lo;
           }
           // Shows as much of a label as fits in `w` pixels: the part that fits, then the rest
-          // in a hidden tspan, so that the text always holds the whole name.
-          function setLabel(label, name, x, w) {
+          // in a hidden tspan, so that the text always holds the whole name. `shown` is what
+          // the label shows now (characters, -1 hidden): a label that keeps its text only moves.
+          function setLabel(label, name, x, w, shown) {
             var fit = Math.floor((w - 6) / charWidth), chars = fit < 3 ? -1 : Math.min(fit, name.length);
             if (chars > 0 && chars < name.length && /[\uD800-\uDBFF]/.test(name.charAt(chars - 1))) chars--;
-            label.textContent = chars < 0 || chars === name.length ? name : name.slice(0, chars);
-            if (chars < 0) { label.setAttribute('class', 'h'); return; }
-            label.removeAttribute('class');
+            if (chars < 0) {
+              if (shown >= 0) { label.textContent = name; label.setAttribute('class', 'h'); }
+              return;
+            }
             label.setAttribute('x', x + 3);
+            if (chars === shown) return;
+            label.textContent = chars === name.length ? name : name.slice(0, chars);
+            label.removeAttribute('class');
             label.setAttribute('y', labelY);
             if (chars < name.length) {
               var rest = doc.createElementNS(svgNS, 'tspan');
@@ -102,106 +110,79 @@ enum FlameGraphAssets {
             }
           }
           // A zoomed view is drawn in its own layer, over a copy of the background, from copies
-          // of the frames it shows. The full graph underneath is left untouched (changing it
-          // would make the browser restyle or repaint every frame), so zooming costs in
-          // proportion to the frames shown, not to the size of the graph.
-          var zoomLayer = doc.createElementNS(svgNS, 'g'), clones = {};
+          // of the frames it shows; the full graph underneath is left untouched (changing it
+          // would make the browser restyle every frame). As in the full graph, frames narrower
+          // than drawnWidth pixels are not drawn: per drawn parent, each run of them becomes one
+          // "(N more)" sliver. So a zoom costs in proportion to what the screen can show, not
+          // to the size of the graph.
+          var zoomLayer = doc.createElementNS(svgNS, 'g'), clones = {}, drawn = new Uint8Array(n);
+          var drawnWidth = parseFloat(data('drawn-width')) || 1;
           zoomLayer.setAttribute('id', 'zoomed');
           if (graph) graph.appendChild(zoomLayer);
           function addClone(i, row, x, w, dim) {
             var copy = el[i].cloneNode(true);
             copy.__emberFrame = i;
+            copy.removeAttribute('display');
             copy.firstElementChild.setAttribute('x', x);
             copy.firstElementChild.setAttribute('width', w);
             if (dim) copy.setAttribute('class', (copy.getAttribute('class') || '') + ' dim');
-            if (shownChars[i] >= 0 || w >= 3 * charWidth + 6) setLabel(copy.lastElementChild, names[i], x, w);
+            setLabel(copy.lastElementChild, names[i], x, w, shownChars[i]);
             row.appendChild(copy);
             clones[i] = copy;
           }
-          // A zoom on a large subtree instead stretches the full graph with one transform
-          // (frames outside move out of the clipped area) and squeezes the labels it shows
-          // back; copying would cost more than the browser's relayout then.
-          var cloneLimit = 10000, stretched = [];
-          function stretchLabel(i, x, w, k) {
-            var label = el[i].lastElementChild;
-            setLabel(label, names[i], x, w * k);
-            if (label.getAttribute('class') !== 'h') {
-              label.setAttribute('x', 3);
-              label.setAttribute('transform', 'matrix(' + 1 / k + ' 0 0 1 ' + x + ' 0)');
-            }
-            stretched.push(i);
+          var sliverTemplate = doc.createElementNS(svgNS, 'g');
+          sliverTemplate.setAttribute('class', 'run');
+          sliverTemplate.appendChild(doc.createElementNS(svgNS, 'rect'));
+          sliverTemplate.appendChild(doc.createElementNS(svgNS, 'text'));
+          sliverTemplate.firstChild.setAttribute('height', n ? el[0].firstElementChild.getAttribute('height') : 0);
+          sliverTemplate.firstChild.setAttribute('fill', '#c8c8c8');
+          sliverTemplate.lastChild.setAttribute('class', 'h');
+          function addSliver(row, run) {
+            var sliver = sliverTemplate.cloneNode(true);
+            sliver.firstChild.setAttribute('x', run.x);
+            sliver.firstChild.setAttribute('width', run.w);
+            setLabel(sliver.lastChild, '(' + run.count + ' more)', run.x, run.w, -1);
+            row.appendChild(sliver);
           }
           function clearZoom() {
             zoomLayer.textContent = '';
             clones = {};
-            for (var j = 0; j < stretched.length; j++) {
-              var i = stretched[j], box = el[i].firstElementChild, label = el[i].lastElementChild;
-              box.setAttribute('x', x0[i]);
-              box.setAttribute('width', w0[i]);
-              el[i].classList.remove('dim');
-              label.removeAttribute('transform');
-              setLabel(label, names[i], x0[i], w0[i]);
-            }
-            stretched = [];
-            if (framesG) framesG.removeAttribute('transform');
-          }
-          function stretchZoom(i) {
-            var k = total / width[i], left = xpad + start[i] * scale, span = width[i] * scale;
-            framesG.setAttribute('transform', 'matrix(' + k + ' 0 0 1 ' + (xpad - k * left) + ' 0)');
-            for (var p = parent[i]; p >= 0; p = parent[p]) {
-              el[p].firstElementChild.setAttribute('x', left);
-              el[p].firstElementChild.setAttribute('width', span);
-              el[p].classList.add('dim');
-              stretchLabel(p, left, span, k);
-            }
-            var a = start[i], end = a + width[i] - eps;
-            for (var row = depth[i]; row < rowCount; row++) {
-              var j = lowerBound(row, a - eps), stop = rowFirst[row + 1], any = false;
-              for (; j < stop && start[j] < end; j++) {
-                any = true;
-                if (shownChars[j] >= 0 || w0[j] * k >= 3 * charWidth + 6) stretchLabel(j, x0[j], w0[j], k);
-              }
-              if (!any) break;
-            }
           }
           // Zoom on frame i: its subtree fills the width, its ancestors stay (dimmed).
           function zoom(i) {
             if (!(i > 0 && i < n)) { unzoom(); return; }
             clearZoom();
             zoomed = i;
-            var k = innerW / width[i], a = start[i], end = a + width[i] - eps, count = 0;
-            for (var r = depth[i]; r < rowCount; r++) {
-              var first = lowerBound(r, a - eps), past = lowerBound(r, end);
-              if (past <= first) break;
-              count += past - first;
-            }
-            if (count > cloneLimit) {
-              stretchZoom(i);
-              unzoomBtn.classList.remove('h');
-              updateMatched();
-              saveState();
-              return;
-            }
-            var layer = doc.createDocumentFragment(), rowGroups = [];
-            var cover = doc.getElementById('bg').cloneNode(false);
+            var k = innerW / width[i], a = start[i], end = a + width[i] - eps, rowGroup;
+            var layer = doc.createDocumentFragment(), cover = doc.getElementById('bg').cloneNode(false);
             cover.setAttribute('id', 'cover');
             layer.appendChild(cover);
-            function rowGroup(r) {
-              if (!rowGroups[r]) {
-                rowGroups[r] = doc.createElementNS(svgNS, 'g');
-                rowGroups[r].setAttribute('transform', rows[r].getAttribute('transform'));
-                layer.appendChild(rowGroups[r]);
-              }
-              return rowGroups[r];
+            function addRow(r) {
+              rowGroup = doc.createElementNS(svgNS, 'g');
+              rowGroup.setAttribute('transform', rows[r].getAttribute('transform'));
+              layer.appendChild(rowGroup);
             }
-            for (var p = parent[i]; p >= 0; p = parent[p]) addClone(p, rowGroup(depth[p]), xpad, innerW, true);
+            for (var p = parent[i]; p >= 0; p = parent[p]) {
+              addRow(depth[p]);
+              addClone(p, rowGroup, xpad, innerW, true);
+              drawn[p] = 1;
+            }
             for (var row = depth[i]; row < rowCount; row++) {
-              var j = lowerBound(row, a - eps), stop = rowFirst[row + 1], any = false;
+              var j = lowerBound(row, a - eps), stop = rowFirst[row + 1], run = null;
+              if (j >= stop || start[j] >= end) break;
+              addRow(row);
               for (; j < stop && start[j] < end; j++) {
-                addClone(j, rowGroup(row), xpad + (start[j] - a) * k, width[j] * k, false);
-                any = true;
+                var x = xpad + (start[j] - a) * k, w = width[j] * k, up = parent[j];
+                drawn[j] = drawn[up] && w >= drawnWidth ? 1 : 0;
+                if (run && (drawn[j] || run.up !== up)) { addSliver(rowGroup, run); run = null; }
+                if (drawn[j]) addClone(j, rowGroup, x, w, false);
+                else if (drawn[up]) {
+                  if (!run) run = { up: up, x: x, w: 0, count: 0 };
+                  run.w += w;
+                  run.count += more[j];
+                }
               }
-              if (!any) break;
+              if (run) addSliver(rowGroup, run);
             }
             zoomLayer.appendChild(layer);
             unzoomBtn.classList.remove('h');
@@ -272,9 +253,17 @@ enum FlameGraphAssets {
             if (term) search(term); else saveState();
           }
 
-          // The view lives in the URL fragment: #x=START&y=DEPTH&s=REGEX&i=1.
+          // The view lives in the URL fragment: #x=START&y=DEPTH&s=REGEX&i=1. It is written after
+          // the next frame: replaceState takes Chromium tens of milliseconds on a big graph,
+          // which would delay the new view on screen.
+          var savePending = false;
           function saveState() {
-            if (restoring) return;
+            if (restoring || savePending) return;
+            savePending = true;
+            requestAnimationFrame(function () { setTimeout(writeState, 0); });
+          }
+          function writeState() {
+            savePending = false;
             var parts = [];
             if (zoomed > 0) parts.push('x=' + start[zoomed], 'y=' + depth[zoomed]);
             if (term) parts.push('s=' + encodeURIComponent(term));
@@ -311,10 +300,8 @@ enum FlameGraphAssets {
           tip.appendChild(tipRect);
           tip.appendChild(tipText);
           root.appendChild(tip);
-          function amount(v) {
-            return integral ? Math.round(v).toLocaleString('en-US')
-                            : v.toLocaleString('en-US', { maximumFractionDigits: 3 });
-          }
+          var integerFormat = new Intl.NumberFormat('en-US'), decimalFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+          function amount(v) { return integral ? integerFormat.format(Math.round(v)) : decimalFormat.format(v); }
           function percent(v, of) { return (of > 0 ? (100 * v / of).toFixed(2) : '0.00') + '%'; }
           function signed(v, text) { return (v > 0 ? '+' : v < 0 ? '\u2212' : '') + text; }
           function describe(i) {

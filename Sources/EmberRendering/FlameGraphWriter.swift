@@ -7,10 +7,10 @@ import EmberProfile
 
 /// Writes the SVG document of a laid-out tree.
 ///
-/// Each frame is a nested `<svg>` viewport holding a shared rectangle and the frame's
-/// name: the viewport clips the label, so the name is stored once, in full, and a viewer
-/// without script still shows every frame with as much of its label as fits. Frames are
-/// grouped in one `<svg>` per row, so a frame needs only `x`, `width` and `fill`.
+/// Each frame is a group of a rectangle and the frame's name, stored once (see `writeLabel`);
+/// frames are grouped in one translated group per row, so a frame needs only `x`, `width`
+/// and `fill`. A viewer without script draws every frame at least a pixel wide, and the
+/// narrower ones as "(N more)" slivers.
 struct FlameGraphWriter {
     let tree: FrameTree
     let options: FlameGraphOptions
@@ -81,6 +81,7 @@ struct FlameGraphWriter {
         out.attribute("data-total", layout.totalWeight, decimals: 6)
         out.attribute("data-all-samples", tree.totalSamples, decimals: 6)
         out.attribute("data-xpad", xPad)
+        out.attribute("data-drawn-width", Self.drawnWidth)
         out.attribute("data-inner-width", innerWidth)
         out.attribute("data-integral", tree.hasFractionalCounts ? 0 : 1)
         out.attribute("data-differential", differential ? 1 : 0)
@@ -202,10 +203,9 @@ struct FlameGraphWriter {
         }
         let rootName = Array("all".utf8)
         let rootColor = rootName.withUnsafeBufferPointer { colors.color(of: $0) }
-        var sliverName: [UInt8] = []
 
-        // The frames layer is clipped to the graph area: when zoomed, the script stretches
-        // it and frames outside the zoomed one move out of sight.
+        // The graph is clipped to its area: the script covers the full graph with a copy of
+        // the background when it draws a zoomed view.
         out.append("<clipPath id=\"graph-area\"><rect x=\"")
         out.append(xPad, decimals: 1)
         out.append("\" y=\"")
@@ -215,6 +215,12 @@ struct FlameGraphWriter {
         out.append("\" height=\"")
         out.append(Double(layout.rowCount * options.frameHeight), decimals: 1)
         out.append("\"/></clipPath>\n<g id=\"graph\" clip-path=\"url(#graph-area)\"><g id=\"frames\">\n")
+        // Frames narrower than `drawnWidth` are written hidden (the script still reads them
+        // for zoom, search and tooltips). Per drawn parent, each run of hidden children is drawn
+        // as one "(N more)" sliver standing for them and their subtrees, so browsers draw a
+        // bounded set of boxes however many frames the graph holds.
+        var drawnNodes = [Bool](repeating: false, count: tree.nodeCount)
+        var sliver = HiddenRun()
         for depth in 0..<layout.rowCount {
             out.append("<g transform=\"translate(0,")
             out.append(rowY(depth), decimals: 2)
@@ -223,15 +229,34 @@ struct FlameGraphWriter {
                 let node = Int(frame.node)
                 let x = xPad + frame.start * scale
                 let width = frame.width * scale
+                let parentDrawn = frame.parent < 0 || drawnNodes[Int(frame.parent)]
+                let drawn = parentDrawn && width >= Self.drawnWidth
+                if drawn || sliver.parent != frame.parent {
+                    writeSliver(&sliver, labelY: labelY, characterWidth: characterWidth, to: &out)
+                }
+                if drawn {
+                    if node >= 0 { drawnNodes[node] = true }
+                } else if parentDrawn {
+                    if sliver.count == 0 { sliver = HiddenRun(parent: frame.parent, x: x) }
+                    sliver.width += width
+                    sliver.count += frame.node < 0 ? Int(frame.hiddenCount) : 1
+                }
                 let frameBefore = frame.node < 0 ? frame.hiddenBefore : before[node]
                 let frameAfter = frame.node < 0 ? frame.hiddenAfter : tree.after[node]
                 if differential, frameBefore == 0, frameAfter > 0 {
-                    out.append("<g class=\"new\"><rect x=\"")
+                    out.append("<g class=\"new\"")
                 } else if differential, frameAfter == 0, frameBefore > 0 {
-                    out.append("<g class=\"gone\"><rect x=\"")
+                    out.append("<g class=\"gone\"")
                 } else {
-                    out.append("<g><rect x=\"")
+                    out.append("<g")
                 }
+                if !drawn { out.append(" display=\"none\"") }
+                if frame.node < 0 {
+                    out.append(" data-n=\"")
+                    out.append(Int(frame.hiddenCount))
+                    out.append("\"")
+                }
+                out.append("><rect x=\"")
                 out.append(x, decimals: decimals)
                 out.append("\" width=\"")
                 out.append(width, decimals: decimals)
@@ -239,7 +264,7 @@ struct FlameGraphWriter {
                 out.append(options.frameHeight - 1)
                 out.append("\" fill=\"")
                 if frame.node < 0 {
-                    out.append("#c8c8c8")
+                    out.append(Self.sliverColor)
                 } else if differential {
                     var change = tree.after[node] - before[node]
                     if options.negate { change = -change }
@@ -257,12 +282,9 @@ struct FlameGraphWriter {
                     out.append(frameAfter, decimals: 6)
                 }
                 out.append("\"/>")
-                let fitting = Int(((width - 6) / characterWidth).rounded(.down))
-                let label = Label(x: x + 3, y: labelY, fitting: fitting)
+                let label = Label(x: x + 3, y: labelY, fitting: Self.fittingCharacters(width, characterWidth))
                 if frame.node < 0 {
-                    sliverName.removeAll(keepingCapacity: true)
-                    sliverName.append(contentsOf: "(\(frame.hiddenCount) more)".utf8)
-                    sliverName.withUnsafeBufferPointer { writeLabel(label, name: $0, to: &out) }
+                    writeMoreLabel(label, count: Int(frame.hiddenCount), to: &out)
                 } else if node == 0 {
                     rootName.withUnsafeBufferPointer { writeLabel(label, name: $0, to: &out) }
                 } else {
@@ -271,9 +293,51 @@ struct FlameGraphWriter {
                 out.append("</g>\n")
                 try out.flushIfFull()
             }
+            writeSliver(&sliver, labelY: labelY, characterWidth: characterWidth, to: &out)
             out.append("</g>\n")
         }
         out.append("</g></g>\n")
+    }
+
+    /// Frames narrower than this many pixels are not drawn one by one: a box of a pixel or
+    /// less shows nothing of its own, and drawing 100k of them makes browsers slow.
+    static let drawnWidth = 1.0
+    static let sliverColor: StaticString = "#c8c8c8"
+
+    /// Consecutive hidden children of a drawn frame.
+    struct HiddenRun {
+        var parent: Int32 = -1
+        var x = 0.0
+        var width = 0.0
+        /// How many frames it stands for.
+        var count = 0
+    }
+
+    /// Draws the sliver that stands for `run`, if it holds any frame, and empties it.
+    private func writeSliver(_ run: inout HiddenRun, labelY: Double, characterWidth: Double, to out: inout SVGOutput) {
+        guard run.count > 0 else { return }
+        out.append("<g class=\"run\"><rect x=\"")
+        out.append(run.x, decimals: decimals)
+        out.append("\" width=\"")
+        out.append(run.width, decimals: decimals)
+        out.append("\" height=\"")
+        out.append(options.frameHeight - 1)
+        out.append("\" fill=\"")
+        out.append(Self.sliverColor)
+        out.append("\"/>")
+        let label = Label(x: run.x + 3, y: labelY, fitting: Self.fittingCharacters(run.width, characterWidth))
+        writeMoreLabel(label, count: run.count, to: &out)
+        out.append("</g>\n")
+        run.count = 0
+    }
+
+    private func writeMoreLabel(_ label: Label, count: Int, to out: inout SVGOutput) {
+        let name = Array("(\(count) more)".utf8)
+        name.withUnsafeBufferPointer { writeLabel(label, name: $0, to: &out) }
+    }
+
+    static func fittingCharacters(_ width: Double, _ characterWidth: Double) -> Int {
+        Int(((width - 6) / characterWidth).rounded(.down))
     }
 
     /// The average width of a character relative to the font size (as flamegraph.pl

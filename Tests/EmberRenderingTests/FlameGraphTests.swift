@@ -183,6 +183,26 @@ final class FlameGraphRenderingTests: XCTestCase {
         XCTAssertNil(none.frames.first { $0.name.hasSuffix("more)") })
     }
 
+    func testFramesNarrowerThanAPixelAreWrittenHiddenAndDrawnAsSlivers() throws {
+        // 10,000 samples on 1180 px: one-sample frames are 0.118 px wide.
+        let svg = try render("main;a;x 1\nmain;b 9997\nmain;c 1\nmain;d 1\n") { $0.minWidth = .pixels(0) }
+        for name in ["a", "x", "c", "d"] {
+            XCTAssertEqual(svg.frame(named: name)?.hidden, true, name)
+        }
+        XCTAssertEqual(svg.frame(named: "b")?.hidden, false)
+        XCTAssertEqual(svg.rootAttributes["data-drawn-width"], "1")
+        // One sliver per run of hidden children of a drawn frame, where they are; none for
+        // frames under hidden frames (the sliver stands for their subtrees).
+        let b = try XCTUnwrap(svg.frame(named: "b"))
+        XCTAssertEqual(svg.slivers.map(\.name), ["(1 more)", "(2 more)"])
+        // (x and width are written with 2 decimals here)
+        XCTAssertEqual(svg.slivers[0].x, 10, accuracy: 1e-9)
+        XCTAssertEqual(svg.slivers[0].width, 0.118, accuracy: 0.005)
+        XCTAssertEqual(svg.slivers[1].x, b.x + b.width, accuracy: 0.01)
+        XCTAssertEqual(svg.slivers[1].width, 0.236, accuracy: 0.005)
+        XCTAssertEqual(svg.slivers[1].rowY, b.rowY)
+    }
+
     func testChildrenNeverExceedTheirParent() throws {
         var lines: [String] = []
         for index in 0..<400 { lines.append("r;m\(index % 13);l\(index) \(index % 5 + 1)") }

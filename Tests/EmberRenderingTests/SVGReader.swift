@@ -14,9 +14,14 @@ final class SVGReader: NSObject, XMLParserDelegate {
         var fill: String
         var labelClass: String?
         var attributes: [String: String]
+        /// Written but not drawn (narrower than a pixel); a sliver stands for it.
+        var hidden = false
     }
 
+    /// Every frame, drawn or not.
     private(set) var frames: [Frame] = []
+    /// The "(N more)" slivers drawn for frames too narrow to draw.
+    private(set) var slivers: [Frame] = []
     private(set) var elementCounts: [String: Int] = [:]
     private(set) var texts: [String: String] = [:]  // text of elements with an id
     private(set) var rootAttributes: [String: String] = [:]
@@ -53,7 +58,8 @@ final class SVGReader: NSObject, XMLParserDelegate {
         if element == "rect", parent?.name == "g", path.count >= 2, isFrameGroup() {
             currentFrame = Frame(
                 name: "", x: Double(attributes["x"] ?? "") ?? .nan, width: Double(attributes["width"] ?? "") ?? .nan,
-                rowY: rowY, fill: attributes["fill"] ?? "", labelClass: nil, attributes: attributes)
+                rowY: rowY, fill: attributes["fill"] ?? "", labelClass: nil, attributes: attributes,
+                hidden: parent?.attributes["display"] == "none")
         }
         if element == "text", currentFrame != nil {
             currentText = ""
@@ -81,7 +87,7 @@ final class SVGReader: NSObject, XMLParserDelegate {
         path.removeLast()
         if element == "text", let text = currentText, var frame = currentFrame {
             frame.name = text
-            frames.append(frame)
+            if path.last?.attributes["class"] == "run" { slivers.append(frame) } else { frames.append(frame) }
             currentFrame = nil
             currentText = nil
         }

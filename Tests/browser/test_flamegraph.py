@@ -6,7 +6,8 @@ usage: test_flamegraph.py EMBER_BINARY [WORK_DIR]
 Renders crafted folded stacks with the ember binary, opens the SVGs in Chromium through
 the local chromedriver and checks zoom, search, the URL state, tooltips, keyboard
 shortcuts, the dark theme, the no-script view, that hostile names stay inert, the
-differential tooltips, and the zoom time of a graph with 100k frames.
+differential tooltips, and that a graph with 100k frames zooms and resets within the
+budget (EMBER_ZOOM_BUDGET_MS, default 200 ms).
 Prints `browser: N passed, M failed` last and exits non-zero on any failure.
 """
 import os
@@ -364,49 +365,59 @@ def check_ember_diff_tooltips(driver, work):
             expect(part in text, f"{name}: {part!r} not in {text!r}")
 
 
+ZOOM_BUDGET_MS = float(os.environ.get("EMBER_ZOOM_BUDGET_MS", "200"))
+
+
 def check_zoom_speed(driver, work):
     big = os.path.join(work, "big.folded")
     subprocess.run([sys.executable, os.path.join(REPO, "scripts", "gen-folded.py"), big], check=True)
     target = os.path.join(work, "big.svg")
     subprocess.run([EMBER, "render", big, "--min-width", "0.015", "-o", target], check=True)
     driver.set_script_timeout(180)
+    started = time.monotonic()
     driver.get("file://" + target)
-    count = driver.execute_script("return document.querySelectorAll('#frames > g > g').length")
+    loaded = time.monotonic() - started
+    count = driver.execute_script("return document.querySelectorAll('#frames > g > g:not(.run)').length")
     expect(count >= 100_000, f"only {count} frames")
-    # Zoom on a frame deep in the graph (a subtree of a few thousand frames), back out,
-    # then on the largest subtree (all frames but the root); each until the next paint.
+    # Zoom on the widest frame of row 6 (a subtree of a few dozen frames), back out, then
+    # on the largest subtree (all frames but the root) and back out; each until the next
+    # paint. Three rounds: the medians count (the test machine may be busy).
     timings = {}
-    for pick in ("deep", "reset", "largest", "reset again"):
-        timings[pick] = driver.execute_async_script("""
-            var done = arguments[arguments.length - 1], pick = arguments[0];
-            var rows = document.getElementById('frames').children, target;
-            function width(g) { return parseFloat(g.firstElementChild.getAttribute('width')); }
-            if (pick.indexOf('reset') === 0) target = document.getElementById('unzoom');
-            else {
-              var row = rows[pick === 'largest' ? 1 : 6].children, best = row[0];
-              for (var i = 0; i < row.length; i++) if (width(row[i]) > width(best)) best = row[i];
-              target = best.firstElementChild;
-            }
-            var t0 = performance.now();
-            target.dispatchEvent(new MouseEvent('click', {bubbles: true}));
-            requestAnimationFrame(function () { setTimeout(function () {
-              var elapsed = performance.now() - t0;
-              // Where the zoomed frame is drawn now (its copy, if the view was copied).
-              var shown = target, copies = document.querySelectorAll('#zoomed g g');
-              for (var c = 0; c < copies.length; c++) if (copies[c].__emberFrame === target.parentNode.__emberFrame) shown = copies[c].firstElementChild;
-              var r = shown.getBoundingClientRect();
-              done([elapsed, r.left, r.width]);
-            }, 0); });
-        """, pick)
-        if not pick.startswith("reset"):
-            timings[pick], left, width = timings[pick]
-            expect(near(left, 10, 0.5) and near(width, 1180, 0.5), f"{pick}: zoomed frame at {left}, {width}")
-        else:
-            timings[pick] = timings[pick][0]
-    print(f"  {count} frames; " + ", ".join(f"{k}: {v:.0f} ms" for k, v in timings.items()))
-    budget = os.environ.get("EMBER_ZOOM_BUDGET_MS")
-    if budget:
-        expect(timings["deep"] < float(budget), f"zoom on a deep frame took {timings['deep']:.0f} ms")
+    for _ in range(3):
+        for pick in ("deep", "reset", "largest", "reset again"):
+            elapsed, left, width = driver.execute_async_script("""
+                var done = arguments[arguments.length - 1], pick = arguments[0];
+                var rows = document.getElementById('frames').children, target;
+                function width(g) {
+                  return g.getAttribute('display') || g.getAttribute('class') === 'run' ? -1 :
+                    parseFloat(g.firstElementChild.getAttribute('width'));
+                }
+                if (pick.indexOf('reset') === 0) target = document.getElementById('unzoom');
+                else {
+                  var row = rows[pick === 'largest' ? 1 : 6].children, best = row[0];
+                  for (var i = 0; i < row.length; i++) if (width(row[i]) > width(best)) best = row[i];
+                  target = best.firstElementChild;
+                }
+                var t0 = performance.now();
+                target.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+                requestAnimationFrame(function () { setTimeout(function () {
+                  var elapsed = performance.now() - t0;
+                  // Where the zoomed frame is drawn now (its copy in the zoomed view).
+                  var shown = target, copies = document.querySelectorAll('#zoomed g g');
+                  for (var c = 0; c < copies.length; c++) if (copies[c].__emberFrame === target.parentNode.__emberFrame) shown = copies[c].firstElementChild;
+                  var r = shown.getBoundingClientRect();
+                  done([elapsed, r.left, r.width]);
+                }, 0); });
+            """, pick)
+            if not pick.startswith("reset"):
+                expect(near(left, 10, 0.5) and near(width, 1180, 0.5), f"{pick}: zoomed frame at {left}, {width}")
+            timings.setdefault(pick, []).append(elapsed)
+    drawn = driver.execute_script("return document.querySelectorAll('#frames > g > g:not([display])').length")
+    medians = {pick: sorted(values)[1] for pick, values in timings.items()}
+    print(f"  {count} frames ({drawn} boxes drawn), loaded in {loaded:.1f} s; medians of 3: " +
+          ", ".join(f"{pick}: {value:.0f} ms" for pick, value in medians.items()))
+    for pick, value in medians.items():
+        expect(value < ZOOM_BUDGET_MS, f"{pick} took {value:.0f} ms (budget {ZOOM_BUDGET_MS:.0f} ms)")
 
 
 def main():
@@ -424,7 +435,7 @@ def main():
         checks.run("dark theme", check_dark_theme, driver, plain)
         checks.run("differential tooltips and colours", check_differential_tooltip, driver, WORK)
         checks.run("ember diff: tooltips match the crafted deltas", check_ember_diff_tooltips, driver, WORK)
-        checks.run("100k-frame graph zooms (timings printed; EMBER_ZOOM_BUDGET_MS enforces)", check_zoom_speed, driver, WORK)
+        checks.run(f"100k-frame graph zooms and resets in under {ZOOM_BUDGET_MS:.0f} ms", check_zoom_speed, driver, WORK)
     finally:
         driver.quit()
     checks.run("visible without script", check_without_script, plain)
