@@ -32,42 +32,71 @@ enum FlameGraphAssets {
           var matchedText = doc.getElementById('matched'), unzoomBtn = doc.getElementById('unzoom');
           var searchBtn = doc.getElementById('search'), icBtn = doc.getElementById('ic');
 
-          // Every frame (a group of a rect and its label), row by row (row 0 is the root);
-          // rows are ordered left to right.
-          var el = [], names = [], rowFirst = [0];
+          // Every frame, row by row (row 0 is the root), each row ordered left to right. A drawn
+          // frame is a group of a rect and its label; a frame narrower than a pixel is a line of
+          // its row's metadata, "x width fill count [before after] name", where an empty line
+          // stands for the next drawn frame. "(N more)" slivers drawn for those are not frames.
+          var el = [], hiddenFrames = [], rowFirst = [0];
           var rows = framesG ? framesG.children : [];
           for (var r = 0; r < rows.length; r++) {
-            var kids = rows[r].children;
-            // "(N more)" slivers drawn for narrow frames are not frames.
-            for (var k = 0; k < kids.length; k++) if (kids[k].getAttribute('class') !== 'run') el.push(kids[k]);
+            var kids = rows[r].children, shownKids = [], lines = null;
+            for (var k = 0; k < kids.length; k++) {
+              if (kids[k].localName === 'metadata') lines = kids[k].textContent.split('\n');
+              else if (kids[k].getAttribute('class') !== 'run') shownKids.push(kids[k]);
+            }
+            if (!lines) lines = shownKids.map(function () { return ''; }).concat('');
+            for (var m = 0, d = 0; m + 1 < lines.length; m++) {
+              el.push(lines[m] ? null : shownKids[d++]);
+              hiddenFrames.push(lines[m]);
+            }
             rowFirst.push(el.length);
           }
           var n = el.length, rowCount = rowFirst.length - 1;
           var start = new Float64Array(n), width = new Float64Array(n), own = new Float64Array(n);
-          var x0 = new Float64Array(n), w0 = new Float64Array(n);
-          var more = new Int32Array(n);  // frames a frame stands for: 1, or N for "(N more)"
+          var names = [], fills = [], more = new Int32Array(n);  // frames a frame stands for: 1, or N for "(N more)"
           var depth = new Int32Array(n), parent = new Int32Array(n), shownChars = new Int32Array(n);  // -1: label hidden
           var charWidth = parseFloat(data('char-width')) || 7, labelY = data('label-y');
           var before = new Float64Array(differential ? n : 0), after = new Float64Array(differential ? n : 0);
-          var eps = integral ? 0.5 : Math.max(total * 1e-9, 1e-12);
+          var eps = integral ? 0.5 : Math.max(total * 1e-9, 1e-12), fields = [];
           for (r = 0; r < rowCount; r++) {
             for (var i = rowFirst[r]; i < rowFirst[r + 1]; i++) {
-              var f = el[i], box = f.firstElementChild, label = f.lastElementChild;
-              x0[i] = parseFloat(box.getAttribute('x'));
-              w0[i] = parseFloat(box.getAttribute('width'));
-              var s = (x0[i] - xpad) / scale, w = w0[i] / scale;
+              var f = el[i], x, w;
+              if (f) {
+                var box = f.firstElementChild, label = f.lastElementChild;
+                x = parseFloat(box.getAttribute('x'));
+                w = parseFloat(box.getAttribute('width'));
+                names[i] = label.textContent;
+                more[i] = parseInt(f.getAttribute('data-n'), 10) || 1;
+                // How much of the label shows: -1 hidden, else the characters shown.
+                shownChars[i] = label.getAttribute('class') === 'h' ? -1 :
+                  label.lastChild && label.lastChild.nodeType === 1 ? label.firstChild.data.length : names[i].length;
+                f.__emberFrame = i;
+                if (differential) {
+                  before[i] = parseFloat(box.getAttribute('data-b')) || 0;
+                  after[i] = parseFloat(box.getAttribute('data-a')) || 0;
+                }
+              } else {
+                var line = hiddenFrames[i], at = 0;
+                for (var q = 0; q < (differential ? 6 : 4); q++) {
+                  var space = line.indexOf(' ', at);
+                  fields[q] = line.slice(at, space);
+                  at = space + 1;
+                }
+                x = parseFloat(fields[0]);
+                w = parseFloat(fields[1]);
+                fills[i] = fields[2];
+                more[i] = parseInt(fields[3], 10) || 1;
+                names[i] = line.slice(at);
+                shownChars[i] = -1;
+                if (differential) {
+                  before[i] = parseFloat(fields[4]) || 0;
+                  after[i] = parseFloat(fields[5]) || 0;
+                }
+              }
+              var s = (x - xpad) / scale;
+              w /= scale;
               if (integral) { s = Math.round(s); w = Math.round(w); }
               start[i] = s; width[i] = w; own[i] = w; depth[i] = r; parent[i] = -1;
-              names[i] = label.textContent;
-              more[i] = parseInt(f.getAttribute('data-n'), 10) || 1;
-              // How much of the label shows: -1 hidden, else the characters shown.
-              shownChars[i] = label.getAttribute('class') === 'h' ? -1 :
-                label.lastChild && label.lastChild.nodeType === 1 ? label.firstChild.data.length : names[i].length;
-              f.__emberFrame = i;
-              if (differential) {
-                before[i] = parseFloat(box.getAttribute('data-b')) || 0;
-                after[i] = parseFloat(box.getAttribute('data-a')) || 0;
-              }
             }
             if (r === 0) continue;
             // A frame's parent is the frame of the row below that spans its start.
@@ -78,6 +107,7 @@ enum FlameGraphAssets {
               own[p] -= width[i];
             }
           }
+          hiddenFrames = null;
 
           var svgNS = 'http://www.w3.org/2000/svg';
           var zoomed = -1, term = '', ignoreCase = false, matches = [], restoring = false;
@@ -120,9 +150,8 @@ enum FlameGraphAssets {
           zoomLayer.setAttribute('id', 'zoomed');
           if (graph) graph.appendChild(zoomLayer);
           function addClone(i, row, x, w, dim) {
-            var copy = el[i].cloneNode(true);
+            var copy = frameCopy(i);
             copy.__emberFrame = i;
-            copy.removeAttribute('display');
             copy.firstElementChild.setAttribute('x', x);
             copy.firstElementChild.setAttribute('width', w);
             if (dim) copy.setAttribute('class', (copy.getAttribute('class') || '') + ' dim');
@@ -130,15 +159,25 @@ enum FlameGraphAssets {
             row.appendChild(copy);
             clones[i] = copy;
           }
-          var sliverTemplate = doc.createElementNS(svgNS, 'g');
-          sliverTemplate.setAttribute('class', 'run');
-          sliverTemplate.appendChild(doc.createElementNS(svgNS, 'rect'));
-          sliverTemplate.appendChild(doc.createElementNS(svgNS, 'text'));
-          sliverTemplate.firstChild.setAttribute('height', n ? el[0].firstElementChild.getAttribute('height') : 0);
-          sliverTemplate.firstChild.setAttribute('fill', '#c8c8c8');
-          sliverTemplate.lastChild.setAttribute('class', 'h');
+          // Hidden frames and slivers are drawn from a copy of an empty frame.
+          var emptyFrame = doc.createElementNS(svgNS, 'g');
+          emptyFrame.appendChild(doc.createElementNS(svgNS, 'rect'));
+          emptyFrame.appendChild(doc.createElementNS(svgNS, 'text'));
+          emptyFrame.firstChild.setAttribute('height', n ? el[0].firstElementChild.getAttribute('height') : 0);
+          emptyFrame.lastChild.setAttribute('class', 'h');
+          function frameCopy(i) {
+            if (el[i]) return el[i].cloneNode(true);
+            var copy = emptyFrame.cloneNode(true);
+            var kind = !differential ? '' : before[i] === 0 && after[i] > 0 ? 'new' : after[i] === 0 && before[i] > 0 ? 'gone' : '';
+            if (kind) copy.setAttribute('class', kind);
+            copy.firstChild.setAttribute('fill', fills[i]);
+            copy.lastChild.textContent = names[i];
+            return copy;
+          }
           function addSliver(row, run) {
-            var sliver = sliverTemplate.cloneNode(true);
+            var sliver = emptyFrame.cloneNode(true);
+            sliver.setAttribute('class', 'run');
+            sliver.firstChild.setAttribute('fill', '#c8c8c8');
             sliver.firstChild.setAttribute('x', run.x);
             sliver.firstChild.setAttribute('width', run.w);
             setLabel(sliver.lastChild, '(' + run.count + ' more)', run.x, run.w, -1);
@@ -198,7 +237,7 @@ enum FlameGraphAssets {
           }
 
           function highlight(i, on) {
-            el[i].classList.toggle('hl', on);
+            if (el[i]) el[i].classList.toggle('hl', on);
             if (clones[i]) clones[i].classList.toggle('hl', on);
           }
           function search(text) {

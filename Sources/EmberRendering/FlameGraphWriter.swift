@@ -215,16 +215,19 @@ struct FlameGraphWriter {
         out.append("\" height=\"")
         out.append(Double(layout.rowCount * options.frameHeight), decimals: 1)
         out.append("\"/></clipPath>\n<g id=\"graph\" clip-path=\"url(#graph-area)\"><g id=\"frames\">\n")
-        // Frames narrower than `drawnWidth` are written hidden (the script still reads them
-        // for zoom, search and tooltips). Per drawn parent, each run of hidden children is drawn
-        // as one "(N more)" sliver standing for them and their subtrees, so browsers draw a
-        // bounded set of boxes however many frames the graph holds.
+        // Frames narrower than `drawnWidth` are not drawn: they are written as compact lines
+        // of the row's `<metadata>`, which the script reads for zoom, search and tooltips. Per
+        // drawn parent, each run of them is drawn as one "(N more)" sliver standing for them
+        // and their subtrees. So a browser parses and draws a bounded set of elements however
+        // many frames the graph holds.
         var drawnNodes = [Bool](repeating: false, count: tree.nodeCount)
         var sliver = HiddenRun()
         for depth in 0..<layout.rowCount {
             out.append("<g transform=\"translate(0,")
             out.append(rowY(depth), decimals: 2)
             out.append(")\">\n")
+            var hiddenFrames = SVGOutput()
+            var rowHasHiddenFrames = false
             for frame in layout.row(depth) {
                 let node = Int(frame.node)
                 let x = xPad + frame.start * scale
@@ -234,15 +237,53 @@ struct FlameGraphWriter {
                 if drawn || sliver.parent != frame.parent {
                     writeSliver(&sliver, labelY: labelY, characterWidth: characterWidth, to: &out)
                 }
-                if drawn {
-                    if node >= 0 { drawnNodes[node] = true }
-                } else if parentDrawn {
-                    if sliver.count == 0 { sliver = HiddenRun(parent: frame.parent, x: x) }
-                    sliver.width += width
-                    sliver.count += frame.node < 0 ? Int(frame.hiddenCount) : 1
-                }
                 let frameBefore = frame.node < 0 ? frame.hiddenBefore : before[node]
                 let frameAfter = frame.node < 0 ? frame.hiddenAfter : tree.after[node]
+                let fill: UInt32
+                if frame.node < 0 {
+                    fill = Self.sliverColor
+                } else if differential {
+                    var change = tree.after[node] - before[node]
+                    if options.negate { change = -change }
+                    let ratio = largestChange > 0 ? change / largestChange : 0
+                    fill = FrameColors.differentialColor(ratio: ratio)
+                } else if node == 0 {
+                    fill = rootColor
+                } else {
+                    fill = tree.withName(of: node) { colors.color(of: $0) }
+                }
+                guard drawn else {
+                    if parentDrawn {
+                        if sliver.count == 0 { sliver = HiddenRun(parent: frame.parent, x: x) }
+                        sliver.width += width
+                        sliver.count += frame.node < 0 ? Int(frame.hiddenCount) : 1
+                    }
+                    // "x width fill count [before after] name"
+                    rowHasHiddenFrames = true
+                    hiddenFrames.append(x, decimals: decimals)
+                    hiddenFrames.append(" ")
+                    hiddenFrames.append(width, decimals: decimals)
+                    hiddenFrames.append(" ")
+                    hiddenFrames.append(color: fill)
+                    hiddenFrames.append(" ")
+                    hiddenFrames.append(frame.node < 0 ? Int(frame.hiddenCount) : 1)
+                    hiddenFrames.append(" ")
+                    if differential {
+                        hiddenFrames.append(frameBefore, decimals: 6)
+                        hiddenFrames.append(" ")
+                        hiddenFrames.append(frameAfter, decimals: 6)
+                        hiddenFrames.append(" ")
+                    }
+                    if frame.node < 0 {
+                        hiddenFrames.append(escaping: "(\(frame.hiddenCount) more)")
+                    } else {
+                        tree.withName(of: node) { hiddenFrames.append(escaping: $0) }
+                    }
+                    hiddenFrames.append("\n")
+                    continue
+                }
+                if node >= 0 { drawnNodes[node] = true }
+                hiddenFrames.append("\n")  // an empty line: this drawn frame's place in the row
                 if differential, frameBefore == 0, frameAfter > 0 {
                     out.append("<g class=\"new\"")
                 } else if differential, frameAfter == 0, frameBefore > 0 {
@@ -250,7 +291,6 @@ struct FlameGraphWriter {
                 } else {
                     out.append("<g")
                 }
-                if !drawn { out.append(" display=\"none\"") }
                 if frame.node < 0 {
                     out.append(" data-n=\"")
                     out.append(Int(frame.hiddenCount))
@@ -263,18 +303,7 @@ struct FlameGraphWriter {
                 out.append("\" height=\"")
                 out.append(options.frameHeight - 1)
                 out.append("\" fill=\"")
-                if frame.node < 0 {
-                    out.append(Self.sliverColor)
-                } else if differential {
-                    var change = tree.after[node] - before[node]
-                    if options.negate { change = -change }
-                    let ratio = largestChange > 0 ? change / largestChange : 0
-                    out.append(color: FrameColors.differentialColor(ratio: ratio))
-                } else if node == 0 {
-                    out.append(color: rootColor)
-                } else {
-                    out.append(color: tree.withName(of: node) { colors.color(of: $0) })
-                }
+                out.append(color: fill)
                 if differential {
                     out.append("\" data-b=\"")
                     out.append(frameBefore, decimals: 6)
@@ -294,7 +323,13 @@ struct FlameGraphWriter {
                 try out.flushIfFull()
             }
             writeSliver(&sliver, labelY: labelY, characterWidth: characterWidth, to: &out)
+            if rowHasHiddenFrames {
+                out.append("<metadata>")
+                out.append(contentsOf: hiddenFrames)
+                out.append("</metadata>\n")
+            }
             out.append("</g>\n")
+            try out.flushIfFull()
         }
         out.append("</g></g>\n")
     }
@@ -302,7 +337,7 @@ struct FlameGraphWriter {
     /// Frames narrower than this many pixels are not drawn one by one: a box of a pixel or
     /// less shows nothing of its own, and drawing 100k of them makes browsers slow.
     static let drawnWidth = 1.0
-    static let sliverColor: StaticString = "#c8c8c8"
+    static let sliverColor: UInt32 = 0xc8c8c8
 
     /// Consecutive hidden children of a drawn frame.
     struct HiddenRun {
@@ -323,7 +358,7 @@ struct FlameGraphWriter {
         out.append("\" height=\"")
         out.append(options.frameHeight - 1)
         out.append("\" fill=\"")
-        out.append(Self.sliverColor)
+        out.append(color: Self.sliverColor)
         out.append("\"/>")
         let label = Label(x: run.x + 3, y: labelY, fitting: Self.fittingCharacters(run.width, characterWidth))
         writeMoreLabel(label, count: run.count, to: &out)

@@ -50,6 +50,11 @@ struct SVGOutput {
         }
     }
 
+    /// What another output holds (already escaped).
+    mutating func append(contentsOf other: SVGOutput) {
+        buffer.append(contentsOf: other.buffer)
+    }
+
     /// Text from the outside world, escaped for XML content and attribute values.
     mutating func append(escaping text: String) {
         var copy = text

@@ -185,10 +185,13 @@ final class FlameGraphRenderingTests: XCTestCase {
 
     func testFramesNarrowerThanAPixelAreWrittenHiddenAndDrawnAsSlivers() throws {
         // 10,000 samples on 1180 px: one-sample frames are 0.118 px wide.
-        let svg = try render("main;a;x 1\nmain;b 9997\nmain;c 1\nmain;d 1\n") { $0.minWidth = .pixels(0) }
-        for name in ["a", "x", "c", "d"] {
+        let hostile = "z<b a='1'> & \u{01}"
+        let svg = try render("main;a;x 1\nmain;b 9997\nmain;c 1\nmain;\(hostile) 1\n") { $0.minWidth = .pixels(0) }
+        for name in ["a", "x", "c", "z<b a='1'> & \\x01"] {
             XCTAssertEqual(svg.frame(named: name)?.hidden, true, name)
         }
+        XCTAssertEqual(svg.frames.count, 7)
+        XCTAssertEqual(svg.elementCounts["b"], nil)
         XCTAssertEqual(svg.frame(named: "b")?.hidden, false)
         XCTAssertEqual(svg.rootAttributes["data-drawn-width"], "1")
         // One sliver per run of hidden children of a drawn frame, where they are; none for

@@ -14,7 +14,7 @@ final class SVGReader: NSObject, XMLParserDelegate {
         var fill: String
         var labelClass: String?
         var attributes: [String: String]
-        /// Written but not drawn (narrower than a pixel); a sliver stands for it.
+        /// Not drawn (narrower than a pixel): a line of its row's metadata; a sliver stands for it.
         var hidden = false
     }
 
@@ -32,6 +32,7 @@ final class SVGReader: NSObject, XMLParserDelegate {
     private var currentFrame: Frame?
     private var currentText: String?
     private var idText: (id: String, text: String)?
+    private var metadata: String?
 
     /// Parses `bytes`; nil when the document is not well-formed XML.
     static func read(_ bytes: [UInt8]) -> SVGReader? {
@@ -58,14 +59,14 @@ final class SVGReader: NSObject, XMLParserDelegate {
         if element == "rect", parent?.name == "g", path.count >= 2, isFrameGroup() {
             currentFrame = Frame(
                 name: "", x: Double(attributes["x"] ?? "") ?? .nan, width: Double(attributes["width"] ?? "") ?? .nan,
-                rowY: rowY, fill: attributes["fill"] ?? "", labelClass: nil, attributes: attributes,
-                hidden: parent?.attributes["display"] == "none")
+                rowY: rowY, fill: attributes["fill"] ?? "", labelClass: nil, attributes: attributes)
         }
         if element == "text", currentFrame != nil {
             currentText = ""
             currentFrame?.labelClass = attributes["class"]
         }
         if let id = attributes["id"], element == "text" || element == "desc" { idText = (id, "") }
+        if element == "metadata" { metadata = "" }
     }
 
     /// Whether the innermost open `g` is a frame: inside a row inside `#frames`.
@@ -78,6 +79,7 @@ final class SVGReader: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
         if currentText != nil { currentText! += string }
+        if metadata != nil { metadata! += string }
         if idText != nil { idText!.text += string }
     }
 
@@ -91,9 +93,34 @@ final class SVGReader: NSObject, XMLParserDelegate {
             currentFrame = nil
             currentText = nil
         }
+        if element == "metadata", let lines = metadata {
+            readHiddenFrames(lines)
+            metadata = nil
+        }
         if (element == "text" || element == "desc"), let (id, text) = idText {
             texts[id] = text
             idText = nil
+        }
+    }
+
+    /// Lines "x width fill count [before after] name"; empty lines stand for drawn frames.
+    private func readHiddenFrames(_ lines: String) {
+        let differential = rootAttributes["data-differential"] == "1"
+        for line in lines.split(separator: "\n", omittingEmptySubsequences: true) {
+            let fields = line.split(separator: " ", maxSplits: differential ? 6 : 4, omittingEmptySubsequences: false)
+            guard fields.count == (differential ? 7 : 5) else {
+                error = NSError(domain: "SVGReader", code: 1, userInfo: [NSLocalizedDescriptionKey: "bad line \(line)"])
+                return
+            }
+            var attributes = ["data-n": String(fields[3])]
+            if differential {
+                attributes["data-b"] = String(fields[4])
+                attributes["data-a"] = String(fields[5])
+            }
+            frames.append(
+                Frame(
+                    name: String(fields[fields.count - 1]), x: Double(fields[0]) ?? .nan, width: Double(fields[1]) ?? .nan,
+                    rowY: rowY, fill: String(fields[2]), labelClass: "h", attributes: attributes, hidden: true))
         }
     }
 

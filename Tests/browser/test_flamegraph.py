@@ -365,6 +365,26 @@ def check_ember_diff_tooltips(driver, work):
             expect(part in text, f"{name}: {part!r} not in {text!r}")
 
 
+def check_narrow_frames(driver, work):
+    # 10,000 samples: "tiny" and "leaf" are 0.94 px wide, not drawn but shown as a sliver.
+    url = "file://" + render("narrow", b"main;big 9992\nmain;tiny;leaf 8\n")
+    driver.get(url)
+    expect(frame(driver, "tiny") is None, "a frame narrower than a pixel is drawn")
+    expect(frame(driver, "(1 more)") is not None, "no sliver for the narrow frame")
+    search_with_ctrl_f(driver, "^leaf$")
+    time.sleep(0.1)
+    expect(matched_text(driver) == "Matched: 0.1%", f"narrow match not counted: {matched_text(driver)!r}")
+    driver.get(url + "#x=9992&y=2")
+    time.sleep(0.1)
+    for name in ("tiny", "leaf"):
+        left, width = screen(driver, name)
+        expect(near(left, 10, 0.5) and near(width, 1180, 0.5), f"{name} not zoomed: {left}, {width}")
+    ActionChains(driver).move_to_element(frame(driver, "leaf")).perform()
+    time.sleep(0.1)
+    text = driver.find_element(By.ID, "tip").get_attribute("textContent")
+    expect(text.startswith("leaf") and "8 samples, 0.08% of total" in text, f"leaf tooltip: {text!r}")
+
+
 ZOOM_BUDGET_MS = float(os.environ.get("EMBER_ZOOM_BUDGET_MS", "200"))
 
 
@@ -377,7 +397,11 @@ def check_zoom_speed(driver, work):
     started = time.monotonic()
     driver.get("file://" + target)
     loaded = time.monotonic() - started
-    count = driver.execute_script("return document.querySelectorAll('#frames > g > g:not(.run)').length")
+    count = driver.execute_script(
+        "var n = document.querySelectorAll('#frames > g > g:not(.run)').length;"
+        "document.querySelectorAll('#frames metadata').forEach(function (m) {"
+        "  n += m.textContent.split('\\n').filter(Boolean).length; });"
+        "return n;")
     expect(count >= 100_000, f"only {count} frames")
     # Zoom on the widest frame of row 6 (a subtree of a few dozen frames), back out, then
     # on the largest subtree (all frames but the root) and back out; each until the next
@@ -389,7 +413,7 @@ def check_zoom_speed(driver, work):
                 var done = arguments[arguments.length - 1], pick = arguments[0];
                 var rows = document.getElementById('frames').children, target;
                 function width(g) {
-                  return g.getAttribute('display') || g.getAttribute('class') === 'run' ? -1 :
+                  return g.localName !== 'g' || g.getAttribute('class') === 'run' ? -1 :
                     parseFloat(g.firstElementChild.getAttribute('width'));
                 }
                 if (pick.indexOf('reset') === 0) target = document.getElementById('unzoom');
@@ -412,7 +436,7 @@ def check_zoom_speed(driver, work):
             if not pick.startswith("reset"):
                 expect(near(left, 10, 0.5) and near(width, 1180, 0.5), f"{pick}: zoomed frame at {left}, {width}")
             timings.setdefault(pick, []).append(elapsed)
-    drawn = driver.execute_script("return document.querySelectorAll('#frames > g > g:not([display])').length")
+    drawn = driver.execute_script("return document.querySelectorAll('#frames > g > g').length")
     medians = {pick: sorted(values)[1] for pick, values in timings.items()}
     print(f"  {count} frames ({drawn} boxes drawn), loaded in {loaded:.1f} s; medians of 3: " +
           ", ".join(f"{pick}: {value:.0f} ms" for pick, value in medians.items()))
@@ -435,6 +459,7 @@ def main():
         checks.run("dark theme", check_dark_theme, driver, plain)
         checks.run("differential tooltips and colours", check_differential_tooltip, driver, WORK)
         checks.run("ember diff: tooltips match the crafted deltas", check_ember_diff_tooltips, driver, WORK)
+        checks.run("frames narrower than a pixel: sliver, search, zoom", check_narrow_frames, driver, WORK)
         checks.run(f"100k-frame graph zooms and resets in under {ZOOM_BUDGET_MS:.0f} ms", check_zoom_speed, driver, WORK)
     finally:
         driver.quit()
