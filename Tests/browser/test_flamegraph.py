@@ -405,9 +405,9 @@ def check_zoom_speed(driver, work):
     expect(count >= 100_000, f"only {count} frames")
     # Zoom on the widest frame of row 6 (a subtree of a few dozen frames), back out, then
     # on the largest subtree (all frames but the root) and back out; each until the next
-    # paint. Three rounds: the medians count (the test machine may be busy).
+    # paint. Five rounds: the medians count (the test machine may be busy).
     timings = {}
-    for _ in range(3):
+    for _ in range(5):
         for pick in ("deep", "reset", "largest", "reset again"):
             elapsed, left, width = driver.execute_async_script("""
                 var done = arguments[arguments.length - 1], pick = arguments[0];
@@ -437,8 +437,8 @@ def check_zoom_speed(driver, work):
                 expect(near(left, 10, 0.5) and near(width, 1180, 0.5), f"{pick}: zoomed frame at {left}, {width}")
             timings.setdefault(pick, []).append(elapsed)
     drawn = driver.execute_script("return document.querySelectorAll('#frames > g > g').length")
-    medians = {pick: sorted(values)[1] for pick, values in timings.items()}
-    print(f"  {count} frames ({drawn} boxes drawn), loaded in {loaded:.1f} s; medians of 3: " +
+    medians = {pick: sorted(values)[2] for pick, values in timings.items()}
+    print(f"  {count} frames ({drawn} boxes drawn), loaded in {loaded:.1f} s; medians of 5: " +
           ", ".join(f"{pick}: {value:.0f} ms" for pick, value in medians.items()))
     for pick, value in medians.items():
         expect(value < ZOOM_BUDGET_MS, f"{pick} took {value:.0f} ms (budget {ZOOM_BUDGET_MS:.0f} ms)")
