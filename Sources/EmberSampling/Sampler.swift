@@ -13,6 +13,9 @@ public enum UnwindingMethod: Sendable, Equatable {
     /// DWARF for the processes marked with ``Sampler/unwindWithDWARF(_:)``, frame pointers
     /// for the others.
     case perProcess
+    /// The CPU's Last Branch Record call stack goes to user space with the registers
+    /// (a hardware cycles event instead of the cpu-clock).
+    case branchRecords
 }
 
 /// What to sample and how.
@@ -131,6 +134,7 @@ public final class Sampler {
         case .framePointers: config.unwind = EMBER_UNWIND_FP.rawValue
         case .dwarf: config.unwind = EMBER_UNWIND_DWARF.rawValue
         case .perProcess: config.unwind = EMBER_UNWIND_AUTO.rawValue
+        case .branchRecords: config.unwind = EMBER_UNWIND_LBR.rawValue
         }
         config.stack_copy_size = UInt32(configuration.stackCopySize)
         config.stack_words = configuration.recordStackWords ? 1 : 0
@@ -168,14 +172,17 @@ public final class Sampler {
             throw SamplingError.system("the embedded BPF object lacks its sample program")
         }
         for cpu in try onlineCPUs() {
-            let fd = ember_open_cpu_clock_event(Int32(cpu), UInt(configuration.frequency))
+            let fd = ember_open_sampling_event(
+                Int32(cpu), UInt(configuration.frequency), configuration.unwinding == .branchRecords ? 1 : 0)
             if fd < 0 {
                 var detail = "cpu \(cpu)"
                 if let paranoid = try? readSmallFile("/proc/sys/kernel/perf_event_paranoid") {
                     detail += ", kernel.perf_event_paranoid=\(paranoid.trimmingWhitespace())"
                 }
-                if -fd == ENOENT {
-                    throw SamplingError.unsupportedKernel("no software cpu-clock perf event (\(detail))")
+                if -fd == ENOENT || -fd == EOPNOTSUPP {
+                    let event = configuration.unwinding == .branchRecords
+                        ? "hardware cycles event with Last Branch Record call stacks" : "software cpu-clock perf event"
+                    throw SamplingError.unsupportedKernel("no \(event) (\(detail))")
                 }
                 throw SamplingError.from(errno: -fd, doing: "open perf events", detail: detail)
             }
@@ -307,6 +314,8 @@ public final class Sampler {
         result.ringBufferFull = read(EMBER_RING_BUFFER_FULL)
         result.stackCopyErrors = read(EMBER_STACK_COPY_ERROR)
         result.dwarfSamples = read(EMBER_DWARF_SAMPLES)
+        result.branchRecordErrors = read(EMBER_BRANCH_RECORD_ERROR)
+        result.branchSamples = read(EMBER_BRANCH_SAMPLES)
         result.overflowSamples = read(EMBER_OVERFLOW_SAMPLES)
         return result
     }
@@ -402,8 +411,14 @@ private final class StackSampleHandler {
         let kernel = (0..<kernelCount).map {
             bytes.loadUnaligned(fromByteOffset: kernelStart + $0 * 8, as: UInt64.self)
         }
+        let kind: StackSample.Kind
+        switch header.kind {
+        case EMBER_SAMPLE_ADDRESSES.rawValue: kind = .addresses
+        case EMBER_SAMPLE_BRANCH_RECORDS.rawValue: kind = .branchRecords
+        default: kind = .stackCopy
+        }
         handler?(StackSample(
-            kind: header.kind == EMBER_SAMPLE_ADDRESSES.rawValue ? .addresses : .stackCopy,
+            kind: kind,
             pid: Int32(bitPattern: header.pid), tid: Int32(bitPattern: header.tid),
             comm: commString(header.comm),
             instructionPointer: header.ip, stackPointer: header.sp, framePointer: header.bp,

@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// Counts the samples that come through the ring buffer as they arrive: DWARF stack
-/// copies, unwound here, and frame-pointer samples the kernel's maps could not count.
+/// copies, unwound here, LBR call stacks, and frame-pointer samples the kernel's maps
+/// could not count.
 /// Only distinct stacks are kept (the stack copies are not).
 public final class RingBufferStacks {
     struct Key: Hashable {
@@ -28,6 +29,9 @@ public final class RingBufferStacks {
         public var copyFailed: UInt64 = 0
         /// Frame-pointer samples received whole (their maps were full).
         public var addressSamples: UInt64 = 0
+        /// LBR samples received, and those whose records filled the LBR (older calls lost).
+        public var branchSamples: UInt64 = 0
+        public var branchTruncated: UInt64 = 0
         /// CPU seconds spent unwinding.
         public var unwindSeconds: Double = 0
         public init() {}
@@ -37,10 +41,13 @@ public final class RingBufferStacks {
     private let unwinders: UnwinderCache
     public private(set) var statistics = Statistics()
     public let maxFrames: Int
+    /// The records this CPU's LBR holds (see ``lastBranchRecordDepth(capsFile:)``).
+    public let branchRecordDepth: Int?
 
-    public init(unwinders: UnwinderCache, maxFrames: Int = 127) {
+    public init(unwinders: UnwinderCache, maxFrames: Int = 127, branchRecordDepth: Int? = nil) {
         self.unwinders = unwinders
         self.maxFrames = maxFrames
+        self.branchRecordDepth = branchRecordDepth
     }
 
     /// Counts one sample (called from the ring-buffer handler).
@@ -56,6 +63,8 @@ public final class RingBufferStacks {
             key.stackWords = sample.stackWords
         case .stackCopy:
             unwind(sample, into: &key)
+        case .branchRecords:
+            addBranchRecords(sample, into: &key)
         }
         counts[key, default: 0] += 1
     }
@@ -79,6 +88,24 @@ public final class RingBufferStacks {
         } else {
             key.user = .lost(.processGone)
             statistics.processGone += 1
+        }
+    }
+
+    private func addBranchRecords(_ sample: StackSample, into key: inout Key) {
+        statistics.branchSamples += 1
+        guard !sample.bytes.isEmpty else {
+            key.user = .lost(.copyFailed)
+            return
+        }
+        let records = BranchRecordStacks.records(in: sample.bytes)
+        key.user = .frames(BranchRecordStacks.callStack(instructionPointer: sample.instructionPointer,
+                                                        records: records))
+        // A full LBR has dropped the oldest calls: the stack ends under [truncated].
+        if let depth = branchRecordDepth, records.count >= depth {
+            key.end = .truncated
+            statistics.branchTruncated += 1
+        } else {
+            key.end = .complete
         }
     }
 

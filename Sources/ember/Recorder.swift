@@ -51,10 +51,6 @@ struct Recorder {
             probeResult: ember_probe_lbr_call_stack()) {
             throw EmberError("--unwind lbr: \(reason)")
         }
-        if settings.unwind == .lbr {
-            throw EmberError("--unwind lbr: this CPU has LBR call stacks, but ember does not sample "
-                + "them yet: use --unwind dwarf or --unwind fp")
-        }
         var configuration: SamplerConfiguration
         switch settings.target {
         case .process(let pid):
@@ -72,7 +68,8 @@ struct Recorder {
         configuration.stackCopySize = settings.stackSize
         configuration.recordStackWords = settings.leafFix
         switch settings.unwind {
-        case .fp, .lbr: configuration.unwinding = .framePointers
+        case .fp: configuration.unwinding = .framePointers
+        case .lbr: configuration.unwinding = .branchRecords
         case .dwarf: configuration.unwinding = .dwarf
         case .auto: configuration.unwinding = .perProcess
         }
@@ -182,7 +179,8 @@ final class Session {
         self.settings = settings
         self.sampler = sampler
         self.symbolizer = Symbolizer(options: settings.symbolization)
-        self.ringBuffer = RingBufferStacks(unwinders: unwinders)
+        self.ringBuffer = RingBufferStacks(
+            unwinders: unwinders, branchRecordDepth: settings.unwind == .lbr ? lastBranchRecordDepth() : nil)
     }
 
     /// Reads what a process's stacks and names will need while it is alive: its memory map,

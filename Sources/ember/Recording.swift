@@ -93,7 +93,10 @@ extension Recording {
         var lines: [String] = []
         let dwarf = unwinding.ringBuffer
         switch unwinding.mode {
-        case .fp, .lbr:
+        case .lbr:
+            lines.append("unwound with the CPU's Last Branch Record (\(formatCount(dwarf.branchSamples)) stacks; "
+                + "calls made before recording began are not in it)")
+        case .fp:
             lines.append("unwound with frame pointers (\(formatCount(unwinding.uniqueKernelKeys)) distinct keys in the kernel)")
         case .dwarf:
             lines.append("unwound with DWARF CFI (\(formatCount(dwarf.samples)) stacks, "
@@ -119,6 +122,10 @@ extension Recording {
         if dwarf.truncated > 0 {
             lines.append("\(formatCount(dwarf.truncated)) of \(formatCount(dwarf.samples)) DWARF stacks were deeper "
                 + "than the copy: shown under [truncated] (raise --stack-size)")
+        }
+        if dwarf.branchTruncated > 0 {
+            lines.append("\(formatCount(dwarf.branchTruncated)) of \(formatCount(dwarf.branchSamples)) LBR stacks "
+                + "filled the Last Branch Record (older calls lost): shown under [truncated]")
         }
         if dwarf.unknownEnd > 0 {
             lines.append("\(formatCount(dwarf.unknownEnd)) of \(formatCount(dwarf.samples)) DWARF stacks could not "

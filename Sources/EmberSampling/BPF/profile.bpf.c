@@ -230,6 +230,27 @@ static __always_inline void send_stack_copy(struct bpf_perf_event_data *ctx, str
 		count(EMBER_DWARF_SAMPLES);
 }
 
+/* LBR mode: the user registers and the CPU's call-stack branch records (the event was
+ * opened with branch-stack sampling in call-stack mode, user calls only). */
+static __always_inline void send_branch_records(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
+						struct task_struct *task, __u64 pid_tgid)
+{
+	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_BRANCH_RECORDS);
+	if (!sample)
+		return;
+	long size = 0;
+	if (user_registers(task, &sample->ip, &sample->sp, &sample->bp) == 0)
+		size = bpf_read_branch_records(ctx, sample->stack,
+					       EMBER_MAX_BRANCH_RECORDS * EMBER_BRANCH_RECORD_SIZE, 0);
+	if (size < 0) {
+		count(EMBER_BRANCH_RECORD_ERROR);
+		size = 0;
+	}
+	sample->stack_size = size;
+	if (finish_ring_sample(ctx, cfg, sample) == 0)
+		count(EMBER_BRANCH_SAMPLES);
+}
+
 /* Frame-pointer mode, for a sample the maps could not count: its addresses, whole. */
 static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
 					   struct ember_sample_key *key, __u64 pid_tgid, int user_code)
@@ -268,6 +289,10 @@ int sample(struct bpf_perf_event_data *ctx)
 			  (cfg->unwind == EMBER_UNWIND_AUTO &&
 			   bpf_map_lookup_elem(&dwarf_processes, &tgid)))) {
 		send_stack_copy(ctx, cfg, task, pid_tgid);
+		return 0;
+	}
+	if (user_code && cfg->unwind == EMBER_UNWIND_LBR) {
+		send_branch_records(ctx, cfg, task, pid_tgid);
 		return 0;
 	}
 
