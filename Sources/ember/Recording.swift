@@ -94,8 +94,11 @@ extension Recording {
         let dwarf = unwinding.ringBuffer
         switch unwinding.mode {
         case .lbr:
-            lines.append("unwound with the CPU's Last Branch Record (\(formatCount(dwarf.branchSamples)) stacks; "
-                + "calls made before recording began are not in it)")
+            var caveat = ""
+            if case .command = settings.target {} else {
+                caveat = "; calls made before recording began are not in it"
+            }
+            lines.append("unwound with the CPU's Last Branch Record (\(formatCount(dwarf.branchSamples)) stacks\(caveat))")
         case .fp:
             lines.append("unwound with frame pointers (\(formatCount(unwinding.uniqueKernelKeys)) distinct keys in the kernel)")
         case .dwarf:
