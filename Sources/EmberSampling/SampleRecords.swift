@@ -25,7 +25,8 @@ public struct SampleKey: Hashable, Sendable {
     }
 }
 
-/// A sample that came through the ring buffer rather than the counts map.
+/// A sample that came through the ring buffer rather than the counts map, or an event
+/// about a target process.
 /// `bytes` is only valid while the handler that receives it runs.
 public struct StackSample {
     /// What `bytes` holds.
@@ -38,6 +39,10 @@ public struct StackSample {
         /// LBR mode: the CPU's call-stack branch records (`struct perf_branch_entry`),
         /// most recent call first.
         case branchRecords
+        /// Not a sample: a target forked this process (``StackSample/pid``).
+        case processForked(parent: Int32)
+        /// Not a sample: the process exec'd a new program.
+        case processExecuted
     }
 
     public var kind: Kind
@@ -107,6 +112,9 @@ public struct SamplingCounters: Sendable, Equatable {
     public var branchRecordErrors: UInt64 = 0
     /// LBR samples sent to user space.
     public var branchSamples: UInt64 = 0
+    /// Fork and exec events dropped by a full ring buffer (user space finds those
+    /// processes at its next scan of the targets, about a second later).
+    public var processEventsLost: UInt64 = 0
 
     public init() {}
 }

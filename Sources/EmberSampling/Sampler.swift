@@ -158,8 +158,11 @@ public final class Sampler {
     }
 
     private func attachExecTracepoint() throws {
-        guard configuration.unwinding == .perProcess, let object,
-              let program = bpf_object__find_program_by_name(object, "forget_on_exec") else { return }
+        // Targets' execs are news for user space; system-wide, only --unwind auto needs them.
+        let targetsOnly: Bool
+        if case .processes = configuration.scope { targetsOnly = true } else { targetsOnly = false }
+        guard targetsOnly || configuration.unwinding == .perProcess, let object,
+              let program = bpf_object__find_program_by_name(object, "note_exec") else { return }
         guard let link = bpf_program__attach(program) else {
             throw SamplingError.from(errno: errno, doing: "attach to the sched_process_exec tracepoint",
                                      detail: libbpfMessage())
@@ -204,6 +207,13 @@ public final class Sampler {
         if bpf_map_update_elem(targetsMap, &key, &one, UInt64(BPF_ANY)) != 0 {
             throw SamplingError.from(errno: errno, doing: "add process \(pid) to the targets")
         }
+    }
+
+    /// Stops sampling a process that is gone, so that its pid, if reused, is not sampled
+    /// and the targets map keeps room for new processes.
+    public func removeTarget(_ pid: pid_t) {
+        var key = UInt32(bitPattern: pid)
+        _ = bpf_map_delete_elem(targetsMap, &key)
     }
 
     /// Marks a process for DWARF unwinding (with ``UnwindingMethod/perProcess``).
@@ -316,6 +326,7 @@ public final class Sampler {
         result.dwarfSamples = read(EMBER_DWARF_SAMPLES)
         result.branchRecordErrors = read(EMBER_BRANCH_RECORD_ERROR)
         result.branchSamples = read(EMBER_BRANCH_SAMPLES)
+        result.processEventsLost = read(EMBER_PROCESS_EVENTS_LOST)
         result.overflowSamples = read(EMBER_OVERFLOW_SAMPLES)
         return result
     }
@@ -415,6 +426,8 @@ private final class StackSampleHandler {
         switch header.kind {
         case EMBER_SAMPLE_ADDRESSES.rawValue: kind = .addresses
         case EMBER_SAMPLE_BRANCH_RECORDS.rawValue: kind = .branchRecords
+        case EMBER_PROCESS_FORKED.rawValue: kind = .processForked(parent: Int32(bitPattern: header.parent))
+        case EMBER_PROCESS_EXECUTED.rawValue: kind = .processExecuted
         default: kind = .stackCopy
         }
         handler?(StackSample(

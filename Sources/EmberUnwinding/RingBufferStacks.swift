@@ -65,6 +65,8 @@ public final class RingBufferStacks {
             unwind(sample, into: &key)
         case .branchRecords:
             addBranchRecords(sample, into: &key)
+        case .processForked, .processExecuted:
+            return  // events, not samples: the recorder handles them
         }
         counts[key, default: 0] += 1
     }
@@ -109,14 +111,14 @@ public final class RingBufferStacks {
         }
     }
 
-    /// The counted stacks; frame-pointer ones get the frameless-leaf fix when `leafFix`.
-    public func callStacks(leafFix: Bool, statistics leafStatistics: inout FramePointerStacks.LeafFixStatistics)
-        -> [CallStack] {
+    /// The counted stacks; frame-pointer ones get the frameless-leaf fix with `leafFix`.
+    public func callStacks(leafFix: FramelessLeafFix?,
+                           statistics leafStatistics: inout FramePointerStacks.LeafFixStatistics) -> [CallStack] {
         counts.map { key, count in
             var user = key.user
-            if leafFix, key.end == nil, case .frames(let frames) = user {
+            if let leafFix, key.end == nil, case .frames(let frames) = user {
                 user = .frames(FramePointerStacks.restoringFramelessCaller(
-                    frames, stackWords: key.stackWords, unwinder: unwinders.unwinder(for: key.pid),
+                    frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
                     count: count, statistics: &leafStatistics))
             }
             return CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: key.end,
@@ -125,8 +127,8 @@ public final class RingBufferStacks {
     }
 }
 
-/// One ``ProcessUnwinder`` per process, made while the process lives (its modules are
-/// reported from /proc/PID/maps) and kept after it exits.
+/// One ``ProcessUnwinder`` per live process (its modules are reported from
+/// /proc/PID/maps), dropped when it exits.
 public final class UnwinderCache {
     private var unwinders: [pid_t: ProcessUnwinder] = [:]
     private var unavailable: Set<pid_t> = []
@@ -151,9 +153,19 @@ public final class UnwinderCache {
         unavailable.remove(pid)
     }
 
-    /// Re-reads the memory maps of live processes (libraries loaded since).
+    /// Re-reads the memory maps of live processes (libraries loaded since), and drops the
+    /// unwinders of processes that are gone.
     public func refresh() {
-        for unwinder in unwinders.values { try? unwinder.report() }
+        for (pid, unwinder) in unwinders {
+            do { try unwinder.report() } catch { processExited(pid) }
+        }
+    }
+
+    /// The process is gone: its unwinder (its libdwfl session, the costly part) goes too,
+    /// so memory follows the live processes, not all that ever ran.
+    public func processExited(_ pid: pid_t) {
+        unwinders[pid] = nil
+        unavailable.insert(pid)
     }
 }
 

@@ -138,6 +138,10 @@ extension Recording {
             lines.append("\(formatCount(samples.counters.overflowSamples)) samples were sent whole to user space "
                 + "(stack map bucket taken or counts map full), none lost")
         }
+        if samples.counters.processEventsLost > 0 {
+            lines.append("\(formatCount(samples.counters.processEventsLost)) fork and exec events found the ring "
+                + "buffer full: those processes were read up to a second late (their frames may be [unknown])")
+        }
         if samples.counters.ringBufferFull > 0 {
             lines.append("\(formatCount(samples.counters.ringBufferFull)) of \(formatCount(seen)) samples lost: "
                 + "ring buffer full (lower -F or --stack-size)")

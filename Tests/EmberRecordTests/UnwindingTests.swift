@@ -233,10 +233,9 @@ final class BranchRecordStacksTests: XCTestCase {
         full.withUnsafeBytes { stacks.add(branchSample($0)) }
         [UInt8]().withUnsafeBytes { stacks.add(branchSample($0)) }
         var leafFix = FramePointerStacks.LeafFixStatistics()
-        let result = stacks.callStacks(leafFix: true, statistics: &leafFix)
+        let result = stacks.callStacks(leafFix: nil, statistics: &leafFix)
         XCTAssertEqual(stacks.statistics.branchSamples, 4)
         XCTAssertEqual(stacks.statistics.branchTruncated, 2)
-        XCTAssertEqual(leafFix.restored, 0, "LBR stacks need no frameless-leaf fix")
         let byUser = Dictionary(uniqueKeysWithValues: result.map { ($0.user, $0) })
         XCTAssertEqual(byUser[.frames([0x401512, 0x401101])]?.userEnd, .complete)
         XCTAssertEqual(byUser[.frames([0x401512, 0x401101, 0x401021])]?.userEnd, .truncated)

@@ -343,6 +343,15 @@ int sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
+/* Tells user space at once that a target forked or exec'd (a wakeup is an extra
+ * interrupt, but forks and execs are rare next to samples). */
+static __always_inline void send_process_event(__u32 kind, __u32 pid, __u32 parent)
+{
+	struct ember_stack_sample event = {.kind = kind, .pid = pid, .parent = parent};
+	if (bpf_ringbuf_output(&stack_samples, &event, sizeof(event), BPF_RB_FORCE_WAKEUP) != 0)
+		count(EMBER_PROCESS_EVENTS_LOST);
+}
+
 /* Follow children: a process forked by a target becomes a target. A BTF tracepoint
  * needs no tracefs and gives the task structs directly. */
 SEC("tp_btf/sched_process_fork")
@@ -359,19 +368,26 @@ int follow_fork(__u64 *ctx)
 	if (child_tgid == parent_tgid || !bpf_map_lookup_elem(&targets, &parent_tgid))
 		return 0; /* a new thread, or not ours */
 	__u8 one = 1;
-	if (bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY) != 0)
+	if (bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY) != 0) {
 		count(EMBER_TARGETS_MAP_FULL);
+		return 0;
+	}
+	send_process_event(EMBER_PROCESS_FORKED, child_tgid, parent_tgid);
 	return 0;
 }
 
 /* After exec, a process's old choice of unwinder is void: it takes frame-pointer stacks
- * until user space has looked at its new binary. */
+ * until user space has looked at its new binary, which it is told to do. */
 SEC("tp_btf/sched_process_exec")
-int forget_on_exec(__u64 *ctx)
+int note_exec(__u64 *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx[0];
 	__u32 tgid = task->tgid;
 	bpf_map_delete_elem(&dwarf_processes, &tgid);
+	__u32 zero = 0;
+	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg && cfg->filter_by_pid && bpf_map_lookup_elem(&targets, &tgid))
+		send_process_event(EMBER_PROCESS_EXECUTED, tgid, 0);
 	return 0;
 }
 
