@@ -45,7 +45,7 @@ let package = Package(
             exclude: ["BPF"],
             plugins: ["BPFCompiler"]),
         // Stage 2: unwinding (raw addresses → call stacks).
-        .target(name: "EmberUnwinding", dependencies: ["EmberSampling", "CLibElf"]),
+        .target(name: "EmberUnwinding", dependencies: ["EmberSampling", "CEmberShim", "CLibElf"]),
         // Stage 3: symbolization (addresses → names).
         .target(
             name: "EmberSymbolization",
@@ -73,7 +73,8 @@ let package = Package(
         .target(name: "EmberTestSupport", path: "Tests/EmberTestSupport"),
         .testTarget(name: "EmberSymbolizationTests", dependencies: ["EmberSymbolization", "EmberTestSupport"]),
         // End to end: runs the built `ember` binary on the sample workloads.
-        .testTarget(name: "EmberRecordTests", dependencies: ["EmberSampling", "EmberUnwinding", "EmberTestSupport"]),
+        .testTarget(
+            name: "EmberRecordTests", dependencies: ["CEmberShim", "EmberSampling", "EmberUnwinding", "EmberTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

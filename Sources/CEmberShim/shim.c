@@ -13,13 +13,21 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-int ember_open_cpu_clock_event(int cpu, unsigned long frequency)
+int ember_open_sampling_event(int cpu, unsigned long frequency, int branch_call_stacks)
 {
 	struct perf_event_attr attr;
 	memset(&attr, 0, sizeof(attr));
 	attr.size = sizeof(attr);
-	attr.type = PERF_TYPE_SOFTWARE;
-	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	if (branch_call_stacks) {
+		/* LBR needs a hardware event; call-stack mode records user calls only. */
+		attr.type = PERF_TYPE_HARDWARE;
+		attr.config = PERF_COUNT_HW_CPU_CYCLES;
+		attr.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_BRANCH_STACK;
+		attr.branch_sample_type = PERF_SAMPLE_BRANCH_USER | PERF_SAMPLE_BRANCH_CALL_STACK;
+	} else {
+		attr.type = PERF_TYPE_SOFTWARE;
+		attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	}
 	attr.freq = 1;
 	attr.sample_freq = frequency;
 	attr.disabled = 1;
@@ -30,19 +38,9 @@ int ember_open_cpu_clock_event(int cpu, unsigned long frequency)
 
 int ember_probe_lbr_call_stack(void)
 {
-	struct perf_event_attr attr;
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	attr.type = PERF_TYPE_HARDWARE;
-	attr.config = PERF_COUNT_HW_CPU_CYCLES;
-	attr.sample_period = 1000003;
-	attr.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_BRANCH_STACK;
-	attr.branch_sample_type = PERF_SAMPLE_BRANCH_USER | PERF_SAMPLE_BRANCH_CALL_STACK;
-	attr.exclude_kernel = 1;
-	attr.disabled = 1;
-	int fd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	int fd = ember_open_sampling_event(0, 99, 1);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	close(fd);
 	return 0;
 }

@@ -24,3 +24,12 @@ func onlineCPUs() throws -> [Int] {
     }
     return cpus
 }
+
+/// How many call-stack records this CPU's Last Branch Record holds (the PMU's
+/// `caps/branches`), or nil if the PMU does not say. An LBR sample with that many
+/// records may have lost its older calls.
+public func lastBranchRecordDepth(
+    capsFile: String = "/sys/bus/event_source/devices/cpu/caps/branches") -> Int? {
+    guard let text = try? readSmallFile(capsFile) else { return nil }
+    return Int(text.filter { !$0.isWhitespace })
+}

@@ -25,7 +25,8 @@ public struct SampleKey: Hashable, Sendable {
     }
 }
 
-/// A sample that came through the ring buffer rather than the counts map.
+/// A sample that came through the ring buffer rather than the counts map, or an event
+/// about a target process.
 /// `bytes` is only valid while the handler that receives it runs.
 public struct StackSample {
     /// What `bytes` holds.
@@ -35,6 +36,13 @@ public struct StackSample {
         /// Frame-pointer mode, for a sample the maps could not count: the user return
         /// addresses as the kernel walked them, innermost first.
         case addresses
+        /// LBR mode: the CPU's call-stack branch records (`struct perf_branch_entry`),
+        /// most recent call first.
+        case branchRecords
+        /// Not a sample: a target forked this process (``StackSample/pid``).
+        case processForked(parent: Int32)
+        /// Not a sample: the process exec'd a new program.
+        case processExecuted
     }
 
     public var kind: Kind
@@ -48,10 +56,26 @@ public struct StackSample {
     public var stackWords: [UInt64]
     /// The stack continues past the copy.
     public var stackIsTruncated: Bool
-    /// The stack copy or the user addresses (see ``kind``).
+    /// The stack copy, the user addresses or the branch records (see ``kind``).
     public var bytes: UnsafeRawBufferPointer
     /// Kernel addresses, innermost first (empty for a sample taken in user mode).
     public var kernelAddresses: [UInt64]
+
+    public init(kind: Kind, pid: Int32, tid: Int32, comm: String, instructionPointer: UInt64,
+                stackPointer: UInt64, framePointer: UInt64, stackWords: [UInt64], stackIsTruncated: Bool,
+                bytes: UnsafeRawBufferPointer, kernelAddresses: [UInt64]) {
+        self.kind = kind
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.instructionPointer = instructionPointer
+        self.stackPointer = stackPointer
+        self.framePointer = framePointer
+        self.stackWords = stackWords
+        self.stackIsTruncated = stackIsTruncated
+        self.bytes = bytes
+        self.kernelAddresses = kernelAddresses
+    }
 
     /// `bytes` read as addresses (for ``Kind/addresses``).
     public var userAddresses: [UInt64] {
@@ -84,6 +108,13 @@ public struct SamplingCounters: Sendable, Equatable {
     public var stackCopyErrors: UInt64 = 0
     /// DWARF samples sent to user space.
     public var dwarfSamples: UInt64 = 0
+    /// LBR samples whose branch records could not be read.
+    public var branchRecordErrors: UInt64 = 0
+    /// LBR samples sent to user space.
+    public var branchSamples: UInt64 = 0
+    /// Fork and exec events dropped by a full ring buffer (user space finds those
+    /// processes at its next scan of the targets, about a second later).
+    public var processEventsLost: UInt64 = 0
 
     public init() {}
 }

@@ -13,6 +13,9 @@ public enum UnwindingMethod: Sendable, Equatable {
     /// DWARF for the processes marked with ``Sampler/unwindWithDWARF(_:)``, frame pointers
     /// for the others.
     case perProcess
+    /// The CPU's Last Branch Record call stack goes to user space with the registers
+    /// (a hardware cycles event instead of the cpu-clock).
+    case branchRecords
 }
 
 /// What to sample and how.
@@ -131,6 +134,7 @@ public final class Sampler {
         case .framePointers: config.unwind = EMBER_UNWIND_FP.rawValue
         case .dwarf: config.unwind = EMBER_UNWIND_DWARF.rawValue
         case .perProcess: config.unwind = EMBER_UNWIND_AUTO.rawValue
+        case .branchRecords: config.unwind = EMBER_UNWIND_LBR.rawValue
         }
         config.stack_copy_size = UInt32(configuration.stackCopySize)
         config.stack_words = configuration.recordStackWords ? 1 : 0
@@ -154,8 +158,11 @@ public final class Sampler {
     }
 
     private func attachExecTracepoint() throws {
-        guard configuration.unwinding == .perProcess, let object,
-              let program = bpf_object__find_program_by_name(object, "forget_on_exec") else { return }
+        // Targets' execs are news for user space; system-wide, only --unwind auto needs them.
+        let targetsOnly: Bool
+        if case .processes = configuration.scope { targetsOnly = true } else { targetsOnly = false }
+        guard targetsOnly || configuration.unwinding == .perProcess, let object,
+              let program = bpf_object__find_program_by_name(object, "note_exec") else { return }
         guard let link = bpf_program__attach(program) else {
             throw SamplingError.from(errno: errno, doing: "attach to the sched_process_exec tracepoint",
                                      detail: libbpfMessage())
@@ -168,14 +175,17 @@ public final class Sampler {
             throw SamplingError.system("the embedded BPF object lacks its sample program")
         }
         for cpu in try onlineCPUs() {
-            let fd = ember_open_cpu_clock_event(Int32(cpu), UInt(configuration.frequency))
+            let fd = ember_open_sampling_event(
+                Int32(cpu), UInt(configuration.frequency), configuration.unwinding == .branchRecords ? 1 : 0)
             if fd < 0 {
                 var detail = "cpu \(cpu)"
                 if let paranoid = try? readSmallFile("/proc/sys/kernel/perf_event_paranoid") {
                     detail += ", kernel.perf_event_paranoid=\(paranoid.trimmingWhitespace())"
                 }
-                if -fd == ENOENT {
-                    throw SamplingError.unsupportedKernel("no software cpu-clock perf event (\(detail))")
+                if -fd == ENOENT || -fd == EOPNOTSUPP {
+                    let event = configuration.unwinding == .branchRecords
+                        ? "hardware cycles event with Last Branch Record call stacks" : "software cpu-clock perf event"
+                    throw SamplingError.unsupportedKernel("no \(event) (\(detail))")
                 }
                 throw SamplingError.from(errno: -fd, doing: "open perf events", detail: detail)
             }
@@ -197,6 +207,13 @@ public final class Sampler {
         if bpf_map_update_elem(targetsMap, &key, &one, UInt64(BPF_ANY)) != 0 {
             throw SamplingError.from(errno: errno, doing: "add process \(pid) to the targets")
         }
+    }
+
+    /// Stops sampling a process that is gone, so that its pid, if reused, is not sampled
+    /// and the targets map keeps room for new processes.
+    public func removeTarget(_ pid: pid_t) {
+        var key = UInt32(bitPattern: pid)
+        _ = bpf_map_delete_elem(targetsMap, &key)
     }
 
     /// Marks a process for DWARF unwinding (with ``UnwindingMethod/perProcess``).
@@ -307,6 +324,9 @@ public final class Sampler {
         result.ringBufferFull = read(EMBER_RING_BUFFER_FULL)
         result.stackCopyErrors = read(EMBER_STACK_COPY_ERROR)
         result.dwarfSamples = read(EMBER_DWARF_SAMPLES)
+        result.branchRecordErrors = read(EMBER_BRANCH_RECORD_ERROR)
+        result.branchSamples = read(EMBER_BRANCH_SAMPLES)
+        result.processEventsLost = read(EMBER_PROCESS_EVENTS_LOST)
         result.overflowSamples = read(EMBER_OVERFLOW_SAMPLES)
         return result
     }
@@ -402,8 +422,16 @@ private final class StackSampleHandler {
         let kernel = (0..<kernelCount).map {
             bytes.loadUnaligned(fromByteOffset: kernelStart + $0 * 8, as: UInt64.self)
         }
+        let kind: StackSample.Kind
+        switch header.kind {
+        case EMBER_SAMPLE_ADDRESSES.rawValue: kind = .addresses
+        case EMBER_SAMPLE_BRANCH_RECORDS.rawValue: kind = .branchRecords
+        case EMBER_PROCESS_FORKED.rawValue: kind = .processForked(parent: Int32(bitPattern: header.parent))
+        case EMBER_PROCESS_EXECUTED.rawValue: kind = .processExecuted
+        default: kind = .stackCopy
+        }
         handler?(StackSample(
-            kind: header.kind == EMBER_SAMPLE_ADDRESSES.rawValue ? .addresses : .stackCopy,
+            kind: kind,
             pid: Int32(bitPattern: header.pid), tid: Int32(bitPattern: header.tid),
             comm: commString(header.comm),
             instructionPointer: header.ip, stackPointer: header.sp, framePointer: header.bp,

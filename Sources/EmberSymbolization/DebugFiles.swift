@@ -94,6 +94,8 @@ enum MiniDebugInfo {
 /// Everything known about one mapped file: its symbols (merged with those of its debug
 /// file and MiniDebugInfo), and its DWARF, from wherever it was found.
 final class ObjectFile {
+    /// The file itself (its handle is lent to readers of its CFI).
+    let file: ELFFile
     let symbols: ELFSymbolTable
     /// Frames per address (as the file's symbols use them): each address resolved once.
     var frames: [UInt64: [Frame]] = [:]
@@ -107,6 +109,7 @@ final class ObjectFile {
     let debugSource: String?
 
     init(file: ELFFile, targetPath: String, locator: DebugFileLocator) {
+        self.file = file
         var sources = [file]
         var dwarfFile: ELFFile? = nil
         var debugSource: String? = nil

@@ -45,23 +45,48 @@ public struct MemoryMapping: Hashable, Sendable {
 
     /// Parses one line of /proc/PID/maps; nil if the line is not in that format.
     public init?(mapsLine line: Substring) {
+        var line = String(line)
+        guard let mapping = line.withUTF8({ MemoryMapping(mapsLine: $0) }) else { return nil }
+        self = mapping
+    }
+
+    /// Parses one line from its bytes. Maps are re-read often (every new process, several
+    /// times while the loader maps its libraries): this reads fields in place instead of
+    /// splitting strings.
+    init?(mapsLine line: UnsafeBufferPointer<UInt8>) {
         // 55d0c8a00000-55d0c8a02000 r-xp 00002000 fe:01 1234567    /usr/bin/app
-        var fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)[...]
-        guard fields.count >= 5 else { return nil }
-        let range = fields.removeFirst().split(separator: "-")
-        guard range.count == 2,
-              let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
-              start < end
-        else { return nil }
-        let permissions = String(fields.removeFirst())
-        guard permissions.count == 4, let offset = UInt64(fields.removeFirst(), radix: 16) else {
-            return nil
+        var index = 0
+        func skipSpaces() { while index < line.count && line[index] == UInt8(ascii: " ") { index += 1 } }
+        func field(until end: UInt8 = UInt8(ascii: " ")) -> UnsafeBufferPointer<UInt8> {
+            let start = index
+            while index < line.count && line[index] != end { index += 1 }
+            defer { if index < line.count { index += 1 } }
+            return UnsafeBufferPointer(rebasing: line[start..<index])
         }
-        let device = String(fields.removeFirst())
-        guard let inode = UInt64(fields.removeFirst()) else { return nil }
-        let path = fields.first.map { String($0.drop(while: { $0 == " " })) } ?? ""
-        self.init(start: start, end: end, permissions: permissions, fileOffset: offset,
-                  device: device, inode: inode, path: path)
+        func number(_ bytes: UnsafeBufferPointer<UInt8>, radix: UInt64) -> UInt64? {
+            guard !bytes.isEmpty, bytes.count <= 16 else { return nil }
+            var value: UInt64 = 0
+            for byte in bytes {
+                let digit: UInt64
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: digit = UInt64(byte - UInt8(ascii: "a") + 10)
+                default: return nil
+                }
+                value = value &* radix &+ digit
+            }
+            return value
+        }
+        guard let start = number(field(until: UInt8(ascii: "-")), radix: 16),
+              let end = number(field(), radix: 16), start < end else { return nil }
+        let permissions = field()
+        guard permissions.count == 4, let offset = number(field(), radix: 16) else { return nil }
+        let device = field()
+        guard !device.isEmpty, let inode = number(field(), radix: 10) else { return nil }
+        skipSpaces()
+        self.init(start: start, end: end, permissions: String(decoding: permissions, as: UTF8.self),
+                  fileOffset: offset, device: String(decoding: device, as: UTF8.self), inode: inode,
+                  path: String(decoding: UnsafeBufferPointer(rebasing: line[index...]), as: UTF8.self))
     }
 }
 
@@ -75,7 +100,25 @@ public struct MemoryMap: Sendable {
 
     /// Parses the text of /proc/PID/maps; lines that do not parse are skipped.
     public init(parsing text: String) {
-        self.init(mappings: text.split(separator: "\n").compactMap { MemoryMapping(mapsLine: $0) })
+        var text = text
+        self.init(bytes: text.withUTF8 { Array($0) })
+    }
+
+    /// Parses /proc/PID/maps as read; lines that do not parse are skipped.
+    public init(bytes: [UInt8]) {
+        var mappings: [MemoryMapping] = []
+        bytes.withUnsafeBufferPointer { bytes in
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                if let mapping = MemoryMapping(mapsLine: UnsafeBufferPointer(rebasing: bytes[lineStart..<lineEnd])) {
+                    mappings.append(mapping)
+                }
+                lineStart = lineEnd + 1
+            }
+        }
+        self.init(mappings: mappings)
     }
 
     /// The mapping that contains `address`.

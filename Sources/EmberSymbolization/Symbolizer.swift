@@ -141,7 +141,7 @@ public final class Symbolizer {
     @discardableResult
     public func refresh(process pid: pid_t) -> Bool {
         guard let bytes = try? readWholeFile("\(procRoot)/\(pid)/maps") else { return false }
-        let map = MemoryMap(parsing: String(decoding: bytes, as: UTF8.self))
+        let map = MemoryMap(bytes: bytes)
         if let comm = try? readWholeFile("\(procRoot)/\(pid)/comm") {
             let name = String(decoding: comm, as: UTF8.self).trimmingCharacters(in: "\n")
             if !name.isEmpty { processNames[pid] = name }
@@ -238,6 +238,18 @@ public final class Symbolizer {
         }
         let elfAddress = object.symbols.virtualAddress(forFileOffset: fileOffset) ?? fileOffset
         return cached(in: object, address: elfAddress, moduleName: mapping.moduleName)
+    }
+
+    /// The ELF file mapped executable at `address` in `pid`: its libelf handle (open as
+    /// long as this symbolizer), an object that stands for the file in every process, and
+    /// the address as the file's own virtual addresses give it. For readers of the file's
+    /// CFI; nil where no ELF file is mapped.
+    public func elfFile(pid: pid_t, address: UInt64) -> (elf: OpaquePointer, file: AnyObject, address: UInt64)? {
+        guard let mapping = memoryMaps[pid]?.mapping(containing: address),
+              mapping.isExecutable, mapping.isFileBacked,
+              let object = objectFile(for: mapping, pid: pid) else { return nil }
+        let fileOffset = address - mapping.start + mapping.fileOffset
+        return (object.file.elf, object, object.symbols.virtualAddress(forFileOffset: fileOffset) ?? fileOffset)
     }
 
     /// The frames of `address` in `object`, resolved on first use.

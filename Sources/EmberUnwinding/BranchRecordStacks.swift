@@ -1,3 +1,5 @@
+import CEmberShim
+
 /// Call stacks from the CPU's Last Branch Record in call-stack mode, where the hardware
 /// keeps one record per call not yet returned from, most recent first.
 public enum BranchRecordStacks {
@@ -26,6 +28,16 @@ public enum BranchRecordStacks {
             stack.append(record.from &+ 1)
         }
         return stack
+    }
+
+    /// The records in a sample's bytes: `struct perf_branch_entry` as the kernel writes
+    /// them (from, to, then a word of flags), most recent first.
+    public static func records(in bytes: UnsafeRawBufferPointer) -> [Record] {
+        let size = Int(EMBER_BRANCH_RECORD_SIZE)
+        return (0..<(bytes.count / size)).map { index in
+            Record(from: bytes.loadUnaligned(fromByteOffset: index * size, as: UInt64.self),
+                   to: bytes.loadUnaligned(fromByteOffset: index * size + 8, as: UInt64.self))
+        }
     }
 
     /// Why `--unwind lbr` cannot be used here, or nil if it can.

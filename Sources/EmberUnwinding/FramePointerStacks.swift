@@ -1,4 +1,7 @@
 import EmberSampling
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Call stacks walked by the kernel (`bpf_get_stackid`): frame pointers for user code,
 /// the kernel's own unwinder (ORC here) for kernel code. This stage turns the stack ids
@@ -17,18 +20,18 @@ public enum FramePointerStacks {
 
     /// The call stacks of a recording, one per distinct key.
     ///
-    /// - Parameter unwinders: the processes' CFI, which tells whether the sampled function
+    /// - Parameter leafFix: the processes' CFI, which tells whether the sampled function
     ///   had set up its frame. Without it, stacks are left as the kernel walked them.
     public static func callStacks(
         from samples: RawSamples,
-        unwinders: UnwinderCache? = nil,
+        leafFix: FramelessLeafFix? = nil,
         statistics: inout LeafFixStatistics
     ) -> [CallStack] {
         samples.counts.map { key, count in
             var user = half(key.userStackID, samples.stacks)
-            if let unwinders, case .frames(let frames) = user {
+            if let leafFix, case .frames(let frames) = user {
                 user = .frames(restoringFramelessCaller(
-                    frames, stackWords: key.stackWords, unwinder: unwinders.unwinder(for: key.pid),
+                    frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
                     count: count, statistics: &statistics))
             }
             return CallStack(
@@ -42,13 +45,13 @@ public enum FramePointerStacks {
     /// walk (which started from rbp, still the caller's frame) skipped the caller: put it
     /// back between the leaf and the caller's caller.
     public static func restoringFramelessCaller(
-        _ frames: [UInt64], stackWords: [UInt64], unwinder: ProcessUnwinder?, count: UInt64,
+        _ frames: [UInt64], pid: pid_t, stackWords: [UInt64], leafFix: FramelessLeafFix, count: UInt64,
         statistics: inout LeafFixStatistics
     ) -> [UInt64] {
-        guard let leaf = frames.first, let unwinder, let slot = unwinder.returnAddressSlot(at: leaf) else {
+        guard let leaf = frames.first, let slot = leafFix.returnAddressSlot(pid: pid, at: leaf) else {
             return frames
         }
-        guard slot < stackWords.count, stackWords[slot] != 0, unwinder.isCodeAddress(stackWords[slot]) else {
+        guard slot < stackWords.count, stackWords[slot] != 0, leafFix.isCodeAddress(pid: pid, stackWords[slot]) else {
             statistics.unrecoverable += count
             return frames
         }

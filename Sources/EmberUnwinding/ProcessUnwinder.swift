@@ -91,42 +91,16 @@ public final class ProcessUnwinder {
         return unwound
     }
 
+    /// Whether `address` lies in one of the process's reported modules.
+    private func isCodeAddress(_ address: UInt64) -> Bool {
+        dwfl_addrmodule(dwfl, address) != nil
+    }
+
     private func unwindOnce(_ sample: StackSample, maxFrames: Int) -> UnwoundStack {
         context.begin(sample: sample, maxFrames: maxFrames)
         let result = dwfl_getthread_frames(dwfl, sample.tid, unwindFrameCallback,
                                            Unmanaged.passUnretained(context).toOpaque())
         return context.finish(result: result)
-    }
-
-    /// Whether `address` lies in one of the process's modules (a plausible return address).
-    public func isCodeAddress(_ address: UInt64) -> Bool {
-        dwfl_addrmodule(dwfl, address) != nil
-    }
-
-    /// Where the return address of the function at `pc` is while its frame is not set up
-    /// (the CFA is still relative to the stack pointer): the index of the stack word at the
-    /// stack pointer that holds it. nil if the frame is set up (CFA relative to rbp) or the
-    /// address has no CFI.
-    public func returnAddressSlot(at pc: UInt64) -> Int? {
-        guard let module = dwfl_addrmodule(dwfl, pc) else { return nil }
-        var bias: Dwarf_Addr = 0
-        var frame: OpaquePointer? = nil
-        for cfi in [dwfl_module_eh_cfi(module, &bias), dwfl_module_dwarf_cfi(module, &bias)] {
-            guard let cfi else { continue }
-            if dwarf_cfi_addrframe(cfi, pc - bias, &frame) == 0 { break }
-            frame = nil
-        }
-        guard let frame else { return nil }
-        defer { free(UnsafeMutableRawPointer(frame)) }
-        var ops: UnsafeMutablePointer<Dwarf_Op>? = nil
-        var count = 0
-        guard dwarf_frame_cfa(frame, &ops, &count) == 0, count == 1, let op = ops?.pointee,
-              op.atom == 0x92 /* DW_OP_bregx */, op.number == DWARFRegister.rsp
-        else { return nil }
-        // The return address is the word just below the CFA: CFA = rsp + offset.
-        let offset = Int64(bitPattern: op.number2)
-        guard offset >= 8, offset % 8 == 0 else { return nil }
-        return Int(offset / 8) - 1
     }
 
     static func lastError() -> String {

@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// Counts the samples that come through the ring buffer as they arrive: DWARF stack
-/// copies, unwound here, and frame-pointer samples the kernel's maps could not count.
+/// copies, unwound here, LBR call stacks, and frame-pointer samples the kernel's maps
+/// could not count.
 /// Only distinct stacks are kept (the stack copies are not).
 public final class RingBufferStacks {
     struct Key: Hashable {
@@ -28,6 +29,9 @@ public final class RingBufferStacks {
         public var copyFailed: UInt64 = 0
         /// Frame-pointer samples received whole (their maps were full).
         public var addressSamples: UInt64 = 0
+        /// LBR samples received, and those whose records filled the LBR (older calls lost).
+        public var branchSamples: UInt64 = 0
+        public var branchTruncated: UInt64 = 0
         /// CPU seconds spent unwinding.
         public var unwindSeconds: Double = 0
         public init() {}
@@ -37,10 +41,13 @@ public final class RingBufferStacks {
     private let unwinders: UnwinderCache
     public private(set) var statistics = Statistics()
     public let maxFrames: Int
+    /// The records this CPU's LBR holds (see ``lastBranchRecordDepth(capsFile:)``).
+    public let branchRecordDepth: Int?
 
-    public init(unwinders: UnwinderCache, maxFrames: Int = 127) {
+    public init(unwinders: UnwinderCache, maxFrames: Int = 127, branchRecordDepth: Int? = nil) {
         self.unwinders = unwinders
         self.maxFrames = maxFrames
+        self.branchRecordDepth = branchRecordDepth
     }
 
     /// Counts one sample (called from the ring-buffer handler).
@@ -56,6 +63,10 @@ public final class RingBufferStacks {
             key.stackWords = sample.stackWords
         case .stackCopy:
             unwind(sample, into: &key)
+        case .branchRecords:
+            addBranchRecords(sample, into: &key)
+        case .processForked, .processExecuted:
+            return  // events, not samples: the recorder handles them
         }
         counts[key, default: 0] += 1
     }
@@ -82,14 +93,32 @@ public final class RingBufferStacks {
         }
     }
 
-    /// The counted stacks; frame-pointer ones get the frameless-leaf fix when `leafFix`.
-    public func callStacks(leafFix: Bool, statistics leafStatistics: inout FramePointerStacks.LeafFixStatistics)
-        -> [CallStack] {
+    private func addBranchRecords(_ sample: StackSample, into key: inout Key) {
+        statistics.branchSamples += 1
+        guard !sample.bytes.isEmpty else {
+            key.user = .lost(.copyFailed)
+            return
+        }
+        let records = BranchRecordStacks.records(in: sample.bytes)
+        key.user = .frames(BranchRecordStacks.callStack(instructionPointer: sample.instructionPointer,
+                                                        records: records))
+        // A full LBR has dropped the oldest calls: the stack ends under [truncated].
+        if let depth = branchRecordDepth, records.count >= depth {
+            key.end = .truncated
+            statistics.branchTruncated += 1
+        } else {
+            key.end = .complete
+        }
+    }
+
+    /// The counted stacks; frame-pointer ones get the frameless-leaf fix with `leafFix`.
+    public func callStacks(leafFix: FramelessLeafFix?,
+                           statistics leafStatistics: inout FramePointerStacks.LeafFixStatistics) -> [CallStack] {
         counts.map { key, count in
             var user = key.user
-            if leafFix, key.end == nil, case .frames(let frames) = user {
+            if let leafFix, key.end == nil, case .frames(let frames) = user {
                 user = .frames(FramePointerStacks.restoringFramelessCaller(
-                    frames, stackWords: key.stackWords, unwinder: unwinders.unwinder(for: key.pid),
+                    frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
                     count: count, statistics: &leafStatistics))
             }
             return CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: key.end,
@@ -98,8 +127,8 @@ public final class RingBufferStacks {
     }
 }
 
-/// One ``ProcessUnwinder`` per process, made while the process lives (its modules are
-/// reported from /proc/PID/maps) and kept after it exits.
+/// One ``ProcessUnwinder`` per live process (its modules are reported from
+/// /proc/PID/maps), dropped when it exits.
 public final class UnwinderCache {
     private var unwinders: [pid_t: ProcessUnwinder] = [:]
     private var unavailable: Set<pid_t> = []
@@ -124,9 +153,19 @@ public final class UnwinderCache {
         unavailable.remove(pid)
     }
 
-    /// Re-reads the memory maps of live processes (libraries loaded since).
+    /// Re-reads the memory maps of live processes (libraries loaded since), and drops the
+    /// unwinders of processes that are gone.
     public func refresh() {
-        for unwinder in unwinders.values { try? unwinder.report() }
+        for (pid, unwinder) in unwinders {
+            do { try unwinder.report() } catch { processExited(pid) }
+        }
+    }
+
+    /// The process is gone: its unwinder (its libdwfl session, the costly part) goes too,
+    /// so memory follows the live processes, not all that ever ran.
+    public func processExited(_ pid: pid_t) {
+        unwinders[pid] = nil
+        unavailable.insert(pid)
     }
 }
 

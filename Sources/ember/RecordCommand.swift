@@ -16,7 +16,7 @@ struct Record: ParsableCommand {
               ember record --all -d 5 -F 997 -o system.svg
             """)
 
-    @Option(name: .long, help: "Profile this process: all of its threads, and the processes it forks.")
+    @Option(name: .long, help: "Profile this process: all of its threads, and its child processes (running or started later).")
     var pid: Int32?
 
     @Flag(name: .long, help: "Profile every task on the system.")

@@ -51,10 +51,6 @@ struct Recorder {
             probeResult: ember_probe_lbr_call_stack()) {
             throw EmberError("--unwind lbr: \(reason)")
         }
-        if settings.unwind == .lbr {
-            throw EmberError("--unwind lbr: this CPU has LBR call stacks, but ember does not sample "
-                + "them yet: use --unwind dwarf or --unwind fp")
-        }
         var configuration: SamplerConfiguration
         switch settings.target {
         case .process(let pid):
@@ -72,7 +68,8 @@ struct Recorder {
         configuration.stackCopySize = settings.stackSize
         configuration.recordStackWords = settings.leafFix
         switch settings.unwind {
-        case .fp, .lbr: configuration.unwinding = .framePointers
+        case .fp: configuration.unwinding = .framePointers
+        case .lbr: configuration.unwinding = .branchRecords
         case .dwarf: configuration.unwinding = .dwarf
         case .auto: configuration.unwinding = .perProcess
         }
@@ -89,7 +86,14 @@ struct Recorder {
             child = launched
             try sampler.addTarget(launched.pid)
         }
-        if case .process(let pid) = settings.target { session.watch(pid) }
+        if case .process(let pid) = settings.target {
+            // Children running already are followed too (a build tool's compilers, a
+            // server's workers): the BPF program only sees children forked from now on.
+            for process in [pid] + descendants(of: pid) {
+                if process != pid { try sampler.addTarget(process) }
+                session.watch(process)
+            }
+        }
         // Read the kernel's symbols now rather than after sampling (a launched command
         // waits for it).
         if settings.kernelStacks { session.symbolizer.loadKernelSymbols() }
@@ -131,7 +135,7 @@ struct Recorder {
                             samples: sampler.counters().samples)
             }
             try session.wait(milliseconds: pollMilliseconds)
-            session.watchNewTargets()
+            session.rereadYoungProcesses()
         }
         let elapsed = monotonicSeconds() - started
         // Disable the events first: nothing changes the maps while they are read.
@@ -145,9 +149,9 @@ struct Recorder {
         child?.finish()
 
         var leafFix = FramePointerStacks.LeafFixStatistics()
-        var stacks = FramePointerStacks.callStacks(
-            from: samples, unwinders: settings.leafFix ? session.unwinders : nil, statistics: &leafFix)
-        stacks += session.ringBuffer.callStacks(leafFix: settings.leafFix, statistics: &leafFix)
+        let leafFixCFI = settings.leafFix ? FramelessLeafFix(files: session.symbolizer) : nil
+        var stacks = FramePointerStacks.callStacks(from: samples, leafFix: leafFixCFI, statistics: &leafFix)
+        stacks += session.ringBuffer.callStacks(leafFix: leafFixCFI, statistics: &leafFix)
         let profile = ProfileBuilder(symbolizer: session.symbolizer, settings: settings).profile(of: stacks)
         var targetName: String?
         if case .process(let pid) = settings.target { targetName = session.symbolizer.processName(pid) }
@@ -182,24 +186,26 @@ final class Session {
         self.settings = settings
         self.sampler = sampler
         self.symbolizer = Symbolizer(options: settings.symbolization)
-        self.ringBuffer = RingBufferStacks(unwinders: unwinders)
+        self.ringBuffer = RingBufferStacks(
+            unwinders: unwinders, branchRecordDepth: settings.unwind == .lbr ? lastBranchRecordDepth() : nil)
     }
 
     /// Reads what a process's stacks and names will need while it is alive: its memory map,
     /// symbols and CFI, and (with --unwind auto) picks its unwinding method.
-    func watch(_ pid: pid_t) {
+    /// - Parameter executed: the BPF program saw it exec (perhaps the same binary again).
+    func watch(_ pid: pid_t, executed: Bool = false) {
         guard pid > 0 else { return }
         // A new program (exec) needs a new unwinder and, with --unwind auto, a new choice;
         // the BPF program already fell back to frame pointers for it.
         let program = executableIdentity(pid)
-        guard !known.contains(pid) || (program != nil && program != programs[pid]) else {
+        guard !known.contains(pid) || executed || (program != nil && program != programs[pid]) else {
             symbolizer.refresh(process: pid)  // new libraries
             return
         }
         unwinders.forget(pid)
         known.insert(pid)
         programs[pid] = program
-        watchedAt[pid] = monotonicSeconds()
+        young[pid] = monotonicSeconds()
         // Decide first: until then the process's samples are frame-pointer stacks.
         var framePointers: Bool?
         if settings.unwind == .auto, let program {
@@ -211,10 +217,10 @@ final class Session {
             let name = "\(symbolizer.processName(pid) ?? "?") (\(pid))"
             if framePointers { framePointerProcesses.append(name) } else { dwarfProcesses.append(name) }
         }
-        // The targets' CFI is read while they live, for the frameless-leaf fix after they
-        // exit; system-wide, only processes that get DWARF samples (or live at the end)
-        // pay for it.
-        if case .system = settings.target {} else if settings.leafFix || settings.unwind != .fp {
+        // A DWARF target's unwinder is made now, so that a short-lived process's samples
+        // still unwind after it exits; system-wide, only processes that get DWARF samples
+        // pay for one.
+        if case .system = settings.target {} else if settings.unwind == .dwarf || framePointers == false {
             _ = unwinders.unwinder(for: pid)
         }
     }
@@ -251,48 +257,69 @@ final class Session {
         return uses
     }
 
-    /// Watches targets that appeared (forked) or exec'd since the last look, at every poll:
-    /// a short-lived child must be read while it lives. System-wide, new processes are
-    /// found by ``refresh()`` only, as finding them means walking the counts map.
-    func watchNewTargets() {
-        if case .system = settings.target { return }
+    /// Re-reads, at every poll, the maps of processes that started or exec'd moments ago:
+    /// the loader maps libraries in a new program's first milliseconds, and a process that
+    /// lives less than the refresh interval must still be read with them. Later libraries
+    /// (dlopen) are found by ``refresh()``.
+    func rereadYoungProcesses() {
         let now = monotonicSeconds()
-        for pid in sampler.targetProcesses() {
-            if !known.contains(pid) || executableIdentity(pid) != programs[pid] {
-                watch(pid)
-            } else if now - (watchedAt[pid] ?? 0) < youngProcessSeconds {
-                // The loader maps libraries in a new program's first moments: a process
-                // that lives less than the refresh interval must still be read with them.
+        for (pid, since) in young {
+            if now - since > youngProcessSeconds {
+                young[pid] = nil
+            } else {
                 symbolizer.refresh(process: pid)
             }
         }
     }
 
-    /// For how long after exec a process's map is re-read at every poll.
-    private let youngProcessSeconds = 2.0
-    private var watchedAt: [pid_t: Double] = [:]
+    private let youngProcessSeconds = 0.3
+    private var young: [pid_t: Double] = [:]
+    /// Targets found gone (and removed from the BPF targets map).
+    private var gone: Set<pid_t> = []
 
-    /// Re-reads the maps of every process being sampled (new processes, new libraries).
+    /// Every second: finds targets whose fork or exec event was lost, re-reads the maps of
+    /// live ones (new libraries), and lets go of the ones that are gone. System-wide, the
+    /// processes are the ones sampled so far.
     func refresh() {
-        let pids: [pid_t]
         switch settings.target {
-        case .system: pids = Array(sampler.sampledProcesses())
-        default: pids = sampler.targetProcesses()
+        case .system:
+            for pid in sampler.sampledProcesses() { watch(pid) }
+        default:
+            for pid in sampler.targetProcesses() where !gone.contains(pid) {
+                if processExists(pid) {
+                    watch(pid)
+                } else {
+                    gone.insert(pid)
+                    young[pid] = nil
+                    sampler.removeTarget(pid)
+                    unwinders.processExited(pid)
+                }
+            }
         }
-        for pid in pids { watch(pid) }
         unwinders.refresh()
     }
 
-    /// Waits for the next poll, counting (and unwinding) ring-buffer samples as they arrive.
-    func wait(milliseconds: Int32) throws {
+    /// Waits for the next poll, counting (and unwinding) ring-buffer samples as they arrive,
+    /// and watches the processes that forked or exec'd meanwhile. Returns the records read.
+    @discardableResult
+    func wait(milliseconds: Int32) throws -> Int {
         let ringBuffer = self.ringBuffer
-        try sampler.pollStackSamples(timeout: milliseconds) { ringBuffer.add($0) }
+        var forked: [pid_t] = [], executed: [pid_t] = []
+        let handled = try sampler.pollStackSamples(timeout: milliseconds) { record in
+            switch record.kind {
+            case .processForked: forked.append(record.pid)
+            case .processExecuted: executed.append(record.pid)
+            default: ringBuffer.add(record)
+            }
+        }
+        for pid in forked { watch(pid) }
+        for pid in executed { watch(pid, executed: true) }
+        return handled
     }
 
     /// Counts what is left in the ring buffer after the events were disabled.
     func drain() throws {
-        let ringBuffer = self.ringBuffer
-        while try sampler.pollStackSamples(timeout: 0, { ringBuffer.add($0) }) > 0 {}
+        while try wait(milliseconds: 0) > 0 {}
     }
 }
 
@@ -304,6 +331,37 @@ struct UnwindingReport {
     var ringBuffer: RingBufferStacks.Statistics
     var leafFix: FramePointerStacks.LeafFixStatistics
     var uniqueKernelKeys: Int
+}
+
+/// The processes descended from `pid` now, from /proc/PID/task/TID/children.
+func descendants(of pid: pid_t) -> [pid_t] {
+    var found: [pid_t] = []
+    var queue = [pid]
+    while let parent = queue.popLast() {
+        for task in directoryEntries("/proc/\(parent)/task") {
+            guard let text = try? readAll("/proc/\(parent)/task/\(task)/children") else { continue }
+            for child in String(decoding: text, as: UTF8.self).split(separator: " ").compactMap({ pid_t($0) })
+            where !found.contains(child) && child != pid {
+                found.append(child)
+                queue.append(child)
+            }
+        }
+    }
+    return found
+}
+
+/// The names in a directory, "." and ".." left out; empty if it cannot be read.
+func directoryEntries(_ path: String) -> [String] {
+    guard let directory = opendir(path) else { return [] }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
 }
 
 func processExists(_ pid: pid_t) -> Bool {
@@ -372,4 +430,12 @@ func formatCount<T: BinaryInteger>(_ value: T) -> String {
         result.append(digit)
     }
     return result
+}
+
+/// The frameless-leaf fix reads CFI from the files the symbolizer opened for each process.
+extension Symbolizer: CodeFiles {
+    public func codeFile(pid: pid_t, address: UInt64) -> CodeFile? {
+        guard let found = elfFile(pid: pid, address: address) else { return nil }
+        return CodeFile(elf: found.elf, identity: ObjectIdentifier(found.file), address: found.address)
+    }
 }

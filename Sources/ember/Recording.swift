@@ -93,7 +93,13 @@ extension Recording {
         var lines: [String] = []
         let dwarf = unwinding.ringBuffer
         switch unwinding.mode {
-        case .fp, .lbr:
+        case .lbr:
+            var caveat = ""
+            if case .command = settings.target {} else {
+                caveat = "; calls made before recording began are not in it"
+            }
+            lines.append("unwound with the CPU's Last Branch Record (\(formatCount(dwarf.branchSamples)) stacks\(caveat))")
+        case .fp:
             lines.append("unwound with frame pointers (\(formatCount(unwinding.uniqueKernelKeys)) distinct keys in the kernel)")
         case .dwarf:
             lines.append("unwound with DWARF CFI (\(formatCount(dwarf.samples)) stacks, "
@@ -120,6 +126,10 @@ extension Recording {
             lines.append("\(formatCount(dwarf.truncated)) of \(formatCount(dwarf.samples)) DWARF stacks were deeper "
                 + "than the copy: shown under [truncated] (raise --stack-size)")
         }
+        if dwarf.branchTruncated > 0 {
+            lines.append("\(formatCount(dwarf.branchTruncated)) of \(formatCount(dwarf.branchSamples)) LBR stacks "
+                + "filled the Last Branch Record (older calls lost): shown under [truncated]")
+        }
         if dwarf.unknownEnd > 0 {
             lines.append("\(formatCount(dwarf.unknownEnd)) of \(formatCount(dwarf.samples)) DWARF stacks could not "
                 + "be unwound to their root: shown under [unknown]")
@@ -127,6 +137,10 @@ extension Recording {
         if samples.counters.overflowSamples > 0 {
             lines.append("\(formatCount(samples.counters.overflowSamples)) samples were sent whole to user space "
                 + "(stack map bucket taken or counts map full), none lost")
+        }
+        if samples.counters.processEventsLost > 0 {
+            lines.append("\(formatCount(samples.counters.processEventsLost)) fork and exec events found the ring "
+                + "buffer full: those processes were read up to a second late (their frames may be [unknown])")
         }
         if samples.counters.ringBufferFull > 0 {
             lines.append("\(formatCount(samples.counters.ringBufferFull)) of \(formatCount(seen)) samples lost: "

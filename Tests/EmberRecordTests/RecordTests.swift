@@ -99,6 +99,45 @@ final class RecordTests: RecordingTestCase {
         XCTAssertGreaterThan(named, 95, "libc's frames under main are named: \(folded.stacks.keys.prefix(3))")
     }
 
+    func testShortLivedChildrenAreSymbolized() throws {
+        // Forty children of 40 ms each, forked one after another: each lives less than a
+        // poll, so its map is read on the fork event (the parent's, until exec).
+        let forked = path("forked.folded")
+        var result = try ember(["record", "-F", "997", "-o", forked, "--",
+                                try sampleBinary("forker"), "fork", "40", "40"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        var folded = try Folded(path: forked)
+        let inChildren = folded.share { $0.contains("child_work") }
+        XCTAssertGreaterThan(inChildren, 90, "children's samples named: \(folded.stacks.sorted { $0.value > $1.value }.prefix(3))")
+
+        // Children that exec a 30 ms program: read on the exec event, again as the loader
+        // maps libraries.
+        let executed = path("executed.folded")
+        result = try ember(["record", "-F", "997", "-o", executed, "--",
+                            try sampleBinary("forker"), "exec", "40", "0.03", try sampleBinary("split")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        folded = try Folded(path: executed)
+        let inSplit = folded.share { $0.first == "split" && $0.contains("spin") && $0.contains("main") }
+        XCTAssertGreaterThan(inSplit, 80, "exec'd programs' samples named: \(folded.stacks.sorted { $0.value > $1.value }.prefix(3))")
+    }
+
+    func testPIDModeFollowsChildrenRunningBeforeAttaching() throws {
+        let parent = Process()
+        parent.executableURL = URL(fileURLWithPath: try sampleBinary("forker"))
+        parent.arguments = ["hold", "3"]
+        let out = Pipe()
+        parent.standardOutput = out
+        try parent.run()
+        defer { parent.terminate(); parent.waitUntilExit() }
+        let child = out.fileHandleForReading.availableDataUntilNewline()
+        XCTAssertNotNil(Int32(child), "forker printed its child's pid: \(child)")
+        let output = path("held.folded")
+        let result = try ember(["record", "--pid", String(parent.processIdentifier), "-d", "1", "-F", "499", "-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        XCTAssertGreaterThan(folded.share { $0.contains("child_work") }, 90, "the running child is sampled")
+    }
+
     func testCommandThatCannotRunIsAClearError() throws {
         let result = try ember(["record", "-o", path("x.folded"), "--", "/nonexistent/program"])
         XCTAssertNotEqual(result.status, 0)

@@ -1,3 +1,5 @@
+import CEmberShim
+import EmberSampling
 import EmberTestSupport
 import EmberUnwinding
 import Foundation
@@ -163,7 +165,19 @@ final class UnwindingTests: RecordingTestCase {
         XCTAssertTrue(result.stderr.contains("deeper than the copy"), result.stderr)
     }
 
-    func testLBRIsRefusedClearlyWhereTheCPUHasNone() throws {
+    func testLBRStacksWhereTheCPUHasThemAndAClearRefusalWhereNot() throws {
+        guard ember_probe_lbr_call_stack() != 0 else {
+            // A CPU with LBR call stacks: the same acceptance figures as the other methods.
+            try assertCompleteSplit(binary: "split-nofp", unwind: "lbr", rootsAtStart: true)
+            return
+        }
+        // The sampler loads its program (the verifier accepts the LBR path), then finds
+        // no event to attach it to.
+        var configuration = SamplerConfiguration(scope: .processes([getpid()]))
+        configuration.unwinding = .branchRecords
+        XCTAssertThrowsError(try Sampler(configuration: configuration)) { error in
+            XCTAssertTrue("\(error)".contains("Last Branch Record"), "\(error)")
+        }
         let result = try ember(["record", "--all", "-d", "1", "--unwind", "lbr", "-o", path("lbr.folded")])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains("--unwind lbr:"), result.stderr)
@@ -183,6 +197,59 @@ final class BranchRecordStacksTests: XCTestCase {
         XCTAssertEqual(BranchRecordStacks.callStack(instructionPointer: 0x401512, records: records),
                        [0x401512, 0x401101, 0x401021])
         XCTAssertEqual(BranchRecordStacks.callStack(instructionPointer: 0x10, records: []), [0x10])
+    }
+
+    /// `struct perf_branch_entry` as the kernel writes it: from, to, a word of flags.
+    private func branchEntryBytes(_ records: [(from: UInt64, to: UInt64)]) -> [UInt8] {
+        records.flatMap { record in
+            [record.from, record.to, 0x5].flatMap { word in withUnsafeBytes(of: word.littleEndian, Array.init) }
+        }
+    }
+
+    private func branchSample(_ bytes: UnsafeRawBufferPointer) -> StackSample {
+        StackSample(kind: .branchRecords, pid: 1, tid: 1, comm: "split", instructionPointer: 0x401512,
+                    stackPointer: 0x7ffd0000, framePointer: 0, stackWords: [0, 0], stackIsTruncated: false,
+                    bytes: bytes, kernelAddresses: [0xffffffff81000010])
+    }
+
+    func testBranchRecordsAreReadFromTheKernelLayout() {
+        let bytes = branchEntryBytes([(0x401100, 0x401500), (0x401020, 0x401100)])
+        bytes.withUnsafeBytes { raw in
+            XCTAssertEqual(BranchRecordStacks.records(in: raw), [
+                BranchRecordStacks.Record(from: 0x401100, to: 0x401500),
+                BranchRecordStacks.Record(from: 0x401020, to: 0x401100),
+            ])
+            // A partial record at the end is not read.
+            XCTAssertEqual(BranchRecordStacks.records(in: UnsafeRawBufferPointer(rebasing: raw[0..<40])).count, 1)
+        }
+    }
+
+    func testBranchSamplesBecomeStacksAndAFullRecordIsTruncated() {
+        let stacks = RingBufferStacks(unwinders: UnwinderCache(), branchRecordDepth: 2)
+        let partial = branchEntryBytes([(0x401100, 0x401500)])
+        let full = branchEntryBytes([(0x401100, 0x401500), (0x401020, 0x401100)])
+        partial.withUnsafeBytes { stacks.add(branchSample($0)) }
+        full.withUnsafeBytes { stacks.add(branchSample($0)) }
+        full.withUnsafeBytes { stacks.add(branchSample($0)) }
+        [UInt8]().withUnsafeBytes { stacks.add(branchSample($0)) }
+        var leafFix = FramePointerStacks.LeafFixStatistics()
+        let result = stacks.callStacks(leafFix: nil, statistics: &leafFix)
+        XCTAssertEqual(stacks.statistics.branchSamples, 4)
+        XCTAssertEqual(stacks.statistics.branchTruncated, 2)
+        let byUser = Dictionary(uniqueKeysWithValues: result.map { ($0.user, $0) })
+        XCTAssertEqual(byUser[.frames([0x401512, 0x401101])]?.userEnd, .complete)
+        XCTAssertEqual(byUser[.frames([0x401512, 0x401101, 0x401021])]?.userEnd, .truncated)
+        XCTAssertEqual(byUser[.frames([0x401512, 0x401101, 0x401021])]?.count, 2)
+        XCTAssertEqual(byUser[.lost(.copyFailed)]?.count, 1)
+        XCTAssertEqual(byUser[.frames([0x401512, 0x401101])]?.kernel, .frames([0xffffffff81000010]))
+    }
+
+    func testBranchRecordDepthComesFromThePMUCaps() throws {
+        let caps = FileManager.default.temporaryDirectory.appendingPathComponent("ember-caps-\(getpid())")
+        try "32\n".write(to: caps, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: caps) }
+        XCTAssertEqual(lastBranchRecordDepth(capsFile: caps.path), 32)
+        XCTAssertNil(lastBranchRecordDepth(capsFile: "/nonexistent/caps/branches"))
     }
 
     func testUnavailabilityReasonsAreClear() {

@@ -12,12 +12,18 @@
 #define EMBER_MAX_STACK_DEPTH 127
 /* The most user stack a DWARF sample copies. */
 #define EMBER_MAX_STACK_COPY 65536
+/* The most branch records an LBR sample carries: the deepest LBR of current CPUs
+ * (Intel's architectural LBR has up to 32 entries). */
+#define EMBER_MAX_BRANCH_RECORDS 32
+/* The size of one struct perf_branch_entry (from, to, flags). */
+#define EMBER_BRANCH_RECORD_SIZE 24
 
 /* How the program takes user stacks. */
 enum ember_unwind {
 	EMBER_UNWIND_FP = 0,     /* bpf_get_stackid (frame pointers), counted in the kernel */
 	EMBER_UNWIND_DWARF = 1,  /* registers + a copy of the stack to the ring buffer */
 	EMBER_UNWIND_AUTO = 2,   /* DWARF for the processes in dwarf_processes, FP otherwise */
+	EMBER_UNWIND_LBR = 3,    /* the CPU's Last Branch Record call stack to the ring buffer */
 };
 
 /* One key of the counts map: who was running and where (stack ids or a negative errno). */
@@ -41,6 +47,13 @@ enum ember_sample_kind {
 	 * bucket in the stack map was taken, or the counts map was full): stack_size bytes of
 	 * user return addresses as the kernel walked them. Nothing is lost to a full map. */
 	EMBER_SAMPLE_ADDRESSES = 1,
+	/* LBR mode: stack_size bytes of struct perf_branch_entry, most recent call first. */
+	EMBER_SAMPLE_BRANCH_RECORDS = 2,
+	/* Not samples: a target forked process `pid` (its parent in `parent`), or process
+	 * `pid` exec'd a new program. The header alone, sent at once so that user space reads
+	 * a short-lived process's memory map while it lives. */
+	EMBER_PROCESS_FORKED = 3,
+	EMBER_PROCESS_EXECUTED = 4,
 };
 
 /* A sample sent through the ring buffer. After the header: stack_size bytes (see kind),
@@ -52,7 +65,9 @@ struct ember_stack_sample {
 	__u32 stack_size;
 	__u32 kernel_size;
 	__u32 truncated;        /* STACK_COPY: 1 if the stack continues past the copy */
-	__u64 ip;               /* user registers (STACK_COPY) */
+	__u32 parent;           /* PROCESS_FORKED: the parent's tgid */
+	__u32 unused;
+	__u64 ip;               /* user registers (STACK_COPY, BRANCH_RECORDS) */
 	__u64 sp;
 	__u64 bp;
 	__u64 stack_words[2];   /* ADDRESSES: as in struct ember_sample_key */
@@ -84,6 +99,10 @@ enum ember_counter {
 	EMBER_STACK_COPY_ERROR,        /* a DWARF sample's stack could not be read */
 	EMBER_DWARF_SAMPLES,           /* stack copies sent to the ring buffer */
 	EMBER_OVERFLOW_SAMPLES,        /* frame-pointer samples sent whole instead of counted */
+	EMBER_BRANCH_RECORD_ERROR,     /* an LBR sample's branch records could not be read */
+	EMBER_BRANCH_SAMPLES,          /* LBR samples sent to the ring buffer */
+	EMBER_PROCESS_EVENTS_LOST,     /* fork/exec events the full ring buffer refused (user
+	                                * space still finds those processes, only later) */
 	EMBER_COUNTER_COUNT,
 };
 

@@ -5,13 +5,15 @@
 #include <sys/types.h>
 #include "ember_profile.h"
 
-/* Opens a software cpu-clock event on `cpu` for all tasks, sampling `frequency` times a
- * second, created disabled. Returns the fd, or -errno. (syscall() is variadic.) */
-int ember_open_cpu_clock_event(int cpu, unsigned long frequency);
+/* Opens a sampling event on `cpu` for all tasks, `frequency` times a second, created
+ * disabled: the software cpu-clock, or with `branch_call_stacks` a cycles event that
+ * records the Last Branch Record call stack. Returns the fd, or -errno. (syscall() is
+ * variadic.) */
+int ember_open_sampling_event(int cpu, unsigned long frequency, int branch_call_stacks);
 int ember_event_enable(int fd);
 
 /* Whether the CPU can sample user call stacks from its Last Branch Record: opens (and
- * closes) a cycles event with call-stack branch sampling. 0 if it can, else -errno. */
+ * closes) the event ember_open_sampling_event would. 0 if it can, else -errno. */
 int ember_probe_lbr_call_stack(void);
 int ember_event_disable(int fd);
 

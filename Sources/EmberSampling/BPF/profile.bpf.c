@@ -230,6 +230,27 @@ static __always_inline void send_stack_copy(struct bpf_perf_event_data *ctx, str
 		count(EMBER_DWARF_SAMPLES);
 }
 
+/* LBR mode: the user registers and the CPU's call-stack branch records (the event was
+ * opened with branch-stack sampling in call-stack mode, user calls only). */
+static __always_inline void send_branch_records(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
+						struct task_struct *task, __u64 pid_tgid)
+{
+	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_BRANCH_RECORDS);
+	if (!sample)
+		return;
+	long size = 0;
+	if (user_registers(task, &sample->ip, &sample->sp, &sample->bp) == 0)
+		size = bpf_read_branch_records(ctx, sample->stack,
+					       EMBER_MAX_BRANCH_RECORDS * EMBER_BRANCH_RECORD_SIZE, 0);
+	if (size < 0) {
+		count(EMBER_BRANCH_RECORD_ERROR);
+		size = 0;
+	}
+	sample->stack_size = size;
+	if (finish_ring_sample(ctx, cfg, sample) == 0)
+		count(EMBER_BRANCH_SAMPLES);
+}
+
 /* Frame-pointer mode, for a sample the maps could not count: its addresses, whole. */
 static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
 					   struct ember_sample_key *key, __u64 pid_tgid, int user_code)
@@ -268,6 +289,10 @@ int sample(struct bpf_perf_event_data *ctx)
 			  (cfg->unwind == EMBER_UNWIND_AUTO &&
 			   bpf_map_lookup_elem(&dwarf_processes, &tgid)))) {
 		send_stack_copy(ctx, cfg, task, pid_tgid);
+		return 0;
+	}
+	if (user_code && cfg->unwind == EMBER_UNWIND_LBR) {
+		send_branch_records(ctx, cfg, task, pid_tgid);
 		return 0;
 	}
 
@@ -318,6 +343,15 @@ int sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
+/* Tells user space at once that a target forked or exec'd (a wakeup is an extra
+ * interrupt, but forks and execs are rare next to samples). */
+static __always_inline void send_process_event(__u32 kind, __u32 pid, __u32 parent)
+{
+	struct ember_stack_sample event = {.kind = kind, .pid = pid, .parent = parent};
+	if (bpf_ringbuf_output(&stack_samples, &event, sizeof(event), BPF_RB_FORCE_WAKEUP) != 0)
+		count(EMBER_PROCESS_EVENTS_LOST);
+}
+
 /* Follow children: a process forked by a target becomes a target. A BTF tracepoint
  * needs no tracefs and gives the task structs directly. */
 SEC("tp_btf/sched_process_fork")
@@ -334,19 +368,26 @@ int follow_fork(__u64 *ctx)
 	if (child_tgid == parent_tgid || !bpf_map_lookup_elem(&targets, &parent_tgid))
 		return 0; /* a new thread, or not ours */
 	__u8 one = 1;
-	if (bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY) != 0)
+	if (bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY) != 0) {
 		count(EMBER_TARGETS_MAP_FULL);
+		return 0;
+	}
+	send_process_event(EMBER_PROCESS_FORKED, child_tgid, parent_tgid);
 	return 0;
 }
 
 /* After exec, a process's old choice of unwinder is void: it takes frame-pointer stacks
- * until user space has looked at its new binary. */
+ * until user space has looked at its new binary, which it is told to do. */
 SEC("tp_btf/sched_process_exec")
-int forget_on_exec(__u64 *ctx)
+int note_exec(__u64 *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx[0];
 	__u32 tgid = task->tgid;
 	bpf_map_delete_elem(&dwarf_processes, &tgid);
+	__u32 zero = 0;
+	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg && cfg->filter_by_pid && bpf_map_lookup_elem(&targets, &tgid))
+		send_process_event(EMBER_PROCESS_EXECUTED, tgid, 0);
 	return 0;
 }
 
