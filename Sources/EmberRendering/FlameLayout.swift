@@ -35,6 +35,7 @@ struct FlameLayout {
         self.totalWeight = weights[0]
         guard totalWeight > 0 else { return }
         let children = Self.sortedChildren(tree: tree, weights: weights, order: order)
+        let before = tree.before
 
         frames.append(Frame(node: 0, start: 0, width: totalWeight, hiddenCount: 0, parent: -1))
         rowStarts.append(1)
@@ -55,7 +56,7 @@ struct FlameLayout {
                     if weight < minimumWidth {
                         hidden += 1
                         hiddenWeight += weight
-                        hiddenBefore += tree.before[Int(child)]
+                        hiddenBefore += before[Int(child)]
                         hiddenAfter += tree.after[Int(child)]
                         continue
                     }
@@ -90,19 +91,24 @@ struct FlameLayout {
             fill[parent] += 1
         }
         guard order != .input else { return (offsets, list) }
-        for node in 0..<count where offsets[node + 1] - offsets[node] > 1 {
-            switch order {
-            case .alphabetical:
-                list[offsets[node]..<offsets[node + 1]].sort {
-                    tree.namePrecedes($0, $1)
+        tree.withNameOrder { namePrecedes in
+            weights.withUnsafeBufferPointer { weights in
+                list.withUnsafeMutableBufferPointer { list in
+                    for node in 0..<count where offsets[node + 1] - offsets[node] > 1 {
+                        var siblings = UnsafeMutableBufferPointer(rebasing: list[offsets[node]..<offsets[node + 1]])
+                        switch order {
+                        case .alphabetical:
+                            siblings.sort(by: namePrecedes)
+                        case .weight:
+                            siblings.sort {
+                                let a = weights[Int($0)], b = weights[Int($1)]
+                                return a != b ? a > b : namePrecedes($0, $1)
+                            }
+                        case .input:
+                            break
+                        }
+                    }
                 }
-            case .weight:
-                list[offsets[node]..<offsets[node + 1]].sort {
-                    let a = weights[Int($0)], b = weights[Int($1)]
-                    return a != b ? a > b : tree.namePrecedes($0, $1)
-                }
-            case .input:
-                break
             }
         }
         return (offsets, list)

@@ -188,13 +188,20 @@ public struct FrameTree: Sendable {
         }
     }
 
-    /// Byte-wise order of the names of two nodes.
-    func namePrecedes(_ a: Int32, _ b: Int32) -> Bool {
-        let aStart = nameStart[Int(a)], aCount = Int(nameLength[Int(a)])
-        let bStart = nameStart[Int(b)], bCount = Int(nameLength[Int(b)])
-        return nameBytes.withUnsafeBufferPointer { all in
-            guard let base = all.baseAddress else { return aCount < bCount }
-            return ByteString.precedes(base + aStart, aCount, base + bStart, bCount)
+    /// Calls `body` with the byte-wise order of the names of two nodes. The order reads the
+    /// name arrays through pointers: a closure that captured the tree would copy it (and
+    /// retain and release every array) each time it is created.
+    func withNameOrder<R>(_ body: ((Int32, Int32) -> Bool) throws -> R) rethrows -> R {
+        try nameBytes.withUnsafeBufferPointer { bytes in
+            try nameStart.withUnsafeBufferPointer { starts in
+                try nameLength.withUnsafeBufferPointer { lengths in
+                    let base = bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!
+                    return try body { a, b in
+                        ByteString.precedes(
+                            base + starts[Int(a)], Int(lengths[Int(a)]), base + starts[Int(b)], Int(lengths[Int(b)]))
+                    }
+                }
+            }
         }
     }
 
