@@ -79,7 +79,10 @@ public struct FlameGraphDiff {
         let (ownAfter, ownBefore) = tree.selfSamples()
         var lines: [[UInt8]] = []
         var path: [Int] = []
-        for node in 1..<tree.nodeCount where ownAfter[node] != 0 || ownBefore[node] != 0 {
+        // Compared as written: with fractional counts, a parent's total minus its children's
+        // leaves float noise (1e-17) where it has no samples of its own, which would be `0 0`.
+        for node in 1..<tree.nodeCount
+        where Self.rounded(ownAfter[node]) != 0 || Self.rounded(ownBefore[node]) != 0 {
             path.removeAll(keepingCapacity: true)
             var current = node
             while current > 0 {
@@ -140,7 +143,8 @@ public struct FlameGraphDiff {
             for child in children[node] { stack.append((child, true)) }
         }
         func ranked(_ changes: [String: FunctionChange]) -> [FunctionChange] {
-            changes.values.filter { $0.delta != 0 }.sorted {
+            // Float noise again: a change that rounds to nothing is no change.
+            changes.values.filter { Self.rounded($0.delta) != 0 }.sorted {
                 abs($0.delta) != abs($1.delta) ? abs($0.delta) > abs($1.delta) : $0.name < $1.name
             }
         }

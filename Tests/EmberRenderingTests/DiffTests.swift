@@ -119,6 +119,19 @@ final class DiffTests: XCTestCase {
         XCTAssertEqual(builder.tree.totalSamplesBefore, 20)
     }
 
+    func testNoLineOrRowForAStackWithoutSamplesOfItsOwn() {
+        // main's total, 0.1 + 0.2, minus its children's, 0.1 and 0.2, is 2.8e-17, not 0.
+        let fractional = "main;a 0.1\nmain;b 0.2\n"
+        for normalize in [false, true] {
+            let diff = FlameGraphDiff(
+                before: Array(fractional.utf8), after: Array("main;a 0.2\nmain;b 0.2\n".utf8), normalize: normalize)
+            let lines = String(decoding: diff.foldedLines(), as: UTF8.self).split(separator: "\n")
+            XCTAssertEqual(lines.map { $0.split(separator: " ")[0] }, ["main;a", "main;b"], "normalize: \(normalize)")
+            // Nor a row in the table of changes ("main 0 0 -0 gone").
+            XCTAssertFalse(diff.functionChanges().bySelf.contains { $0.name == "main" }, "normalize: \(normalize)")
+        }
+    }
+
     func testFunctionTableCountsRecursionOnce() {
         let diff = FlameGraphDiff(
             before: Array("main;f;f;g 4\nmain;h 4\n".utf8), after: Array("main;f;f;g 10\nmain;h 2\n".utf8),
