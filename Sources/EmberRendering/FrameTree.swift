@@ -307,10 +307,14 @@ public struct FrameTree: Sendable {
         let firstNew = nodeCount
         let newCount = firstNew + added.count
         reserveCapacity(nodes: newCount, nameBytes: nameBytes.count + other.nameBytes.count)
-        // The whole name arena in one copy: the names of matched nodes go unused.
-        let nameOffset = nameBytes.count
-        nameBytes.append(contentsOf: other.nameBytes)
-        nameStart.append(contentsOf: added.lazy.map { other.nameStart[Int($0)] + nameOffset })
+        // Only the new nodes' names: in two profiles of one program, few nodes are new.
+        other.nameBytes.withUnsafeBufferPointer { names in
+            for node in added {
+                let start = other.nameStart[Int(node)]
+                nameStart.append(nameBytes.count)
+                nameBytes.append(contentsOf: UnsafeBufferPointer(rebasing: names[start..<start + Int(other.nameLength[Int(node)])]))
+            }
+        }
         nameLength.append(contentsOf: added.lazy.map { other.nameLength[Int($0)] })
         nodeParent.append(contentsOf: added.lazy.map { mapped[Int(other.nodeParent[Int($0)])] })
         nodeHash.append(contentsOf: added.lazy.map { other.nodeHash[Int($0)] })
