@@ -130,21 +130,23 @@ struct FlameLayout {
         case .before: return tree.before
         case .max:
             // max(before, after) of each node's own samples, plus its children's widths,
-            // so that children always fit inside their parent.
-            var childrenAfter = [Double](repeating: 0, count: tree.nodeCount)
-            var childrenBefore = [Double](repeating: 0, count: tree.nodeCount)
+            // so that children always fit inside their parent. Children have larger ids than
+            // their parents: visiting leaves first, a node's children are done when it is.
+            let after = tree.after
+            let before = tree.before
             var weights = [Double](repeating: 0, count: tree.nodeCount)
-            // Children have larger ids than their parents: visit leaves first.
             for node in stride(from: tree.nodeCount - 1, through: 0, by: -1) {
-                let ownAfter = tree.after[node] - childrenAfter[node]
-                let ownBefore = tree.before[node] - childrenBefore[node]
-                weights[node] += max(ownAfter, ownBefore, 0)
-                if node > 0 {
-                    let parent = Int(tree.nodeParent[node])
-                    childrenAfter[parent] += tree.after[node]
-                    childrenBefore[parent] += tree.before[node]
-                    weights[parent] += weights[node]
+                var childrenAfter = 0.0
+                var childrenBefore = 0.0
+                var childrenWidth = 0.0
+                var child = tree.firstChild[node]
+                while child >= 0 {
+                    childrenAfter += after[Int(child)]
+                    childrenBefore += before[Int(child)]
+                    childrenWidth += weights[Int(child)]
+                    child = tree.nextSibling[Int(child)]
                 }
+                weights[node] = childrenWidth + max(after[node] - childrenAfter, before[node] - childrenBefore, 0)
             }
             return weights
         }
