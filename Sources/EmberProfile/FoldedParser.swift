@@ -63,6 +63,15 @@ public struct FoldedParseReport: Sendable, Equatable {
         }
     }
 
+    /// Adds what another parse saw (of an input read after this one's).
+    public mutating func add(_ other: FoldedParseReport) {
+        lines += other.lines
+        stackLines += other.stackLines
+        differentialLines += other.differentialLines
+        malformedLines += other.malformedLines
+        if firstMalformedSource == nil { firstMalformed = other.firstMalformed }
+    }
+
     /// "3 malformed lines skipped (first: perf.folded:17)", or nil when there were none.
     public var malformedSummary: String? {
         guard malformedLines > 0, let first = firstMalformed else { return nil }

@@ -1,4 +1,3 @@
-import Dispatch
 import EmberProfile
 
 /// A comparison of two profiles (`ember diff BEFORE AFTER`): one merged tree whose
@@ -14,40 +13,45 @@ public struct FlameGraphDiff {
 
     /// Compares two folded files (`-` for standard input).
     /// The two files are parsed at the same time, each into its own tree on its own
-    /// thread, and AFTER's tree is then merged into BEFORE's: on two cores, a diff takes
-    /// about the time of rendering one file.
+    /// thread, and the trees are then combined into one.
     public init(beforePath: String, afterPath: String, normalize: Bool = true,
                 transform: StackTransform = StackTransform()) throws {
-        let before = BackgroundBuild {
+        let bothSizes = [beforePath, afterPath].compactMap(FrameTreeBuilder.regularFileSize).reduce(0, +)
+        let before = BackgroundWork {
             var builder = FrameTreeBuilder(transform: transform)
-            builder.side = .before
+            builder.countsLastNumberOnly = true
+            // Room for AFTER's nodes too: they are added to this tree.
+            builder.reserveCapacity(forInputBytes: bothSizes)
             try builder.addFolded(path: beforePath)
             return builder
         }
         var after = FrameTreeBuilder(transform: transform)
-        after.side = .after
+        after.countsLastNumberOnly = true
         let afterResult = Result { try after.addFolded(path: afterPath) }
-        var builder = try before.wait()
+        let beforeBuilder = try before.wait()
         try afterResult.get()
-        builder.merge(after)
-        self.init(builder: builder, normalize: normalize)
+        self.init(before: beforeBuilder, after: after, normalize: normalize)
     }
 
     /// Compares two folded texts held in memory.
     public init<Bytes: Collection>(before: Bytes, after: Bytes, normalize: Bool = true,
                                    transform: StackTransform = StackTransform())
     where Bytes.Element == UInt8 {
-        var builder = FrameTreeBuilder(transform: transform)
-        builder.side = .before
-        builder.addFolded(before, source: "before")
-        builder.side = .after
-        builder.addFolded(after, source: "after")
-        self.init(builder: builder, normalize: normalize)
+        var beforeBuilder = FrameTreeBuilder(transform: transform)
+        beforeBuilder.countsLastNumberOnly = true
+        beforeBuilder.addFolded(before, source: "before")
+        var afterBuilder = FrameTreeBuilder(transform: transform)
+        afterBuilder.countsLastNumberOnly = true
+        afterBuilder.addFolded(after, source: "after")
+        self.init(before: beforeBuilder, after: afterBuilder, normalize: normalize)
     }
 
-    private init(builder: FrameTreeBuilder, normalize: Bool) {
-        tree = builder.tree
-        report = builder.report
+    private init(before: consuming FrameTreeBuilder, after: FrameTreeBuilder, normalize: Bool) {
+        var report = before.report
+        report.add(after.report)
+        self.report = report
+        var tree = before.finishTree()
+        tree.compare(with: after.tree)
         let beforeTotal = tree.totalSamplesBefore
         let afterTotal = tree.totalSamples
         if normalize, beforeTotal > 0, afterTotal > 0 {
@@ -58,6 +62,7 @@ public struct FlameGraphDiff {
                 tree.hasFractionalCounts = true
             }
         }
+        self.tree = tree
     }
 
     /// "BEFORE scaled ×0.842 to AFTER's total" (nil when not normalized).
@@ -74,7 +79,10 @@ public struct FlameGraphDiff {
         let (ownAfter, ownBefore) = tree.selfSamples()
         var lines: [[UInt8]] = []
         var path: [Int] = []
-        for node in 1..<tree.nodeCount where ownAfter[node] != 0 || ownBefore[node] != 0 {
+        // Compared as written: with fractional counts, a parent's total minus its children's
+        // leaves float noise (1e-17) where it has no samples of its own, which would be `0 0`.
+        for node in 1..<tree.nodeCount
+        where Self.rounded(ownAfter[node]) != 0 || Self.rounded(ownBefore[node]) != 0 {
             path.removeAll(keepingCapacity: true)
             var current = node
             while current > 0 {
@@ -135,7 +143,8 @@ public struct FlameGraphDiff {
             for child in children[node] { stack.append((child, true)) }
         }
         func ranked(_ changes: [String: FunctionChange]) -> [FunctionChange] {
-            changes.values.filter { $0.delta != 0 }.sorted {
+            // Float noise again: a change that rounds to nothing is no change.
+            changes.values.filter { Self.rounded($0.delta) != 0 }.sorted {
                 abs($0.delta) != abs($1.delta) ? abs($0.delta) > abs($1.delta) : $0.name < $1.name
             }
         }
@@ -180,23 +189,5 @@ public struct FlameGraphDiff {
 
     static func signed(_ value: Double, digits: Int) -> String {
         (value > 0 ? "+" : "") + format(value, digits: digits)
-    }
-}
-
-/// Runs a builder's work on another thread; `wait()` returns its result or rethrows.
-private final class BackgroundBuild: @unchecked Sendable {
-    private var result: Result<FrameTreeBuilder, Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ work: @escaping () throws -> FrameTreeBuilder) {
-        DispatchQueue.global().async { [self] in
-            result = Result(catching: work)
-            done.signal()
-        }
-    }
-
-    func wait() throws -> FrameTreeBuilder {
-        done.wait()
-        return try result!.get()
     }
 }

@@ -35,6 +35,7 @@ struct FlameLayout {
         self.totalWeight = weights[0]
         guard totalWeight > 0 else { return }
         let children = Self.sortedChildren(tree: tree, weights: weights, order: order)
+        let before = tree.before
 
         frames.append(Frame(node: 0, start: 0, width: totalWeight, hiddenCount: 0, parent: -1))
         rowStarts.append(1)
@@ -55,7 +56,7 @@ struct FlameLayout {
                     if weight < minimumWidth {
                         hidden += 1
                         hiddenWeight += weight
-                        hiddenBefore += tree.before[Int(child)]
+                        hiddenBefore += before[Int(child)]
                         hiddenAfter += tree.after[Int(child)]
                         continue
                     }
@@ -90,19 +91,24 @@ struct FlameLayout {
             fill[parent] += 1
         }
         guard order != .input else { return (offsets, list) }
-        for node in 0..<count where offsets[node + 1] - offsets[node] > 1 {
-            switch order {
-            case .alphabetical:
-                list[offsets[node]..<offsets[node + 1]].sort {
-                    tree.namePrecedes($0, $1)
+        tree.withNameOrder { namePrecedes in
+            weights.withUnsafeBufferPointer { weights in
+                list.withUnsafeMutableBufferPointer { list in
+                    for node in 0..<count where offsets[node + 1] - offsets[node] > 1 {
+                        var siblings = UnsafeMutableBufferPointer(rebasing: list[offsets[node]..<offsets[node + 1]])
+                        switch order {
+                        case .alphabetical:
+                            siblings.sort(by: namePrecedes)
+                        case .weight:
+                            siblings.sort {
+                                let a = weights[Int($0)], b = weights[Int($1)]
+                                return a != b ? a > b : namePrecedes($0, $1)
+                            }
+                        case .input:
+                            break
+                        }
+                    }
                 }
-            case .weight:
-                list[offsets[node]..<offsets[node + 1]].sort {
-                    let a = weights[Int($0)], b = weights[Int($1)]
-                    return a != b ? a > b : tree.namePrecedes($0, $1)
-                }
-            case .input:
-                break
             }
         }
         return (offsets, list)
@@ -124,21 +130,23 @@ struct FlameLayout {
         case .before: return tree.before
         case .max:
             // max(before, after) of each node's own samples, plus its children's widths,
-            // so that children always fit inside their parent.
-            var childrenAfter = [Double](repeating: 0, count: tree.nodeCount)
-            var childrenBefore = [Double](repeating: 0, count: tree.nodeCount)
+            // so that children always fit inside their parent. Children have larger ids than
+            // their parents: visiting leaves first, a node's children are done when it is.
+            let after = tree.after
+            let before = tree.before
             var weights = [Double](repeating: 0, count: tree.nodeCount)
-            // Children have larger ids than their parents: visit leaves first.
             for node in stride(from: tree.nodeCount - 1, through: 0, by: -1) {
-                let ownAfter = tree.after[node] - childrenAfter[node]
-                let ownBefore = tree.before[node] - childrenBefore[node]
-                weights[node] += max(ownAfter, ownBefore, 0)
-                if node > 0 {
-                    let parent = Int(tree.nodeParent[node])
-                    childrenAfter[parent] += tree.after[node]
-                    childrenBefore[parent] += tree.before[node]
-                    weights[parent] += weights[node]
+                var childrenAfter = 0.0
+                var childrenBefore = 0.0
+                var childrenWidth = 0.0
+                var child = tree.firstChild[node]
+                while child >= 0 {
+                    childrenAfter += after[Int(child)]
+                    childrenBefore += before[Int(child)]
+                    childrenWidth += weights[Int(child)]
+                    child = tree.nextSibling[Int(child)]
                 }
+                weights[node] = childrenWidth + max(after[node] - childrenAfter, before[node] - childrenBefore, 0)
             }
             return weights
         }

@@ -54,9 +54,12 @@ public struct FrameTree: Sendable {
     /// address space, not memory.
     mutating func reserveCapacity(forInputBytes bytes: Int) {
         // Real stacks share most of their frames: one node per 24 input bytes is plenty
-        // for typical files (the arrays still grow if not); names take less than the input.
-        let nodes = nodeCount + bytes / 24
-        nameBytes.reserveCapacity(nameBytes.count + bytes / 2)
+        // for typical files (the arrays still grow if not); names never take more than the input.
+        reserveCapacity(nodes: nodeCount + bytes / 24, nameBytes: nameBytes.count + bytes)
+    }
+
+    private mutating func reserveCapacity(nodes: Int, nameBytes bytes: Int) {
+        nameBytes.reserveCapacity(bytes)
         nameStart.reserveCapacity(nodes)
         nameLength.reserveCapacity(nodes)
         nodeParent.reserveCapacity(nodes)
@@ -65,6 +68,7 @@ public struct FrameTree: Sendable {
         nextSibling.reserveCapacity(nodes)
         childCount.reserveCapacity(nodes)
         after.reserveCapacity(nodes)
+        if !beforeStorage.isEmpty { beforeStorage.reserveCapacity(nodes) }
     }
 
     /// Inclusive "before" samples of every node (equal to `after` unless differential).
@@ -100,38 +104,40 @@ public struct FrameTree: Sendable {
         of parent: Int32, _ name: UnsafePointer<UInt8>, _ count: Int, parentIsNew: Bool = false
     ) -> (node: Int32, isNew: Bool) {
         let hash = UInt32(truncatingIfNeeded: ByteString.hash(name, count))
-        if parentIsNew { return (addNode(parent: parent, name, count, hash: hash), true) }
+        if !parentIsNew, let existing = existingChild(of: parent, name, count, hash: hash) {
+            return (existing, false)
+        }
+        return (addNode(parent: parent, name, count, hash: hash), true)
+    }
+
+    /// The child of `parent` with this name (whose hash is `hash`), if there is one.
+    @inline(__always)
+    func existingChild(of parent: Int32, _ name: UnsafePointer<UInt8>, _ count: Int, hash: UInt32) -> Int32? {
         if !mergesSiblings {
             let last = firstChild[Int(parent)]
-            if last >= 0, nodeHash[Int(last)] == hash, nameMatches(last, name, count) {
-                return (last, false)
-            }
-            return (addNode(parent: parent, name, count, hash: hash), true)
+            return last >= 0 && nodeHash[Int(last)] == hash && nameMatches(last, name, count) ? last : nil
         }
         if childCount[Int(parent)] <= Self.scanLimit {
             var child = firstChild[Int(parent)]
             while child >= 0 {
-                if nodeHash[Int(child)] == hash, nameMatches(child, name, count) {
-                    return (child, false)
-                }
+                if nodeHash[Int(child)] == hash, nameMatches(child, name, count) { return child }
                 child = nextSibling[Int(child)]
             }
-            return (addNode(parent: parent, name, count, hash: hash), true)
+            return nil
         }
         let mask = wideSlots.count - 1
         var slot = Self.wideSlot(parent: parent, hash: hash, mask: mask)
         while true {
             let entry = wideSlots[slot]
-            if entry == .max { break }
+            if entry == .max { return nil }
             let node = Int32(entry >> 32)
             if UInt32(truncatingIfNeeded: entry) == hash, nodeParent[Int(node)] == parent,
                 nameMatches(node, name, count)
             {
-                return (node, false)
+                return node
             }
             slot = (slot + 1) & mask
         }
-        return (addNode(parent: parent, name, count, hash: hash), true)
     }
 
     @inline(__always)
@@ -152,6 +158,14 @@ public struct FrameTree: Sendable {
         childCount.append(0)
         after.append(0)
         if !beforeStorage.isEmpty { beforeStorage.append(0) }
+        registerChild(node, of: parent)
+        return node
+    }
+
+    /// Makes `node` (whose `nextSibling` is the parent's previous first child) the
+    /// parent's first child.
+    @inline(__always)
+    private mutating func registerChild(_ node: Int32, of parent: Int32) {
         firstChild[Int(parent)] = node
         childCount[Int(parent)] += 1
         let children = childCount[Int(parent)]
@@ -167,7 +181,6 @@ public struct FrameTree: Sendable {
                 insertWide(node)
             }
         }
-        return node
     }
 
     @inline(__always)
@@ -188,13 +201,20 @@ public struct FrameTree: Sendable {
         }
     }
 
-    /// Byte-wise order of the names of two nodes.
-    func namePrecedes(_ a: Int32, _ b: Int32) -> Bool {
-        let aStart = nameStart[Int(a)], aCount = Int(nameLength[Int(a)])
-        let bStart = nameStart[Int(b)], bCount = Int(nameLength[Int(b)])
-        return nameBytes.withUnsafeBufferPointer { all in
-            guard let base = all.baseAddress else { return aCount < bCount }
-            return ByteString.precedes(base + aStart, aCount, base + bStart, bCount)
+    /// Calls `body` with the byte-wise order of the names of two nodes. The order reads the
+    /// name arrays through pointers: a closure that captured the tree would copy it (and
+    /// retain and release every array) each time it is created.
+    func withNameOrder<R>(_ body: ((Int32, Int32) -> Bool) throws -> R) rethrows -> R {
+        try nameBytes.withUnsafeBufferPointer { bytes in
+            try nameStart.withUnsafeBufferPointer { starts in
+                try nameLength.withUnsafeBufferPointer { lengths in
+                    let base = bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!
+                    return try body { a, b in
+                        ByteString.precedes(
+                            base + starts[Int(a)], Int(lengths[Int(a)]), base + starts[Int(b)], Int(lengths[Int(b)]))
+                    }
+                }
+            }
         }
     }
 
@@ -235,30 +255,78 @@ public struct FrameTree: Sendable {
         }
     }
 
-    /// Adds every stack of `other` (a tree built on its own, in parallel): its nodes are
-    /// matched by name under the matching parent, created where missing, and given their
-    /// own samples. Nodes come parents first, as they were created.
-    public mutating func merge(_ other: FrameTree) {
-        if other.isDifferential { markDifferential() }
-        hasFractionalCounts = hasFractionalCounts || other.hasFractionalCounts
-        let (ownAfter, ownBefore) = other.selfSamples()
+    /// Turns this tree, the "before" profile of a comparison, into the comparison's tree:
+    /// every path of either profile, with "before" counts from this tree and "after" counts
+    /// from `after`. Both have one count per node and were built on their own (in parallel).
+    ///
+    /// This tree's counts become the "before" counts. Each node of `after` is mapped to the
+    /// node of the same path, or to a new id; only nodes whose parent existed here need a
+    /// lookup, as under a new node every child is new (siblings have distinct names), and
+    /// in two different profiles most nodes are. The new nodes are then appended array by
+    /// array, and every node of `after` gives its count to its node.
+    mutating func compare(with after: FrameTree) {
+        precondition(mergesSiblings && after.mergesSiblings, "flame charts are not compared")
+        precondition(!isDifferential && !after.isDifferential, "one count per node")
+        hasFractionalCounts = hasFractionalCounts || after.hasFractionalCounts
+        beforeStorage = self.after
+        self.after = [Double](repeating: 0, count: nodeCount)
+        let (mapped, added) = mapNodes(of: after)
+        appendNodes(added, of: after, mapped: mapped)
+        for node in 0..<after.nodeCount { self.after[Int(mapped[node])] = after.after[node] }
+    }
+
+    /// The node here of every node of `other`, new ids (from `nodeCount` on) for those
+    /// missing, and which nodes of `other` those are, in order.
+    private func mapNodes(of other: FrameTree) -> (mapped: [Int32], added: [Int32]) {
+        let firstNew = Int32(nodeCount)
         var mapped = [Int32](repeating: 0, count: other.nodeCount)
-        reserveCapacity(forInputBytes: other.nameBytes.count)
-        // A non-empty buffer, so that its base address exists even if every name is empty.
-        let nameBytes = other.nameBytes.isEmpty ? [0] : other.nameBytes
-        nameBytes.withUnsafeBufferPointer { names in
-            let base = names.baseAddress!
+        var added: [Int32] = []
+        added.reserveCapacity(other.nodeCount)
+        other.nameBytes.withUnsafeBufferPointer { names in
+            let base = names.baseAddress ?? UnsafePointer(bitPattern: 1)!
             for node in 1..<other.nodeCount {
                 let parent = mapped[Int(other.nodeParent[node])]
-                let target = child(of: parent, base + other.nameStart[node], Int(other.nameLength[node])).node
-                mapped[node] = target
-                if ownAfter[node] != 0 || ownBefore[node] != 0 {
-                    addSamples(to: target, after: ownAfter[node], before: ownBefore[node])
+                if parent < firstNew,
+                    let existing = existingChild(
+                        of: parent, base + other.nameStart[node], Int(other.nameLength[node]),
+                        hash: other.nodeHash[node])
+                {
+                    mapped[node] = existing
+                } else {
+                    mapped[node] = firstNew + Int32(added.count)
+                    added.append(Int32(node))
                 }
             }
         }
-        if ownAfter[0] != 0 || ownBefore[0] != 0 {
-            addSamples(to: 0, after: ownAfter[0], before: ownBefore[0])
+        return (mapped, added)
+    }
+
+    /// Appends the nodes `added` of `other` (parents first) with no counts yet, to a
+    /// comparison's tree.
+    private mutating func appendNodes(_ added: [Int32], of other: FrameTree, mapped: [Int32]) {
+        let firstNew = nodeCount
+        let newCount = firstNew + added.count
+        reserveCapacity(nodes: newCount, nameBytes: nameBytes.count + other.nameBytes.count)
+        // Only the new nodes' names: in two profiles of one program, few nodes are new.
+        other.nameBytes.withUnsafeBufferPointer { names in
+            for node in added {
+                let start = other.nameStart[Int(node)]
+                nameStart.append(nameBytes.count)
+                nameBytes.append(contentsOf: UnsafeBufferPointer(rebasing: names[start..<start + Int(other.nameLength[Int(node)])]))
+            }
+        }
+        nameLength.append(contentsOf: added.lazy.map { other.nameLength[Int($0)] })
+        nodeParent.append(contentsOf: added.lazy.map { mapped[Int(other.nodeParent[Int($0)])] })
+        nodeHash.append(contentsOf: added.lazy.map { other.nodeHash[Int($0)] })
+        firstChild.append(contentsOf: repeatElement(-1, count: added.count))
+        nextSibling.append(contentsOf: repeatElement(-1, count: added.count))
+        childCount.append(contentsOf: repeatElement(0, count: added.count))
+        after.append(contentsOf: repeatElement(0, count: added.count))
+        beforeStorage.append(contentsOf: repeatElement(0, count: added.count))
+        for node in Int32(firstNew)..<Int32(newCount) {
+            let parent = nodeParent[Int(node)]
+            nextSibling[Int(node)] = firstChild[Int(parent)]
+            registerChild(node, of: parent)
         }
     }
 

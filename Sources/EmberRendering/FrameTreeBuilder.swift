@@ -20,11 +20,6 @@ public struct StackTransform: Sendable, Equatable {
     public init() {}
 }
 
-/// The two profiles of a comparison (`ember diff BEFORE AFTER`).
-public enum ComparisonSide: Sendable {
-    case before, after
-}
-
 /// Builds a `FrameTree` from folded lines, straight from their bytes.
 ///
 /// Consecutive folded lines usually share a prefix (files are sorted), so the builder
@@ -37,11 +32,9 @@ public struct FrameTreeBuilder {
     public private(set) var stacksWithoutBase = 0
     public let transform: StackTransform
 
-    /// Which profile of a comparison the lines being added belong to (nil: not comparing).
-    /// A line then counts (with its last number) only on that side.
-    public var side: ComparisonSide? {
-        didSet { if side != nil { tree.markDifferential() } }
-    }
+    /// Each line counts with its last number only, and the tree keeps one count per node:
+    /// how each profile of a comparison (`ember diff`) is read, differential lines included.
+    public var countsLastNumberOnly = false
 
     private let baseNames: [[UInt8]]
     /// The previous stack's bytes, where each of its frames ends, and its nodes
@@ -57,30 +50,28 @@ public struct FrameTreeBuilder {
         self.baseNames = transform.baseFrames.map { Array($0.utf8) }
     }
 
-    /// Adds everything `other` was given (built on another thread, say).
-    public mutating func merge(_ other: FrameTreeBuilder) {
-        tree.merge(other.tree)
-        report.lines += other.report.lines
-        report.stackLines += other.report.stackLines
-        report.differentialLines += other.report.differentialLines
-        report.malformedLines += other.report.malformedLines
-        if report.firstMalformed == nil { report.firstMalformed = other.report.firstMalformed }
-        stacksWithoutBase += other.stacksWithoutBase
-        // The next line shares no prefix with what was merged.
-        previousStack = []
-        previousFrameEnds = []
-        previousPath = [0]
-    }
+    /// The tree built so far, handed over without a copy (the builder is used up).
+    public consuming func finishTree() -> FrameTree { tree }
 
     /// Adds every line of the file at `path` (`-` for standard input).
     public mutating func addFolded(path: String) throws {
-        var status = stat()
-        if path != "-", stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG {
-            tree.reserveCapacity(forInputBytes: Int(status.st_size))
-        }
+        if let bytes = Self.regularFileSize(path) { reserveCapacity(forInputBytes: bytes) }
         try FoldedParser.forEachLine(inFile: path) { line, number in
             addFoldedLine(line, number: number, source: path)
         }
+    }
+
+    /// Makes room for the tree of `bytes` bytes of folded input, so that its arrays are not
+    /// copied again and again as they grow. Untouched room costs address space, not memory.
+    public mutating func reserveCapacity(forInputBytes bytes: Int) {
+        tree.reserveCapacity(forInputBytes: bytes)
+    }
+
+    /// The size of the regular file at `path`, nil for anything else (standard input, a pipe).
+    static func regularFileSize(_ path: String) -> Int? {
+        var status = stat()
+        guard path != "-", stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Int(status.st_size)
     }
 
     /// Adds folded text held in memory.
@@ -103,13 +94,11 @@ public struct FrameTreeBuilder {
         report.record(kind, line: number, source: source)
         guard case .stack(let parsed) = kind else { return }
         let stack = UnsafeBufferPointer(rebasing: line[0..<parsed.stackLength])
-        var after = parsed.count * transform.factor
-        var before = (parsed.before ?? parsed.count) * transform.factor
-        if parsed.before != nil { tree.markDifferential() }
-        switch side {
-        case nil: break
-        case .before?: (before, after) = (after, 0)
-        case .after?: before = 0
+        let after = parsed.count * transform.factor
+        var before = after
+        if !countsLastNumberOnly, let first = parsed.before {
+            before = first * transform.factor
+            tree.markDifferential()
         }
         noteFractions(after, before)
         if transform.reverse || !baseNames.isEmpty {

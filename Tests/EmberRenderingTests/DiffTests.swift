@@ -28,7 +28,7 @@ final class DiffTests: XCTestCase {
     }
 
     func testFilesParsedInParallelAndMergedGiveTheSameTree() throws {
-        // The file form parses BEFORE and AFTER on two threads and merges the trees.
+        // The file form parses BEFORE and AFTER on two threads and combines the trees.
         let directory = FileManager.default.temporaryDirectory
         let beforeFile = directory.appendingPathComponent("diff-before-\(getpid()).folded")
         let afterFile = directory.appendingPathComponent("diff-after-\(getpid()).folded")
@@ -50,6 +50,31 @@ final class DiffTests: XCTestCase {
             XCTAssertEqual(fromFiles.tree.samples(of: a), inMemory.tree.samples(of: b), path)
             XCTAssertEqual(fromFiles.tree.samplesBefore(of: a), inMemory.tree.samplesBefore(of: b), path)
         }
+    }
+
+    func testCombinedTreeHasEveryPathOfBothProfilesWithItsTotals() throws {
+        // Parents wide enough for the hash index, paths in both, paths in one, a deep new
+        // subtree, fractional counts.
+        var before: [(String, Double)] = [("main", 0.5)]
+        var after: [(String, Double)] = [("main;new;deep;er", 4), ("main;w3;y", 0.1)]
+        for i in 0..<20 {
+            before.append(("main;w\(i);x", 1.1))
+            if i % 3 == 0 { after += [("main;w\(i);x", 2), ("main;w\(i);y;z", 0.2)] }
+        }
+        let text = { (lines: [(String, Double)]) in lines.map { "\($0.0) \($0.1)\n" }.joined() }
+        let diff = FlameGraphDiff(before: Array(text(before).utf8), after: Array(text(after).utf8), normalize: false)
+        // The same comparison as one differential input, `stack BEFORE AFTER`, in input order.
+        var builder = FrameTreeBuilder()
+        builder.addFolded(Array((before.map { "\($0.0) \($0.1) 0\n" } + after.map { "\($0.0) 0 \($0.1)\n" }).joined().utf8))
+        let expected = builder.tree
+        XCTAssertEqual(diff.tree.nodeCount, expected.nodeCount)
+        for node in 1..<expected.nodeCount {
+            let path = expected.path(of: node).joined(separator: ";")
+            let id = try self.node(diff, path)
+            XCTAssertEqual(diff.tree.samplesBefore(of: id), expected.samplesBefore(of: node), path)
+            XCTAssertEqual(diff.tree.samples(of: id), expected.samples(of: node), path)
+        }
+        XCTAssertTrue(diff.tree.hasFractionalCounts)
     }
 
     func testNormalizationScalesBeforeToAfterTotal() throws {
@@ -92,6 +117,19 @@ final class DiffTests: XCTestCase {
         builder.addFolded(diff.foldedLines())
         XCTAssertEqual(builder.tree.totalSamples, 40)
         XCTAssertEqual(builder.tree.totalSamplesBefore, 20)
+    }
+
+    func testNoLineOrRowForAStackWithoutSamplesOfItsOwn() {
+        // main's total, 0.1 + 0.2, minus its children's, 0.1 and 0.2, is 2.8e-17, not 0.
+        let fractional = "main;a 0.1\nmain;b 0.2\n"
+        for normalize in [false, true] {
+            let diff = FlameGraphDiff(
+                before: Array(fractional.utf8), after: Array("main;a 0.2\nmain;b 0.2\n".utf8), normalize: normalize)
+            let lines = String(decoding: diff.foldedLines(), as: UTF8.self).split(separator: "\n")
+            XCTAssertEqual(lines.map { $0.split(separator: " ")[0] }, ["main;a", "main;b"], "normalize: \(normalize)")
+            // Nor a row in the table of changes ("main 0 0 -0 gone").
+            XCTAssertFalse(diff.functionChanges().bySelf.contains { $0.name == "main" }, "normalize: \(normalize)")
+        }
     }
 
     func testFunctionTableCountsRecursionOnce() {
