@@ -21,7 +21,8 @@ public enum StackLoss: Hashable, Sendable {
     case missing
     /// The process exited before its stack could be unwound.
     case processGone
-    /// The sample's stack could not be copied.
+    /// The sample's stack could not be read: the process was exiting or exec'ing (its memory
+    /// going), or the page was not present.
     case copyFailed
 }
 

@@ -192,17 +192,19 @@ final class Session {
 
     /// Reads what a process's stacks and names will need while it is alive: its memory map,
     /// symbols and CFI, and (with --unwind auto) picks its unwinding method.
-    /// - Parameter executed: the BPF program saw it exec (perhaps the same binary again).
-    func watch(_ pid: pid_t, executed: Bool = false) {
+    /// - Parameter isNew: the BPF program saw it fork or exec (perhaps the same binary
+    ///   again, or a pid reused).
+    func watch(_ pid: pid_t, isNew: Bool = false) {
         guard pid > 0 else { return }
         // A new program (exec) needs a new unwinder and, with --unwind auto, a new choice;
         // the BPF program already fell back to frame pointers for it.
         let program = executableIdentity(pid)
-        guard !known.contains(pid) || executed || (program != nil && program != programs[pid]) else {
+        guard !known.contains(pid) || isNew || (program != nil && program != programs[pid]) else {
             symbolizer.refresh(process: pid)  // new libraries
             return
         }
         unwinders.forget(pid)
+        gone.remove(pid)
         known.insert(pid)
         programs[pid] = program
         young[pid] = monotonicSeconds()
@@ -304,16 +306,15 @@ final class Session {
     @discardableResult
     func wait(milliseconds: Int32) throws -> Int {
         let ringBuffer = self.ringBuffer
-        var forked: [pid_t] = [], executed: [pid_t] = []
+        var started: [pid_t] = []
         let handled = try sampler.pollStackSamples(timeout: milliseconds) { record in
             switch record.kind {
-            case .processForked: forked.append(record.pid)
-            case .processExecuted: executed.append(record.pid)
+            case .processForked, .processExecuted: started.append(record.pid)
             default: ringBuffer.add(record)
             }
         }
-        for pid in forked { watch(pid) }
-        for pid in executed { watch(pid, executed: true) }
+        var seen = Set<pid_t>()  // forked and exec'd since the last poll: one reading
+        for pid in started where seen.insert(pid).inserted { watch(pid, isNew: true) }
         return handled
     }
 
