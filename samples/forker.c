@@ -6,6 +6,8 @@
  *        forker exec COUNT SECONDS PROGRAM  children that exec PROGRAM SECONDS
  *        forker hold SECONDS                one child that spins in child_work, and a
  *                                           parent that waits for it (prints the child's pid)
+ *        forker release MEGABYTES           touches that much memory, then exits: the kernel
+ *                                           spends a while freeing it as the process exits
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +45,19 @@ int main(int argc, char **argv)
 		waitpid(child, NULL, 0);
 		return 0;
 	}
+	if (argc == 3 && strcmp(argv[1], "release") == 0) {
+		size_t bytes = (size_t)atol(argv[2]) << 20;
+		volatile char *memory = malloc(bytes);
+		if (!memory)
+			return 1;
+		for (size_t i = 0; i < bytes; i += 4096)
+			memory[i] = 1;
+		return 0; /* freed by the kernel in exit_mmap, not by free() */
+	}
 	if (argc < 4 || (strcmp(argv[1], "fork") != 0 && strcmp(argv[1], "exec") != 0) ||
 	    (strcmp(argv[1], "exec") == 0 && argc < 5)) {
-		fprintf(stderr, "usage: forker fork COUNT MS | exec COUNT SECONDS PROGRAM | hold SECONDS\n");
+		fprintf(stderr, "usage: forker fork COUNT MS | exec COUNT SECONDS PROGRAM | hold SECONDS | "
+				"release MEGABYTES\n");
 		return 2;
 	}
 	int count = atoi(argv[2]);

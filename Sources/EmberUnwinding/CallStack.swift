@@ -21,8 +21,8 @@ public enum StackLoss: Hashable, Sendable {
     case missing
     /// The process exited before its stack could be unwound.
     case processGone
-    /// The sample's stack could not be read: the process was exiting or exec'ing (its memory
-    /// going), or the page was not present.
+    /// The sample's stack could not be read: the process was exec'ing (its old memory going),
+    /// or the page was not present.
     case copyFailed
 }
 

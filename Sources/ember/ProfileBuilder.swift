@@ -57,7 +57,7 @@ struct ProfileBuilder {
         case .error(let code): return "bpf_get_stackid error \(code)"
         case .missing: return "stack id no longer in the stack map"
         case .processGone: return "process exited before its stack was unwound"
-        case .copyFailed: return "stack not readable (exit, exec or page not present)"
+        case .copyFailed: return "stack not readable (exec in progress, or page not present)"
         }
     }
 }

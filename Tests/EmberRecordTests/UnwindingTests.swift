@@ -155,6 +155,21 @@ final class UnwindingTests: RecordingTestCase {
         XCTAssertGreaterThanOrEqual(handlerComplete / handlerTotal, 0.98, "stacks in the handler reach _start")
     }
 
+    func testAnExitingProcessHasNoLostUserStack() throws {
+        // The kernel frees a gigabyte as the process exits: those samples are its exit
+        // work, with no user stack to copy, and not lost stacks.
+        let output = path("exiting.folded")
+        let result = try ember(["record", "-F", "997", "--unwind", "dwarf", "-o", output, "--",
+                                try sampleBinary("forker"), "release", "1024"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        let exiting = folded.stacks.filter { $0.key.contains("do_exit_[k]") }
+        XCTAssertGreaterThan(exiting.values.reduce(0, +), 5, "samples of the exit: \(folded.stacks.keys.prefix(5))")
+        for (stack, _) in exiting {
+            XCTAssertFalse(stack.contains { $0.hasPrefix("[lost") }, stack.joined(separator: ";"))
+        }
+    }
+
     func testStacksDeeperThanTheCopyEndInATruncatedFrame() throws {
         let output = path("truncated.folded")
         let result = try ember(["record", "-F", "499", "--unwind", "dwarf", "--stack-size", "64", "-o", output,

@@ -84,6 +84,7 @@ struct task_struct {
 	int tgid;
 } __attribute__((preserve_access_index));
 
+#define PF_EXITING 0x00000004
 #define PF_KTHREAD 0x00200000
 
 static __always_inline void count(__u32 counter)
@@ -284,7 +285,9 @@ int sample(struct bpf_perf_event_data *ctx)
 
 	count(EMBER_SAMPLES);
 	struct task_struct *task = bpf_get_current_task_btf();
-	int user_code = !(task->flags & PF_KTHREAD);
+	/* A kernel thread has no user stack, and an exiting task's is being torn down (its
+	 * samples are the kernel's exit work): neither is a lost stack. */
+	int user_code = !(task->flags & (PF_KTHREAD | PF_EXITING));
 	if (user_code && (cfg->unwind == EMBER_UNWIND_DWARF ||
 			  (cfg->unwind == EMBER_UNWIND_AUTO &&
 			   bpf_map_lookup_elem(&dwarf_processes, &tgid)))) {
@@ -308,8 +311,11 @@ int sample(struct bpf_perf_event_data *ctx)
 		count_stack_error(key.kernel_stack_id, EMBER_KERNEL_STACK_COLLISION,
 				  EMBER_KERNEL_STACK_ERROR);
 	}
-	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	count_stack_error(key.user_stack_id, EMBER_USER_STACK_COLLISION, EMBER_USER_STACK_ERROR);
+	key.user_stack_id = -EFAULT;
+	if (user_code) {
+		key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		count_stack_error(key.user_stack_id, EMBER_USER_STACK_COLLISION, EMBER_USER_STACK_ERROR);
+	}
 	if (cfg->stack_words && user_code && key.user_stack_id != -EFAULT) {
 		__u64 ip, sp, bp, words[2] = {};
 		if (user_registers(task, &ip, &sp, &bp) == 0 &&
