@@ -82,7 +82,7 @@ public final class Sampler {
         ember_capture_libbpf_messages()
         do {
             try load()
-            try attachExecTracepoint()
+            try attachProcessTracepoints()
             try openEvents()
         } catch {
             close()
@@ -145,29 +145,25 @@ public final class Sampler {
         }
         if case .processes(let pids) = configuration.scope {
             for pid in pids { try addTarget(pid) }
-            guard let follow = bpf_object__find_program_by_name(object, "follow_fork") else {
-                throw SamplingError.system("the embedded BPF object lacks follow_fork")
-            }
-            guard let link = bpf_program__attach(follow) else {
-                throw SamplingError.from(
-                    errno: errno, doing: "attach to the sched_process_fork tracepoint",
-                    detail: libbpfMessage())
-            }
-            forkLink = link
         }
     }
 
-    private func attachExecTracepoint() throws {
-        // Targets' execs are news for user space; system-wide, only --unwind auto needs them.
-        let targetsOnly: Bool
-        if case .processes = configuration.scope { targetsOnly = true } else { targetsOnly = false }
-        guard targetsOnly || configuration.unwinding == .perProcess, let object,
-              let program = bpf_object__find_program_by_name(object, "note_exec") else { return }
+    /// Forks and execs (of the targets, or system-wide of every process) are news for user
+    /// space, which must read a new process's memory map while it lives.
+    private func attachProcessTracepoints() throws {
+        forkLink = try attach("follow_fork", to: "sched_process_fork")
+        execLink = try attach("note_exec", to: "sched_process_exec")
+    }
+
+    private func attach(_ name: String, to tracepoint: String) throws -> OpaquePointer {
+        guard let object, let program = bpf_object__find_program_by_name(object, name) else {
+            throw SamplingError.system("the embedded BPF object lacks \(name)")
+        }
         guard let link = bpf_program__attach(program) else {
-            throw SamplingError.from(errno: errno, doing: "attach to the sched_process_exec tracepoint",
+            throw SamplingError.from(errno: errno, doing: "attach to the \(tracepoint) tracepoint",
                                      detail: libbpfMessage())
         }
-        execLink = link
+        return link
     }
 
     private func openEvents() throws {

@@ -96,36 +96,39 @@ enum MiniDebugInfo {
 final class ObjectFile {
     /// The file itself (its handle is lent to readers of its CFI).
     let file: ELFFile
-    let symbols: ELFSymbolTable
+    /// The file and its separate debug file, if one was found.
+    private let sources: [ELFFile]
+    /// The symbol table, built on the first address that needs it: a process maps many
+    /// libraries whose code is never sampled, and ember reads each new process's files at
+    /// once (a short-lived process must be read while it lives) without stalling on a
+    /// 200 MB binary's table.
+    lazy var symbols: ELFSymbolTable = {
+        // MiniDebugInfo only where nothing better names the functions.
+        if file.section(named: ".symtab") == nil && sources.count == 1, let mini = MiniDebugInfo.image(of: file) {
+            return ELFSymbolTable(files: sources + [mini])
+        }
+        return ELFSymbolTable(files: sources)
+    }()
     /// Frames per address (as the file's symbols use them): each address resolved once.
     var frames: [UInt64: [Frame]] = [:]
     /// Demangled names per symbol index, made on first use.
     var displayNames: [String?] = []
-    /// The file holding the DWARF, read on the first address that needs it: a process maps
-    /// many libraries whose code is never sampled.
+    /// The file holding the DWARF, read on the first address that needs it.
     private let dwarfFile: ELFFile?
     lazy var dwarf: DWARFInfo? = dwarfFile.flatMap { DWARFInfo(file: $0) }
-    /// Where the debug information came from, for `ember symbolize` and reports.
-    let debugSource: String?
 
+    /// Finds the debug file now, while the process (and its root, for a container) lives.
     init(file: ELFFile, targetPath: String, locator: DebugFileLocator) {
         self.file = file
-        var sources = [file]
-        var dwarfFile: ELFFile? = nil
-        var debugSource: String? = nil
         if file.hasDWARF {
+            sources = [file]
             dwarfFile = file
         } else if let debug = locator.debugFile(for: file, targetPath: targetPath) {
-            sources.append(debug)
+            sources = [file, debug]
             dwarfFile = debug.hasDWARF ? debug : nil
-            debugSource = debug.path
+        } else {
+            sources = [file]
+            dwarfFile = nil
         }
-        if file.section(named: ".symtab") == nil && debugSource == nil, let mini = MiniDebugInfo.image(of: file) {
-            sources.append(mini)
-            debugSource = mini.path
-        }
-        symbols = ELFSymbolTable(files: sources)
-        self.dwarfFile = dwarfFile
-        self.debugSource = debugSource
     }
 }

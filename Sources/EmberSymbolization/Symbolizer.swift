@@ -158,6 +158,13 @@ public final class Symbolizer {
         return true
     }
 
+    /// Lets go of a process that is gone and was never sampled: its map and names.
+    public func forget(process pid: pid_t) {
+        memoryMaps[pid] = nil
+        processNames[pid] = nil
+        perfMaps[pid] = nil
+    }
+
     /// Adds a memory map read elsewhere (for tests and for replaying saved maps).
     public func setMemoryMap(_ map: MemoryMap, for pid: pid_t, name: String? = nil) {
         memoryMaps[pid] = map

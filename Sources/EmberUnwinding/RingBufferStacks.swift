@@ -38,6 +38,8 @@ public final class RingBufferStacks {
     }
 
     private var counts: [Key: UInt64] = [:]
+    /// The processes with samples counted here.
+    public private(set) var sampledProcesses: Set<pid_t> = []
     private let unwinders: UnwinderCache
     public private(set) var statistics = Statistics()
     public let maxFrames: Int
@@ -69,6 +71,7 @@ public final class RingBufferStacks {
             return  // events, not samples: the recorder handles them
         }
         counts[key, default: 0] += 1
+        sampledProcesses.insert(sample.pid)
     }
 
     private func unwind(_ sample: StackSample, into key: inout Key) {

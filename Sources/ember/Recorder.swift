@@ -276,27 +276,35 @@ final class Session {
 
     private let youngProcessSeconds = 0.3
     private var young: [pid_t: Double] = [:]
-    /// Targets found gone (and removed from the BPF targets map).
+    /// Processes found gone that have samples (their maps are kept for symbolization).
     private var gone: Set<pid_t> = []
 
-    /// Every second: finds targets whose fork or exec event was lost, re-reads the maps of
-    /// live ones (new libraries), and lets go of the ones that are gone. System-wide, the
-    /// processes are the ones sampled so far.
+    /// Every second: lets go of the processes that ended, re-reads the maps of live ones
+    /// (new libraries), and finds those whose fork or exec event was lost. System-wide, the
+    /// live processes re-read are the ones sampled so far.
     func refresh() {
-        switch settings.target {
-        case .system:
-            for pid in sampler.sampledProcesses() { watch(pid) }
-        default:
-            for pid in sampler.targetProcesses() where !gone.contains(pid) {
-                if processExists(pid) {
-                    watch(pid)
-                } else {
-                    gone.insert(pid)
-                    young[pid] = nil
-                    sampler.removeTarget(pid)
-                    unwinders.processExited(pid)
-                }
+        let system: Bool
+        if case .system = settings.target { system = true } else { system = false }
+        let watched = system ? known.subtracting(gone) : Set(sampler.targetProcesses()).subtracting(gone)
+        let ended = watched.filter { !processExists($0) }
+        // Read after finding the ended ones: a process that is gone takes no more samples,
+        // so one missing from the set never had any, and nothing of it needs keeping.
+        let sampled = system || !ended.isEmpty
+            ? sampler.sampledProcesses().union(ringBuffer.sampledProcesses) : []
+        for pid in ended {
+            young[pid] = nil
+            unwinders.processExited(pid)
+            if !system { sampler.removeTarget(pid) }
+            if sampled.contains(pid) {
+                gone.insert(pid)
+            } else {
+                symbolizer.forget(process: pid)
+                known.remove(pid)
+                programs[pid] = nil
             }
+        }
+        for pid in system ? sampled : watched where !gone.contains(pid) && !ended.contains(pid) {
+            watch(pid)
         }
         unwinders.refresh()
     }

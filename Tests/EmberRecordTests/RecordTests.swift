@@ -121,6 +121,25 @@ final class RecordTests: RecordingTestCase {
         XCTAssertGreaterThan(inSplit, 80, "exec'd programs' samples named: \(folded.stacks.sorted { $0.value > $1.value }.prefix(3))")
     }
 
+    func testSystemWideShortLivedProcessesAreSymbolized() throws {
+        // Starts a second after ember: sixty 30 ms programs, each read on its exec event.
+        let programs = Process()
+        programs.executableURL = URL(fileURLWithPath: "/bin/sh")
+        programs.arguments = ["-c", "sleep 1; exec \(try sampleBinary("forker")) exec 60 0.03 \(try sampleBinary("split"))"]
+        programs.standardOutput = FileHandle.nullDevice
+        try programs.run()
+        defer { programs.terminate(); programs.waitUntilExit() }
+        let output = path("system.folded")
+        let result = try ember(["record", "--all", "-d", "4", "-F", "997", "-o", output])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        let inSplit = folded.stacks.filter { $0.key.first == "split" }
+        let total = inSplit.values.reduce(0, +)
+        XCTAssertGreaterThan(total, 300, "the programs were sampled: \(result.stderr)")
+        let named = inSplit.filter { $0.key.contains("spin") && $0.key.contains("main") }.values.reduce(0, +)
+        XCTAssertGreaterThan(named / max(total, 1) * 100, 80, "\(inSplit.sorted { $0.value > $1.value }.prefix(3))")
+    }
+
     func testPIDModeFollowsChildrenRunningBeforeAttaching() throws {
         let parent = Process()
         parent.executableURL = URL(fileURLWithPath: try sampleBinary("forker"))

@@ -358,8 +358,9 @@ static __always_inline void send_process_event(__u32 kind, __u32 pid, __u32 pare
 		count(EMBER_PROCESS_EVENTS_LOST);
 }
 
-/* Follow children: a process forked by a target becomes a target. A BTF tracepoint
- * needs no tracefs and gives the task structs directly. */
+/* Follow children: a process forked by a target becomes a target; user space hears of
+ * it (system-wide, of every new process). A BTF tracepoint needs no tracefs and gives the
+ * task structs directly. */
 SEC("tp_btf/sched_process_fork")
 int follow_fork(__u64 *ctx)
 {
@@ -367,16 +368,18 @@ int follow_fork(__u64 *ctx)
 	struct task_struct *child = (struct task_struct *)ctx[1];
 	__u32 zero = 0;
 	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->filter_by_pid || !cfg->follow_forks)
-		return 0;
 	__u32 parent_tgid = parent->tgid;
 	__u32 child_tgid = child->tgid;
-	if (child_tgid == parent_tgid || !bpf_map_lookup_elem(&targets, &parent_tgid))
-		return 0; /* a new thread, or not ours */
-	__u8 one = 1;
-	if (bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY) != 0) {
-		count(EMBER_TARGETS_MAP_FULL);
-		return 0;
+	if (!cfg || child_tgid == parent_tgid)
+		return 0; /* a new thread */
+	if (cfg->filter_by_pid) {
+		if (!cfg->follow_forks || !bpf_map_lookup_elem(&targets, &parent_tgid))
+			return 0; /* not ours */
+		__u8 one = 1;
+		if (bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY) != 0) {
+			count(EMBER_TARGETS_MAP_FULL);
+			return 0;
+		}
 	}
 	send_process_event(EMBER_PROCESS_FORKED, child_tgid, parent_tgid);
 	return 0;
@@ -392,7 +395,7 @@ int note_exec(__u64 *ctx)
 	bpf_map_delete_elem(&dwarf_processes, &tgid);
 	__u32 zero = 0;
 	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (cfg && cfg->filter_by_pid && bpf_map_lookup_elem(&targets, &tgid))
+	if (cfg && (!cfg->filter_by_pid || bpf_map_lookup_elem(&targets, &tgid)))
 		send_process_event(EMBER_PROCESS_EXECUTED, tgid, 0);
 	return 0;
 }
