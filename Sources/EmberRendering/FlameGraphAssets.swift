@@ -8,7 +8,7 @@ enum FlameGraphAssets {
         #ic{opacity:.35}#ic.on{opacity:1}#search.on{fill:#b00}.h{display:none}\
         #graph text{fill:#000;pointer-events:none}#graph rect{rx:2px}#graph g g g{cursor:pointer}\
         #graph g g g:hover>rect{stroke:#000;stroke-width:.6;vector-effect:non-scaling-stroke}\
-        .run{pointer-events:none}#graph .dim{opacity:.55}\
+        #graph .dim{opacity:.55}\
         #graph .new>rect{stroke:#900;stroke-width:1;vector-effect:non-scaling-stroke}#graph .gone>rect{fill-opacity:.5;stroke:#555;stroke-dasharray:3 2;vector-effect:non-scaling-stroke}#graph .hl>rect{fill:#e600e6}\
         #tip{pointer-events:none}#tip rect{fill:#fffff0;stroke:#777;stroke-width:.5}#tip text{fill:#000}\
         @media (prefers-color-scheme:dark){#bg,#cover{fill:#1c1c21}.ui{fill:#e4e4e4}#search.on{fill:#ff7070}\
@@ -36,13 +36,14 @@ enum FlameGraphAssets {
           // frame is a group of a rect and its label; a frame narrower than a pixel is a line of
           // its row's metadata, "x width fill count [before after] name", where an empty line
           // stands for the next drawn frame. "(N more)" slivers drawn for those are not frames.
-          var el = [], hiddenFrames = [], rowFirst = [0];
+          var el = [], hiddenFrames = [], rowFirst = [0], slivers = [];
           var rows = framesG ? framesG.children : [];
           for (var r = 0; r < rows.length; r++) {
             var kids = rows[r].children, shownKids = [], lines = null;
             for (var k = 0; k < kids.length; k++) {
               if (kids[k].localName === 'metadata') lines = kids[k].textContent.split('\n');
               else if (kids[k].getAttribute('class') !== 'run') shownKids.push(kids[k]);
+              else slivers.push(r, kids[k]);
             }
             if (!lines) lines = shownKids.map(function () { return ''; }).concat('');
             for (var m = 0, d = 0; m + 1 < lines.length; m++) {
@@ -108,9 +109,28 @@ enum FlameGraphAssets {
             }
           }
           hiddenFrames = null;
+          // A sliver stands for a run of hidden frames [first, end) of one drawn parent `up`,
+          // and for their subtrees. host[i]: the first frame of the full graph's run that
+          // stands for hidden frame i (-1 for a drawn frame).
+          var host = new Int32Array(n), fullSlivers = {};
+          for (i = 0; i < n; i++) {
+            var up = parent[i];
+            host[i] = el[i] ? -1 : up >= 0 && !el[up] ? host[up] : i > 0 && !el[i - 1] && parent[i - 1] === up ? host[i - 1] : i;
+          }
+          for (k = 0; k < slivers.length; k += 2) {
+            r = slivers[k];
+            var first = lowerBound(r, (slivers[k + 1].firstElementChild.getAttribute('x') - xpad) / scale - eps), end = first;
+            while (end < rowFirst[r + 1] && host[end] === first) end++;
+            if (end === first) continue;
+            slivers[k + 1].__emberRun = { up: parent[first], first: first, end: end };
+            fullSlivers[first] = slivers[k + 1];
+          }
+          slivers = null;
 
           var svgNS = 'http://www.w3.org/2000/svg';
           var zoomed = -1, term = '', ignoreCase = false, matches = [], restoring = false;
+          // isMatch[i]: frame i matches the search; inMatch[i]: it or a frame of its subtree does.
+          var isMatch = new Uint8Array(n), inMatch = new Uint8Array(n);
 
           function lowerBound(row, value) {
             var lo = rowFirst[row], hi = rowFirst[row + 1];
@@ -145,13 +165,14 @@ enum FlameGraphAssets {
           // than drawnWidth pixels are not drawn: per drawn parent, each run of them becomes one
           // "(N more)" sliver. So a zoom costs in proportion to what the screen can show, not
           // to the size of the graph.
-          var zoomLayer = doc.createElementNS(svgNS, 'g'), clones = {}, drawn = new Uint8Array(n);
+          var zoomLayer = doc.createElementNS(svgNS, 'g'), clones = {}, zoomRuns = [], drawn = new Uint8Array(n);
           var drawnWidth = parseFloat(data('drawn-width')) || 1;
           zoomLayer.setAttribute('id', 'zoomed');
           if (graph) graph.appendChild(zoomLayer);
           function addClone(i, row, x, w, dim) {
             var copy = frameCopy(i);
             copy.__emberFrame = i;
+            if (isMatch[i]) copy.classList.add('hl');
             copy.firstElementChild.setAttribute('x', x);
             copy.firstElementChild.setAttribute('width', w);
             if (dim) copy.setAttribute('class', (copy.getAttribute('class') || '') + ' dim');
@@ -174,18 +195,23 @@ enum FlameGraphAssets {
             copy.lastChild.textContent = names[i];
             return copy;
           }
-          function addSliver(row, run) {
+          function addSliver(row, run, end) {
             var sliver = emptyFrame.cloneNode(true);
-            sliver.setAttribute('class', 'run');
+            run.end = end;
+            sliver.__emberRun = run;
+            zoomRuns.push(sliver);
+            sliver.setAttribute('class', run.hl ? 'run hl' : 'run');
             sliver.firstChild.setAttribute('fill', '#c8c8c8');
             sliver.firstChild.setAttribute('x', run.x);
             sliver.firstChild.setAttribute('width', run.w);
-            setLabel(sliver.lastChild, '(' + run.count + ' more)', run.x, run.w, -1);
+            sliver.lastChild.textContent = '(' + run.count + ' more)';
+            setLabel(sliver.lastChild, sliver.lastChild.textContent, run.x, run.w, -1);
             row.appendChild(sliver);
           }
           function clearZoom() {
             zoomLayer.textContent = '';
             clones = {};
+            zoomRuns = [];
           }
           // Zoom on frame i: its subtree fills the width, its ancestors stay (dimmed).
           function zoom(i) {
@@ -213,15 +239,16 @@ enum FlameGraphAssets {
               for (; j < stop && start[j] < end; j++) {
                 var x = xpad + (start[j] - a) * k, w = width[j] * k, up = parent[j];
                 drawn[j] = drawn[up] && w >= drawnWidth ? 1 : 0;
-                if (run && (drawn[j] || run.up !== up)) { addSliver(rowGroup, run); run = null; }
+                if (run && (drawn[j] || run.up !== up)) { addSliver(rowGroup, run, j); run = null; }
                 if (drawn[j]) addClone(j, rowGroup, x, w, false);
                 else if (drawn[up]) {
-                  if (!run) run = { up: up, x: x, w: 0, count: 0 };
+                  if (!run) run = { up: up, first: j, x: x, w: 0, count: 0, hl: 0 };
                   run.w += w;
                   run.count += more[j];
+                  run.hl |= inMatch[j];
                 }
               }
-              if (run) addSliver(rowGroup, run);
+              if (run) addSliver(rowGroup, run, j);
             }
             zoomLayer.appendChild(layer);
             unzoomBtn.classList.remove('h');
@@ -236,31 +263,35 @@ enum FlameGraphAssets {
             saveState();
           }
 
+          // A match hidden in the full graph colours the sliver that stands for it.
           function highlight(i, on) {
-            if (el[i]) el[i].classList.toggle('hl', on);
+            var shown = el[i] || fullSlivers[host[i]];
+            if (shown) shown.classList.toggle('hl', on);
             if (clones[i]) clones[i].classList.toggle('hl', on);
           }
           function search(text) {
             for (var j = 0; j < matches.length; j++) highlight(matches[j], false);
             matches = [];
+            isMatch.fill(0);
+            inMatch.fill(0);
             term = text || '';
-            if (!term) {
-              searchBtn.classList.remove('on');
-              matchedText.textContent = ' ';
-              saveState();
-              return;
+            var re = null;
+            if (term) try { re = new RegExp(term, ignoreCase ? 'i' : ''); } catch (err) {}
+            for (var i = 0; re && i < n; i++) {
+              if (!re.test(names[i])) continue;
+              highlight(i, true);
+              matches.push(i);
+              isMatch[i] = 1;
+              for (var p = i; p >= 0 && !inMatch[p]; p = parent[p]) inMatch[p] = 1;
             }
-            var re;
-            try { re = new RegExp(term, ignoreCase ? 'i' : ''); } catch (err) {
-              matchedText.textContent = 'Invalid regular expression';
-              saveState();
-              return;
+            for (j = 0; j < zoomRuns.length; j++) {
+              var run = zoomRuns[j].__emberRun, hl = false;
+              for (i = run.first; i < run.end && !hl; i++) hl = inMatch[i] === 1;
+              zoomRuns[j].classList.toggle('hl', hl);
             }
-            for (var i = 0; i < n; i++) {
-              if (re.test(names[i])) { highlight(i, true); matches.push(i); }
-            }
-            searchBtn.classList.add('on');
-            updateMatched();
+            if (re) { searchBtn.classList.add('on'); updateMatched(); }
+            else if (term) matchedText.textContent = 'Invalid regular expression';
+            else { searchBtn.classList.remove('on'); matchedText.textContent = ' '; }
             saveState();
           }
           // "Matched: N%": the part of the current view covered by matching frames,
@@ -360,8 +391,31 @@ enum FlameGraphAssets {
             lines.push('self: ' + amount(own[i]) + ' ' + countName + ' (' + percent(own[i], total) + ')');
             return lines;
           }
+          // A sliver: what its frames add up to. `widest` is the widest of them.
+          function sum(run) {
+            var t = { count: 0, w: 0, b: 0, a: 0, widest: run.first };
+            for (var j = run.first; j < run.end; j++) {
+              t.count += more[j]; t.w += width[j];
+              if (differential) { t.b += before[j]; t.a += after[j]; }
+              if (width[j] > width[t.widest]) t.widest = j;
+            }
+            return t;
+          }
+          function describeRun(t) {
+            var lines = [t.count + (t.count === 1 ? ' frame' : ' frames') + ' narrower than a pixel',
+                         amount(t.w) + ' ' + countName + ', ' + percent(t.w, total) + ' of total'];
+            if (differential) lines.push('before: ' + amount(t.b) + ' ' + countName + ', after: ' + amount(t.a));
+            else if (zoomed > 0) lines.push(percent(t.w, width[zoomed]) + ' of the zoomed frame');
+            lines.push('click to zoom');
+            return lines;
+          }
+          // Clicking a sliver zooms on its parent, or, when that is the view already, on the
+          // widest of its frames.
+          function runTarget(run) {
+            return run.up === (zoomed > 0 ? zoomed : 0) ? sum(run).widest : run.up;
+          }
           function showTip(i, evt) {
-            var lines = describe(i);
+            var t = typeof i === 'object' ? sum(i) : null, lines = t ? describeRun(t) : describe(i);
             while (tipText.firstChild) tipText.removeChild(tipText.firstChild);
             for (var j = 0; j < lines.length; j++) {
               var line = doc.createElementNS(svgNS, 'tspan');
@@ -383,13 +437,15 @@ enum FlameGraphAssets {
             tipRect.setAttribute('width', box.width + 10);
             tipRect.setAttribute('height', box.height + 8);
             tip.setAttribute('transform', 'translate(' + tx + ',' + ty + ')');
-            details.textContent = nameType + ' ' + names[i] + ' (' + amount(width[i]) + ' ' + countName +
-                                  ', ' + percent(width[i], total) + ')';
+            details.textContent = t ? lines[0] + ' (' + amount(t.w) + ' ' + countName + ', ' + percent(t.w, total) + ')' :
+              nameType + ' ' + names[i] + ' (' + amount(width[i]) + ' ' + countName + ', ' + percent(width[i], total) + ')';
           }
           function hideTip() { tip.setAttribute('class', 'h'); details.textContent = ' '; }
+          // What the pointer is on: a frame's index, a sliver's run, or -1.
           function frameAt(target) {
             for (var t = target; t && t !== graph; t = t.parentNode) {
               if (t.__emberFrame !== undefined) return t.__emberFrame;
+              if (t.__emberRun) return t.__emberRun;
             }
             return -1;
           }
@@ -397,11 +453,12 @@ enum FlameGraphAssets {
           if (graph) {
             graph.addEventListener('click', function (evt) {
               var i = frameAt(evt.target);
+              if (typeof i === 'object') i = runTarget(i);
               if (i >= 0) { zoom(i); showTip(i, evt); }
             });
             graph.addEventListener('mousemove', function (evt) {
               var i = frameAt(evt.target);
-              if (i >= 0) showTip(i, evt); else hideTip();
+              if (i !== -1) showTip(i, evt); else hideTip();
             });
             graph.addEventListener('mouseleave', hideTip);
           }

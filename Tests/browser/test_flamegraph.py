@@ -6,7 +6,7 @@ usage: test_flamegraph.py EMBER_BINARY [WORK_DIR]
 Renders crafted folded stacks with the ember binary, opens the SVGs in Chromium through
 the local chromedriver and checks zoom, search, the URL state, tooltips, keyboard
 shortcuts, the dark theme, the no-script view, that hostile names stay inert, the
-differential tooltips, and that a graph with 100k frames zooms and resets within the
+differential tooltips, the "(N more)" slivers (tooltip, click to zoom, search colour), and that a graph with 100k frames zooms and resets within the
 budget (EMBER_ZOOM_BUDGET_MS, default 200 ms).
 Prints `browser: N passed, M failed` last and exits non-zero on any failure.
 """
@@ -365,9 +365,26 @@ def check_ember_diff_tooltips(driver, work):
             expect(part in text, f"{name}: {part!r} not in {text!r}")
 
 
+def fill_of(driver, name):
+    """The colour frame or sliver `name` is painted with (CSS rules included)."""
+    return driver.execute_script("return getComputedStyle(arguments[0].firstElementChild).fill",
+                                 frame(driver, name))
+
+
+HIGHLIGHT = "rgb(230, 0, 230)"
+SLIVER_GREY = "rgb(200, 200, 200)"
+
+
+def click_script(driver, name):
+    """Clicks frame or sliver `name` by a dispatched event (a sliver may be under a pixel wide)."""
+    driver.execute_script("arguments[0].firstElementChild.dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+                          frame(driver, name))
+    time.sleep(0.1)
+
+
 def check_narrow_frames(driver, work):
     # 10,000 samples: "tiny" and "leaf" are 0.94 px wide, not drawn but shown as a sliver.
-    url = "file://" + render("narrow", b"main;big 9992\nmain;tiny;leaf 8\n")
+    url = "file://" + render("narrow", NARROW)
     driver.get(url)
     expect(frame(driver, "tiny") is None, "a frame narrower than a pixel is drawn")
     expect(frame(driver, "(1 more)") is not None, "no sliver for the narrow frame")
@@ -383,6 +400,128 @@ def check_narrow_frames(driver, work):
     time.sleep(0.1)
     text = driver.find_element(By.ID, "tip").get_attribute("textContent")
     expect(text.startswith("leaf") and "8 samples, 0.08% of total" in text, f"leaf tooltip: {text!r}")
+
+
+NARROW = b"main;big 9992\nmain;tiny;leaf 8\n"
+# 9,992 samples: t1..t4 (8 each, 0.94 px) are one sliver of 3.8 px under mid (992 samples).
+NARROW_RUN = (b"main;big 9000\nmain;mid;wide 960\nmain;mid;t1 8\nmain;mid;t2;needle 8\n"
+              b"main;mid;t3 8\nmain;mid;t4 8\n")
+HIGHLIGHT = "rgb(230, 0, 230)"
+SLIVER_GREY = "rgb(200, 200, 200)"
+
+
+def fill_of(driver, name):
+    """The colour frame or sliver `name` is painted with (CSS rules included)."""
+    return driver.execute_script("return getComputedStyle(arguments[0].firstElementChild).fill",
+                                 frame(driver, name))
+
+
+def click_script(driver, name):
+    """Clicks frame or sliver `name` by a dispatched event (a sliver may be under a pixel wide)."""
+    driver.execute_script("arguments[0].firstElementChild.dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+                          frame(driver, name))
+    time.sleep(0.1)
+
+
+def zoomed_names(driver):
+    return driver.execute_script("return [].map.call(document.querySelectorAll('#zoomed text'),"
+                                 " function (t) { return t.textContent; })")
+
+
+def check_sliver_tooltip(driver, work):
+    driver.get("file://" + render("narrow-run", NARROW_RUN))
+    sliver = frame(driver, "(4 more)")
+    expect(sliver is not None and frame(driver, "t2") is None, "no sliver for t1..t4")
+    ActionChains(driver).move_to_element(sliver).perform()
+    time.sleep(0.1)
+    tip = driver.find_element(By.ID, "tip")
+    lines = [t.get_attribute("textContent") for t in tip.find_elements(By.CSS_SELECTOR, "tspan")]
+    expect(tip.is_displayed() and lines == ["4 frames narrower than a pixel", "32 samples, 0.32% of total",
+                                             "click to zoom"], f"sliver tooltip: {lines}")
+    details = driver.find_element(By.ID, "details").text
+    expect(details == "4 frames narrower than a pixel (32 samples, 0.32%)", f"sliver details: {details!r}")
+    # In a zoomed view: the share of the zoomed frame too.
+    driver.get("file://" + render("narrow", NARROW) + "#x=0&y=1")
+    time.sleep(0.1)
+    expect("(1 more)" in zoomed_names(driver), "no sliver in the zoomed view")
+    # Under a pixel wide: the pointer is moved onto it by a dispatched event.
+    driver.execute_script(
+        "var r = arguments[0].firstElementChild, b = r.getBoundingClientRect();"
+        "r.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: b.left + b.width / 2,"
+        " clientY: b.top + b.height / 2}));", frame(driver, "(1 more)"))
+    time.sleep(0.1)
+    text = driver.find_element(By.ID, "tip").get_attribute("textContent")
+    expect(text == "1 frame narrower than a pixel8 samples, 0.08% of total0.08% of the zoomed frameclick to zoom",
+           f"zoomed sliver tooltip: {text!r}")
+
+
+def check_sliver_click_zooms(driver, work):
+    url = "file://" + render("narrow-run", NARROW_RUN)
+    driver.get(url)
+    # A real click on the sliver zooms on its parent, mid: t1..t4 and needle are drawn.
+    ActionChains(driver).move_to_element(frame(driver, "(4 more)")).click().perform()
+    time.sleep(0.1)
+    expect(driver.current_url.endswith("#x=9000&y=2"), f"sliver click: {driver.current_url}")
+    left, width = screen(driver, "mid")
+    expect(near(left, 10, 0.5) and near(width, 1180, 0.5), f"mid not zoomed: {left}, {width}")
+    for name, at in (("t1", 0), ("t2", 8), ("t3", 16), ("t4", 24), ("needle", 8)):
+        left, width = screen(driver, name)
+        expect(near(left, 10 + 1180 * at / 992, 0.5) and near(width, 1180 * 8 / 992, 0.5),
+               f"{name} not drawn by the zoom: {left}, {width}")
+    expect("(4 more)" not in zoomed_names(driver), "the sliver is still drawn in the zoomed view")
+    # The URL reproduces the view (in a fresh load).
+    driver.get("about:blank")
+    driver.get(url + "#x=9000&y=2")
+    time.sleep(0.1)
+    expect(near(screen(driver, "t3")[1], 1180 * 8 / 992, 0.5), "sliver zoom not reproduced from the URL")
+    # tiny's parent, main, is as wide as the graph: a click zooms on main, where tiny is
+    # still a sliver; its parent is the zoomed frame now, so the next click zooms on the
+    # widest of its frames, tiny.
+    url = "file://" + render("narrow", NARROW)
+    driver.get(url)
+    click_script(driver, "(1 more)")
+    expect(driver.current_url.endswith("#x=0&y=1"), f"sliver click did not zoom on main: {driver.current_url}")
+    expect("(1 more)" in zoomed_names(driver) and frame(driver, "tiny") is None, "zoomed view has no sliver")
+    click_script(driver, "(1 more)")
+    expect(driver.current_url.endswith("#x=9992&y=2"), f"second click did not zoom on tiny: {driver.current_url}")
+    for name in ("tiny", "leaf"):
+        left, width = screen(driver, name)
+        expect(near(left, 10, 0.5) and near(width, 1180, 0.5), f"{name} not zoomed: {left}, {width}")
+    ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    time.sleep(0.1)
+    expect("#" not in driver.current_url and frame(driver, "tiny") is None, "Esc did not reset the sliver zoom")
+
+
+def check_search_colours_slivers(driver, work):
+    driver.get("file://" + render("narrow-run", NARROW_RUN))
+    expect(fill_of(driver, "(4 more)") == SLIVER_GREY, f"sliver colour: {fill_of(driver, '(4 more)')}")
+    # A match in the run, and one in the subtree of a frame of the run.
+    for term in ("^t3$", "^needle$"):
+        search_with_ctrl_f(driver, term)
+        time.sleep(0.1)
+        expect(fill_of(driver, "(4 more)") == HIGHLIGHT, f"{term}: sliver not coloured")
+        expect(fill_of(driver, "wide") != HIGHLIGHT and fill_of(driver, "mid") != HIGHLIGHT,
+               f"{term}: a drawn frame that does not match is coloured")
+        driver.find_element(By.ID, "search").click()  # clears
+        time.sleep(0.1)
+        expect(fill_of(driver, "(4 more)") == SLIVER_GREY, f"{term}: colour not cleared")
+    # In a zoomed view, from the URL and by a search made there; a match the zoom draws is
+    # coloured as a frame.
+    url = "file://" + render("narrow", NARROW)
+    driver.get(url + "#x=0&y=1&s=%5Eleaf%24")
+    time.sleep(0.1)
+    expect("(1 more)" in zoomed_names(driver), "no sliver in the zoomed view")
+    expect(fill_of(driver, "(1 more)") == HIGHLIGHT, "sliver in the zoomed view not coloured")
+    driver.find_element(By.ID, "search").click()
+    time.sleep(0.1)
+    expect(fill_of(driver, "(1 more)") == SLIVER_GREY, "sliver in the zoomed view: colour not cleared")
+    search_with_ctrl_f(driver, "^tiny$")
+    time.sleep(0.1)
+    expect(fill_of(driver, "(1 more)") == HIGHLIGHT, "sliver in the zoomed view not coloured by a new search")
+    driver.get(url + "#x=9992&y=2&s=%5Eleaf%24")
+    time.sleep(0.1)
+    expect(fill_of(driver, "leaf") == HIGHLIGHT, "a match drawn by the zoom is not coloured")
+    expect(fill_of(driver, "tiny") != HIGHLIGHT, "a frame above the match is coloured")
 
 
 ZOOM_BUDGET_MS = float(os.environ.get("EMBER_ZOOM_BUDGET_MS", "200"))
@@ -460,6 +599,9 @@ def main():
         checks.run("differential tooltips and colours", check_differential_tooltip, driver, WORK)
         checks.run("ember diff: tooltips match the crafted deltas", check_ember_diff_tooltips, driver, WORK)
         checks.run("frames narrower than a pixel: sliver, search, zoom", check_narrow_frames, driver, WORK)
+        checks.run("sliver tooltip", check_sliver_tooltip, driver, WORK)
+        checks.run("click on a sliver zooms until its frames are drawn", check_sliver_click_zooms, driver, WORK)
+        checks.run("search colours slivers", check_search_colours_slivers, driver, WORK)
         checks.run(f"100k-frame graph zooms and resets in under {ZOOM_BUDGET_MS:.0f} ms", check_zoom_speed, driver, WORK)
     finally:
         driver.quit()
