@@ -287,8 +287,10 @@ final class Session {
         if case .system = settings.target { system = true } else { system = false }
         let watched = system ? known.subtracting(gone) : Set(sampler.targetProcesses()).subtracting(gone)
         let ended = watched.filter { !processExists($0) }
-        // Read after finding the ended ones: a process that is gone takes no more samples,
-        // so one missing from the set never had any, and nothing of it needs keeping.
+        // Read after finding the ended ones (and after counting what the ring buffer still
+        // holds): a process that is gone takes no more samples, so one missing from the set
+        // never had any, and nothing of it needs keeping.
+        if !ended.isEmpty { _ = try? wait(milliseconds: 0) }
         let sampled = system || !ended.isEmpty
             ? sampler.sampledProcesses().union(ringBuffer.sampledProcesses) : []
         for pid in ended {
