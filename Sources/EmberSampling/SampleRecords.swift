@@ -40,7 +40,7 @@ public struct StackSample {
         /// most recent call first.
         case branchRecords
         /// Not a sample: a target forked this process (``StackSample/pid``).
-        case processForked(parent: Int32)
+        case processForked
         /// Not a sample: the process exec'd a new program.
         case processExecuted
     }

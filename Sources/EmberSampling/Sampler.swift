@@ -422,7 +422,7 @@ private final class StackSampleHandler {
         switch header.kind {
         case EMBER_SAMPLE_ADDRESSES.rawValue: kind = .addresses
         case EMBER_SAMPLE_BRANCH_RECORDS.rawValue: kind = .branchRecords
-        case EMBER_PROCESS_FORKED.rawValue: kind = .processForked(parent: Int32(bitPattern: header.parent))
+        case EMBER_PROCESS_FORKED.rawValue: kind = .processForked
         case EMBER_PROCESS_EXECUTED.rawValue: kind = .processExecuted
         default: kind = .stackCopy
         }

@@ -49,8 +49,7 @@ enum ember_sample_kind {
 	EMBER_SAMPLE_ADDRESSES = 1,
 	/* LBR mode: stack_size bytes of struct perf_branch_entry, most recent call first. */
 	EMBER_SAMPLE_BRANCH_RECORDS = 2,
-	/* Not samples: a target forked process `pid` (its parent in `parent`), or process
-	 * `pid` exec'd a new program. The header alone, sent at once so that user space reads
+	/* Not samples: a target forked process `pid`, or process `pid` exec'd a new program. The header alone, sent at once so that user space reads
 	 * a short-lived process's memory map while it lives. */
 	EMBER_PROCESS_FORKED = 3,
 	EMBER_PROCESS_EXECUTED = 4,
@@ -65,8 +64,6 @@ struct ember_stack_sample {
 	__u32 stack_size;
 	__u32 kernel_size;
 	__u32 truncated;        /* STACK_COPY: 1 if the stack continues past the copy */
-	__u32 parent;           /* PROCESS_FORKED: the parent's tgid */
-	__u32 unused;
 	__u64 ip;               /* user registers (STACK_COPY, BRANCH_RECORDS) */
 	__u64 sp;
 	__u64 bp;

@@ -351,9 +351,9 @@ int sample(struct bpf_perf_event_data *ctx)
 
 /* Tells user space at once that a target forked or exec'd (a wakeup is an extra
  * interrupt, but forks and execs are rare next to samples). */
-static __always_inline void send_process_event(__u32 kind, __u32 pid, __u32 parent)
+static __always_inline void send_process_event(__u32 kind, __u32 pid)
 {
-	struct ember_stack_sample event = {.kind = kind, .pid = pid, .parent = parent};
+	struct ember_stack_sample event = {.kind = kind, .pid = pid};
 	if (bpf_ringbuf_output(&stack_samples, &event, sizeof(event), BPF_RB_FORCE_WAKEUP) != 0)
 		count(EMBER_PROCESS_EVENTS_LOST);
 }
@@ -381,7 +381,7 @@ int follow_fork(__u64 *ctx)
 			return 0;
 		}
 	}
-	send_process_event(EMBER_PROCESS_FORKED, child_tgid, parent_tgid);
+	send_process_event(EMBER_PROCESS_FORKED, child_tgid);
 	return 0;
 }
 
@@ -396,7 +396,7 @@ int note_exec(__u64 *ctx)
 	__u32 zero = 0;
 	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (cfg && (!cfg->filter_by_pid || bpf_map_lookup_elem(&targets, &tgid)))
-		send_process_event(EMBER_PROCESS_EXECUTED, tgid, 0);
+		send_process_event(EMBER_PROCESS_EXECUTED, tgid);
 	return 0;
 }
 
