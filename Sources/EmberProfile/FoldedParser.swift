@@ -72,6 +72,14 @@ public struct FoldedParseReport: Sendable, Equatable {
         if firstMalformedSource == nil { firstMalformed = other.firstMalformed }
     }
 
+    /// Adds what a parse of the next part of the same input saw: its line numbers count
+    /// from the end of this part.
+    public mutating func add(continuation other: FoldedParseReport) {
+        var shifted = other
+        if let first = other.firstMalformed { shifted.firstMalformed = (first.source, lines + first.line) }
+        add(shifted)
+    }
+
     /// "3 malformed lines skipped (first: perf.folded:17)", or nil when there were none.
     public var malformedSummary: String? {
         guard malformedLines > 0, let first = firstMalformed else { return nil }
@@ -142,62 +150,8 @@ public enum FoldedParser {
         inFile path: String,
         _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void
     ) throws {
-        let fd: Int32 = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw FoldedInputError("cannot open \(path): \(errorText())") }
-        defer { if fd != 0 { close(fd) } }
-        try forEachLine(fileDescriptor: fd, name: path, body)
-    }
-
-    /// Calls `body` with every line read from `fd` until its end.
-    public static func forEachLine(
-        fileDescriptor fd: Int32, name: String,
-        _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void
-    ) throws {
-        var capacity = 1 << 20
-        var buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-        defer { buffer.deallocate() }
-        var filled = 0
-        var lineNumber = 0
-        while true {
-            if filled == capacity {
-                // A line longer than the buffer: grow it rather than split the line.
-                let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)
-                bigger.update(from: buffer, count: filled)
-                buffer.deallocate()
-                buffer = bigger
-                capacity *= 2
-            }
-            let got = read(fd, buffer + filled, capacity - filled)
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw FoldedInputError("cannot read \(name): \(errorText())")
-            }
-            if got == 0 {
-                if filled > 0 {
-                    lineNumber += 1
-                    try body(UnsafeBufferPointer(start: buffer, count: filled), lineNumber)
-                }
-                return
-            }
-            let scanFrom = filled
-            filled += got
-            var lineStart = 0
-            var cursor = scanFrom
-            while cursor < filled,
-                let hit = memchr(buffer + cursor, 0x0A, filled - cursor)
-            {
-                let newline = buffer.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                lineNumber += 1
-                try body(UnsafeBufferPointer(start: buffer + lineStart, count: newline - lineStart), lineNumber)
-                lineStart = newline + 1
-                cursor = lineStart
-            }
-            if lineStart > 0 {
-                let rest = filled - lineStart
-                if rest > 0 { memmove(buffer, buffer + lineStart, rest) }
-                filled = rest
-            }
-        }
+        let reader = try FoldedLineReader(path: path)
+        while let line = try reader.next() { try body(line, reader.lineNumber) }
     }
 
     // MARK: - Pieces

@@ -90,4 +90,17 @@ enum ByteString {
         }
         return aCount < bCount
     }
+
+    /// The order of stacks frame by frame (how ember and sorted folded files list them):
+    /// byte-wise, except that `;` (the end of a frame) comes before every other byte.
+    @inline(__always)
+    static func stackPrecedes(
+        _ a: UnsafePointer<UInt8>, _ aCount: Int, _ b: UnsafePointer<UInt8>, _ bCount: Int
+    ) -> Bool {
+        let shared = commonPrefix(a, aCount, b, bCount)
+        if shared == aCount || shared == bCount { return aCount < bCount }
+        let x = a[shared], y = b[shared]
+        if x == UInt8(ascii: ";") || y == UInt8(ascii: ";") { return x == UInt8(ascii: ";") }
+        return x < y
+    }
 }

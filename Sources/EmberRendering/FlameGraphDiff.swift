@@ -11,47 +11,28 @@ public struct FlameGraphDiff {
     /// Lines read from both inputs (malformed ones are reported with their file).
     public let report: FoldedParseReport
 
-    /// Compares two folded files (`-` for standard input).
-    /// The two files are parsed at the same time, each into its own tree on its own
-    /// thread, and the trees are then combined into one.
+    /// Compares two folded files (`-` for standard input), read in parts on all cores
+    /// (see `DiffInputs`).
     public init(beforePath: String, afterPath: String, normalize: Bool = true,
                 transform: StackTransform = StackTransform()) throws {
-        let bothSizes = [beforePath, afterPath].compactMap(FrameTreeBuilder.regularFileSize).reduce(0, +)
-        let before = BackgroundWork {
-            var builder = FrameTreeBuilder(transform: transform)
-            builder.countsLastNumberOnly = true
-            // Room for AFTER's nodes too: they are added to this tree.
-            builder.reserveCapacity(forInputBytes: bothSizes)
-            try builder.addFolded(path: beforePath)
-            return builder
-        }
-        var after = FrameTreeBuilder(transform: transform)
-        after.countsLastNumberOnly = true
-        let afterResult = Result { try after.addFolded(path: afterPath) }
-        let beforeBuilder = try before.wait()
-        try afterResult.get()
-        self.init(before: beforeBuilder, after: after, normalize: normalize)
+        let (tree, report) = try DiffInputs(beforePath: beforePath, afterPath: afterPath).read(transform: transform)
+        self.init(tree: tree, report: report, normalize: normalize)
     }
 
     /// Compares two folded texts held in memory.
     public init<Bytes: Collection>(before: Bytes, after: Bytes, normalize: Bool = true,
                                    transform: StackTransform = StackTransform())
     where Bytes.Element == UInt8 {
-        var beforeBuilder = FrameTreeBuilder(transform: transform)
-        beforeBuilder.countsLastNumberOnly = true
-        beforeBuilder.addFolded(before, source: "before")
-        var afterBuilder = FrameTreeBuilder(transform: transform)
-        afterBuilder.countsLastNumberOnly = true
-        afterBuilder.addFolded(after, source: "after")
-        self.init(before: beforeBuilder, after: afterBuilder, normalize: normalize)
+        // Bytes in memory cannot fail to be read.
+        var (tree, report, afterReport) = try! DiffInputs.readPart(
+            FoldedLineReader(bytes: before, name: "before"), FoldedLineReader(bytes: after, name: "after"),
+            transform: transform, reservingFor: before.count + after.count)
+        report.add(afterReport)
+        self.init(tree: tree, report: report, normalize: normalize)
     }
 
-    private init(before: consuming FrameTreeBuilder, after: FrameTreeBuilder, normalize: Bool) {
-        var report = before.report
-        report.add(after.report)
+    private init(tree: consuming FrameTree, report: FoldedParseReport, normalize: Bool) {
         self.report = report
-        var tree = before.finishTree()
-        tree.compare(with: after.tree)
         let beforeTotal = tree.totalSamplesBefore
         let afterTotal = tree.totalSamples
         if normalize, beforeTotal > 0, afterTotal > 0 {

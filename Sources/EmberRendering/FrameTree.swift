@@ -255,33 +255,34 @@ public struct FrameTree: Sendable {
         }
     }
 
-    /// Turns this tree, the "before" profile of a comparison, into the comparison's tree:
-    /// every path of either profile, with "before" counts from this tree and "after" counts
-    /// from `after`. Both have one count per node and were built on their own (in parallel).
+    /// Adds every path of `other` and its counts to this tree: how the trees built from
+    /// parts of the input on several threads become one.
     ///
-    /// This tree's counts become the "before" counts. Each node of `after` is mapped to the
-    /// node of the same path, or to a new id; only nodes whose parent existed here need a
-    /// lookup, as under a new node every child is new (siblings have distinct names), and
-    /// in two different profiles most nodes are. The new nodes are then appended array by
-    /// array, and every node of `after` gives its count to its node.
-    mutating func compare(with after: FrameTree) {
-        precondition(mergesSiblings && after.mergesSiblings, "flame charts are not compared")
-        precondition(!isDifferential && !after.isDifferential, "one count per node")
-        hasFractionalCounts = hasFractionalCounts || after.hasFractionalCounts
-        beforeStorage = self.after
-        self.after = [Double](repeating: 0, count: nodeCount)
-        let (mapped, added) = mapNodes(of: after)
-        appendNodes(added, of: after, mapped: mapped)
-        for node in 0..<after.nodeCount { self.after[Int(mapped[node])] = after.after[node] }
+    /// Each node of `other` is mapped to the node of the same path here, or to a new id.
+    /// Only nodes whose parent exists here need a lookup: under a new node every child is
+    /// new (siblings have distinct names). Parts cut from sorted input share only the path
+    /// along the cut, so nearly every node is new, and new nodes are copied array by array
+    /// with their counts and child lists.
+    mutating func merge(_ other: FrameTree) {
+        precondition(mergesSiblings && other.mergesSiblings, "flame charts are not merged")
+        hasFractionalCounts = hasFractionalCounts || other.hasFractionalCounts
+        if other.isDifferential { markDifferential() }
+        let (mapped, found) = mapNodes(of: other)
+        appendNewNodes(of: other, mapped: mapped)
+        let otherBefore = other.before
+        for (node, existing) in found {
+            after[Int(existing)] += other.after[Int(node)]
+            if isDifferential { beforeStorage[Int(existing)] += otherBefore[Int(node)] }
+        }
     }
 
-    /// The node here of every node of `other`, new ids (from `nodeCount` on) for those
-    /// missing, and which nodes of `other` those are, in order.
-    private func mapNodes(of other: FrameTree) -> (mapped: [Int32], added: [Int32]) {
+    /// The node here of every node of `other`: new ids, in order from `nodeCount` on, for
+    /// paths missing here; and the pairs of nodes found here.
+    private func mapNodes(of other: FrameTree) -> (mapped: [Int32], found: [(node: Int32, existing: Int32)]) {
         let firstNew = Int32(nodeCount)
+        var nextNew = firstNew
         var mapped = [Int32](repeating: 0, count: other.nodeCount)
-        var added: [Int32] = []
-        added.reserveCapacity(other.nodeCount)
+        var found: [(node: Int32, existing: Int32)] = [(0, 0)]
         other.nameBytes.withUnsafeBufferPointer { names in
             let base = names.baseAddress ?? UnsafePointer(bitPattern: 1)!
             for node in 1..<other.nodeCount {
@@ -292,41 +293,48 @@ public struct FrameTree: Sendable {
                         hash: other.nodeHash[node])
                 {
                     mapped[node] = existing
+                    found.append((Int32(node), existing))
                 } else {
-                    mapped[node] = firstNew + Int32(added.count)
-                    added.append(Int32(node))
+                    mapped[node] = nextNew
+                    nextNew += 1
                 }
             }
         }
-        return (mapped, added)
+        return (mapped, found)
     }
 
-    /// Appends the nodes `added` of `other` (parents first) with no counts yet, to a
-    /// comparison's tree.
-    private mutating func appendNodes(_ added: [Int32], of other: FrameTree, mapped: [Int32]) {
-        let firstNew = nodeCount
-        let newCount = firstNew + added.count
-        reserveCapacity(nodes: newCount, nameBytes: nameBytes.count + other.nameBytes.count)
-        // Only the new nodes' names: in two profiles of one program, few nodes are new.
-        other.nameBytes.withUnsafeBufferPointer { names in
-            for node in added {
-                let start = other.nameStart[Int(node)]
-                nameStart.append(nameBytes.count)
-                nameBytes.append(contentsOf: UnsafeBufferPointer(rebasing: names[start..<start + Int(other.nameLength[Int(node)])]))
+    /// Appends the nodes of `other` that `mapped` gives new ids, with their counts. Their
+    /// children are new too, so their child lists are copied; a new node under a node
+    /// that was here is linked into that node's list.
+    private mutating func appendNewNodes(of other: FrameTree, mapped: [Int32]) {
+        let firstNew = Int32(nodeCount)
+        let added = (1..<Int32(other.nodeCount)).filter { mapped[Int($0)] >= firstNew }
+        guard !added.isEmpty else { return }
+        reserveCapacity(nodes: nodeCount + added.count, nameBytes: nameBytes.count + other.nameBytes.count)
+        // All of other's names at once (those of the nodes found here are a few unused bytes).
+        let nameOffset = nameBytes.count
+        nameBytes.append(contentsOf: other.nameBytes)
+        added.withUnsafeBufferPointer { added in
+            mapped.withUnsafeBufferPointer { mapped in
+                nameStart.append(gathering: other.nameStart, at: added) { $0 + nameOffset }
+                nameLength.append(gathering: other.nameLength, at: added)
+                nodeHash.append(gathering: other.nodeHash, at: added)
+                childCount.append(gathering: other.childCount, at: added)
+                nodeParent.append(gathering: other.nodeParent, at: added) { mapped[Int($0)] }
+                firstChild.append(gathering: other.firstChild, at: added) { $0 < 0 ? -1 : mapped[Int($0)] }
+                nextSibling.append(gathering: other.nextSibling, at: added) { $0 < 0 ? -1 : mapped[Int($0)] }
+                after.append(gathering: other.after, at: added)
+                if isDifferential { beforeStorage.append(gathering: other.before, at: added) }
             }
         }
-        nameLength.append(contentsOf: added.lazy.map { other.nameLength[Int($0)] })
-        nodeParent.append(contentsOf: added.lazy.map { mapped[Int(other.nodeParent[Int($0)])] })
-        nodeHash.append(contentsOf: added.lazy.map { other.nodeHash[Int($0)] })
-        firstChild.append(contentsOf: repeatElement(-1, count: added.count))
-        nextSibling.append(contentsOf: repeatElement(-1, count: added.count))
-        childCount.append(contentsOf: repeatElement(0, count: added.count))
-        after.append(contentsOf: repeatElement(0, count: added.count))
-        beforeStorage.append(contentsOf: repeatElement(0, count: added.count))
-        for node in Int32(firstNew)..<Int32(newCount) {
-            let parent = nodeParent[Int(node)]
-            nextSibling[Int(node)] = firstChild[Int(parent)]
-            registerChild(node, of: parent)
+        for id in firstNew..<Int32(nodeCount) {
+            let parent = nodeParent[Int(id)]
+            if parent < firstNew {
+                nextSibling[Int(id)] = firstChild[Int(parent)]
+                registerChild(id, of: parent)
+            } else if childCount[Int(parent)] > Self.scanLimit {
+                insertWide(id)
+            }
         }
     }
 
@@ -365,3 +373,20 @@ public struct FrameTree: Sendable {
     }
 }
 
+extension Array {
+    /// Appends `source[i]` for every `i` of `indices`, each passed through `transform`.
+    @inline(__always)
+    fileprivate mutating func append(
+        gathering source: [Element], at indices: UnsafeBufferPointer<Int32>,
+        _ transform: (Element) -> Element = { $0 }
+    ) {
+        guard !indices.isEmpty else { return }
+        let start = count
+        source.withUnsafeBufferPointer { source in
+            append(contentsOf: repeatElement(source[0], count: indices.count))
+            withUnsafeMutableBufferPointer { buffer in
+                for (offset, index) in indices.enumerated() { buffer[start + offset] = transform(source[Int(index)]) }
+            }
+        }
+    }
+}

@@ -32,10 +32,6 @@ public struct FrameTreeBuilder {
     public private(set) var stacksWithoutBase = 0
     public let transform: StackTransform
 
-    /// Each line counts with its last number only, and the tree keeps one count per node:
-    /// how each profile of a comparison (`ember diff`) is read, differential lines included.
-    public var countsLastNumberOnly = false
-
     private let baseNames: [[UInt8]]
     /// The previous stack's bytes, where each of its frames ends, and its nodes
     /// (`previousPath[0]` is the root, `previousPath[i + 1]` the node of frame `i`).
@@ -96,10 +92,18 @@ public struct FrameTreeBuilder {
         let stack = UnsafeBufferPointer(rebasing: line[0..<parsed.stackLength])
         let after = parsed.count * transform.factor
         var before = after
-        if !countsLastNumberOnly, let first = parsed.before {
+        if let first = parsed.before {
             before = first * transform.factor
             tree.markDifferential()
         }
+        addStack(stack, after: after, before: before)
+    }
+
+    /// Keeps separate "before" counts from the start: the tree of a comparison.
+    mutating func keepBeforeCounts() { tree.markDifferential() }
+
+    /// Adds one stack (its frames separated by `;`) with counts already scaled by `factor`.
+    mutating func addStack(_ stack: UnsafeBufferPointer<UInt8>, after: Double, before: Double) {
         noteFractions(after, before)
         if transform.reverse || !baseNames.isEmpty {
             addSplitStack(stack, after: after, before: before)

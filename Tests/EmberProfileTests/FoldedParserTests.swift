@@ -103,6 +103,44 @@ final class FoldedParserTests: XCTestCase {
         XCTAssertEqual(lines.map(\.1), [6, longFrame.utf8.count + 7, 19])
     }
 
+    func testRangesOfAFileReadAsItsLines() throws {
+        let path = NSTemporaryDirectory() + "/ember-ranges-\(getpid()).folded"
+        defer { unlink(path) }
+        let longFrame = String(repeating: "y", count: 5000)  // longer than a small range's buffer
+        let lines = (0..<200).map { "main;f\($0)\($0 % 37 == 0 ? longFrame : "") \($0)" }
+        let text = lines.joined(separator: "\n") + "\n"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        // Cut at the start of lines 1, 50, 51 and 120 (0-based).
+        let starts = [0, 50, 51, 120].map { lines[..<$0].reduce(0) { $0 + $1.utf8.count + 1 } } + [text.utf8.count]
+        var read: [String] = []
+        var numbers: [Int] = []
+        for (start, end) in zip(starts, starts.dropFirst()) {
+            let reader = FoldedLineReader(fileDescriptor: fd, name: path, range: start..<end)
+            while let line = try reader.next() {
+                read.append(String(decoding: line, as: UTF8.self))
+                numbers.append(reader.lineNumber)
+            }
+        }
+        XCTAssertEqual(read, lines)
+        XCTAssertEqual(numbers, Array(1...50) + [1] + Array(1...69) + Array(1...80))
+        // The descriptor's own offset is untouched: reading it whole still starts at the top.
+        let whole = FoldedLineReader(fileDescriptor: fd, name: path)
+        XCTAssertEqual(try whole.next().map { String(decoding: $0, as: UTF8.self) }, lines[0])
+    }
+
+    func testReportOfALaterPartNumbersLinesFromThatPartsStart() {
+        var first = FoldedParseReport()
+        first.record(.ignorable, line: 1, source: "x")
+        first.record(.stack(FoldedLine(stackLength: 1, count: 1)), line: 2, source: "x")
+        var second = FoldedParseReport()
+        second.record(.malformed, line: 3, source: "x")
+        first.add(continuation: second)
+        XCTAssertEqual(first.firstMalformed?.line, 5)
+        XCTAssertEqual(first.lines, 3)
+    }
+
     func testMissingFileIsAClearError() {
         XCTAssertThrowsError(try FoldedParser.forEachLine(inFile: "/nonexistent/x.folded") { _, _ in }) { error in
             XCTAssertTrue("\(error)".hasPrefix("cannot open /nonexistent/x.folded:"), "\(error)")

@@ -28,7 +28,7 @@ final class DiffTests: XCTestCase {
     }
 
     func testFilesParsedInParallelAndMergedGiveTheSameTree() throws {
-        // The file form parses BEFORE and AFTER on two threads and combines the trees.
+        // The file form reads through `DiffInputs` (in parts when large: tested below).
         let directory = FileManager.default.temporaryDirectory
         let beforeFile = directory.appendingPathComponent("diff-before-\(getpid()).folded")
         let afterFile = directory.appendingPathComponent("diff-after-\(getpid()).folded")
@@ -146,5 +146,115 @@ final class DiffTests: XCTestCase {
         let table = diff.table(limit: 5)
         XCTAssertTrue(table.contains("Top 2 changes in self samples:"), table)
         XCTAssertTrue(table.contains("+150%") || table.contains("+150.0%"), table)
+    }
+
+    // MARK: - Reading in parts
+
+    /// A profile of `stacks` stacks whose names sort differently frame by frame and byte by
+    /// byte (`run` and `run2`, `f` and `f::g`), with counts from `seed`.
+    private func profile(stacks: Int, seed: Int, skipping skip: Int) -> Profile {
+        var profile = Profile()
+        let names = ["run", "run2", "f", "f::g", "a b", "zeta", "io(read)"]
+        for index in 0..<stacks where index % skip != 0 {
+            var frames = ["main"]
+            var value = index
+            for _ in 0..<(2 + index % 4) {
+                frames.append(names[value % names.count])
+                value /= names.count
+            }
+            profile.add(frames, count: Double((index * seed) % 9 + 1))
+        }
+        return profile
+    }
+
+    private func write(_ text: String, _ name: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("diff-\(name)-\(getpid()).folded").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        addTeardownBlock { unlink(path) }
+        return path
+    }
+
+    /// Every path of the tree with its before and after totals.
+    private func totals(_ tree: FrameTree) -> [String: [Double]] {
+        var totals: [String: [Double]] = [:]
+        for node in 0..<tree.nodeCount {
+            totals[tree.path(of: node).joined(separator: ";")] = [tree.samplesBefore(of: node), tree.samples(of: node)]
+        }
+        return totals
+    }
+
+    func testReadingInPartsGivesTheTreeOfReadingWhole() throws {
+        // Ember's order (frame by frame), a stray line in each file's last part, stacks
+        // only in BEFORE, only in AFTER, and in both.
+        let beforeText = FoldedWriter.text(of: profile(stacks: 2400, seed: 3, skipping: 5)) + "not a stack\n"
+        let afterText = "# comment\n" + FoldedWriter.text(of: profile(stacks: 2400, seed: 7, skipping: 3))
+            + "after;bad x\n"
+        var unsortedLines = beforeText.split(separator: "\n", omittingEmptySubsequences: false)
+        unsortedLines.reverse()
+        for (name, before) in [("sorted", beforeText), ("unsorted", unsortedLines.joined(separator: "\n"))] {
+            let inputs = try DiffInputs(beforePath: write(before, "before"), afterPath: write(afterText, "after"))
+            let (whole, wholeReport) = try inputs.read(transform: StackTransform(), parts: 1)
+            XCTAssertEqual(try inputs.cuts(parts: 3).count, 3, name)
+            for parts in [2, 3, 7] {
+                let (tree, report) = try inputs.read(transform: StackTransform(), parts: parts)
+                XCTAssertEqual(totals(tree), totals(whole), "\(name), \(parts) parts")
+                XCTAssertEqual(tree.nodeCount, whole.nodeCount, "\(name), \(parts) parts")
+                XCTAssertEqual(report, wholeReport, "\(name), \(parts) parts")
+            }
+            XCTAssertEqual(wholeReport.malformedLines, 2)
+        }
+        // The malformed line of BEFORE, in its last part, is named by its number in the file.
+        let inputs = try DiffInputs(beforePath: write(beforeText, "before"), afterPath: write(afterText, "after"))
+        let (_, report) = try inputs.read(transform: StackTransform(), parts: 3)
+        XCTAssertEqual(report.firstMalformed?.line, beforeText.split(separator: "\n").count)
+        // The same tree as the in-memory comparison, which reads in one part.
+        let inMemory = FlameGraphDiff(before: Array(beforeText.utf8), after: Array(afterText.utf8), normalize: false)
+        XCTAssertEqual(totals(try inputs.read(transform: StackTransform(), parts: 2).tree), totals(inMemory.tree))
+    }
+
+    func testCutsFallAtTheSameStackInBothFiles() throws {
+        let beforeText = FoldedWriter.text(of: profile(stacks: 3000, seed: 3, skipping: 4))
+        let afterText = FoldedWriter.text(of: profile(stacks: 3000, seed: 5, skipping: 6))
+        let inputs = try DiffInputs(beforePath: write(beforeText, "before"), afterPath: write(afterText, "after"))
+        let cuts = try inputs.cuts(parts: 4)
+        XCTAssertEqual(cuts.count, 4)
+        XCTAssertEqual(cuts.first?.before.lowerBound, 0)
+        XCTAssertEqual(cuts.last?.after.upperBound, afterText.utf8.count)
+        let stacks = { (text: String, range: Range<Int>) -> [String] in
+            String(decoding: Array(text.utf8)[range], as: UTF8.self).split(separator: "\n").map {
+                String($0[..<$0.lastIndex(of: " ")!])
+            }
+        }
+        let order = { (a: String, b: String) in
+            Array(a.utf8).withUnsafeBufferPointer { a in Array(b.utf8).withUnsafeBufferPointer { DiffInputs.precedes(a, $0) } }
+        }
+        for (index, cut) in cuts.enumerated() {
+            // Parts are balanced by BEFORE's bytes, and both files are cut at line starts.
+            XCTAssertEqual(Double(cut.before.count), Double(beforeText.utf8.count) / 4, accuracy: 200)
+            let before = stacks(beforeText, cut.before), after = stacks(afterText, cut.after)
+            // Every stack of a part precedes every stack of the next part, in both files.
+            guard index + 1 < cuts.count else { continue }
+            let next = try XCTUnwrap(stacks(beforeText, cuts[index + 1].before).first)
+            XCTAssertTrue(order(try XCTUnwrap(before.last), next), "cut \(index)")
+            XCTAssertTrue(order(try XCTUnwrap(after.last), next), "cut \(index)")
+            XCTAssertFalse(order(try XCTUnwrap(stacks(afterText, cuts[index + 1].after).first), next), "cut \(index)")
+        }
+    }
+
+    func testStackOrderIsTheOrderEmberWritesStacksIn() throws {
+        let text = FoldedWriter.text(of: profile(stacks: 500, seed: 1, skipping: 11))
+        let stacks = text.split(separator: "\n").map { Array($0[..<$0.lastIndex(of: " ")!].utf8) }
+        XCTAssertGreaterThan(stacks.count, 300)
+        for (a, b) in zip(stacks, stacks.dropFirst()) {
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    XCTAssertTrue(DiffInputs.precedes(a, b) && !DiffInputs.precedes(b, a))
+                }
+            }
+        }
+        // Byte order would put `run2` (`2` is below `;`) before `run;x`.
+        let run = stacks.firstIndex { $0.starts(with: "main;run;".utf8) }
+        let run2 = stacks.firstIndex { $0.starts(with: "main;run2;".utf8) }
+        XCTAssertLessThan(try XCTUnwrap(run), try XCTUnwrap(run2))
     }
 }
