@@ -29,7 +29,9 @@ struct DiffInputs {
     /// small inputs, where a second thread costs more than it saves.
     func read(transform: StackTransform, parts: Int? = nil) throws -> (tree: FrameTree, report: FoldedParseReport) {
         let allBytes = (before.size ?? 0) + (after.size ?? 0)
-        let parts = parts ?? (allBytes < 1 << 20 ? 1 : min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        var parts = parts ?? (allBytes < 1 << 20 ? 1 : min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        // A flame chart keeps the input's order: its trees cannot be merged.
+        if transform.flameChart { parts = 1 }
         let ranges = try cuts(parts: parts)
         let background = ranges.dropFirst().map { ranges in
             BackgroundWork { [before, after] in
@@ -44,15 +46,27 @@ struct DiffInputs {
                 before.lines(in: ranges.first?.before), after.lines(in: ranges.first?.after),
                 transform: transform, reservingFor: allBytes)
         }
+        if case .success(let (tree, _, _)) = first, let firstRange = ranges.first {
+            // While the other parts finish, have the memory their nodes will be copied into
+            // mapped, as much as this part's took for its bytes.
+            let firstBytes = max(firstRange.before.count + firstRange.after.count, 1)
+            let otherBytes = allBytes - firstBytes
+            tree.prefault(nodes: tree.nodeCount * otherBytes / firstBytes,
+                          nameBytes: tree.nameByteCount * otherBytes / firstBytes)
+        }
         let rest = background.map { Result(catching: $0.wait) }
         // Consumed, so that the tree's arrays have one owner and merging does not copy them.
         var (tree, beforeReport, afterReport) = try (consume first).get()
+        var merged: [FrameTree] = []
         for part in rest {
             let (partTree, partBefore, partAfter) = try part.get()
             tree.merge(partTree)
+            merged.append(partTree)
             beforeReport.add(continuation: partBefore)
             afterReport.add(continuation: partAfter)
         }
+        // Unmapping the merged trees' memory takes milliseconds: it is done on another thread.
+        DispatchQueue.global().async { [merged] in _ = merged }
         beforeReport.add(afterReport)
         return (tree, beforeReport)
     }

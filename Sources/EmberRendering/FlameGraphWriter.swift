@@ -33,7 +33,8 @@ struct FlameGraphWriter {
         self.options = options
         let width = Double(max(options.width, 100))
         innerWidth = width - 2 * xPad
-        let weights = FlameLayout.weights(of: tree, options: options)
+        let order = options.flameChart || !tree.mergesSiblings ? .input : options.order
+        let (weights, children) = FlameLayout.weightsAndChildren(of: tree, options: options, order: order)
         let total = weights[0]
         scale = total > 0 ? innerWidth / total : 1
         let minimumWidth: Double
@@ -41,8 +42,7 @@ struct FlameGraphWriter {
         case .pixels(let pixels): minimumWidth = pixels / scale
         case .percent(let percent): minimumWidth = total * percent / 100
         }
-        let order = options.flameChart || !tree.mergesSiblings ? .input : options.order
-        layout = FlameLayout(tree: tree, weights: weights, order: order, minimumWidth: minimumWidth)
+        layout = FlameLayout(tree: tree, weights: weights, children: children, minimumWidth: minimumWidth)
         differential = tree.isDifferential
         let fontSize = options.fontSize
         topPad = fontSize * 3 + (options.subtitle == nil ? 0 : fontSize * 2)

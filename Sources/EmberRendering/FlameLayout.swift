@@ -29,12 +29,12 @@ struct FlameLayout {
     var rowCount: Int { rowStarts.count - 1 }
     func row(_ depth: Int) -> ArraySlice<Frame> { frames[rowStarts[depth]..<rowStarts[depth + 1]] }
 
-    /// Lays `tree` out; `minimumWidth` is in samples.
-    init(tree: FrameTree, weights: [Double], order: FlameGraphOptions.FrameOrder, minimumWidth: Double) {
+    /// Lays `tree` out with the `weights` and `children` of `weightsAndChildren`;
+    /// `minimumWidth` is in samples.
+    init(tree: FrameTree, weights: [Double], children: (offsets: [Int], list: [Int32]), minimumWidth: Double) {
         self.weights = weights
         self.totalWeight = weights[0]
         guard totalWeight > 0 else { return }
-        let children = Self.sortedChildren(tree: tree, weights: weights, order: order)
         let before = tree.before
 
         frames.append(Frame(node: 0, start: 0, width: totalWeight, hiddenCount: 0, parent: -1))
@@ -75,7 +75,23 @@ struct FlameLayout {
         }
     }
 
-    /// Children of every node in drawing order, as offsets into one list.
+    /// The width of every node in samples, and the children of every node in drawing order.
+    static func weightsAndChildren(
+        of tree: FrameTree, options: FlameGraphOptions, order: FlameGraphOptions.FrameOrder
+    ) -> (weights: [Double], children: (offsets: [Int], list: [Int32])) {
+        guard tree.isDifferential, order != .weight else {
+            let weights = weights(of: tree, options: options)
+            return (weights, sortedChildren(tree: tree, weights: weights, order: order))
+        }
+        // A comparison's widths take a pass over the tree, and other orders than by weight
+        // do not need them: both are worked out at once.
+        let weights = BackgroundWork { Self.weights(of: tree, options: options) }
+        let children = sortedChildren(tree: tree, weights: [], order: order)
+        return (try! weights.wait(), children)
+    }
+
+    /// Children of every node in drawing order, as offsets into one list (`weights` are
+    /// only read to order by weight).
     static func sortedChildren(
         tree: FrameTree, weights: [Double], order: FlameGraphOptions.FrameOrder
     ) -> (offsets: [Int], list: [Int32]) {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EmberProfile
 
 /// The merged call tree of a profile: one node per distinct path from the root, with the
@@ -70,6 +73,25 @@ public struct FrameTree: Sendable {
         after.reserveCapacity(nodes)
         if !beforeStorage.isEmpty { beforeStorage.reserveCapacity(nodes) }
     }
+
+    /// Has the kernel map, ahead of time, the reserved memory that about `nodes` more nodes
+    /// with `nameBytes` bytes of names will fill: a page fault costs more than filling the
+    /// page, and mapping in one call can overlap other work (while other parts are read).
+    func prefault(nodes: Int, nameBytes bytes: Int) {
+        nameBytes.prefault(next: bytes)
+        nameStart.prefault(next: nodes)
+        nameLength.prefault(next: nodes)
+        nodeParent.prefault(next: nodes)
+        nodeHash.prefault(next: nodes)
+        firstChild.prefault(next: nodes)
+        nextSibling.prefault(next: nodes)
+        childCount.prefault(next: nodes)
+        after.prefault(next: nodes)
+        beforeStorage.prefault(next: nodes)
+    }
+
+    /// Bytes of names.
+    var nameByteCount: Int { nameBytes.count }
 
     /// Inclusive "before" samples of every node (equal to `after` unless differential).
     var before: [Double] { beforeStorage.isEmpty ? after : beforeStorage }
@@ -268,7 +290,7 @@ public struct FrameTree: Sendable {
         hasFractionalCounts = hasFractionalCounts || other.hasFractionalCounts
         if other.isDifferential { markDifferential() }
         let (mapped, found) = mapNodes(of: other)
-        appendNewNodes(of: other, mapped: mapped)
+        appendNewNodes(of: other, mapped: mapped, found: found)
         let otherBefore = other.before
         for (node, existing) in found {
             after[Int(existing)] += other.after[Int(node)]
@@ -303,29 +325,47 @@ public struct FrameTree: Sendable {
         return (mapped, found)
     }
 
-    /// Appends the nodes of `other` that `mapped` gives new ids, with their counts. Their
-    /// children are new too, so their child lists are copied; a new node under a node
-    /// that was here is linked into that node's list.
-    private mutating func appendNewNodes(of other: FrameTree, mapped: [Int32]) {
+    /// Appends the nodes of `other` that `mapped` gives new ids (all but those `found`),
+    /// with their counts. Their children are new too, so their child lists are copied; a
+    /// new node under a node that was here is linked into that node's list.
+    private mutating func appendNewNodes(
+        of other: FrameTree, mapped: [Int32], found: [(node: Int32, existing: Int32)]
+    ) {
         let firstNew = Int32(nodeCount)
-        let added = (1..<Int32(other.nodeCount)).filter { mapped[Int($0)] >= firstNew }
-        guard !added.isEmpty else { return }
-        reserveCapacity(nodes: nodeCount + added.count, nameBytes: nameBytes.count + other.nameBytes.count)
+        // The new nodes, as runs of consecutive ids between the nodes found (few, when
+        // parts are cut from sorted input): each run is copied in one piece.
+        var runs: [Range<Int>] = []
+        var next = 1
+        for node in found.lazy.map({ Int($0.node) }) where node >= next {
+            if node > next { runs.append(next..<node) }
+            next = node + 1
+        }
+        if next < other.nodeCount { runs.append(next..<other.nodeCount) }
+        let newCount = runs.reduce(0) { $0 + $1.count }
+        guard newCount > 0 else { return }
+        reserveCapacity(nodes: nodeCount + newCount, nameBytes: nameBytes.count + other.nameBytes.count)
         // All of other's names at once (those of the nodes found here are a few unused bytes).
         let nameOffset = nameBytes.count
         nameBytes.append(contentsOf: other.nameBytes)
-        added.withUnsafeBufferPointer { added in
-            mapped.withUnsafeBufferPointer { mapped in
-                nameStart.append(gathering: other.nameStart, at: added) { $0 + nameOffset }
-                nameLength.append(gathering: other.nameLength, at: added)
-                nodeHash.append(gathering: other.nodeHash, at: added)
-                childCount.append(gathering: other.childCount, at: added)
-                nodeParent.append(gathering: other.nodeParent, at: added) { mapped[Int($0)] }
-                firstChild.append(gathering: other.firstChild, at: added) { $0 < 0 ? -1 : mapped[Int($0)] }
-                nextSibling.append(gathering: other.nextSibling, at: added) { $0 < 0 ? -1 : mapped[Int($0)] }
-                after.append(gathering: other.after, at: added)
-                if isDifferential { beforeStorage.append(gathering: other.before, at: added) }
-            }
+        let otherBefore = other.before
+        for run in runs {
+            nameStart.append(contentsOf: other.nameStart[run])
+            nameLength.append(contentsOf: other.nameLength[run])
+            nodeHash.append(contentsOf: other.nodeHash[run])
+            childCount.append(contentsOf: other.childCount[run])
+            nodeParent.append(contentsOf: other.nodeParent[run])
+            firstChild.append(contentsOf: other.firstChild[run])
+            nextSibling.append(contentsOf: other.nextSibling[run])
+            after.append(contentsOf: other.after[run])
+            if isDifferential { beforeStorage.append(contentsOf: otherBefore[run]) }
+        }
+        // Then the ids and name offsets copied are made this tree's.
+        let added = Int(firstNew)..<nodeCount
+        mapped.withUnsafeBufferPointer { mapped in
+            nameStart.update(added) { $0 + nameOffset }
+            nodeParent.update(added) { mapped[Int($0)] }
+            firstChild.update(added) { $0 < 0 ? -1 : mapped[Int($0)] }
+            nextSibling.update(added) { $0 < 0 ? -1 : mapped[Int($0)] }
         }
         for id in firstNew..<Int32(nodeCount) {
             let parent = nodeParent[Int(id)]
@@ -374,19 +414,30 @@ public struct FrameTree: Sendable {
 }
 
 extension Array {
-    /// Appends `source[i]` for every `i` of `indices`, each passed through `transform`.
+    /// Replaces each element in `range` by `transform` of it.
     @inline(__always)
-    fileprivate mutating func append(
-        gathering source: [Element], at indices: UnsafeBufferPointer<Int32>,
-        _ transform: (Element) -> Element = { $0 }
-    ) {
-        guard !indices.isEmpty else { return }
-        let start = count
-        source.withUnsafeBufferPointer { source in
-            append(contentsOf: repeatElement(source[0], count: indices.count))
-            withUnsafeMutableBufferPointer { buffer in
-                for (offset, index) in indices.enumerated() { buffer[start + offset] = transform(source[Int(index)]) }
-            }
+    fileprivate mutating func update(_ range: Range<Int>, _ transform: (Element) -> Element) {
+        withUnsafeMutableBufferPointer { buffer in
+            for index in range { buffer[index] = transform(buffer[index]) }
         }
+    }
+}
+
+extension Array where Element: BitwiseCopyable {
+    /// Has the kernel map the reserved memory that the next `count` elements will take (as
+    /// far as the capacity goes), keeping its contents: appending them takes no page faults.
+    fileprivate func prefault(next count: Int) {
+        #if os(Linux)
+        let stride = MemoryLayout<Element>.stride
+        let bytes = Swift.min(count, capacity - self.count) * stride
+        guard bytes > 0 else { return }
+        withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let start = UInt(bitPattern: base) + UInt(buffer.count * stride)
+            let pageStart = start & ~UInt(getpagesize() - 1)
+            // Only a hint: kernels before 5.14 refuse it, and then pages fault in as usual.
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: pageStart), Int(start - pageStart) + bytes, MADV_POPULATE_WRITE)
+        }
+        #endif
     }
 }
