@@ -3,8 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import EmberProfile
-import Foundation
 
 /// The two folded inputs of a comparison, read into one tree with both counts.
 ///
@@ -29,7 +29,7 @@ struct DiffInputs {
     /// small inputs, where a second thread costs more than it saves.
     func read(transform: StackTransform, parts: Int? = nil) throws -> (tree: FrameTree, report: FoldedParseReport) {
         let allBytes = (before.size ?? 0) + (after.size ?? 0)
-        var parts = parts ?? (allBytes < 1 << 20 ? 1 : min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        var parts = parts ?? (allBytes < 1 << 20 ? 1 : min(max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1), 8))
         // A flame chart keeps the input's order: its trees cannot be merged.
         if transform.flameChart { parts = 1 }
         let ranges = try cuts(parts: parts)

@@ -212,6 +212,24 @@ final class DiffTests: XCTestCase {
         XCTAssertEqual(totals(try inputs.read(transform: StackTransform(), parts: 2).tree), totals(inMemory.tree))
     }
 
+    func testLargeFilesAreReadInPartsAndGiveTheSameComparison() throws {
+        // Over a megabyte in all: read in one part per core (two on the CI machine).
+        let long = "service::RequestHandler::process_request_with_a_long_name"
+        let text = { (seed: Int, skip: Int) in
+            FoldedWriter.text(of: self.profile(stacks: 20_000, seed: seed, skipping: skip))
+                .replacingOccurrences(of: "main;", with: "main;\(long);")
+        }
+        let beforeText = text(3, 5), afterText = text(7, 3)
+        XCTAssertGreaterThan(beforeText.utf8.count + afterText.utf8.count, 1 << 20)
+        let beforePath = try write(beforeText, "before"), afterPath = try write(afterText, "after")
+        XCTAssertEqual(try DiffInputs(beforePath: beforePath, afterPath: afterPath).cuts(parts: 2).count, 2)
+        let fromFiles = try FlameGraphDiff(beforePath: beforePath, afterPath: afterPath)
+        let inMemory = FlameGraphDiff(before: Array(beforeText.utf8), after: Array(afterText.utf8))
+        XCTAssertEqual(fromFiles.foldedLines(), inMemory.foldedLines())
+        XCTAssertEqual(fromFiles.normalization, inMemory.normalization)
+        XCTAssertEqual(fromFiles.tree.nodeCount, inMemory.tree.nodeCount)
+    }
+
     func testCutsFallAtTheSameStackInBothFiles() throws {
         let beforeText = FoldedWriter.text(of: profile(stacks: 3000, seed: 3, skipping: 4))
         let afterText = FoldedWriter.text(of: profile(stacks: 3000, seed: 5, skipping: 6))
