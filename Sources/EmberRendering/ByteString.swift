@@ -91,7 +91,7 @@ enum ByteString {
         return aCount < bCount
     }
 
-    /// The order of stacks frame by frame (how ember and sorted folded files list them):
+    /// The order of stacks frame by frame, as ember writes them (other tools sort by bytes):
     /// byte-wise, except that `;` (the end of a frame) comes before every other byte.
     @inline(__always)
     static func stackPrecedes(
