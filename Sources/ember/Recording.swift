@@ -135,7 +135,8 @@ extension Recording {
                 + "be unwound to their root: shown under [unknown]")
         }
         if samples.counters.overflowSamples > 0 {
-            lines.append("\(formatCount(samples.counters.overflowSamples)) samples were sent whole to user space "
+            let overflow = samples.counters.overflowSamples
+            lines.append("\(formatCount(overflow)) \(overflow == 1 ? "sample was" : "samples were") sent whole to user space "
                 + "(stack map bucket taken or counts map full), none lost")
         }
         if samples.counters.processEventsLost > 0 {
