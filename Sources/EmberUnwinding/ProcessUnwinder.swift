@@ -88,7 +88,27 @@ public final class ProcessUnwinder {
            monotonicNow() - lastReport > 0.05, (try? report()) != nil {
             unwound = unwindOnce(sample, maxFrames: maxFrames)
         }
+        // A new program's first code is the dynamic loader's entry point, which calls into
+        // the loader and has no caller; its CFI does not say so, and unwinding past it
+        // reads garbage. A stack that returns there is whole: every exec'd program spends
+        // its first milliseconds in the loader.
+        if unwound.end == .unknown, unwound.frames.count > 1, let last = unwound.frames.last,
+           returnsIntoEntryCode(last)
+        {
+            unwound.end = .complete
+        }
         return unwound
+    }
+
+    /// Whether the return address `address` lies in the first bytes after its file's entry
+    /// point (the `call` at the very start of the entry code).
+    private func returnsIntoEntryCode(_ address: UInt64) -> Bool {
+        guard let module = dwfl_addrmodule(dwfl, address &- 1) else { return false }
+        var bias: Dwarf_Addr = 0
+        var header = GElf_Ehdr()
+        guard let elf = dwfl_module_getelf(module, &bias), gelf_getehdr(elf, &header) != nil else { return false }
+        let entry = header.e_entry &+ bias
+        return address > entry && address - entry <= 16
     }
 
     /// Whether `address` lies in one of the process's reported modules.

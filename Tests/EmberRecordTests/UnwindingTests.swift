@@ -170,6 +170,21 @@ final class UnwindingTests: RecordingTestCase {
         }
     }
 
+    func testStacksInTheDynamicLoaderAreWhole() throws {
+        // Each exec'd program spends its first milliseconds relocating in ld.so, called from
+        // the loader's entry point, whose CFI does not mark it as the outermost frame.
+        let output = path("loader.folded")
+        let result = try ember(["record", "-F", "997", "--unwind", "dwarf", "-o", output, "--",
+                                try sampleBinary("forker"), "exec", "60", "0.002", try sampleBinary("spinner")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folded = try Folded(path: output)
+        let loader = folded.stacks.filter { $0.key.contains("_dl_start") }
+        let total = loader.values.reduce(0, +)
+        XCTAssertGreaterThan(total, 20, "samples in the loader: \(folded.stacks.sorted { $0.value > $1.value }.prefix(3))")
+        let whole = loader.filter { $0.key.count > 1 && $0.key[1] != "[unknown]" }.values.reduce(0, +)
+        XCTAssertGreaterThanOrEqual(whole / max(total, 1), 0.95, "\(loader.sorted { $0.value > $1.value }.prefix(3))")
+    }
+
     func testStacksDeeperThanTheCopyEndInATruncatedFrame() throws {
         let output = path("truncated.folded")
         let result = try ember(["record", "-F", "499", "--unwind", "dwarf", "--stack-size", "64", "-o", output,
