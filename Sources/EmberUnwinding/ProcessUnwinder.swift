@@ -20,6 +20,8 @@ public final class ProcessUnwinder {
     private let context = UnwindContext()
     private var attached = false
     private var lastReport = 0.0
+    /// Each module's entry point in memory.
+    private var entryPoints: [OpaquePointer: UInt64] = [:]
 
     /// Reports the modules of live process `pid`; throws if it is gone.
     public init(pid: pid_t) throws {
@@ -43,6 +45,7 @@ public final class ProcessUnwinder {
             throw UnwindingError("cannot start libdwfl: \(Self.lastError())")
         }
         self.dwfl = dwfl
+        context.unwinder = self
         try report()
     }
 
@@ -88,26 +91,23 @@ public final class ProcessUnwinder {
            monotonicNow() - lastReport > 0.05, (try? report()) != nil {
             unwound = unwindOnce(sample, maxFrames: maxFrames)
         }
-        // A new program's first code is the dynamic loader's entry point, which calls into
-        // the loader and has no caller; its CFI does not say so, and unwinding past it
-        // reads garbage. A stack that returns there is whole: every exec'd program spends
-        // its first milliseconds in the loader.
-        if unwound.end == .unknown, unwound.frames.count > 1, let last = unwound.frames.last,
-           returnsIntoEntryCode(last)
-        {
-            unwound.end = .complete
-        }
         return unwound
     }
 
     /// Whether the return address `address` lies in the first bytes after its file's entry
     /// point (the `call` at the very start of the entry code).
-    private func returnsIntoEntryCode(_ address: UInt64) -> Bool {
+    fileprivate func returnsIntoEntryCode(_ address: UInt64) -> Bool {
         guard let module = dwfl_addrmodule(dwfl, address &- 1) else { return false }
-        var bias: Dwarf_Addr = 0
-        var header = GElf_Ehdr()
-        guard let elf = dwfl_module_getelf(module, &bias), gelf_getehdr(elf, &header) != nil else { return false }
-        let entry = header.e_entry &+ bias
+        let entry: UInt64
+        if let known = entryPoints[module] {
+            entry = known
+        } else {
+            var bias: Dwarf_Addr = 0
+            var header = GElf_Ehdr()
+            guard let elf = dwfl_module_getelf(module, &bias), gelf_getehdr(elf, &header) != nil else { return false }
+            entry = header.e_entry &+ bias
+            entryPoints[module] = entry
+        }
         return address > entry && address - entry <= 16
     }
 
@@ -171,6 +171,9 @@ final class UnwindContext {
     var readFailed = false
     var frames: [UInt64] = []
     var maxFrames = 127
+    var reachedEntryCode = false
+    /// The unwinder this context belongs to (it owns the context).
+    unowned(unsafe) var unwinder: ProcessUnwinder?
 
     func begin(sample: StackSample, maxFrames: Int) {
         tid = sample.tid
@@ -181,6 +184,7 @@ final class UnwindContext {
         stackIsTruncated = sample.stackIsTruncated
         readPastCopy = false
         readFailed = false
+        reachedEntryCode = false
         frames.removeAll(keepingCapacity: true)
         self.maxFrames = maxFrames
     }
@@ -194,7 +198,7 @@ final class UnwindContext {
         let end: StackEnd
         if (readPastCopy && stackIsTruncated) || frames.count >= maxFrames {
             end = .truncated
-        } else if result == 0 && !readFailed {
+        } else if (result == 0 && !readFailed) || reachedEntryCode {
             end = .complete
         } else {
             end = .unknown
@@ -259,11 +263,21 @@ private let unwindFrameCallback: @convention(c) (OpaquePointer?, UnsafeMutableRa
     guard let frame else { return Int32(DWARF_CB_ABORT) }
     let context = unwindContext(argument)
     var pc: Dwarf_Addr = 0
-    var isActivation = false
-    guard dwfl_frame_pc(frame, &pc, &isActivation) else { return Int32(DWARF_CB_ABORT) }
+    // Without asking whether the frame is an activation: libdwfl would unwind the next
+    // frame to tell, before this callback could stop at the entry code.
+    guard dwfl_frame_pc(frame, &pc, nil) else { return Int32(DWARF_CB_ABORT) }
     // libdwfl hands out non-activation frames' pcs as return addresses; ember's symbolizer
     // does the "minus one" itself, so keep them as they are.
     context.frames.append(pc)
+    // A new program's first code is the dynamic loader's entry point, which calls into the
+    // loader and has no caller, though its CFI does not say so: a stack that returns there
+    // is whole (every exec'd program spends its first milliseconds in the loader). Stopping
+    // here also keeps libdwfl from looking for the loader's separate debug file (and
+    // inflating it) in every new process, as it does when .eh_frame cannot go further.
+    if context.frames.count > 1, context.unwinder?.returnsIntoEntryCode(pc) == true {
+        context.reachedEntryCode = true
+        return Int32(DWARF_CB_ABORT)
+    }
     return Int32(context.frames.count >= context.maxFrames ? DWARF_CB_ABORT : DWARF_CB_OK)
 }
 
