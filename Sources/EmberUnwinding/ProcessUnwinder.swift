@@ -32,7 +32,7 @@ public final class ProcessUnwinder {
         callbacks = .allocate(capacity: 1)
         callbacks.initialize(to: Dwfl_Callbacks(
             find_elf: dwfl_linux_proc_find_elf,
-            find_debuginfo: dwfl_standard_find_debuginfo,
+            find_debuginfo: findDebugFileWithFrameTable,
             section_address: dwfl_offline_section_address,
             debuginfo_path: debugInfoPathBox))
         threadCallbacks = .allocate(capacity: 1)
@@ -95,7 +95,9 @@ public final class ProcessUnwinder {
     }
 
     /// Whether the return address `address` lies in the first bytes after its file's entry
-    /// point (the `call` at the very start of the entry code).
+    /// point: the dynamic loader's entry code calls `_dl_start`, then `_dl_init` (the
+    /// libraries' constructors), within its first 64 bytes. (A program's own `_start` is
+    /// followed by functions that make no calls so close to it.)
     fileprivate func returnsIntoEntryCode(_ address: UInt64) -> Bool {
         guard let module = dwfl_addrmodule(dwfl, address &- 1) else { return false }
         let entry: UInt64
@@ -108,7 +110,7 @@ public final class ProcessUnwinder {
             entry = header.e_entry &+ bias
             entryPoints[module] = entry
         }
-        return address > entry && address - entry <= 16
+        return address > entry && address - entry <= 64
     }
 
     /// Whether `address` lies in one of the process's reported modules.
@@ -285,4 +287,58 @@ func monotonicNow() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Finds a module's separate debug file for libdwfl, which wants it only for `.debug_frame`
+/// when `.eh_frame` cannot unwind a frame. A file found by build ID (as distributions
+/// install them) is given only if it has a frame table: opening one decompresses its debug
+/// sections in every process's session, and distributions' debug files have none, as
+/// `.eh_frame` stays in the binary. Other files are searched for as libdwfl does.
+private let findDebugFileWithFrameTable: @convention(c) (
+    OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafePointer<CChar>?, Dwarf_Addr,
+    UnsafePointer<CChar>?, UnsafePointer<CChar>?, GElf_Word, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> Int32 = { module, userData, moduleName, base, fileName, debugLink, crc, debugFileName in
+    var bits: UnsafePointer<UInt8>?
+    var address: GElf_Addr = 0
+    let length = Int(dwfl_module_build_id(module, &bits, &address))
+    if length > 1, let bits {
+        let hex = (0..<length).map { String(bits[$0], radix: 16).leftPadded(to: 2) }
+        let path = "/usr/lib/debug/.build-id/\(hex[0])/\(hex[1...].joined()).debug"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            guard hasFrameTable(fd) else {
+                close(fd)
+                return -1
+            }
+            debugFileName?.pointee = strdup(path)
+            return fd
+        }
+    }
+    return dwfl_standard_find_debuginfo(module, userData, moduleName, base, fileName, debugLink, crc, debugFileName)
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
+    }
+}
+
+/// Whether the ELF file open as `fd` has a `.debug_frame` section (read from its section
+/// headers only).
+private func hasFrameTable(_ fd: Int32) -> Bool {
+    guard let elf = elf_begin(fd, ELF_C_READ_MMAP, nil) else { return false }
+    defer { elf_end(elf) }
+    var namesIndex = 0
+    guard elf_getshdrstrndx(elf, &namesIndex) == 0 else { return false }
+    var section = elf_nextscn(elf, nil)
+    while let current = section {
+        var header = GElf_Shdr()
+        if gelf_getshdr(current, &header) != nil, let name = elf_strptr(elf, namesIndex, Int(header.sh_name)),
+           strcmp(name, ".debug_frame") == 0 || strcmp(name, ".zdebug_frame") == 0
+        {
+            return true
+        }
+        section = elf_nextscn(elf, current)
+    }
+    return false
 }

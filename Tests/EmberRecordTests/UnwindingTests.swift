@@ -84,6 +84,12 @@ final class UnwindingTests: RecordingTestCase {
         try assertCompleteSplit(binary: "split-nofp", unwind: "dwarf", rootsAtStart: true)
     }
 
+    func testDWARFStacksUseTheFrameTableOfASeparateDebugFile() throws {
+        // Built without .eh_frame and stripped: its functions' CFI is only in the
+        // .debug_frame of the file its .gnu_debuglink names.
+        try assertCompleteSplit(binary: "split-debug-frame", unwind: "dwarf", rootsAtStart: true)
+    }
+
     func testAutoPicksDWARFForABinaryWithoutFramePointers() throws {
         try assertCompleteSplit(binary: "split-nofp", unwind: "auto", rootsAtStart: true)
     }
