@@ -38,10 +38,14 @@ public final class FoldedLineReader {
     }
 
     /// Reads `fd` from where it is to its end (`range` nil), or only the bytes of `range`,
-    /// with `pread`, leaving the descriptor's offset alone. `range` must start at the
-    /// beginning of a line. The descriptor is closed with the reader when it owns it.
-    public convenience init(fileDescriptor fd: Int32, name: String, range: Range<Int>? = nil, ownsDescriptor: Bool = false) {
-        let capacity = min(1 << 20, max(range?.count ?? .max, 4096))
+    /// with `pread`, leaving the descriptor's offset alone, `chunk` bytes at a time (more
+    /// for a longer line). Lines are counted from the start of `range`. The descriptor is
+    /// closed with the reader when it owns it.
+    public convenience init(
+        fileDescriptor fd: Int32, name: String, range: Range<Int>? = nil, ownsDescriptor: Bool = false,
+        chunk: Int = 1 << 20
+    ) {
+        let capacity = min(chunk, max(range?.count ?? .max, 1))
         self.init(fd: fd, name: name, range: range, ownsDescriptor: ownsDescriptor, buffer: .allocate(capacity: capacity),
                   capacity: capacity, filled: 0)
     }

@@ -166,31 +166,26 @@ final class FoldedFile: @unchecked Sendable {
     /// The first line that starts at or after `offset` (the size when none does).
     func lineStart(atOrAfter offset: Int) throws -> Int {
         guard offset > 0, let size else { return 0 }
-        // A line starts at `offset` when the byte before it ends a line.
-        var position = offset - 1
-        while position < size {
-            let window = try bytes(at: position, count: 4096)
-            if let newline = window.firstIndex(of: 0x0A) { return position + newline + 1 }
-            position += window.count
-        }
-        return size
+        guard offset <= size else { return size }
+        // The line that holds the byte before `offset` ends just before the next one starts.
+        guard let line = try probe(from: offset - 1).next() else { return size }
+        return min(offset + line.count, size)
     }
 
     /// The stack of the line that starts at `start` (the whole line if it has no stack).
     func stack(atLine start: Int) throws -> [UInt8] {
-        var line: [UInt8] = []
-        var position = start
-        while position < size ?? 0 {
-            let window = try bytes(at: position, count: 4096)
-            if let newline = window.firstIndex(of: 0x0A) {
-                line += window[..<newline]
-                break
-            }
-            line += window
-            position += window.count
+        let reader = probe(from: start)
+        // The line lives in the reader's buffer.
+        return try withExtendedLifetime(reader) {
+            guard let line = try reader.next() else { return [] }
+            guard case .stack(let parsed) = FoldedParser.parseLine(line) else { return Array(line) }
+            return Array(line[..<parsed.stackLength])
         }
-        guard case .stack(let parsed) = FoldedParser.parseLine(line) else { return line }
-        return Array(line[..<parsed.stackLength])
+    }
+
+    /// A reader from `start` to the end in small chunks: the cuts read a line here and there.
+    private func probe(from start: Int) -> FoldedLineReader {
+        FoldedLineReader(fileDescriptor: fd, name: path, range: start..<max(start, size ?? 0), chunk: 4096)
     }
 
     /// The first line at or after the line start `lower` whose stack does not precede
@@ -200,28 +195,14 @@ final class FoldedFile: @unchecked Sendable {
         var low = lower
         var high = size ?? 0
         while low < high {
-            var probe = try lineStart(atOrAfter: low + (high - low) / 2)
-            if probe >= high { probe = low }  // no line starts in the upper half
-            let probeStack = try self.stack(atLine: probe)
-            let precedes = probeStack.withUnsafeBufferPointer { a in
+            var middle = try lineStart(atOrAfter: low + (high - low) / 2)
+            if middle >= high { middle = low }  // no line starts in the upper half
+            let middleStack = try self.stack(atLine: middle)
+            let precedes = middleStack.withUnsafeBufferPointer { a in
                 stack.withUnsafeBufferPointer { b in DiffInputs.precedes(a, b) }
             }
-            if precedes { low = try lineStart(atOrAfter: probe + 1) } else { high = probe }
+            if precedes { low = try lineStart(atOrAfter: middle + 1) } else { high = middle }
         }
         return low
-    }
-
-    /// Up to `count` bytes at `offset` (fewer at the end of the file).
-    private func bytes(at offset: Int, count: Int) throws -> [UInt8] {
-        var window = [UInt8](repeating: 0, count: count)
-        while true {
-            let got = window.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
-            if got >= 0 {
-                window.removeSubrange(got...)
-                if got == 0 { throw FoldedInputError("cannot read \(path): it shrank while being read") }
-                return window
-            }
-            if errno != EINTR { throw FoldedInputError("cannot read \(path): \(String(cString: strerror(errno)))") }
-        }
     }
 }

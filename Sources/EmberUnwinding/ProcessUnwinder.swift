@@ -302,8 +302,8 @@ private let findDebugFileWithFrameTable: @convention(c) (
     var address: GElf_Addr = 0
     let length = Int(dwfl_module_build_id(module, &bits, &address))
     if length > 1, let bits {
-        let hex = (0..<length).map { String(bits[$0], radix: 16).leftPadded(to: 2) }
-        let path = "/usr/lib/debug/.build-id/\(hex[0])/\(hex[1...].joined()).debug"
+        let hex = (0..<length).map { String(bits[$0] >> 4, radix: 16) + String(bits[$0] & 15, radix: 16) }.joined()
+        let path = "/usr/lib/debug/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd >= 0 {
             guard hasFrameTable(fd) else {
@@ -315,12 +315,6 @@ private let findDebugFileWithFrameTable: @convention(c) (
         }
     }
     return dwfl_standard_find_debuginfo(module, userData, moduleName, base, fileName, debugLink, crc, debugFileName)
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        String(repeating: "0", count: max(0, width - count)) + self
-    }
 }
 
 /// Whether the ELF file open as `fd` has a `.debug_frame` section (read from its section
