@@ -1,3 +1,5 @@
+import EmberProfile
+
 /// Options of a flame graph, named after the flamegraph.pl options people know.
 public struct FlameGraphOptions: Sendable, Equatable {
     public var title: String = "Flame Graph"

@@ -202,7 +202,7 @@ struct FlameGraphWriter {
             }
         }
         let rootName = Array("all".utf8)
-        let rootColor = rootName.withUnsafeBufferPointer { colors.color(of: $0) }
+        let rootColor = rootName.withUnsafeBufferPointer { colors.color(of: $0, kind: .user) }
 
         // The graph is clipped to its area: the script covers the full graph with a copy of
         // the background when it draws a zoomed view.
@@ -250,7 +250,7 @@ struct FlameGraphWriter {
                 } else if node == 0 {
                     fill = rootColor
                 } else {
-                    fill = tree.withName(of: node) { colors.color(of: $0) }
+                    fill = tree.withName(of: node) { colors.color(of: $0, kind: tree.nodeKind[node]) }
                 }
                 guard drawn else {
                     if parentDrawn {

@@ -1,3 +1,6 @@
+import EmberProfile
+import EmberSystem
+
 /// Where each frame goes: rows of frames (row 0 holds the root), each row ordered left to
 /// right, positions and widths in samples.
 ///

@@ -1,3 +1,5 @@
+import EmberProfile
+
 /// Frame colours: the flamegraph.pl palettes, chosen from a hash of the name so that a
 /// function keeps its colour from graph to graph, plus colours by frame kind.
 struct FrameColors {
@@ -13,43 +15,28 @@ struct FrameColors {
         if !hashed { randomState = UInt64.random(in: 1...UInt64.max) }
     }
 
-    /// The kind a folded-frame annotation gives: `_[k]` kernel, `_[i]` inlined, `_[j]` JIT,
-    /// `_[w]` waker.
-    enum Kind { case plain, kernel, inlined, jit, waker }
-
-    static func kind(of name: UnsafeBufferPointer<UInt8>) -> Kind {
-        let count = name.count
-        guard count >= 4, name[count - 4] == UInt8(ascii: "_"), name[count - 3] == UInt8(ascii: "["),
-            name[count - 1] == UInt8(ascii: "]")
-        else { return .plain }
-        switch name[count - 2] {
-        case UInt8(ascii: "k"): return .kernel
-        case UInt8(ascii: "i"): return .inlined
-        case UInt8(ascii: "j"): return .jit
-        case UInt8(ascii: "w"): return .waker
-        default: return .plain
-        }
-    }
-
-    /// The colour of a frame named `name`, as 0xRRGGBB.
-    mutating func color(of name: UnsafeBufferPointer<UInt8>) -> UInt32 {
+    /// The colour of a frame labelled `label` (its name, and its kind's suffix) of `kind`,
+    /// as 0xRRGGBB.
+    mutating func color(of label: UnsafeBufferPointer<UInt8>, kind: FrameKind) -> UInt32 {
+        // The kind's suffix is left out of the hash, so that `read` and `read_[k]` differ only by hue.
+        let name = UnsafeBufferPointer(rebasing: label[0..<FoldedFormat.nameLength(ofLabel: label.count, kind: kind)])
         let (v1, v2, v3) = hashed ? Self.hashFractions(name) : randomFractions()
-        return Self.color(hue: hue(for: name), v1, v2, v3)
+        return Self.color(hue: hue(for: name, kind: kind), v1, v2, v3)
     }
 
     /// Single-hue names of the flamegraph.pl palettes.
     enum Hue { case hot, mem, io, red, green, blue, aqua, yellow, purple, orange }
 
-    private func hue(for name: UnsafeBufferPointer<UInt8>) -> Hue {
+    private func hue(for name: UnsafeBufferPointer<UInt8>, kind: FrameKind) -> Hue {
         switch palette {
         case .hot, .java, .js, .perl:
-            // Annotated frames are coloured by kind in every multi-hue palette.
-            switch Self.kind(of: name) {
+            // Frames of a kind are coloured by kind in every multi-hue palette.
+            switch kind {
             case .kernel: return .orange
             case .inlined: return .aqua
             case .jit: return .green
             case .waker: return .aqua
-            case .plain: break
+            case .user, .process, .thread: break
             }
         default: break
         }
@@ -108,12 +95,9 @@ struct FrameColors {
         }
     }
 
-    /// Three numbers in [0, 1) from the name. The annotation suffix is left out so that
-    /// `read` and `read_[k]` differ only by hue.
+    /// Three numbers in [0, 1) from the name.
     static func hashFractions(_ name: UnsafeBufferPointer<UInt8>) -> (Double, Double, Double) {
-        var bytes = name
-        if kind(of: name) != .plain { bytes = UnsafeBufferPointer(rebasing: name[0..<(name.count - 4)]) }
-        let hash = bytes.baseAddress.map { ByteString.hash($0, bytes.count) } ?? 0
+        let hash = name.baseAddress.map { ByteString.hash($0, name.count) } ?? 0
         let scale = 1.0 / Double(1 << 21)
         return (
             Double(hash & 0x1F_FFFF) * scale,

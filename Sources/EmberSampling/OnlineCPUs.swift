@@ -1,3 +1,5 @@
+import EmberSystem
+
 /// The CPUs the kernel lists in a cpu list such as "0-3,5,7-8"
 /// (the format of /sys/devices/system/cpu/online).
 public func parseCPUList(_ text: String) -> [Int]? {
@@ -18,7 +20,7 @@ public func parseCPUList(_ text: String) -> [Int]? {
 
 /// The online CPUs of this machine: one perf event is opened on each.
 func onlineCPUs() throws -> [Int] {
-    guard let text = try? readSmallFile("/sys/devices/system/cpu/online"),
+    guard let text = try? FileContents.text("/sys/devices/system/cpu/online"),
           let cpus = parseCPUList(text) else {
         throw SamplingError.system("cannot read the online CPUs from /sys/devices/system/cpu/online")
     }
@@ -30,6 +32,6 @@ func onlineCPUs() throws -> [Int] {
 /// records may have lost its older calls.
 public func lastBranchRecordDepth(
     capsFile: String = "/sys/bus/event_source/devices/cpu/caps/branches") -> Int? {
-    guard let text = try? readSmallFile(capsFile) else { return nil }
+    guard let text = try? FileContents.text(capsFile) else { return nil }
     return Int(text.filter { !$0.isWhitespace })
 }

@@ -49,6 +49,9 @@ public struct StackSample {
     public var pid: Int32
     public var tid: Int32
     public var comm: String
+    /// When it was taken (CLOCK_MONOTONIC nanoseconds), and on which CPU.
+    public var time: UInt64
+    public var cpu: UInt32
     public var instructionPointer: UInt64
     public var stackPointer: UInt64
     public var framePointer: UInt64
@@ -61,13 +64,15 @@ public struct StackSample {
     /// Kernel addresses, innermost first (empty for a sample taken in user mode).
     public var kernelAddresses: [UInt64]
 
-    public init(kind: Kind, pid: Int32, tid: Int32, comm: String, instructionPointer: UInt64,
-                stackPointer: UInt64, framePointer: UInt64, stackWords: [UInt64], stackIsTruncated: Bool,
-                bytes: UnsafeRawBufferPointer, kernelAddresses: [UInt64]) {
+    public init(kind: Kind, pid: Int32, tid: Int32, comm: String, time: UInt64 = 0, cpu: UInt32 = 0,
+                instructionPointer: UInt64, stackPointer: UInt64, framePointer: UInt64, stackWords: [UInt64],
+                stackIsTruncated: Bool, bytes: UnsafeRawBufferPointer, kernelAddresses: [UInt64]) {
         self.kind = kind
         self.pid = pid
         self.tid = tid
         self.comm = comm
+        self.time = time
+        self.cpu = cpu
         self.instructionPointer = instructionPointer
         self.stackPointer = stackPointer
         self.framePointer = framePointer

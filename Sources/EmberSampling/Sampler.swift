@@ -1,5 +1,6 @@
 import CEmberShim
 import CLibBPF
+import EmberSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -175,7 +176,7 @@ public final class Sampler {
                 Int32(cpu), UInt(configuration.frequency), configuration.unwinding == .branchRecords ? 1 : 0)
             if fd < 0 {
                 var detail = "cpu \(cpu)"
-                if let paranoid = try? readSmallFile("/proc/sys/kernel/perf_event_paranoid") {
+                if let paranoid = try? FileContents.text("/proc/sys/kernel/perf_event_paranoid") {
                     detail += ", kernel.perf_event_paranoid=\(paranoid.trimmingWhitespace())"
                 }
                 if -fd == ENOENT || -fd == EOPNOTSUPP {
@@ -429,7 +430,7 @@ private final class StackSampleHandler {
         handler?(StackSample(
             kind: kind,
             pid: Int32(bitPattern: header.pid), tid: Int32(bitPattern: header.tid),
-            comm: commString(header.comm),
+            comm: commString(header.comm), time: header.time, cpu: header.cpu,
             instructionPointer: header.ip, stackPointer: header.sp, framePointer: header.bp,
             stackWords: [header.stack_words.0, header.stack_words.1],
             stackIsTruncated: header.truncated != 0,

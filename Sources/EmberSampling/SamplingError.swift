@@ -29,7 +29,7 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
     static func from(errno code: Int32, doing what: String, detail: String = "") -> SamplingError {
         let reason = String(cString: strerror(code)) + (detail.isEmpty ? "" : " (\(detail))")
         switch code {
-        case EPERM, EACCES:
+        case EPERM, EACCES where geteuid() != 0:
             return .notPermitted(what)
         case ENOSYS, EOPNOTSUPP, ENODEV:
             return .unsupportedKernel("\(what) failed: \(reason)")

@@ -1,4 +1,6 @@
 import CLibElf
+import EmberELF
+import EmberSystem
 #if canImport(Glibc)
 import Glibc
 #endif

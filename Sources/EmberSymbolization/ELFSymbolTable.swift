@@ -1,13 +1,9 @@
 import CLibElf
-import SystemPackage
+import EmberELF
+import EmberSystem
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Why an ELF file could not be read.
-public struct ELFError: Error, CustomStringConvertible {
-    public var description: String
-}
 
 /// The function symbols of one ELF file (`.symtab` and `.dynsym`), sorted by address,
 /// and its loadable segments, which map file offsets to the addresses symbols use.

@@ -1,3 +1,5 @@
+import EmberSystem
+
 /// The kernel's function symbols, from /proc/kallsyms, sorted for binary search.
 public struct KernelSymbols: Sendable {
     struct Symbol {
@@ -64,7 +66,7 @@ public struct KernelSymbols: Sendable {
 
     /// Reads /proc/kallsyms.
     public static func load() -> KernelSymbols {
-        KernelSymbols(parsing: (try? readWholeFile("/proc/kallsyms")) ?? [])
+        KernelSymbols(parsing: (try? FileContents.read("/proc/kallsyms")) ?? [])
     }
 
     public var count: Int { symbols.count }

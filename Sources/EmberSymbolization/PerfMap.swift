@@ -1,3 +1,5 @@
+import EmberELF
+import EmberSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,7 +66,7 @@ final class PerfMapSource {
     func reloadIfGrown() -> Bool {
         var info = stat()
         guard stat(path, &info) == 0, Int(info.st_size) != size,
-              let bytes = try? readWholeFile(path)
+              let bytes = try? FileContents.read(path)
         else { return false }
         size = bytes.count
         map = PerfMap(parsing: String(decoding: bytes, as: UTF8.self))

@@ -1,45 +1,70 @@
+import EmberELF
+import EmberSystem
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// What kind of code a frame is in.
-public enum FrameKind: Hashable, Sendable {
-    /// A function with its own code (or an address that could not be named).
-    case function
-    /// A function inlined into the next frame out; it has no code of its own.
-    case inlined
-    /// Generated code named by a perf map.
-    case jit
-}
+/// A frame as the symbolizer names it: one function of an address's inline chain.
+public struct SymbolizedFrame: Hashable, Sendable {
+    /// What kind of code a frame is in.
+    public enum Kind: Hashable, Sendable {
+        /// A function with its own code (or an address that could not be named).
+        case function
+        /// A function inlined into the next frame out; it has no code of its own.
+        case inlined
+        /// Generated code named by a perf map.
+        case jit
+    }
 
-/// A symbolized frame.
-public struct Frame: Hashable, Sendable {
     /// The function name, or `module+0xOFFSET` / `[unknown]` when it could not be named.
     public var name: String
     /// Whether a symbol was found.
     public var isResolved: Bool
-    public var kind: FrameKind
+    public var kind: Kind
     /// The source position, when `SymbolizerOptions.lines` is on and DWARF knows it.
     public var location: SourceLocation?
 
-    public init(name: String, isResolved: Bool, kind: FrameKind = .function, location: SourceLocation? = nil) {
+    public init(name: String, isResolved: Bool, kind: Kind = .function, location: SourceLocation? = nil) {
         self.name = name
         self.isResolved = isResolved
         self.kind = kind
         self.location = location
     }
+}
 
-    /// The frame as folded stacks write it: `name (file.c:42)`, with `_[i]` for inlined and
-    /// `_[j]` for JIT frames. A `;` would split the frame, so it becomes `:`.
-    public var foldedName: String {
-        var text = name
-        if let location { text += " (\(location.short))" }
-        switch kind {
-        case .function: break
-        case .inlined: text += "_[i]"
-        case .jit: text += "_[j]"
-        }
-        return text.contains(";") ? String(text.map { $0 == ";" ? ":" : $0 }) : text
+/// A sampled address with what it resolved to.
+public struct SymbolizedLocation: Sendable {
+    /// The address in the process (the sampled one, not the return address minus one).
+    public var address: UInt64
+    /// The file mapped there, if one is.
+    public var mapping: ModuleMapping?
+    /// The frames, innermost first: inlined functions, then the one they were inlined into.
+    public var frames: [SymbolizedFrame]
+
+    public init(address: UInt64, mapping: ModuleMapping?, frames: [SymbolizedFrame]) {
+        self.address = address
+        self.mapping = mapping
+        self.frames = frames
+    }
+}
+
+/// A file mapped into a process, as profiles record it.
+public struct ModuleMapping: Hashable, Sendable {
+    public var start: UInt64
+    public var end: UInt64
+    /// The offset in the file of the byte at `start`.
+    public var fileOffset: UInt64
+    /// The path in the process's view.
+    public var path: String
+    /// The GNU build id in hexadecimal, or empty.
+    public var buildID: String
+
+    public init(start: UInt64, end: UInt64, fileOffset: UInt64, path: String, buildID: String) {
+        self.start = start
+        self.end = end
+        self.fileOffset = fileOffset
+        self.path = path
+        self.buildID = buildID
     }
 }
 
@@ -95,8 +120,8 @@ public final class Symbolizer {
     private var files: [FileKey: ObjectFile?] = [:]
     private var perfMaps: [pid_t: PerfMapSource] = [:]
     private var kernel: KernelSymbols?
-    private var userCache: [UserAddressKey: [Frame]] = [:]
-    private var kernelCache: [UInt64: Frame] = [:]
+    private var userCache: [UserAddressKey: [SymbolizedFrame]] = [:]
+    private var kernelCache: [UInt64: SymbolizedFrame] = [:]
     private var demangled: [String: String] = [:]
     private var lastInFile: (path: String, object: ObjectFile)?
     /// The last mapping's file, so that consecutive frames in one file skip the hashing.
@@ -140,9 +165,9 @@ public final class Symbolizer {
     /// every executable file it maps that were not read yet. Returns false if the process is gone.
     @discardableResult
     public func refresh(process pid: pid_t) -> Bool {
-        guard let bytes = try? readWholeFile("\(procRoot)/\(pid)/maps") else { return false }
+        guard let bytes = try? FileContents.read("\(procRoot)/\(pid)/maps") else { return false }
         let map = MemoryMap(bytes: bytes)
-        if let comm = try? readWholeFile("\(procRoot)/\(pid)/comm") {
+        if let comm = try? FileContents.read("\(procRoot)/\(pid)/comm") {
             let name = String(decoding: comm, as: UTF8.self).trimmingCharacters(in: "\n")
             if !name.isEmpty { processNames[pid] = name }
         }
@@ -183,8 +208,8 @@ public final class Symbolizer {
     /// An address inside inlined code gives several frames: the inlined functions, innermost
     /// first, then the function they were inlined into. So the result read backwards is
     /// still root first.
-    public func userFrames(pid: pid_t, stack: [UInt64]) -> [Frame] {
-        var frames: [Frame] = []
+    public func userFrames(pid: pid_t, stack: [UInt64]) -> [SymbolizedFrame] {
+        var frames: [SymbolizedFrame] = []
         frames.reserveCapacity(stack.count)
         for (index, address) in stack.enumerated() {
             frames += userFrame(pid: pid, address: index == 0 ? address : address &- 1)
@@ -192,8 +217,41 @@ public final class Symbolizer {
         return frames
     }
 
+    /// Names each address of a user stack of `pid` (innermost first, as ``userFrames(pid:stack:)``
+    /// looks them up), with the file mapped there.
+    public func userLocations(pid: pid_t, stack: [UInt64]) -> [SymbolizedLocation] {
+        stack.enumerated().map { index, address in
+            let lookup = index == 0 ? address : address &- 1
+            return SymbolizedLocation(address: address, mapping: moduleMapping(pid: pid, address: lookup),
+                                      frames: userFrame(pid: pid, address: lookup))
+        }
+    }
+
+    /// Names each address of a kernel stack, innermost first.
+    public func kernelLocations(stack: [UInt64]) -> [SymbolizedLocation] {
+        stack.enumerated().map { index, address in
+            SymbolizedLocation(address: address, mapping: nil,
+                               frames: [kernelFrame(address: index == 0 ? address : address &- 1)])
+        }
+    }
+
+    /// The mapping of `pid` that holds `address`, with its file's build id when it is ELF.
+    public func moduleMapping(pid: pid_t, address: UInt64) -> ModuleMapping? {
+        guard let mapping = memoryMaps[pid]?.mapping(containing: address) else { return nil }
+        let buildID = mapping.isFileBacked ? objectFile(for: mapping, pid: pid)?.buildIDText ?? "" : ""
+        return ModuleMapping(start: mapping.start, end: mapping.end, fileOffset: mapping.fileOffset,
+                             path: mapping.path.isEmpty ? "[anon]" : mapping.filePath, buildID: buildID)
+    }
+
+    /// The executable file mapped lowest in `pid`'s address space: its program (libraries,
+    /// the vDSO and the stack lie above it).
+    public func mainExecutable(pid: pid_t) -> ModuleMapping? {
+        guard let mapping = memoryMaps[pid]?.mappings.first(where: { $0.isExecutable && $0.isFileBacked }) else { return nil }
+        return moduleMapping(pid: pid, address: mapping.start)
+    }
+
     /// Names the frames of a kernel stack, innermost first.
-    public func kernelFrames(stack: [UInt64]) -> [Frame] {
+    public func kernelFrames(stack: [UInt64]) -> [SymbolizedFrame] {
         stack.enumerated().map { index, address in
             kernelFrame(address: index == 0 ? address : address &- 1)
         }
@@ -201,7 +259,7 @@ public final class Symbolizer {
 
     /// Names the code at `address` in an ELF file that need not be mapped anywhere (the
     /// address as the file's symbols use them): for `ember symbolize --elf`.
-    public func frames(inFile path: String, address: UInt64) throws -> [Frame] {
+    public func frames(inFile path: String, address: UInt64) throws -> [SymbolizedFrame] {
         let object: ObjectFile
         if let last = lastInFile, last.path == path {
             object = last.object
@@ -219,10 +277,10 @@ public final class Symbolizer {
         return cached(in: object, address: address, moduleName: baseName(path))
     }
 
-    private func userFrame(pid: pid_t, address: UInt64) -> [Frame] {
+    private func userFrame(pid: pid_t, address: UInt64) -> [SymbolizedFrame] {
         guard let mapping = memoryMaps[pid]?.mapping(containing: address) else {
             return cachedUser(UserAddressKey(file: nil, address: address, pid: pid)) {
-                jitFrame(pid: pid, address: address) ?? [Frame(name: "[unknown]", isResolved: false)]
+                jitFrame(pid: pid, address: address) ?? [SymbolizedFrame(name: "[unknown]", isResolved: false)]
             }
         }
         let fileOffset = address - mapping.start + mapping.fileOffset
@@ -231,7 +289,7 @@ public final class Symbolizer {
             return cachedUser(key) {
                 if let jit = jitFrame(pid: pid, address: address) { return jit }
                 let module = mapping.path.isEmpty ? "[anon]" : mapping.path
-                return [Frame(name: "\(module)+0x\(String(address - mapping.start, radix: 16))",
+                return [SymbolizedFrame(name: "\(module)+0x\(String(address - mapping.start, radix: 16))",
                               isResolved: false)]
             }
         }
@@ -240,7 +298,7 @@ public final class Symbolizer {
             // file), which only the perf map names.
             return cachedUser(UserAddressKey(file: nil, address: address, pid: pid)) {
                 jitFrame(pid: pid, address: address)
-                    ?? [Frame(name: "\(mapping.moduleName)+0x\(String(fileOffset, radix: 16))", isResolved: false)]
+                    ?? [SymbolizedFrame(name: "\(mapping.moduleName)+0x\(String(fileOffset, radix: 16))", isResolved: false)]
             }
         }
         let elfAddress = object.symbols.virtualAddress(forFileOffset: fileOffset) ?? fileOffset
@@ -260,7 +318,7 @@ public final class Symbolizer {
     }
 
     /// The frames of `address` in `object`, resolved on first use.
-    private func cached(in object: ObjectFile, address: UInt64, moduleName: @autoclosure () -> String) -> [Frame] {
+    private func cached(in object: ObjectFile, address: UInt64, moduleName: @autoclosure () -> String) -> [SymbolizedFrame] {
         if let frames = object.frames[address] { return frames }
         let frames = resolve(in: object, address: address, moduleName: moduleName)
         object.frames[address] = frames
@@ -271,25 +329,25 @@ public final class Symbolizer {
 
     /// The frames of one address in one file: the DWARF inline chain (innermost first) and
     /// the physical function, named by the symbol table.
-    private func resolve(in object: ObjectFile, address: UInt64, moduleName: () -> String) -> [Frame] {
+    private func resolve(in object: ObjectFile, address: UInt64, moduleName: () -> String) -> [SymbolizedFrame] {
         let symbol = object.symbols.index(containing: address)
         var chain: [DWARFFrame] = []
         if inlines || lines, let dwarf = object.dwarf {
             chain = dwarf.frames(at: address, withLines: lines)
             if !inlines, let last = chain.last { chain = [last] }
         }
-        var frames: [Frame] = []
+        var frames: [SymbolizedFrame] = []
         for (index, link) in chain.enumerated() where index < chain.count - 1 {
-            frames.append(Frame(name: link.name.map(displayName) ?? "[inlined]", isResolved: true,
+            frames.append(SymbolizedFrame(name: link.name.map(displayName) ?? "[inlined]", isResolved: true,
                                 kind: .inlined, location: link.location))
         }
         if let symbol {
-            frames.append(Frame(name: displayName(of: symbol, in: object), isResolved: true,
+            frames.append(SymbolizedFrame(name: displayName(of: symbol, in: object), isResolved: true,
                                 location: chain.last?.location))
         } else if let name = chain.last?.name {
-            frames.append(Frame(name: displayName(name), isResolved: true, location: chain.last?.location))
+            frames.append(SymbolizedFrame(name: displayName(name), isResolved: true, location: chain.last?.location))
         } else {
-            frames.append(Frame(name: "\(moduleName())+0x\(String(address, radix: 16))", isResolved: false,
+            frames.append(SymbolizedFrame(name: "\(moduleName())+0x\(String(address, radix: 16))", isResolved: false,
                                 location: chain.last?.location))
         }
         return frames
@@ -315,11 +373,11 @@ public final class Symbolizer {
         return result
     }
 
-    private func jitFrame(pid: pid_t, address: UInt64) -> [Frame]? {
+    private func jitFrame(pid: pid_t, address: UInt64) -> [SymbolizedFrame]? {
         guard let source = perfMap(for: pid) else { return nil }
         var name = source.map.lookup(address)
         if name == nil && source.reloadIfGrown() { name = source.map.lookup(address) }
-        return name.map { [Frame(name: $0, isResolved: true, kind: .jit)] }
+        return name.map { [SymbolizedFrame(name: $0, isResolved: true, kind: .jit)] }
     }
 
     /// The perf map of `pid`: /tmp/perf-NSPID.map inside the process's root, NSPID being its
@@ -327,7 +385,7 @@ public final class Symbolizer {
     @discardableResult
     private func perfMap(for pid: pid_t) -> PerfMapSource? {
         if let known = perfMaps[pid] { return known }
-        guard let status = try? readWholeFile("\(procRoot)/\(pid)/status") else { return nil }
+        guard let status = try? FileContents.read("\(procRoot)/\(pid)/status") else { return nil }
         var namespacePid = pid
         for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("NSpid:") {
             if let last = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last, let value = pid_t(last) {
@@ -339,7 +397,7 @@ public final class Symbolizer {
         return source
     }
 
-    private func cachedUser(_ key: UserAddressKey, _ resolve: () -> [Frame]) -> [Frame] {
+    private func cachedUser(_ key: UserAddressKey, _ resolve: () -> [SymbolizedFrame]) -> [SymbolizedFrame] {
         if let frames = userCache[key] { return frames }
         let frames = resolve()
         userCache[key] = frames
@@ -348,14 +406,14 @@ public final class Symbolizer {
         return frames
     }
 
-    private func kernelFrame(address: UInt64) -> Frame {
+    private func kernelFrame(address: UInt64) -> SymbolizedFrame {
         if let frame = kernelCache[address] { return frame }
         if kernel == nil { kernel = KernelSymbols.load() }
-        let frame: Frame
+        let frame: SymbolizedFrame
         if let name = kernel?.name(of: address) {
-            frame = Frame(name: name, isResolved: true)
+            frame = SymbolizedFrame(name: name, isResolved: true)
         } else {
-            frame = Frame(name: "[kernel]+0x\(String(address, radix: 16))", isResolved: false)
+            frame = SymbolizedFrame(name: "[kernel]+0x\(String(address, radix: 16))", isResolved: false)
         }
         kernelCache[address] = frame
         statistics.kernelAddresses += 1

@@ -37,9 +37,12 @@ public struct CallStack: Hashable, Sendable {
     public var userEnd: StackEnd?
     public var kernel: StackHalf
     public var count: UInt64
+    /// When each of its samples was taken (CLOCK_MONOTONIC nanoseconds), where they were
+    /// kept (see ``RingBufferStacks/keepsSampleTimes``); empty otherwise.
+    public var times: [UInt64]
 
     public init(pid: Int32, tid: Int32, threadName: String, user: StackHalf, userEnd: StackEnd? = nil,
-                kernel: StackHalf, count: UInt64) {
+                kernel: StackHalf, count: UInt64, times: [UInt64] = []) {
         self.pid = pid
         self.tid = tid
         self.threadName = threadName
@@ -47,5 +50,6 @@ public struct CallStack: Hashable, Sendable {
         self.userEnd = userEnd
         self.kernel = kernel
         self.count = count
+        self.times = times
     }
 }

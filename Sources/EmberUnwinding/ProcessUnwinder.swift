@@ -1,5 +1,7 @@
 import CLibElf
+import EmberELF
 import EmberSampling
+import EmberSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,33 +17,31 @@ public final class ProcessUnwinder {
     private let dwfl: OpaquePointer
     private let callbacks: UnsafeMutablePointer<Dwfl_Callbacks>
     private let threadCallbacks: UnsafeMutablePointer<Dwfl_Thread_Callbacks>
-    private let debugInfoPath: UnsafeMutablePointer<CChar>?
-    private let debugInfoPathBox: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     private let context = UnwindContext()
+    private let debugFiles: DebugFileSearch
     private var attached = false
     private var lastReport = 0.0
     /// Each module's entry point in memory.
     private var entryPoints: [OpaquePointer: UInt64] = [:]
 
-    /// Reports the modules of live process `pid`; throws if it is gone.
-    public init(pid: pid_t) throws {
+    /// Reports the modules of live process `pid`; throws if it is gone. Separate debug
+    /// files are looked for with `debugFiles` (its root should be the process's).
+    public init(pid: pid_t, debugFiles: DebugFileLocator) throws {
         self.pid = pid
-        debugInfoPath = strdup("-:.debug:/usr/lib/debug")
-        debugInfoPathBox = .allocate(capacity: 1)
-        debugInfoPathBox.initialize(to: debugInfoPath)
+        self.debugFiles = DebugFileSearch(locator: debugFiles)
         callbacks = .allocate(capacity: 1)
         callbacks.initialize(to: Dwfl_Callbacks(
             find_elf: dwfl_linux_proc_find_elf,
             find_debuginfo: findDebugFileWithFrameTable,
             section_address: dwfl_offline_section_address,
-            debuginfo_path: debugInfoPathBox))
+            debuginfo_path: nil))
         threadCallbacks = .allocate(capacity: 1)
         threadCallbacks.initialize(to: Dwfl_Thread_Callbacks(
             next_thread: unwindNextThread, get_thread: unwindGetThread,
             memory_read: unwindMemoryRead, set_initial_registers: unwindSetInitialRegisters,
             detach: nil, thread_detach: nil))
         guard let dwfl = dwfl_begin(callbacks) else {
-            Self.release(callbacks, threadCallbacks, debugInfoPathBox, debugInfoPath)
+            Self.release(callbacks, threadCallbacks)
             throw UnwindingError("cannot start libdwfl: \(Self.lastError())")
         }
         self.dwfl = dwfl
@@ -51,25 +51,26 @@ public final class ProcessUnwinder {
 
     deinit {
         dwfl_end(dwfl)
-        Self.release(callbacks, threadCallbacks, debugInfoPathBox, debugInfoPath)
+        Self.release(callbacks, threadCallbacks)
     }
 
     private static func release(_ callbacks: UnsafeMutablePointer<Dwfl_Callbacks>,
-                                _ threadCallbacks: UnsafeMutablePointer<Dwfl_Thread_Callbacks>,
-                                _ box: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
-                                _ path: UnsafeMutablePointer<CChar>?) {
+                                _ threadCallbacks: UnsafeMutablePointer<Dwfl_Thread_Callbacks>) {
         callbacks.deallocate()
         threadCallbacks.deallocate()
-        box.deallocate()
-        free(path)
     }
 
     /// Reads the process's memory map again (after dlopen, say); keeps known modules.
     public func report() throws {
-        lastReport = monotonicNow()
+        lastReport = Clock.monotonicSeconds()
         dwfl_report_begin_add(dwfl)
         let result = dwfl_linux_proc_report(dwfl, pid)
         dwfl_report_end(dwfl, nil, nil)
+        let search = Unmanaged.passUnretained(debugFiles).toOpaque()
+        _ = dwfl_getmodules(dwfl, { _, userData, _, _, search in
+            if userData?.pointee == nil { userData?.pointee = search }
+            return Int32(DWARF_CB_OK)
+        }, search, 0)
         if result != 0 {
             throw UnwindingError("cannot read the memory map of process \(pid): "
                 + (result > 0 ? String(cString: strerror(result)) : Self.lastError()))
@@ -88,7 +89,7 @@ public final class ProcessUnwinder {
         // A frame in no known module: a library loaded since the modules were reported
         // (a command is watched right after exec, before the loader maps libc).
         if unwound.end == .unknown, let last = unwound.frames.last, !isCodeAddress(last),
-           monotonicNow() - lastReport > 0.05, (try? report()) != nil {
+           Clock.monotonicSeconds() - lastReport > 0.05, (try? report()) != nil {
             unwound = unwindOnce(sample, maxFrames: maxFrames)
         }
         return unwound
@@ -283,56 +284,37 @@ private let unwindFrameCallback: @convention(c) (OpaquePointer?, UnsafeMutableRa
     return Int32(context.frames.count >= context.maxFrames ? DWARF_CB_ABORT : DWARF_CB_OK)
 }
 
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
 /// Finds a module's separate debug file for libdwfl, which wants it only for `.debug_frame`
-/// when `.eh_frame` cannot unwind a frame. A file found by build ID (as distributions
-/// install them) is given only if it has a frame table: opening one decompresses its debug
-/// sections in every process's session, and distributions' debug files have none, as
-/// `.eh_frame` stays in the binary. Other files are searched for as libdwfl does.
+/// when `.eh_frame` cannot unwind a frame. It is looked for as the symbolizer looks for debug
+/// files (the process's root, `--debug-dir`), and handed over only when it has a frame
+/// table: opening one makes libdwfl decompress its debug sections in every process's
+/// session, and distributions' debug files have none, as `.eh_frame` stays in the binary.
+/// The module's user data is the unwinder's ``DebugFileSearch`` (set when modules are
+/// reported): C callbacks cannot capture.
 private let findDebugFileWithFrameTable: @convention(c) (
     OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafePointer<CChar>?, Dwarf_Addr,
     UnsafePointer<CChar>?, UnsafePointer<CChar>?, GElf_Word, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-) -> Int32 = { module, userData, moduleName, base, fileName, debugLink, crc, debugFileName in
+) -> Int32 = { module, userData, moduleName, _, _, debugLink, crc, debugFileName in
+    guard let context = userData?.pointee, let moduleName else { return -1 }
+    let search = Unmanaged<DebugFileSearch>.fromOpaque(context).takeUnretainedValue()
     var bits: UnsafePointer<UInt8>?
     var address: GElf_Addr = 0
     let length = Int(dwfl_module_build_id(module, &bits, &address))
-    if length > 1, let bits {
-        let hex = (0..<length).map { String(bits[$0] >> 4, radix: 16) + String(bits[$0] & 15, radix: 16) }.joined()
-        let path = "/usr/lib/debug/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd >= 0 {
-            guard hasFrameTable(fd) else {
-                close(fd)
-                return -1
-            }
-            debugFileName?.pointee = strdup(path)
-            return fd
-        }
-    }
-    return dwfl_standard_find_debuginfo(module, userData, moduleName, base, fileName, debugLink, crc, debugFileName)
+    let buildID = length > 1 ? bits.map { Array(UnsafeBufferPointer(start: $0, count: length)) } : nil
+    let link = debugLink.map { (name: String(cString: $0), crc: UInt32(crc)) }
+    guard let found = search.locator.debugFile(
+        buildID: buildID, debugLink: link, targetPath: String(cString: moduleName),
+        accepting: DebugFileLocator.hasFrameTable)
+    else { return -1 }
+    // libdwfl takes a descriptor of its own, and closes it.
+    let fd = open(found.path, O_RDONLY | O_CLOEXEC)
+    if fd >= 0 { debugFileName?.pointee = strdup(found.path) }
+    return fd
 }
 
-/// Whether the ELF file open as `fd` has a `.debug_frame` section (read from its section
-/// headers only).
-private func hasFrameTable(_ fd: Int32) -> Bool {
-    guard let elf = elf_begin(fd, ELF_C_READ_MMAP, nil) else { return false }
-    defer { elf_end(elf) }
-    var namesIndex = 0
-    guard elf_getshdrstrndx(elf, &namesIndex) == 0 else { return false }
-    var section = elf_nextscn(elf, nil)
-    while let current = section {
-        var header = GElf_Shdr()
-        if gelf_getshdr(current, &header) != nil, let name = elf_strptr(elf, namesIndex, Int(header.sh_name)),
-           strcmp(name, ".debug_frame") == 0 || strcmp(name, ".zdebug_frame") == 0
-        {
-            return true
-        }
-        section = elf_nextscn(elf, current)
-    }
-    return false
+/// Where one process's debug files are looked for, reached from libdwfl's callback through
+/// each module's user data.
+final class DebugFileSearch {
+    let locator: DebugFileLocator
+    init(locator: DebugFileLocator) { self.locator = locator }
 }

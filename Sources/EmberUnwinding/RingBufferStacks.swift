@@ -1,4 +1,6 @@
+import EmberELF
 import EmberSampling
+import EmberSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +40,10 @@ public final class RingBufferStacks {
     }
 
     private var counts: [Key: UInt64] = [:]
+    /// The times of each key's samples, when kept.
+    private var times: [Key: [UInt64]] = [:]
+    /// Whether each sample's time is kept (for outputs that show time), not only its count.
+    public let keepsSampleTimes: Bool
     /// The processes with samples counted here.
     public private(set) var sampledProcesses: Set<pid_t> = []
     private let unwinders: UnwinderCache
@@ -46,8 +52,10 @@ public final class RingBufferStacks {
     /// The records this CPU's LBR holds (see ``lastBranchRecordDepth(capsFile:)``).
     public let branchRecordDepth: Int?
 
-    public init(unwinders: UnwinderCache, maxFrames: Int = 127, branchRecordDepth: Int? = nil) {
+    public init(unwinders: UnwinderCache, maxFrames: Int = 127, branchRecordDepth: Int? = nil,
+                keepsSampleTimes: Bool = false) {
         self.unwinders = unwinders
+        self.keepsSampleTimes = keepsSampleTimes
         self.maxFrames = maxFrames
         self.branchRecordDepth = branchRecordDepth
     }
@@ -71,12 +79,13 @@ public final class RingBufferStacks {
             return  // events, not samples: the recorder handles them
         }
         counts[key, default: 0] += 1
+        if keepsSampleTimes { times[key, default: []].append(sample.time) }
         sampledProcesses.insert(sample.pid)
     }
 
     private func unwind(_ sample: StackSample, into key: inout Key) {
-        let start = threadCPUSeconds()
-        defer { statistics.unwindSeconds += threadCPUSeconds() - start }
+        let start = Clock.threadCPUSeconds()
+        defer { statistics.unwindSeconds += Clock.threadCPUSeconds() - start }
         statistics.samples += 1
         if sample.bytes.isEmpty {
             key.user = .lost(.copyFailed)
@@ -125,7 +134,7 @@ public final class RingBufferStacks {
                     count: count, statistics: &leafStatistics))
             }
             return CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: key.end,
-                             kernel: key.kernel, count: count)
+                             kernel: key.kernel, count: count, times: times[key] ?? [])
         }
     }
 }
@@ -135,14 +144,20 @@ public final class RingBufferStacks {
 public final class UnwinderCache {
     private var unwinders: [pid_t: ProcessUnwinder] = [:]
     private var unavailable: Set<pid_t> = []
+    /// Extra places for debug files (`--debug-dir`), as the symbolizer has them.
+    private let debugDirectories: [String]
 
-    public init() {}
+    public init(debugDirectories: [String] = []) {
+        self.debugDirectories = debugDirectories
+    }
 
     /// The process's unwinder, made now if needed; nil if the process is gone.
     public func unwinder(for pid: pid_t) -> ProcessUnwinder? {
         if let unwinder = unwinders[pid] { return unwinder }
         guard !unavailable.contains(pid) else { return nil }
-        guard let unwinder = try? ProcessUnwinder(pid: pid) else {
+        // Debug files are looked for inside the process's own root (a container's).
+        let locator = DebugFileLocator(root: "/proc/\(pid)/root", extraDirectories: debugDirectories)
+        guard let unwinder = try? ProcessUnwinder(pid: pid, debugFiles: locator) else {
             unavailable.insert(pid)
             return nil
         }
@@ -170,10 +185,4 @@ public final class UnwinderCache {
         unwinders[pid] = nil
         unavailable.insert(pid)
     }
-}
-
-func threadCPUSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -1,22 +1,23 @@
 import ArgumentParser
 import EmberProfile
 import EmberRendering
+import EmberSystem
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare two profiles: what got slower, frame by frame.",
         discussion: """
-            BEFORE and AFTER are folded files (`-` for standard input). Writes a differential \
-            flame graph (-o x.svg: every frame coloured by the change of its own total, red grew, \
-            blue shrank; new frames outlined, gone frames dashed), the two-count folded format \
-            (-o x.folded: `stack before after`), or, without -o on a terminal, a table of the \
-            largest changes. BEFORE is scaled to AFTER's total unless --no-normalize.
+            BEFORE and AFTER are profiles in any format ember reads (folded, perf script, \\
+            pprof; `-` for standard input). Writes a differential flame graph (-o x.svg: every \\
+            frame coloured by the change of its own total, red grew, blue shrank; new frames \\
+            outlined, gone frames dashed), the two-count folded format (-o x.folded: `stack \\
+            before after`), pprof with sample types `before` and `after` (-o x.pb.gz), or, \\
+            without -o on a terminal, a table of the largest changes. BEFORE is scaled to \\
+            AFTER's total unless --no-normalize.
             """)
 
     @Argument(help: "The profile before the change.")
@@ -25,8 +26,11 @@ struct Diff: ParsableCommand {
     @Argument(help: "The profile after the change.")
     var after: String
 
-    @Option(name: .shortAndLong, help: "Output file: .svg for the graph, any other name for folded lines (repeatable).")
+    @Option(name: .shortAndLong, help: ArgumentHelp(
+        "A file to write: .svg, .folded, .pb.gz/.pprof or .speedscope.json. Repeat for several.", valueName: "file"))
     var output: [String] = []
+
+    @OptionGroup var input: InputArguments
 
     @Flag(inversion: .prefixedNo, help: "Scale BEFORE to AFTER's total so that runs of different length compare.")
     var normalize = true
@@ -46,9 +50,6 @@ struct Diff: ParsableCommand {
     @Option(help: "Title text.")
     var title = "Differential Flame Graph"
 
-    @Flag(help: "Fail on malformed lines instead of skipping them with a warning.")
-    var strict = false
-
     func validate() throws {
         guard FlameGraphOptions.DifferentialWidth(rawValue: widthBasis) != nil else {
             throw ValidationError("--width must be max, after or before")
@@ -58,18 +59,9 @@ struct Diff: ParsableCommand {
     }
 
     func run() throws {
-        let diff: FlameGraphDiff
-        do {
-            diff = try FlameGraphDiff(beforePath: before, afterPath: after, normalize: normalize)
-        } catch let error as FoldedInputError {
-            throw RenderFailure(error.description)
-        }
-        if let summary = diff.report.malformedSummary {
-            if strict { throw RenderFailure("--strict: \(summary)") }
-            var line = Array("ember: warning: skipped \(summary)\n".utf8)
-            _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
-        }
-        guard !diff.tree.isEmpty else { throw RenderFailure("no stacks in \(before) or \(after)") }
+        let outputs = try Outputs(output)
+        let diff = try comparison()
+        guard !diff.tree.isEmpty else { throw EmberError("no stacks in \(before) or \(after)") }
 
         var options = FlameGraphOptions()
         options.title = title
@@ -79,22 +71,37 @@ struct Diff: ParsableCommand {
         options.subtitle = diff.normalizationNote ?? "not normalized"
         options.countName = "samples"
 
-        let targets = output.isEmpty && isatty(1) == 0 ? ["-"] : output
-        if targets.isEmpty {
-            print(diff.table(limit: top), terminator: "")
-            return
-        }
-        do {
-            for target in targets {
-                if target == "-" || target.hasSuffix(".svg") {
-                    try FlameGraph.write(diff.tree, options: options, toFile: target)
-                } else {
-                    let lines = diff.foldedLines()
-                    try AtomicOutput.write(path: target) { sink in try lines.withUnsafeBytes { try sink($0) } }
+        if outputs.targets.isEmpty {
+            if isatty(1) != 0 {
+                print(diff.table(limit: top), terminator: "")
+            } else {
+                do { try FlameGraph.write(diff.tree, options: options, toFile: "-") } catch let error as SystemError {
+                    throw EmberError(error.description)
                 }
             }
-        } catch let error as OutputError {
-            throw RenderFailure(error.description)
+            return
         }
+        let notes = try outputs.write(
+            tree: { diff.tree }, profile: { diff.profile() }, svg: options, foldedOrder: .bytes, speedscopeName: title)
+        for note in notes { warn(note) }
+    }
+
+    /// Folded files are read together, in parts on every core; other inputs whole.
+    private func comparison() throws -> ProfileDiff {
+        let beforeInput = try input.open(before)
+        let afterInput = try input.open(after)
+        if beforeInput.format == .folded, afterInput.format == .folded, before != "-", after != "-" {
+            let diff: ProfileDiff
+            do {
+                diff = try ProfileDiff(beforePath: before, afterPath: after, normalize: normalize)
+            } catch let error as ProfileInputError {
+                throw EmberError(error.description)
+            }
+            if let summary = diff.report.malformedSummary { try input.report(["skipped \(summary)"]) }
+            return diff
+        }
+        let beforeProfile = try input.profile(of: beforeInput)
+        let afterProfile = try input.profile(of: afterInput)
+        return ProfileDiff(before: beforeProfile, after: afterProfile, normalize: normalize)
     }
 }

@@ -1,6 +1,13 @@
 import ArgumentParser
+import EmberProfile
+import EmberRecording
+import EmberRendering
 import EmberSampling
 import EmberSymbolization
+import EmberSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,12 +15,13 @@ struct Record: ParsableCommand {
         discussion: """
             Exactly one target: --pid PID, --all, or a command after `--`. Without \
             --duration, recording lasts until Ctrl-C (or until the process or command exits). \
-            The output format follows each --output's extension: .svg or .folded.
+            The output format follows each --output's extension: .svg (flame graph), .folded \
+            (collapsed stacks), .pb.gz or .pprof (pprof) or .speedscope.json (speedscope).
 
             Examples:
               ember record --pid 4242 -d 10 -o cpu.svg
               ember record -o run.svg -o run.folded -- ./my-benchmark --iterations 100
-              ember record --all -d 5 -F 997 -o system.svg
+              ember record --all -d 5 -F 997 -o system.svg -o system.pb.gz
             """)
 
     @Option(name: .long, help: "Profile this process: all of its threads, and its child processes (running or started later).")
@@ -29,7 +37,7 @@ struct Record: ParsableCommand {
     var frequency: Int = 99
 
     @Option(name: [.short, .long], help: ArgumentHelp(
-        "A file to write: .svg (flame graph) or .folded (collapsed stacks). Repeat for several.",
+        "A file to write: .svg, .folded, .pb.gz/.pprof or .speedscope.json. Repeat for several.",
         valueName: "file"))
     var output: [String] = []
 
@@ -40,7 +48,7 @@ struct Record: ParsableCommand {
     var threads = false
 
     @Option(name: .long, help: ArgumentHelp(
-        "Buckets of the stack-trace map; stacks whose bucket is taken are lost and reported.",
+        "Buckets of the stack-trace map; a sample whose stack's bucket is taken goes whole through the ring buffer.",
         valueName: "n"))
     var stackMapSize: Int = 16384
 
@@ -80,7 +88,7 @@ struct Record: ParsableCommand {
             throw ValidationError("name exactly one target: --pid PID, --all, or -- COMMAND")
         }
         guard !output.isEmpty else {
-            throw ValidationError("name at least one output with -o (.svg or .folded)")
+            throw ValidationError("name at least one output with -o (\(OutputFormat.extensionList))")
         }
         if let duration, !(duration > 0 && duration.isFinite) {
             throw ValidationError("--duration must be a positive number of seconds")
@@ -104,8 +112,7 @@ struct Record: ParsableCommand {
     }
 
     func run() throws {
-        let outputs = try output.map { (path: $0, format: try OutputFormat(path: $0)) }
-        for output in outputs { try OutputFile.checkWritable(output.path) }
+        let outputs = try Outputs(output)
 
         let target: RecordingTarget
         if let pid {
@@ -122,21 +129,31 @@ struct Record: ParsableCommand {
         settings.threadFrames = threads
         settings.stackMapSize = stackMapSize
         settings.countsMapSize = countsMapSize
-        settings.title = title
         settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix
         settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: names.debugDir, demangle: !names.noDemangle)
+        settings.keepSampleTimes = outputs.targets.contains { $0.format == .speedscope }
 
-        let recording = try Recorder(settings: settings).record()
-        var written: [String] = []
-        for output in outputs {
-            switch output.format {
-            case .folded: try OutputFile.write(recording.foldedText(), to: output.path)
-            case .svg: try recording.svg().withUnsafeBytes { try OutputFile.write($0, to: output.path) }
+        let status = StatusLine(enabled: isatty(2) != 0)
+        let recording: Recording
+        do {
+            recording = try Recorder(settings: settings).record { progress in
+                status.show(elapsed: progress.elapsed, duration: duration, samples: progress.samples)
             }
-            written.append(output.path)
+        } catch let error as RecordingError {
+            status.clear()
+            throw EmberError(error.description)
         }
-        recording.report(written: written)
+        status.clear()
+        var options = FlameGraphOptions()
+        options.title = title ?? "ember: \(RecordReportText.targetDescription(recording))"
+        options.subtitle = "\(formatCount(recording.report.storedSamples)) samples at "
+            + "\(settings.frequency) Hz over \(formatSeconds(recording.report.elapsed))"
+        let notes = try outputs.write(
+            tree: { recording.tree }, profile: { recording.profile }, svg: options,
+            speedscopeName: options.title)
+        let text = RecordReportText(recording: recording)
+        for line in text.lines(written: outputs.targets.map(\.path)) + notes { writeStandardError("ember: \(line)\n") }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmberProfile
 import EmberRendering
+import EmberSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -10,22 +11,27 @@ import Darwin
 
 struct Render: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Render folded stacks from any profiler as an SVG flame graph.",
+        abstract: "Render profiles from any profiler as an SVG flame graph.",
         discussion: """
             Reads collapsed stacks (`root;caller;leaf COUNT`, one per line) as written by \
-            ember record, stackcollapse-perf.pl, bpftrace, py-spy or async-profiler. Several \
-            files are merged; `-` reads standard input. Lines with two counts \
-            (`stack BEFORE AFTER`) make a differential graph.
+            ember record, stackcollapse-perf.pl, bpftrace, py-spy or async-profiler; the text \
+            `perf script` prints (collapsed as stackcollapse-perf.pl does); or pprof profiles \
+            (gzip-compressed or not). The format is told from the content. Several files are \
+            merged; `-` reads standard input. Lines with two counts (`stack BEFORE AFTER`) \
+            make a differential graph. Without -o the SVG goes to standard output.
             """)
 
-    @Argument(help: "Folded stack files (`-` for standard input).")
+    @Argument(help: "Input files (`-` for standard input).")
     var files: [String] = ["-"]
 
-    @Option(name: .shortAndLong, help: "Write the SVG here instead of standard output.")
-    var output: String?
+    @Option(name: .shortAndLong, help: ArgumentHelp(
+        "A file to write: .svg, .folded, .pb.gz/.pprof or .speedscope.json. Repeat for several.", valueName: "file"))
+    var output: [String] = []
 
-    @Flag(help: "Fail on malformed lines instead of skipping them with a warning.")
-    var strict = false
+    @OptionGroup var input: InputArguments
+
+    @Flag(name: .long, help: "Show source positions of profiles that have them: `function (file.c:42)`.")
+    var lines = false
 
     @Option(help: "Title text (default: Flame Graph, Icicle Graph or Flame Chart).")
     var title: String?
@@ -48,8 +54,8 @@ struct Render: ParsableCommand {
     @Option(name: .customLong("min-width"), help: "Omit frames narrower than this: pixels, or `N%` of all samples.")
     var minWidth = "0.1"
 
-    @Option(name: .customLong("count-name"), help: "What a count is.")
-    var countName = "samples"
+    @Option(name: .customLong("count-name"), help: "What a count is (default: samples, or the profile's unit).")
+    var countName: String?
 
     @Option(name: .customLong("name-type"), help: "What a frame is, in the details line.")
     var nameType = "Function:"
@@ -99,28 +105,51 @@ struct Render: ParsableCommand {
     }
 
     func run() throws {
-        let options = try parsedOptions()
+        var options = try parsedOptions()
+        let outputs = try Outputs(output.isEmpty ? [] : output)
         var builder = FrameTreeBuilder(transform: options.stackTransform)
+        var unit: String?
         do {
-            for file in files { try builder.addFolded(path: file) }
-        } catch let error as FoldedInputError {
-            throw RenderFailure(error.description)
+            for file in files {
+                let source = try input.open(file)
+                if source.format == .folded {
+                    if let size = source.regularFileSize { builder.reserveCapacity(forInputBytes: size) }
+                    try builder.addFolded(source.lines())
+                } else {
+                    let profile = try input.profile(of: source)
+                    if unit == nil { unit = InputArguments.countName(of: profile) }
+                    builder.add(profile, lines: lines)
+                }
+            }
+        } catch let error as ProfileInputError {
+            throw EmberError(error.description)
         }
-        if let summary = builder.report.malformedSummary {
-            if strict { throw RenderFailure("--strict: \(summary)") }
-            warn("skipped \(summary)")
-        }
+        if let summary = builder.report.malformedSummary { try input.report(["skipped \(summary)"]) }
         if builder.stacksWithoutBase > 0 {
             warn("dropped \(builder.stacksWithoutBase) stacks without --base \(base.joined(separator: ", "))")
         }
         guard !builder.tree.isEmpty else {
-            throw RenderFailure("no stacks in \(files.joined(separator: ", "))")
+            throw EmberError("no stacks in \(files.joined(separator: ", "))")
         }
-        do {
-            try FlameGraph.write(builder.tree, options: options, toFile: output ?? "-")
-        } catch let error as OutputError {
-            throw RenderFailure(error.description)
+        options.countName = countName ?? unit ?? "samples"
+        let tree = builder.finishTree()
+        if outputs.targets.isEmpty {
+            do { try FlameGraph.write(tree, options: options, toFile: "-") } catch let error as SystemError {
+                throw EmberError(error.description)
+            }
+            return
         }
+        let countName = options.countName
+        for note in try outputs.write(
+            tree: { tree }, profile: { tree.profile(sampleTypes: Self.sampleTypes(of: tree, countName: countName)) },
+            svg: options, speedscopeName: options.title) {
+            warn(note)
+        }
+    }
+
+    /// The sample types of a rendered tree as a profile.
+    static func sampleTypes(of tree: FrameTree, countName: String) -> [ValueType] {
+        tree.isDifferential ? [.before, .after] : [ValueType(type: countName, unit: "count")]
     }
 
     func parsedOptions() throws -> FlameGraphOptions {
@@ -132,7 +161,7 @@ struct Render: ParsableCommand {
         options.fontSize = fontSize
         options.fontType = fontType
         options.minWidth = try Self.parseMinWidth(minWidth)
-        options.countName = countName
+        options.countName = countName ?? "samples"
         options.nameType = nameType
         guard let palette = FlameGraphOptions.Palette(rawValue: colors) else {
             throw ValidationError(
@@ -162,12 +191,6 @@ struct Render: ParsableCommand {
         return options
     }
 
-    /// A warning on standard error; rendering goes on.
-    private func warn(_ message: String) {
-        var line = Array("ember: warning: \(message)\n".utf8)
-        _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
-    }
-
     static func parseMinWidth(_ text: String) throws -> FlameGraphOptions.MinWidth {
         let isPercent = text.hasSuffix("%")
         let number = isPercent ? String(text.dropLast()) : text
@@ -176,10 +199,4 @@ struct Render: ParsableCommand {
         }
         return isPercent ? .percent(value) : .pixels(value)
     }
-}
-
-/// A failure with a one-line message (printed as `Error: ...`, exit status 1).
-struct RenderFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

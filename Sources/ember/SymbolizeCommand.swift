@@ -1,5 +1,6 @@
 import ArgumentParser
 import EmberSymbolization
+import EmberSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -53,7 +54,7 @@ struct Symbolize: ParsableCommand {
     var timing = false
 
     func run() throws {
-        let started = monotonicSeconds()
+        let started = Clock.monotonicSeconds()
         let symbolizer = Symbolizer(options: SymbolizerOptions(
             lines: !noLines, debugDirectories: names.debugDir, demangle: !names.noDemangle, inlines: !noInlines))
         if let pid, !symbolizer.refresh(process: pid) {
@@ -65,8 +66,8 @@ struct Symbolize: ParsableCommand {
                 throw EmberError("\(error)")
             }
         }
-        if kernel, let note = symbolizer.kernelSymbolsNote { writeStderr("ember: \(note)\n") }
-        let loaded = monotonicSeconds()
+        if kernel, let note = symbolizer.kernelSymbolsNote { writeStandardError("ember: \(note)\n") }
+        let loaded = Clock.monotonicSeconds()
         var inputs: [UInt64] = []
         if addresses.isEmpty {
             inputs = try readAddresses(from: 0)
@@ -78,13 +79,13 @@ struct Symbolize: ParsableCommand {
                 inputs.append(address)
             }
         }
-        let parsed = monotonicSeconds()
+        let parsed = Clock.monotonicSeconds()
         // Resolve everything first, then print: the resolving alone is what --timing measures
         // (in CPU time, which other load on the machine does not inflate).
         let elf = self.elf
         let pid = self.pid ?? 0
-        let resolveStart = threadCPUSeconds()
-        var results: [[Frame]] = []
+        let resolveStart = Clock.threadCPUSeconds()
+        var results: [[SymbolizedFrame]] = []
         results.reserveCapacity(inputs.count)
         for address in inputs {
             if let elf {
@@ -95,7 +96,7 @@ struct Symbolize: ParsableCommand {
                 results.append(symbolizer.userFrames(pid: pid, stack: [address]))
             }
         }
-        let resolving = threadCPUSeconds() - resolveStart
+        let resolving = Clock.threadCPUSeconds() - resolveStart
         var output: [UInt8] = []
         output.reserveCapacity(1 << 17)
         for (address, frames) in zip(inputs, results) {
@@ -125,30 +126,19 @@ struct Symbolize: ParsableCommand {
         // than resolving them did.
         _ = Unmanaged.passRetained(symbolizer)
         if timing {
-            let end = monotonicSeconds()
+            let end = Clock.monotonicSeconds()
             let rate = resolving > 0 ? Int(Double(inputs.count) / resolving) : 0
-            writeStderr("ember: load \(format3(loaded - started)) s, parse \(format3(parsed - loaded)) s, "
+            writeStandardError("ember: load \(format3(loaded - started)) s, parse \(format3(parsed - loaded)) s, "
                 + "resolve \(format3(resolving)) s CPU (\(rate) addresses/s), total \(format3(end - started)) s "
                 + "for \(inputs.count) addresses\n")
         }
     }
 
-    private func threadCPUSeconds() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
-
     /// Addresses from a file descriptor, one per line (blank lines skipped).
     private func readAddresses(from fd: Int32) throws -> [UInt64] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw EmberError("cannot read addresses from standard input") }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
+        let bytes: [UInt8]
+        do { bytes = try FileContents.read(fileDescriptor: fd, name: "standard input") } catch {
+            throw EmberError("cannot read addresses from standard input: \(error)")
         }
         var addresses: [UInt64] = []
         for line in bytes.split(separator: 10) {

@@ -68,7 +68,7 @@ final class FoldedParserTests: XCTestCase {
     }
 
     func testFrameNamesShowInvalidUTF8() {
-        func name(_ bytes: [UInt8]) -> String { bytes.withUnsafeBufferPointer { Profile.frameName($0) } }
+        func name(_ bytes: [UInt8]) -> String { bytes.withUnsafeBufferPointer { ByteString.text(of: $0) } }
         XCTAssertEqual(name(Array("héllo".utf8)), "héllo")
         XCTAssertEqual(name([0x61, 0xFF, 0x62]), "a\\xFFb")
         XCTAssertEqual(name([0xE2, 0x82]), "\\xE2\\x82")  // truncated sequence
@@ -79,10 +79,11 @@ final class FoldedParserTests: XCTestCase {
 
     func testProfileParsingMergesAndReports() {
         let text = "b;c 2\na;b 1\n\n# note\nnot a stack line\na;b 4\r\nx;y 1 3\n"
-        let (profile, report) = Profile.parsingFolded(Array(text.utf8), source: "in.folded")
-        XCTAssertEqual(profile.counts[["a", "b"]], 5)
-        XCTAssertEqual(profile.counts[["b", "c"]], 2)
-        XCTAssertEqual(profile.counts[["x", "y"]], 3)
+        let (profile, report) = FoldedReader.read(bytes: Array(text.utf8), source: "in.folded")
+        // One differential line makes the profile a comparison: the others count alike before and after.
+        XCTAssertEqual(profile.sampleTypes, [.before, .after])
+        XCTAssertEqual(FoldedWriter.text(of: profile), "a;b 5\nb;c 2\nx;y 3\n")
+        XCTAssertEqual(FoldedWriter.text(of: profile, sampleType: 0), "a;b 5\nb;c 2\nx;y 1\n")
         XCTAssertEqual(report.lines, 7)
         XCTAssertEqual(report.stackLines, 4)
         XCTAssertEqual(report.differentialLines, 1)

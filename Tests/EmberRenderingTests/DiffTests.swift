@@ -1,4 +1,4 @@
-import EmberProfile
+@testable import EmberProfile
 import XCTest
 
 @testable import EmberRendering
@@ -9,13 +9,13 @@ final class DiffTests: XCTestCase {
     let before = "main;a;x 6\nmain;a 4\nmain;b 10\n"
     let after = "main;a;x 30\nmain;a 2\nmain;c 8\n"
 
-    private func node(_ diff: FlameGraphDiff, _ path: String) throws -> Int {
+    private func node(_ diff: ProfileDiff, _ path: String) throws -> Int {
         let tree = diff.tree
         return try XCTUnwrap((1..<tree.nodeCount).first { tree.path(of: $0).joined(separator: ";") == path }, path)
     }
 
     func testPerFrameTotalsWithoutNormalization() throws {
-        let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8), normalize: false)
+        let diff = ProfileDiff(before: Array(before.utf8), after: Array(after.utf8), normalize: false)
         XCTAssertNil(diff.normalization)
         let expected: [(String, Double, Double)] = [
             ("main", 20, 40), ("main;a", 10, 32), ("main;a;x", 6, 30), ("main;b", 10, 0), ("main;c", 0, 8),
@@ -38,8 +38,8 @@ final class DiffTests: XCTestCase {
             try? FileManager.default.removeItem(at: beforeFile)
             try? FileManager.default.removeItem(at: afterFile)
         }
-        let fromFiles = try FlameGraphDiff(beforePath: beforeFile.path, afterPath: afterFile.path, normalize: true)
-        let inMemory = FlameGraphDiff(before: Array((before + "garbage line\n").utf8), after: Array(after.utf8))
+        let fromFiles = try ProfileDiff(beforePath: beforeFile.path, afterPath: afterFile.path, normalize: true)
+        let inMemory = ProfileDiff(before: Array((before + "garbage line\n").utf8), after: Array(after.utf8))
         XCTAssertEqual(fromFiles.foldedLines(), inMemory.foldedLines())
         XCTAssertEqual(fromFiles.normalization, inMemory.normalization)
         XCTAssertEqual(fromFiles.report.stackLines, 6)
@@ -62,7 +62,7 @@ final class DiffTests: XCTestCase {
             if i % 3 == 0 { after += [("main;w\(i);x", 2), ("main;w\(i);y;z", 0.2)] }
         }
         let text = { (lines: [(String, Double)]) in lines.map { "\($0.0) \($0.1)\n" }.joined() }
-        let diff = FlameGraphDiff(before: Array(text(before).utf8), after: Array(text(after).utf8), normalize: false)
+        let diff = ProfileDiff(before: Array(text(before).utf8), after: Array(text(after).utf8), normalize: false)
         // The same comparison as one differential input, `stack BEFORE AFTER`, in input order.
         var builder = FrameTreeBuilder()
         builder.addFolded(Array((before.map { "\($0.0) \($0.1) 0\n" } + after.map { "\($0.0) 0 \($0.1)\n" }).joined().utf8))
@@ -78,7 +78,7 @@ final class DiffTests: XCTestCase {
     }
 
     func testNormalizationScalesBeforeToAfterTotal() throws {
-        let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8))
+        let diff = ProfileDiff(before: Array(before.utf8), after: Array(after.utf8))
         XCTAssertEqual(diff.normalization, 2)
         XCTAssertEqual(diff.normalizationNote, "before normalized to after's total (×2)")
         XCTAssertEqual(diff.tree.samplesBefore(of: try node(diff, "main")), 40)  // unchanged overall
@@ -87,7 +87,7 @@ final class DiffTests: XCTestCase {
     }
 
     func testGraphColoursEveryFrameByItsOwnChange() throws {
-        let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8))
+        let diff = ProfileDiff(before: Array(before.utf8), after: Array(after.utf8))
         var options = FlameGraphOptions()
         options.differentialWidth = .max
         let svg = try XCTUnwrap(SVGReader.read(FlameGraph.svgBytes(of: diff.tree, options: options)))
@@ -108,7 +108,7 @@ final class DiffTests: XCTestCase {
     }
 
     func testFoldedOutputHasBothCounts() {
-        let diff = FlameGraphDiff(before: Array(before.utf8), after: Array(after.utf8), normalize: false)
+        let diff = ProfileDiff(before: Array(before.utf8), after: Array(after.utf8), normalize: false)
         XCTAssertEqual(
             String(decoding: diff.foldedLines(), as: UTF8.self),
             "main;a 4 2\nmain;a;x 6 30\nmain;b 10 0\nmain;c 0 8\n")
@@ -123,7 +123,7 @@ final class DiffTests: XCTestCase {
         // main's total, 0.1 + 0.2, minus its children's, 0.1 and 0.2, is 2.8e-17, not 0.
         let fractional = "main;a 0.1\nmain;b 0.2\n"
         for normalize in [false, true] {
-            let diff = FlameGraphDiff(
+            let diff = ProfileDiff(
                 before: Array(fractional.utf8), after: Array("main;a 0.2\nmain;b 0.2\n".utf8), normalize: normalize)
             let lines = String(decoding: diff.foldedLines(), as: UTF8.self).split(separator: "\n")
             XCTAssertEqual(lines.map { $0.split(separator: " ")[0] }, ["main;a", "main;b"], "normalize: \(normalize)")
@@ -133,7 +133,7 @@ final class DiffTests: XCTestCase {
     }
 
     func testFunctionTableCountsRecursionOnce() {
-        let diff = FlameGraphDiff(
+        let diff = ProfileDiff(
             before: Array("main;f;f;g 4\nmain;h 4\n".utf8), after: Array("main;f;f;g 10\nmain;h 2\n".utf8),
             normalize: false)
         let (bySelf, byTotal) = diff.functionChanges()
@@ -162,7 +162,7 @@ final class DiffTests: XCTestCase {
                 frames.append(names[value % names.count])
                 value /= names.count
             }
-            profile.add(frames, count: Double((index * seed) % 9 + 1))
+            profile.addSample(names: frames, value: Double((index * seed) % 9 + 1))
         }
         return profile
     }
@@ -208,7 +208,7 @@ final class DiffTests: XCTestCase {
         let (_, report) = try inputs.read(transform: StackTransform(), parts: 3)
         XCTAssertEqual(report.firstMalformed?.line, beforeText.split(separator: "\n").count)
         // The same tree as the in-memory comparison, which reads in one part.
-        let inMemory = FlameGraphDiff(before: Array(beforeText.utf8), after: Array(afterText.utf8), normalize: false)
+        let inMemory = ProfileDiff(before: Array(beforeText.utf8), after: Array(afterText.utf8), normalize: false)
         XCTAssertEqual(totals(try inputs.read(transform: StackTransform(), parts: 2).tree), totals(inMemory.tree))
     }
 
@@ -223,8 +223,8 @@ final class DiffTests: XCTestCase {
         XCTAssertGreaterThan(beforeText.utf8.count + afterText.utf8.count, 1 << 20)
         let beforePath = try write(beforeText, "before"), afterPath = try write(afterText, "after")
         XCTAssertEqual(try DiffInputs(beforePath: beforePath, afterPath: afterPath).cuts(parts: 2).count, 2)
-        let fromFiles = try FlameGraphDiff(beforePath: beforePath, afterPath: afterPath)
-        let inMemory = FlameGraphDiff(before: Array(beforeText.utf8), after: Array(afterText.utf8))
+        let fromFiles = try ProfileDiff(beforePath: beforePath, afterPath: afterPath)
+        let inMemory = ProfileDiff(before: Array(beforeText.utf8), after: Array(afterText.utf8))
         XCTAssertEqual(fromFiles.foldedLines(), inMemory.foldedLines())
         XCTAssertEqual(fromFiles.normalization, inMemory.normalization)
         XCTAssertEqual(fromFiles.tree.nodeCount, inMemory.tree.nodeCount)

@@ -110,16 +110,3 @@ final class DemanglerTests: XCTestCase {
         return out
     }
 }
-
-final class FrameTests: XCTestCase {
-    func testFoldedNamesCarryLocationAndKind() {
-        let location = SourceLocation(file: "/src/dir/inline.c", line: 42)
-        XCTAssertEqual(Frame(name: "f", isResolved: true).foldedName, "f")
-        XCTAssertEqual(Frame(name: "f", isResolved: true, location: location).foldedName, "f (inline.c:42)")
-        XCTAssertEqual(Frame(name: "g", isResolved: true, kind: .inlined, location: location).foldedName,
-                       "g (inline.c:42)_[i]")
-        XCTAssertEqual(Frame(name: "jit_code", isResolved: true, kind: .jit).foldedName, "jit_code_[j]")
-        // A `;` would split the frame in folded output.
-        XCTAssertEqual(Frame(name: "a;b", isResolved: true).foldedName, "a:b")
-    }
-}

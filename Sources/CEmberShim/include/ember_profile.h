@@ -64,6 +64,9 @@ struct ember_stack_sample {
 	__u32 stack_size;
 	__u32 kernel_size;
 	__u32 truncated;        /* STACK_COPY: 1 if the stack continues past the copy */
+	__u32 cpu;              /* the CPU the sample was taken on */
+	__u32 reserved;
+	__u64 time;             /* bpf_ktime_get_ns(): CLOCK_MONOTONIC nanoseconds */
 	__u64 ip;               /* user registers (STACK_COPY, BRANCH_RECORDS) */
 	__u64 sp;
 	__u64 bp;

@@ -178,6 +178,9 @@ begin_ring_sample(__u64 pid_tgid, __u32 kind)
 	sample->stack_size = 0;
 	sample->kernel_size = 0;
 	sample->truncated = 0;
+	sample->cpu = cpu;
+	sample->reserved = 0;
+	sample->time = bpf_ktime_get_ns();
 	sample->stack_words[0] = 0;
 	sample->stack_words[1] = 0;
 	bpf_get_current_comm(&sample->comm, sizeof(sample->comm));
@@ -199,6 +202,12 @@ static __always_inline int finish_ring_sample(struct bpf_perf_event_data *ctx, s
 	__u32 kernel_size = sample->kernel_size;
 	if (kernel_size > EMBER_MAX_STACK_DEPTH * sizeof(__u64))
 		return -1;
+	/* The size again, in the register the verifier checks: the compiler may reload it from
+	 * the sample after the helper call above, unbounded. */
+	size = sample->stack_size;
+	if (size > EMBER_MAX_STACK_COPY)
+		return -1;
+	barrier_var(size);
 	/* A wakeup is an irq_work, another interrupt per sample: user space drains the buffer
 	 * on its own every few milliseconds, and is woken only when the buffer fills up. */
 	__u64 wakeup = bpf_ringbuf_query(&stack_samples, BPF_RB_AVAIL_DATA) > (4 << 20) ?

@@ -1,0 +1,349 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How stacks are turned into a tree: the options that act before layout.
+public struct StackTransform: Sendable, Equatable {
+    /// Reverse each stack (leaf becomes the root): a "callers of" view.
+    public var reverse = false
+    /// Keep input order and merge a stack only with the one just before it (flame chart).
+    public var flameChart = false
+    /// Multiply every count by this.
+    public var factor: Double = 1
+    /// Re-root on these functions: a stack is cut above its first (outermost) frame named
+    /// one of them; stacks without such a frame are dropped.
+    public var baseFrames: [String] = []
+
+    public init() {}
+}
+
+/// Builds a `FrameTree` from folded lines, straight from their bytes, or from a ``Profile``.
+///
+/// Consecutive folded lines usually share a prefix (files are sorted), so the builder
+/// compares each stack with the previous one and walks the tree only from the first frame
+/// that differs: most frames are never hashed. A profile's stacks share their prefixes in
+/// its stack table, so each entry of the table is walked once.
+public struct FrameTreeBuilder {
+    public private(set) var tree: FrameTree
+    public private(set) var report = FoldedParseReport()
+    /// Stacks dropped because they contain none of the `baseFrames`.
+    public private(set) var stacksWithoutBase = 0
+    public let transform: StackTransform
+
+    private let baseNames: [[UInt8]]
+    /// The previous stack's bytes, where each of its frames ends, and its nodes
+    /// (`previousPath[0]` is the root, `previousPath[i + 1]` the node of frame `i`).
+    private var previousStack: [UInt8] = []
+    private var previousFrameEnds: [Int] = []
+    private var previousPath: [Int32] = [0]
+    private var frameRanges: [Range<Int>] = []
+
+    /// - Parameter tracksSelfSamples: keep each node's own samples as they are added, for
+    ///   folded output (see ``FrameTree/tracksSelfSamples``).
+    public init(transform: StackTransform = StackTransform(), tracksSelfSamples: Bool = false) {
+        self.transform = transform
+        self.tree = FrameTree(mergesSiblings: !transform.flameChart, tracksSelfSamples: tracksSelfSamples)
+        self.baseNames = transform.baseFrames.map { Array($0.utf8) }
+    }
+
+    /// The tree built so far, handed over without a copy (the builder is used up).
+    public consuming func finishTree() -> FrameTree { tree }
+
+    /// Adds every line of the file at `path` (`-` for standard input).
+    public mutating func addFolded(path: String) throws {
+        if let bytes = Self.regularFileSize(path) { reserveCapacity(forInputBytes: bytes) }
+        try FoldedParser.forEachLine(inFile: path) { line, number in
+            addFoldedLine(line, number: number, source: path)
+        }
+    }
+
+    /// Adds every line `lines` gives.
+    public mutating func addFolded(_ lines: FoldedLineReader) throws {
+        while let line = try lines.next() { addFoldedLine(line, number: lines.lineNumber, source: lines.name) }
+    }
+
+    /// Makes room for the tree of `bytes` bytes of folded input, so that its arrays are not
+    /// copied again and again as they grow. Untouched room costs address space, not memory.
+    public mutating func reserveCapacity(forInputBytes bytes: Int) {
+        tree.reserveCapacity(forInputBytes: bytes)
+    }
+
+    /// The size of the regular file at `path`, nil for anything else (standard input, a pipe).
+    static func regularFileSize(_ path: String) -> Int? {
+        var status = stat()
+        guard path != "-", stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Int(status.st_size)
+    }
+
+    /// Adds folded text held in memory.
+    public mutating func addFolded<Bytes: Collection>(_ text: Bytes, source: String = "-")
+    where Bytes.Element == UInt8 {
+        let bytes = Array(text)
+        var number = 0
+        bytes.withUnsafeBufferPointer { buffer in
+            for line in buffer.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                number += 1
+                if line.isEmpty, line.endIndex == buffer.endIndex { continue }
+                addFoldedLine(UnsafeBufferPointer(rebasing: line), number: number, source: source)
+            }
+        }
+    }
+
+    /// Adds one folded line (without its `\n`).
+    public mutating func addFoldedLine(_ line: UnsafeBufferPointer<UInt8>, number: Int, source: String) {
+        let kind = FoldedParser.parseLine(line)
+        report.record(kind, line: number, source: source)
+        guard case .stack(let parsed) = kind else { return }
+        let stack = UnsafeBufferPointer(rebasing: line[0..<parsed.stackLength])
+        let after = parsed.count * transform.factor
+        var before = after
+        if let first = parsed.before {
+            before = first * transform.factor
+            tree.markDifferential()
+        }
+        addStack(stack, after: after, before: before)
+    }
+
+    /// Keeps separate "before" counts from the start: the tree of a comparison.
+    public mutating func keepBeforeCounts() { tree.markDifferential() }
+
+    /// Adds one stack (its frames separated by `;`) with counts already scaled by `factor`.
+    mutating func addStack(_ stack: UnsafeBufferPointer<UInt8>, after: Double, before: Double) {
+        noteFractions(after, before)
+        if transform.reverse || !baseNames.isEmpty {
+            addSplitStack(stack, after: after, before: before)
+        } else {
+            addSharingPrefix(stack, after: after, before: before)
+        }
+    }
+
+    /// Which counts of a tree a profile's values become.
+    public enum Counts: Sendable, Equatable {
+        /// Both (a profile on its own).
+        case both
+        /// Only the "before" counts, or only the "after" counts, of a comparison.
+        case before, after
+        /// The "after" counts, with the values of this sample type as the "before" counts.
+        case pairedWith(beforeType: Int)
+    }
+
+    /// Adds every sample of `profile`: its values of `sampleType` (by default the profile's
+    /// default) as `counts`. Each frame is named by its label (see ``FrameTree``); with
+    /// `lines`, labels carry their source position, `name (file.c:42)`.
+    public mutating func add(_ profile: Profile, sampleType: Int? = nil, as counts: Counts = .both, lines: Bool = false) {
+        let type = sampleType ?? profile.defaultSampleType
+        if counts != .both { tree.markDifferential() }
+        var labels = ProfileLabels(profile: profile, lines: lines)
+        // Without a transform, a stack's node is its caller's node and the labels of its
+        // location: each entry of the stack table is walked once, whatever its samples.
+        let direct = !transform.reverse && baseNames.isEmpty && !transform.flameChart
+        var nodes = direct ? [Int32](repeating: -1, count: profile.stacks.count) : []
+        var chain: [Int32] = []
+        for sample in 0..<profile.sampleCount {
+            let value = profile.value(ofSample: sample, type: type) * transform.factor
+            let after: Double, before: Double
+            switch counts {
+            case .both: (after, before) = (value, value)
+            case .before: (after, before) = (0, value)
+            case .after: (after, before) = (value, 0)
+            case .pairedWith(let beforeType):
+                (after, before) = (value, profile.value(ofSample: sample, type: beforeType) * transform.factor)
+            }
+            noteFractions(after, before)
+            let stack = profile.sampleStacks[sample]
+            guard direct else {
+                let (bytes, ranges) = labels.labels(ofStack: stack)
+                bytes.withUnsafeBufferPointer { addFrames($0, ranges, after: after, before: before) }
+                continue
+            }
+            var node: Int32 = 0
+            if stack >= 0 {
+                chain.removeAll(keepingCapacity: true)
+                var current = stack
+                while current >= 0, nodes[Int(current)] < 0 {
+                    chain.append(current)
+                    current = profile.stacks.caller(of: current)
+                }
+                node = current >= 0 ? nodes[Int(current)] : 0
+                for entry in chain.reversed() {
+                    labels.forEachLabel(ofLocation: profile.stacks.location(of: entry)) { label in
+                        node = tree.child(of: node, label.baseAddress ?? UnsafePointer(bitPattern: 1)!, label.count).node
+                    }
+                    nodes[Int(entry)] = node
+                }
+            }
+            tree.addSamples(to: node, after: after, before: before)
+        }
+    }
+
+    /// Adds one stack given as labels, root first (taken whole: a `;` inside a label stays).
+    public mutating func add(frames: [String], count: Double, before: Double? = nil) {
+        if before != nil { tree.markDifferential() }
+        let beforeCount = before ?? count
+        noteFractions(count, beforeCount)
+        var joined: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for frame in frames {
+            let start = joined.count
+            joined.append(contentsOf: frame.utf8)
+            ranges.append(start..<joined.count)
+        }
+        joined.withUnsafeBufferPointer { addFrames($0, ranges, after: count, before: beforeCount) }
+    }
+
+    private mutating func noteFractions(_ after: Double, _ before: Double) {
+        if after.rounded() != after || before.rounded() != before { tree.hasFractionalCounts = true }
+    }
+
+    // MARK: - Inserting
+
+    private mutating func addSharingPrefix(_ stack: UnsafeBufferPointer<UInt8>, after: Double, before: Double) {
+        let semicolon = UInt8(ascii: ";")
+        guard let base = stack.baseAddress else {
+            addFrames(stack, [0..<0], after: after, before: before)
+            return
+        }
+        let shared = previousStack.withUnsafeBufferPointer { previous -> Int in
+            guard let previousBase = previous.baseAddress else { return 0 }
+            return ByteString.commonPrefix(previousBase, previous.count, base, stack.count)
+        }
+        // Frames of the previous stack that end inside the shared bytes, at a frame
+        // boundary of this stack too, are the same nodes.
+        var sharedFrames = 0
+        for end in previousFrameEnds {
+            if end < shared {
+                sharedFrames += 1
+            } else {
+                if end == shared, shared == stack.count || base[shared] == semicolon { sharedFrames += 1 }
+                break
+            }
+        }
+        previousFrameEnds.removeSubrange(sharedFrames...)
+        previousPath.removeSubrange((sharedFrames + 1)...)
+        var node = previousPath[sharedFrames]
+        var frameStart = sharedFrames == 0 ? 0 : previousFrameEnds[sharedFrames - 1] + 1
+        var isNew = false
+        // Split the rest of this stack into frames and walk down from `node`.
+        while frameStart <= stack.count {
+            var frameEnd = frameStart
+            if let hit = memchr(base + frameStart, Int32(semicolon), stack.count - frameStart) {
+                frameEnd = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            } else {
+                frameEnd = stack.count
+            }
+            (node, isNew) = tree.child(of: node, base + frameStart, frameEnd - frameStart, parentIsNew: isNew)
+            previousFrameEnds.append(frameEnd)
+            previousPath.append(node)
+            frameStart = frameEnd + 1
+        }
+        tree.addSamples(to: node, after: after, before: before)
+        previousStack.removeAll(keepingCapacity: true)
+        previousStack.append(contentsOf: stack)
+    }
+
+    /// The general path: split, apply `baseFrames` and `reverse`, walk from the root.
+    private mutating func addSplitStack(_ stack: UnsafeBufferPointer<UInt8>, after: Double, before: Double) {
+        frameRanges.removeAll(keepingCapacity: true)
+        var start = 0
+        for (index, byte) in stack.enumerated() where byte == UInt8(ascii: ";") {
+            frameRanges.append(start..<index)
+            start = index + 1
+        }
+        frameRanges.append(start..<stack.count)
+        addFrames(stack, frameRanges, after: after, before: before)
+    }
+
+    private mutating func addFrames(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ ranges: [Range<Int>], after: Double, before: Double
+    ) {
+        // The fast path's memory of the previous stack no longer matches the tree's last path.
+        previousStack.removeAll(keepingCapacity: true)
+        previousFrameEnds.removeAll(keepingCapacity: true)
+        previousPath.removeSubrange(1...)
+
+        var ranges = ranges[...]
+        if !baseNames.isEmpty {
+            guard let first = ranges.firstIndex(where: { isBaseFrame(bytes, $0) }) else {
+                stacksWithoutBase += 1
+                return
+            }
+            ranges = ranges[first...]
+        }
+        var node: Int32 = 0
+        var isNew = false
+        let base = bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        if transform.reverse {
+            for range in ranges.reversed() {
+                (node, isNew) = tree.child(of: node, base + range.lowerBound, range.count, parentIsNew: isNew)
+            }
+        } else {
+            for range in ranges {
+                (node, isNew) = tree.child(of: node, base + range.lowerBound, range.count, parentIsNew: isNew)
+            }
+        }
+        tree.addSamples(to: node, after: after, before: before)
+    }
+
+    private func isBaseFrame(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        baseNames.contains { $0.count == range.count && $0.elementsEqual(bytes[range]) }
+    }
+}
+
+/// The labels of a profile's frames (see ``FrameTree``), made once per location.
+struct ProfileLabels {
+    let profile: Profile
+    let lines: Bool
+    /// Per location: its labels, outermost first, as ranges of `bytes`.
+    private var bytes: [UInt8] = []
+    private var ranges: [[Range<Int>]]
+
+    init(profile: Profile, lines: Bool) {
+        self.profile = profile
+        self.lines = lines
+        ranges = Array(repeating: [], count: profile.locations.count)
+    }
+
+    /// Calls `body` with each label of `location`, outermost first.
+    mutating func forEachLabel(ofLocation location: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        if ranges[Int(location)].isEmpty { make(location) }
+        bytes.withUnsafeBufferPointer { bytes in
+            for range in ranges[Int(location)] { body(UnsafeBufferPointer(rebasing: bytes[range])) }
+        }
+    }
+
+    /// All the labels of `stack`, outermost first, in one buffer.
+    mutating func labels(ofStack stack: Int32) -> (bytes: [UInt8], ranges: [Range<Int>]) {
+        var joined: [UInt8] = []
+        var joinedRanges: [Range<Int>] = []
+        for location in profile.locations(ofStack: stack).reversed() {
+            forEachLabel(ofLocation: location) { label in
+                joinedRanges.append(joined.count..<joined.count + label.count)
+                joined.append(contentsOf: label)
+            }
+        }
+        return (joined, joinedRanges)
+    }
+
+    private mutating func make(_ location: Int32) {
+        var frames: [StackFrame] = []
+        profile.appendFrames(ofLocation: location, to: &frames)
+        var label: [UInt8] = []
+        for frame in frames {
+            label.removeAll(keepingCapacity: true)
+            let function = profile.functions[Int(frame.function)]
+            profile.strings.withBytes(of: function.name) { name in
+                if lines, function.file != 0 {
+                    profile.strings.withBytes(of: function.file) { file in
+                        FoldedFormat.appendLabel(name: name, position: (file, frame.line), kind: frame.kind, to: &label)
+                    }
+                } else {
+                    FoldedFormat.appendLabel(name: name, kind: frame.kind, to: &label)
+                }
+            }
+            ranges[Int(location)].append(bytes.count..<bytes.count + label.count)
+            bytes.append(contentsOf: label)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+/// Writes a profile as pprof's `profile.proto`, gzip-compressed (what `go tool pprof`,
+/// Pyroscope, Parca and Polar Signals read).
+///
+/// pprof has no frame kinds, so they are spelled the way these tools recognise them: kernel
+/// frames lie in the mapping `[kernel.kallsyms]`, JIT frames in a mapping named after the
+/// perf map that named them (`/tmp/perf-PID.map`), and inlined frames are the extra lines of
+/// a location. Process and thread frames are not locations: the samples' labels (`comm`,
+/// `thread_name`, `pid`, `tid`) carry them, and ``PprofReader`` turns `comm` back into the
+/// root frame. Values are whole numbers in pprof: fractional ones are rounded.
+public enum PprofWriter {
+    public struct Result {
+        /// The gzip-compressed protobuf.
+        public var bytes: [UInt8]
+        /// How many values were not whole numbers, and were rounded.
+        public var roundedValues: Int
+    }
+
+    /// The compressed profile.
+    public static func encode(_ profile: Profile) -> Result {
+        let (protobuf, rounded) = protobuf(of: profile)
+        return Result(bytes: Gzip.compress(protobuf), roundedValues: rounded)
+    }
+
+    /// The uncompressed protobuf, and how many values were rounded.
+    static func protobuf(of profile: Profile) -> (bytes: [UInt8], roundedValues: Int) {
+        var strings = profile.strings
+        var out = ProtobufWriter(capacity: 1 << 20)
+        var scratch = ProtobufWriter()
+        var inner = ProtobufWriter()
+
+        for type in profile.sampleTypes {
+            let typeID = strings.intern(type.type), unitID = strings.intern(type.unit)
+            out.message(1, scratch: &scratch) {
+                $0.field(1, Int64(typeID))
+                $0.field(2, Int64(unitID))
+            }
+        }
+
+        // Samples: locations leaf first, one value per sample type, labels.
+        let written = profile.locations.map { $0.kind != .process && $0.kind != .thread }
+        let valueCount = profile.sampleTypes.count
+        var locationIDs: [UInt64] = []
+        var values: [UInt64] = []
+        var rounded = 0
+        for sample in 0..<profile.sampleCount {
+            locationIDs.removeAll(keepingCapacity: true)
+            var stack = profile.sampleStacks[sample]
+            while stack >= 0 {
+                let location = profile.stacks.location(of: stack)
+                if written[Int(location)] { locationIDs.append(UInt64(location) + 1) }
+                stack = profile.stacks.caller(of: stack)
+            }
+            values.removeAll(keepingCapacity: true)
+            for type in 0..<valueCount {
+                let value = profile.value(ofSample: sample, type: type)
+                let whole = value.rounded()
+                if whole != value { rounded += 1 }
+                values.append(UInt64(bitPattern: clamped(whole)))
+            }
+            let labels = profile.labelSets[Int(profile.sampleLabels[sample])]
+            out.message(2, scratch: &scratch) { message in
+                message.packed(1, locationIDs)
+                message.packed(2, values)
+                for label in labels {
+                    message.message(3, scratch: &inner) {
+                        $0.field(1, Int64(label.key))
+                        $0.field(2, Int64(label.text))
+                        $0.field(3, label.number)
+                        $0.field(4, Int64(label.unit))
+                    }
+                }
+            }
+        }
+
+        for (index, mapping) in profile.mappings.enumerated() {
+            let file = strings.intern(mapping.file), buildID = strings.intern(mapping.buildID)
+            out.message(3, scratch: &scratch) {
+                $0.field(1, UInt64(index + 1))
+                $0.field(2, mapping.start)
+                $0.field(3, mapping.limit)
+                $0.field(4, mapping.fileOffset)
+                $0.field(5, Int64(file))
+                $0.field(6, Int64(buildID))
+                $0.field(7, mapping.hasFunctions)
+                $0.field(8, mapping.hasFilenames)
+                $0.field(9, mapping.hasLineNumbers)
+                $0.field(10, mapping.hasInlineFrames)
+            }
+        }
+
+        for (index, location) in profile.locations.enumerated() where written[index] {
+            out.message(4, scratch: &scratch) { message in
+                message.field(1, UInt64(index + 1))
+                message.field(2, UInt64(location.mapping + 1))
+                message.field(3, location.address)
+                for line in location.lines {
+                    message.message(4, scratch: &inner) {
+                        $0.field(1, UInt64(line.function + 1))
+                        $0.field(2, line.line)
+                        $0.field(3, line.column)
+                    }
+                }
+            }
+        }
+
+        for (index, function) in profile.functions.enumerated() {
+            out.message(5, scratch: &scratch) {
+                $0.field(1, UInt64(index + 1))
+                $0.field(2, Int64(function.name))
+                $0.field(3, Int64(function.systemName))
+                $0.field(4, Int64(function.file))
+                $0.field(5, function.startLine)
+            }
+        }
+
+        // Interned before the table is written: every string the fields above and below use.
+        let periodType = profile.periodType.map { (strings.intern($0.type), strings.intern($0.unit)) }
+        let comments = profile.comments.map { strings.intern($0) }
+        let defaultType = profile.sampleTypes.indices.contains(profile.defaultSampleType)
+            ? strings.intern(profile.sampleTypes[profile.defaultSampleType].type) : 0
+        for id in 0..<Int32(strings.count) {
+            strings.withBytes(of: id) { text in
+                // protobuf strings are UTF-8: other bytes are written as `\xNN`.
+                if String(validating: text, as: UTF8.self) != nil {
+                    out.field(6, bytes: text)
+                } else {
+                    var escaped = ByteString.text(of: text)
+                    escaped.withUTF8 { out.field(6, bytes: $0) }
+                }
+            }
+        }
+
+        out.field(9, profile.startTime)
+        out.field(10, profile.duration)
+        if let (type, unit) = periodType {
+            out.message(11, scratch: &scratch) {
+                $0.field(1, Int64(type))
+                $0.field(2, Int64(unit))
+            }
+        }
+        out.field(12, profile.period)
+        for comment in comments { out.field(13, Int64(comment)) }
+        out.field(14, Int64(defaultType))
+        return (out.bytes, rounded)
+    }
+
+    /// A value as pprof's int64, clamped to its range.
+    private static func clamped(_ value: Double) -> Int64 {
+        guard value.isFinite else { return value > 0 ? .max : value < 0 ? .min : 0 }
+        if value >= 9.2e18 { return .max }
+        if value <= -9.2e18 { return .min }
+        return Int64(value)
+    }
+}

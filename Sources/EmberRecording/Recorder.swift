@@ -1,0 +1,371 @@
+import CEmberShim
+import EmberProfile
+import EmberSampling
+import EmberSymbolization
+import EmberSystem
+import EmberUnwinding
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one recording: sampling → unwinding → symbolization → profile.
+/// The composition root of the pipeline; each stage lives in its own module.
+public struct Recorder {
+    public let settings: RecordingSettings
+
+    /// How often memory maps are re-read, so exited processes still symbolize.
+    private let refreshInterval = 1.0
+    private let pollMilliseconds: Int32 = 50
+
+    public init(settings: RecordingSettings) {
+        self.settings = settings
+    }
+
+    /// Records until the duration is reached, the target exits, or SIGINT or SIGTERM
+    /// arrives; `progress` is called about once a second while it runs.
+    public func record(progress: (RecordingProgress) -> Void = { _ in }) throws -> Recording {
+        // From the start, Ctrl-C and SIGTERM end the recording instead of killing ember.
+        ember_install_stop_signals()
+        defer { ember_restore_default_signals() }
+        if settings.unwind == .lbr, let reason = BranchRecordStacks.unavailabilityReason(
+            probeResult: ember_probe_lbr_call_stack()) {
+            throw RecordingError("--unwind lbr: \(reason)")
+        }
+        var configuration: SamplerConfiguration
+        switch settings.target {
+        case .process(let pid):
+            guard kill(pid, 0) == 0 || errno == EPERM else { throw SamplingError.noSuchProcess(pid) }
+            configuration = SamplerConfiguration(scope: .processes([pid]))
+        case .command:
+            configuration = SamplerConfiguration(scope: .processes([]))
+        case .system:
+            configuration = SamplerConfiguration(scope: .system)
+        }
+        configuration.frequency = settings.frequency
+        configuration.kernelStacks = settings.kernelStacks
+        configuration.stackMapSize = settings.stackMapSize
+        configuration.countsMapSize = settings.countsMapSize
+        configuration.stackCopySize = settings.stackSize
+        configuration.recordStackWords = settings.leafFix
+        switch settings.unwind {
+        case .fp: configuration.unwinding = .framePointers
+        case .lbr: configuration.unwinding = .branchRecords
+        case .dwarf: configuration.unwinding = .dwarf
+        case .auto: configuration.unwinding = .perProcess
+        }
+
+        // Load and attach before launching anything, so permission errors come first.
+        let sampler = try Sampler(configuration: configuration)
+        defer { sampler.close() }
+        let session = Session(settings: settings, sampler: sampler)
+
+        var child: LaunchedCommand?
+        if case .command(let arguments) = settings.target {
+            session.prepare(command: arguments[0])
+            let launched = try LaunchedCommand(arguments: arguments)
+            child = launched
+            try sampler.addTarget(launched.pid)
+        }
+        if case .process(let pid) = settings.target {
+            // Children running already are followed too (a build tool's compilers, a
+            // server's workers): the BPF program only sees children forked from now on.
+            for process in [pid] + descendants(of: pid) {
+                if process != pid { try sampler.addTarget(process) }
+                session.watch(process)
+            }
+        }
+        // Read the kernel's symbols now rather than after sampling (a launched command
+        // waits for it).
+        if settings.kernelStacks { session.symbolizer.loadKernelSymbols() }
+
+        try sampler.start()
+        let started = Clock.monotonicSeconds()
+        let startTime = Clock.realtimeNanoseconds()
+        // The wall clock at the BPF program's clock's zero: its timestamps plus this are times of day.
+        let clockOffset = startTime - Clock.monotonicNanoseconds()
+        if let child {
+            do { try child.run() } catch {
+                sampler.stop()
+                throw error
+            }
+            session.watch(child.pid)  // after exec: its own binary decides --unwind auto
+        }
+
+        var lastRefresh = started
+        var endReason = RecordingEnd.durationReached
+        while true {
+            let now = Clock.monotonicSeconds()
+            let elapsed = now - started
+            if let duration = settings.duration, elapsed >= duration { break }
+            let signal = ember_stop_signal()
+            if signal != 0 {
+                endReason = .signal(signal)
+                break
+            }
+            if let child, child.hasExited() {
+                endReason = .commandExited
+                break
+            }
+            if case .process(let pid) = settings.target, !processExists(pid) {
+                endReason = .processExited(pid)
+                break
+            }
+            if now - lastRefresh >= refreshInterval {
+                session.refresh()
+                lastRefresh = now
+                progress(RecordingProgress(elapsed: elapsed, samples: sampler.counters().samples))
+            }
+            try session.wait(milliseconds: pollMilliseconds)
+            session.rereadYoungProcesses()
+        }
+        let elapsed = Clock.monotonicSeconds() - started
+        // Disable the events first: nothing changes the maps while they are read.
+        sampler.stop()
+        let collectStart = Clock.monotonicSeconds()
+        try session.drain()
+        session.refresh()
+        let samples = sampler.collect()
+        sampler.close()
+        child?.finish()
+
+        var leafFix = FramePointerStacks.LeafFixStatistics()
+        let leafFixCFI = settings.leafFix ? FramelessLeafFix(files: session.symbolizer) : nil
+        var stacks = FramePointerStacks.callStacks(from: samples, leafFix: leafFixCFI, statistics: &leafFix)
+        stacks += session.ringBuffer.callStacks(leafFix: leafFixCFI, statistics: &leafFix)
+        let built = ProfileBuilder(symbolizer: session.symbolizer, settings: settings)
+            .profile(of: stacks, startTime: startTime, duration: elapsed, clockOffset: clockOffset)
+        var targetName: String?
+        if case .process(let pid) = settings.target { targetName = session.symbolizer.processName(pid) }
+        var treeBuilder = FrameTreeBuilder(tracksSelfSamples: true)
+        treeBuilder.add(built.profile, sampleType: 0, lines: settings.symbolization.lines)
+        let tree = treeBuilder.finishTree()
+        let stored = UInt64(built.profile.total(ofType: 0))
+        let report = RecordingReport(
+            counters: samples.counters, storedSamples: stored, uniqueStacks: tree.selfSamples().after.filter { $0 != 0 }.count,
+            processCount: Set(stacks.map(\.pid)).count, threadCount: Set(stacks.map(\.tid)).count,
+            elapsed: elapsed, endReason: endReason, samplingEnded: collectStart, lostStacks: built.lostStacks,
+            symbolization: session.symbolizer.statistics,
+            kernelSymbolsVisible: !settings.kernelStacks || session.symbolizer.kernelSymbolsVisible,
+            targetName: targetName,
+            unwinding: UnwindingReport(
+                mode: settings.unwind, dwarfProcesses: session.dwarfProcesses,
+                framePointerProcesses: session.framePointerProcesses,
+                ringBuffer: session.ringBuffer.statistics, leafFix: leafFix, uniqueKernelKeys: samples.counts.count))
+        return Recording(settings: settings, profile: built.profile, tree: tree, report: report)
+    }
+}
+
+/// What one recording keeps while it runs: the symbolizer and the unwinders, fed with the
+/// processes as they appear.
+final class Session {
+    let settings: RecordingSettings
+    let sampler: Sampler
+    let symbolizer: Symbolizer
+    let unwinders: UnwinderCache
+    let ringBuffer: RingBufferStacks
+    private var known: Set<pid_t> = []
+    private(set) var dwarfProcesses: [String] = []
+    private(set) var framePointerProcesses: [String] = []
+
+    init(settings: RecordingSettings, sampler: Sampler) {
+        self.settings = settings
+        self.sampler = sampler
+        self.symbolizer = Symbolizer(options: settings.symbolization)
+        self.unwinders = UnwinderCache(debugDirectories: settings.symbolization.debugDirectories)
+        self.ringBuffer = RingBufferStacks(
+            unwinders: unwinders, branchRecordDepth: settings.unwind == .lbr ? lastBranchRecordDepth() : nil,
+            keepsSampleTimes: settings.keepSampleTimes)
+    }
+
+    /// Reads what a process's stacks and names will need while it is alive: its memory map,
+    /// symbols and CFI, and (with --unwind auto) picks its unwinding method.
+    /// - Parameter isNew: the BPF program saw it fork or exec (perhaps the same binary
+    ///   again, or a pid reused).
+    func watch(_ pid: pid_t, isNew: Bool = false) {
+        guard pid > 0 else { return }
+        // A new program (exec) needs a new unwinder and, with --unwind auto, a new choice;
+        // the BPF program already fell back to frame pointers for it.
+        let program = executableIdentity(pid)
+        guard !known.contains(pid) || isNew || (program != nil && program != programs[pid]) else {
+            symbolizer.refresh(process: pid)  // new libraries
+            return
+        }
+        unwinders.forget(pid)
+        gone.remove(pid)
+        known.insert(pid)
+        programs[pid] = program
+        young[pid] = Clock.monotonicSeconds()
+        // Decide first: until then the process's samples are frame-pointer stacks.
+        var framePointers: Bool?
+        if settings.unwind == .auto, let program {
+            framePointers = usesFramePointers(pid, program: program)
+            if framePointers == false { try? sampler.unwindWithDWARF(pid) }
+        }
+        symbolizer.refresh(process: pid)
+        if let framePointers {
+            let name = "\(symbolizer.processName(pid) ?? "?") (\(pid))"
+            if framePointers { framePointerProcesses.append(name) } else { dwarfProcesses.append(name) }
+        }
+        // A DWARF target's unwinder is made now, so that a short-lived process's samples
+        // still unwind after it exits; system-wide, only processes that get DWARF samples
+        // pay for one.
+        if case .system = settings.target {} else if settings.unwind == .dwarf || framePointers == false {
+            _ = unwinders.unwinder(for: pid)
+        }
+    }
+
+    /// Judges a command's binary before it runs, so that the choice is ready at exec.
+    func prepare(command: String) {
+        guard settings.unwind == .auto else { return }
+        let path: String? = command.contains("/") ? command
+            : (getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin").split(separator: ":")
+                .map { "\($0)/\(command)" }.first { access($0, X_OK) == 0 }
+        var info = stat()
+        guard let path, stat(path, &info) == 0 else { return }
+        let program = "\(info.st_dev):\(info.st_ino)"
+        if framePointerBinaries[program] == nil {
+            framePointerBinaries[program] = FramePointerDetector.usesFramePointers(path: path) ?? false
+        }
+    }
+
+    private var programs: [pid_t: String] = [:]
+    private var framePointerBinaries: [String: Bool] = [:]
+
+    /// The device and inode of the process's executable; nil for kernel threads.
+    private func executableIdentity(_ pid: pid_t) -> String? {
+        var info = stat()
+        guard stat("/proc/\(pid)/exe", &info) == 0 else { return nil }
+        return "\(info.st_dev):\(info.st_ino)"
+    }
+
+    /// Whether the process's executable keeps frame pointers, judged once per binary.
+    private func usesFramePointers(_ pid: pid_t, program: String) -> Bool {
+        if let known = framePointerBinaries[program] { return known }
+        let uses = FramePointerDetector.usesFramePointers(path: "/proc/\(pid)/exe") ?? false
+        framePointerBinaries[program] = uses
+        return uses
+    }
+
+    /// Re-reads, at every poll, the maps of processes that started or exec'd moments ago:
+    /// the loader maps libraries in a new program's first milliseconds, and a process that
+    /// lives less than the refresh interval must still be read with them. Later libraries
+    /// (dlopen) are found by ``refresh()``.
+    func rereadYoungProcesses() {
+        let now = Clock.monotonicSeconds()
+        for (pid, since) in young {
+            if now - since > youngProcessSeconds {
+                young[pid] = nil
+            } else {
+                symbolizer.refresh(process: pid)
+            }
+        }
+    }
+
+    private let youngProcessSeconds = 0.3
+    private var young: [pid_t: Double] = [:]
+    /// Processes found gone that have samples (their maps are kept for symbolization).
+    private var gone: Set<pid_t> = []
+
+    /// Every second: lets go of the processes that ended, re-reads the maps of live ones
+    /// (new libraries), and finds those whose fork or exec event was lost. System-wide, the
+    /// live processes re-read are the ones sampled so far.
+    func refresh() {
+        let system: Bool
+        if case .system = settings.target { system = true } else { system = false }
+        let watched = system ? known.subtracting(gone) : Set(sampler.targetProcesses()).subtracting(gone)
+        let ended = watched.filter { !processExists($0) }
+        // Read after finding the ended ones (and after counting what the ring buffer still
+        // holds): a process that is gone takes no more samples, so one missing from the set
+        // never had any, and nothing of it needs keeping.
+        if !ended.isEmpty { _ = try? wait(milliseconds: 0) }
+        let sampled = system || !ended.isEmpty
+            ? sampler.sampledProcesses().union(ringBuffer.sampledProcesses) : []
+        for pid in ended {
+            young[pid] = nil
+            unwinders.processExited(pid)
+            if !system { sampler.removeTarget(pid) }
+            if sampled.contains(pid) {
+                gone.insert(pid)
+            } else {
+                symbolizer.forget(process: pid)
+                known.remove(pid)
+                programs[pid] = nil
+            }
+        }
+        for pid in system ? sampled : watched where !gone.contains(pid) && !ended.contains(pid) {
+            watch(pid)
+        }
+        unwinders.refresh()
+    }
+
+    /// Waits for the next poll, counting (and unwinding) ring-buffer samples as they arrive,
+    /// and watches the processes that forked or exec'd meanwhile. Returns the records read.
+    @discardableResult
+    func wait(milliseconds: Int32) throws -> Int {
+        let ringBuffer = self.ringBuffer
+        var started: [pid_t] = []
+        let handled = try sampler.pollStackSamples(timeout: milliseconds) { record in
+            switch record.kind {
+            case .processForked, .processExecuted: started.append(record.pid)
+            default: ringBuffer.add(record)
+            }
+        }
+        var seen = Set<pid_t>()  // forked and exec'd since the last poll: one reading
+        for pid in started where seen.insert(pid).inserted { watch(pid, isNew: true) }
+        return handled
+    }
+
+    /// Counts what is left in the ring buffer after the events were disabled.
+    func drain() throws {
+        while try wait(milliseconds: 0) > 0 {}
+    }
+}
+
+/// The processes descended from `pid` now, from /proc/PID/task/TID/children.
+func descendants(of pid: pid_t) -> [pid_t] {
+    var found: [pid_t] = []
+    var queue = [pid]
+    while let parent = queue.popLast() {
+        for task in directoryEntries("/proc/\(parent)/task") {
+            guard let text = try? FileContents.text("/proc/\(parent)/task/\(task)/children") else { continue }
+            for child in text.split(separator: " ").compactMap({ pid_t($0) })
+            where !found.contains(child) && child != pid {
+                found.append(child)
+                queue.append(child)
+            }
+        }
+    }
+    return found
+}
+
+/// The names in a directory, "." and ".." left out; empty if it cannot be read.
+func directoryEntries(_ path: String) -> [String] {
+    guard let directory = opendir(path) else { return [] }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+func processExists(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+    // A zombie still answers kill(); it runs no more code.
+    guard let stat = try? FileContents.text("/proc/\(pid)/stat"),
+          let close = stat.lastIndex(of: ")")
+    else { return false }
+    let state = stat[stat.index(after: close)...].dropFirst().first
+    return state != "Z" && state != "X"
+}
+
+/// The frameless-leaf fix reads CFI from the files the symbolizer opened for each process.
+extension Symbolizer: CodeFiles {
+    public func codeFile(pid: pid_t, address: UInt64) -> CodeFile? {
+        guard let found = elfFile(pid: pid, address: address) else { return nil }
+        return CodeFile(elf: found.elf, identity: ObjectIdentifier(found.file), address: found.address)
+    }
+}

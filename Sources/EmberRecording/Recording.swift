@@ -1,0 +1,67 @@
+import EmberProfile
+import EmberSampling
+import EmberSymbolization
+import EmberUnwinding
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The result of a recording: the profile, and every figure its report gives.
+public struct Recording: Sendable {
+    public let settings: RecordingSettings
+    /// Sample types `samples`/`count` (the first) and `cpu`/`nanoseconds`; labels `pid`, `tid`,
+    /// `comm` and `thread_name`; the process (and with ``RecordingSettings/threadFrames`` the
+    /// thread) as the outermost frames.
+    public let profile: Profile
+    /// The profile's samples as a call tree, merged by frame label (with source positions
+    /// when ``SymbolizerOptions/lines`` is on): what folded text and flame graphs show.
+    public let tree: FrameTree
+    public let report: RecordingReport
+}
+
+/// Why a recording ended.
+public enum RecordingEnd: Sendable, Equatable {
+    case durationReached
+    /// SIGINT (Ctrl-C) or SIGTERM.
+    case signal(Int32)
+    case commandExited
+    case processExited(pid_t)
+}
+
+/// What happened while recording: samples, losses, unwinding and symbolization figures.
+public struct RecordingReport: Sendable {
+    /// The BPF program's counters.
+    public var counters: SamplingCounters
+    /// Samples in the profile.
+    public var storedSamples: UInt64
+    /// Distinct stacks, as folded text lists them.
+    public var uniqueStacks: Int
+    public var processCount: Int
+    public var threadCount: Int
+    /// Seconds of sampling.
+    public var elapsed: Double
+    public var endReason: RecordingEnd
+    /// When the events were disabled (monotonic seconds): the time the outputs took
+    /// counts from here.
+    public var samplingEnded: Double
+    /// Samples whose stack (or half of it) was lost, by reason.
+    public var lostStacks: [String: UInt64]
+    public var symbolization: SymbolizationStatistics
+    public var kernelSymbolsVisible: Bool
+    /// The target process's name (with a process target).
+    public var targetName: String?
+    public var unwinding: UnwindingReport
+
+    /// Samples the program saw: every one is in the profile or counted as lost.
+    public var samplesSeen: UInt64 { max(counters.samples, storedSamples) }
+}
+
+/// How stacks were unwound, for the report.
+public struct UnwindingReport: Sendable {
+    public var mode: UnwindMode
+    public var dwarfProcesses: [String]
+    public var framePointerProcesses: [String]
+    public var ringBuffer: RingBufferStacks.Statistics
+    public var leafFix: FramePointerStacks.LeafFixStatistics
+    public var uniqueKernelKeys: Int
+}

@@ -1,0 +1,59 @@
+import EmberSymbolization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a recording samples.
+public enum RecordingTarget: Sendable {
+    /// A running process, its threads and its child processes.
+    case process(pid_t)
+    /// A command launched for the recording, and its children.
+    case command([String])
+    /// Every task on the system.
+    case system
+}
+
+/// How user stacks are unwound (`--unwind`).
+public enum UnwindMode: String, CaseIterable, Sendable {
+    case fp, dwarf, lbr, auto
+}
+
+/// Everything a recording is told: what to sample, how, and how to name frames.
+public struct RecordingSettings: Sendable {
+    public var target: RecordingTarget
+    /// Seconds to record; nil: until the target exits or a signal stops it.
+    public var duration: Double?
+    /// Samples per second on each CPU.
+    public var frequency = 99
+    public var kernelStacks = true
+    /// A frame for each thread under its process.
+    public var threadFrames = false
+    public var stackMapSize = 16384
+    public var countsMapSize = 65536
+    public var unwind = UnwindMode.auto
+    /// DWARF unwinding: bytes of user stack copied per sample.
+    public var stackSize = 16384
+    /// Restore the caller of frameless leaf functions in frame-pointer stacks.
+    public var leafFix = true
+    public var symbolization = SymbolizerOptions()
+    /// Keep each sample's time where the sampler gives one (samples sent through the ring
+    /// buffer), for outputs that show time; otherwise samples are counted.
+    public var keepSampleTimes = false
+
+    public init(target: RecordingTarget) {
+        self.target = target
+    }
+}
+
+/// Where a recording stands, for a progress display.
+public struct RecordingProgress: Sendable {
+    public var elapsed: Double
+    /// Samples the BPF program has seen so far.
+    public var samples: UInt64
+}
+
+/// An error of a recording, as one line.
+public struct RecordingError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,144 @@
+import EmberRecording
+import EmberSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The end-of-run summary `ember record` prints on stderr: samples, stacks, every loss,
+/// the files written.
+struct RecordReportText {
+    let recording: Recording
+    private var report: RecordingReport { recording.report }
+    private var settings: RecordingSettings { recording.settings }
+
+    /// What the flame graph's title names.
+    static func targetDescription(_ recording: Recording) -> String {
+        switch recording.settings.target {
+        case .process(let pid): return recording.report.targetName.map { "\($0) (pid \(pid))" } ?? "process \(pid)"
+        case .command(let arguments): return arguments.joined(separator: " ")
+        case .system: return "all tasks"
+        }
+    }
+
+    func lines(written: [String]) -> [String] {
+        let counters = report.counters
+        let stored = report.storedSamples
+        let seen = report.samplesSeen
+        var lines: [String] = []
+        let processes = report.processCount
+        let threads = report.threadCount
+        lines.append(
+            "\(formatCount(seen)) samples of \(processes) process\(processes == 1 ? "" : "es") "
+                + "(\(threads) thread\(threads == 1 ? "" : "s")) in \(formatSeconds(report.elapsed)) at "
+                + "\(settings.frequency) Hz, \(formatCount(report.uniqueStacks)) unique stacks (\(endReason))")
+        lines += unwindingLines(seen: seen)
+        for (reason, count) in report.lostStacks.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(formatCount(count)) of \(formatCount(seen)) samples lost their \(reason)")
+        }
+        // Whatever the reason, every sample the BPF program saw is either in the profile or
+        // counted as lost here.
+        if counters.samples > stored {
+            lines.append("\(formatCount(counters.samples - stored)) of \(formatCount(seen)) samples "
+                + "did not reach the profile")
+        }
+        if counters.targetsMapFull > 0 {
+            lines.append("\(formatCount(counters.targetsMapFull)) child processes not followed: targets map full")
+        }
+        let statistics = report.symbolization
+        let unresolved = statistics.unresolvedUserAddresses + statistics.unresolvedKernelAddresses
+        let addresses = statistics.userAddresses + statistics.kernelAddresses
+        if unresolved > 0 {
+            lines.append("\(formatCount(unresolved)) of \(formatCount(addresses)) addresses unresolved "
+                + "(shown as module+0xOFFSET or [unknown])")
+        }
+        if !statistics.unreadableFiles.isEmpty {
+            lines.append("could not read symbols of: "
+                + Array(Set(statistics.unreadableFiles)).sorted().prefix(5).joined(separator: ", "))
+        }
+        if !report.kernelSymbolsVisible {
+            lines.append("kernel symbols hidden (kernel.kptr_restrict): kernel frames are unnamed")
+        }
+        if seen == 0 {
+            lines.append("no samples: the target ran no code on a CPU while recording")
+        }
+        lines.append("wrote " + written.joined(separator: ", ")
+            + " \(format3(Clock.monotonicSeconds() - report.samplingEnded)) s after sampling ended")
+        return lines
+    }
+
+    private var endReason: String {
+        switch report.endReason {
+        case .durationReached: return "duration reached"
+        case .signal(let signal): return "stopped by \(signal == SIGINT ? "Ctrl-C" : "signal \(signal)")"
+        case .commandExited: return "command exited"
+        case .processExited(let pid): return "process \(pid) exited"
+        }
+    }
+
+    /// Which method unwound which process, and everything the unwinders could not finish.
+    func unwindingLines(seen: UInt64) -> [String] {
+        var lines: [String] = []
+        let dwarf = report.unwinding.ringBuffer
+        switch report.unwinding.mode {
+        case .lbr:
+            var caveat = ""
+            if case .command = settings.target {} else {
+                caveat = "; calls made before recording began are not in it"
+            }
+            lines.append("unwound with the CPU's Last Branch Record (\(formatCount(dwarf.branchSamples)) stacks\(caveat))")
+        case .fp:
+            lines.append("unwound with frame pointers (\(formatCount(report.unwinding.uniqueKernelKeys)) distinct keys in the kernel)")
+        case .dwarf:
+            lines.append("unwound with DWARF CFI (\(formatCount(dwarf.samples)) stacks, "
+                + "\(format3(dwarf.unwindSeconds)) s of CPU unwinding)")
+        case .auto:
+            var parts: [String] = []
+            if !report.unwinding.framePointerProcesses.isEmpty {
+                parts.append("frame pointers for " + summarize(report.unwinding.framePointerProcesses))
+            }
+            if !report.unwinding.dwarfProcesses.isEmpty {
+                parts.append("DWARF CFI for " + summarize(report.unwinding.dwarfProcesses))
+            }
+            lines.append("unwound with " + (parts.isEmpty ? "frame pointers" : parts.joined(separator: "; "))
+                + (dwarf.samples > 0 ? " (\(format3(dwarf.unwindSeconds)) s of CPU unwinding)" : ""))
+        }
+        if report.unwinding.leafFix.restored > 0 {
+            lines.append("restored the caller of a frameless function in \(formatCount(report.unwinding.leafFix.restored)) samples")
+        }
+        if report.unwinding.leafFix.unrecoverable > 0 {
+            lines.append("\(formatCount(report.unwinding.leafFix.unrecoverable)) of \(formatCount(seen)) samples may miss "
+                + "the caller of a frameless function (return address not recorded)")
+        }
+        if dwarf.truncated > 0 {
+            lines.append("\(formatCount(dwarf.truncated)) of \(formatCount(dwarf.samples)) DWARF stacks were deeper "
+                + "than the copy: shown under [truncated] (raise --stack-size)")
+        }
+        if dwarf.branchTruncated > 0 {
+            lines.append("\(formatCount(dwarf.branchTruncated)) of \(formatCount(dwarf.branchSamples)) LBR stacks "
+                + "filled the Last Branch Record (older calls lost): shown under [truncated]")
+        }
+        if dwarf.unknownEnd > 0 {
+            lines.append("\(formatCount(dwarf.unknownEnd)) of \(formatCount(dwarf.samples)) DWARF stacks could not "
+                + "be unwound to their root: shown under [unknown]")
+        }
+        if report.counters.overflowSamples > 0 {
+            let overflow = report.counters.overflowSamples
+            lines.append("\(formatCount(overflow)) \(overflow == 1 ? "sample was" : "samples were") sent whole to user space "
+                + "(stack map bucket taken or counts map full), none lost")
+        }
+        if report.counters.processEventsLost > 0 {
+            lines.append("\(formatCount(report.counters.processEventsLost)) fork and exec events found the ring "
+                + "buffer full: those processes were read up to a second late (their frames may be [unknown])")
+        }
+        if report.counters.ringBufferFull > 0 {
+            lines.append("\(formatCount(report.counters.ringBufferFull)) of \(formatCount(seen)) samples lost: "
+                + "ring buffer full (lower -F or --stack-size)")
+        }
+        return lines
+    }
+
+    private func summarize(_ processes: [String]) -> String {
+        processes.count <= 3 ? processes.joined(separator: ", ")
+            : processes.prefix(3).joined(separator: ", ") + " and \(processes.count - 3) more"
+    }
+}
