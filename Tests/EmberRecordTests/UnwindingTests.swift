@@ -90,6 +90,29 @@ final class UnwindingTests: RecordingTestCase {
         try assertCompleteSplit(binary: "split-debug-frame", unwind: "dwarf", rootsAtStart: true)
     }
 
+    func testTheUnwinderLooksForDebugFilesWhereTheSymbolizerDoes() throws {
+        // The same binary, its debug file moved out of its directory: only --debug-dir finds
+        // the frame table, for unwinding as for names.
+        let program = path("bin/split-debug-frame")
+        let debugDirectory = path("debug")
+        try FileManager.default.createDirectory(atPath: path("bin"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: debugDirectory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try sampleBinary("split-debug-frame"), toPath: program)
+        try FileManager.default.copyItem(atPath: try sampleBinary("split-debug-frame.debug"),
+                                         toPath: debugDirectory + "/split-debug-frame.debug")
+        func mainReachedShare(_ options: [String]) throws -> Double {
+            let output = path("moved-\(options.count).folded")
+            let result = try ember(["record", "-F", "499", "--unwind", "dwarf"] + options + ["-o", output, "--", program, "2"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            return try Folded(path: output).share { stack in
+                let frames = self.userFrames(stack)
+                return frames.first == "_start" && frames.contains("main")
+            }
+        }
+        XCTAssertGreaterThan(try mainReachedShare(["--debug-dir", debugDirectory]), 95)
+        XCTAssertLessThan(try mainReachedShare([]), 5, "without the debug file there is no CFI to unwind with")
+    }
+
     func testAutoPicksDWARFForABinaryWithoutFramePointers() throws {
         try assertCompleteSplit(binary: "split-nofp", unwind: "auto", rootsAtStart: true)
     }

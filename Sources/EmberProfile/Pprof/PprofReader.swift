@@ -360,6 +360,7 @@ public enum PprofReader {
         static func kind(ofMappingFile file: String) -> FrameKind {
             if file.hasPrefix("[kernel") || file.hasSuffix("vmlinux") { return .kernel }
             if file == "[jit]" || (file.hasPrefix("/tmp/perf-") && file.hasSuffix(".map")) { return .jit }
+            if file == "[waker]" { return .waker }
             return .user
         }
 

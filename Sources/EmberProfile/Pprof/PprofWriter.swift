@@ -3,8 +3,8 @@
 ///
 /// pprof has no frame kinds, so they are spelled the way these tools recognise them: kernel
 /// frames lie in the mapping `[kernel.kallsyms]`, JIT frames in a mapping named after the
-/// perf map that named them (`/tmp/perf-PID.map`), and inlined frames are the extra lines of
-/// a location. Process and thread frames are not locations: the samples' labels (`comm`,
+/// perf map that named them (`/tmp/perf-PID.map`, or `[jit]`), frames of a waking task in
+/// `[waker]`, and inlined frames are the extra lines of a location. Process and thread frames are not locations: the samples' labels (`comm`,
 /// `thread_name`, `pid`, `tid`) carry them, and ``PprofReader`` turns `comm` back into the
 /// root frame. Values are whole numbers in pprof: fractional ones are rounded.
 public enum PprofWriter {
@@ -72,7 +72,16 @@ public enum PprofWriter {
             }
         }
 
-        for (index, mapping) in profile.mappings.enumerated() {
+        // Frames of a kind whose location has no mapping (read from text) get one that says
+        // their kind.
+        var kindMappings: [FrameKind: Int] = [:]
+        var mappings = profile.mappings
+        for location in profile.locations where location.mapping < 0 && kindMappings[location.kind] == nil {
+            guard let file = Self.mappingFile(of: location.kind) else { continue }
+            kindMappings[location.kind] = mappings.count
+            mappings.append(Mapping(start: 0, limit: 0, fileOffset: 0, file: file))
+        }
+        for (index, mapping) in mappings.enumerated() {
             let file = strings.intern(mapping.file), buildID = strings.intern(mapping.buildID)
             out.message(3, scratch: &scratch) {
                 $0.field(1, UInt64(index + 1))
@@ -91,7 +100,8 @@ public enum PprofWriter {
         for (index, location) in profile.locations.enumerated() where written[index] {
             out.message(4, scratch: &scratch) { message in
                 message.field(1, UInt64(index + 1))
-                message.field(2, UInt64(location.mapping + 1))
+                let mapping = location.mapping >= 0 ? Int(location.mapping) : kindMappings[location.kind] ?? -1
+                message.field(2, UInt64(mapping + 1))
                 message.field(3, location.address)
                 for line in location.lines {
                     message.message(4, scratch: &inner) {
@@ -142,6 +152,16 @@ public enum PprofWriter {
         for comment in comments { out.field(13, Int64(comment)) }
         out.field(14, Int64(defaultType))
         return (out.bytes, rounded)
+    }
+
+    /// The name of the mapping that marks frames of `kind` where no real mapping does.
+    static func mappingFile(of kind: FrameKind) -> String? {
+        switch kind {
+        case .kernel: return "[kernel.kallsyms]"
+        case .jit: return "[jit]"
+        case .waker: return "[waker]"
+        case .user, .inlined, .process, .thread: return nil
+        }
     }
 
     /// A value as pprof's int64, clamped to its range.

@@ -69,7 +69,14 @@ public enum SpeedscopeWriter {
             threads[thread].samples.append(sample)
         }
 
-        let origin = profile.hasSampleTimes ? (profile.sampleTimes.filter { $0 != 0 }.min() ?? 0) : 0
+        // Time zero is the start of the first sample's period (a sample covers the period
+        // that ends at its timestamp).
+        var origin = Int64.max
+        if profile.hasSampleTimes {
+            for sample in 0..<profile.sampleCount where profile.sampleTimes[sample] != 0 {
+                origin = min(origin, profile.sampleTimes[sample] - Int64(profile.value(ofSample: sample, type: type)))
+            }
+        }
         json.raw(#"{"$schema":"https://www.speedscope.app/file-format-schema.json","exporter":"ember","name":"#)
         json.string(name)
         json.raw(#","activeProfileIndex":0,"profiles":["#)
@@ -86,13 +93,12 @@ public enum SpeedscopeWriter {
                 let weight = profile.value(ofSample: sample, type: type)
                 guard weight > 0 else { continue }
                 if timed, unit == "nanoseconds" {
-                    // The sample covers the period that ends at its timestamp.
                     let start = Double(profile.sampleTimes[sample] - origin) - weight
                     if let clock, start > clock {
                         stacks.append([])
                         weights.append(start - clock)
                     } else if clock == nil {
-                        startValue = max(start, 0)
+                        startValue = start
                     }
                     clock = max(clock ?? start, start) + weight
                 }
