@@ -31,7 +31,6 @@ struct ProfileBuilder {
         var profile: Profile
         var locations: [AddressKey: Int32] = [:]
         var markers: [String: Int32] = [:]
-        var kernelMapping: Int32 = -1
 
         /// A location for a frame that stands for something other than code.
         mutating func marker(_ name: String, kind: FrameKind) -> Int32 {
@@ -43,15 +42,26 @@ struct ProfileBuilder {
             return location
         }
 
-        mutating func location(_ symbolized: SymbolizedLocation, kind physical: FrameKind, mapping: Int32) -> Int32 {
+        /// The location of a sampled address of `pid` (-1: the kernel's, the same in every
+        /// process), made once from what `symbolize` says of the address it is looked up at.
+        mutating func location(
+            of address: UInt64, pid: Int32, isReturnAddress: Bool,
+            symbolize: (UInt64) -> (frames: [SymbolizedFrame], mapping: Mapping?, kind: FrameKind)
+        ) -> Int32 {
+            let key = AddressKey(pid: pid, address: address, isReturnAddress: isReturnAddress)
+            if let known = locations[key] { return known }
+            let (frames, mapping, physical) = symbolize(isReturnAddress ? address &- 1 : address)
             var lines: [Line] = []
             var kind = physical
-            for frame in symbolized.frames {
+            for frame in frames {
                 let function = profile.addFunction(name: frame.name, file: frame.location?.file ?? "")
                 lines.append(Line(function: function, line: Int64(frame.location?.line ?? 0)))
                 if frame.kind == .jit { kind = .jit }
             }
-            return profile.addLocation(Location(address: symbolized.address, mapping: mapping, kind: kind, lines: lines))
+            let location = profile.addLocation(Location(
+                address: address, mapping: mapping.map { profile.addMapping($0) } ?? -1, kind: kind, lines: lines))
+            locations[key] = location
+            return location
         }
     }
 
@@ -92,25 +102,16 @@ struct ProfileBuilder {
             switch stack.user {
             case .frames(let addresses):
                 for (index, address) in addresses.enumerated().reversed() {
-                    let key = AddressKey(pid: stack.pid, address: address, isReturnAddress: index > 0)
-                    if let known = builder.locations[key] {
-                        path.append(known)
-                        continue
-                    }
-                    let lookup = index > 0 ? address &- 1 : address
-                    let symbolized = SymbolizedLocation(
-                        address: address, mapping: symbolizer.moduleMapping(pid: stack.pid, address: lookup),
-                        frames: symbolizer.userFrames(pid: stack.pid, stack: [lookup]))
-                    var module = symbolized.mapping
-                    // JIT code is named by a perf map: its mapping says so, as perf names it.
-                    if symbolized.frames.last?.kind == .jit {
-                        module = ModuleMapping(start: module?.start ?? 0, end: module?.end ?? 0, fileOffset: 0,
-                                               path: "/tmp/perf-\(stack.pid).map", buildID: "")
-                    }
-                    let mapping = module.map { builder.profile.addMapping(Self.mapping($0)) } ?? -1
-                    let location = builder.location(symbolized, kind: .user, mapping: mapping)
-                    builder.locations[key] = location
-                    path.append(location)
+                    path.append(builder.location(of: address, pid: stack.pid, isReturnAddress: index > 0) { lookup in
+                        let frames = symbolizer.userFrames(pid: stack.pid, stack: [lookup])
+                        var module = symbolizer.moduleMapping(pid: stack.pid, address: lookup)
+                        // JIT code is named by a perf map: its mapping says so, as perf names it.
+                        if frames.last?.kind == .jit {
+                            module = ModuleMapping(start: module?.start ?? 0, end: module?.end ?? 0, fileOffset: 0,
+                                                   path: "/tmp/perf-\(stack.pid).map", buildID: "")
+                        }
+                        return (frames, module.map(Self.mapping), .user)
+                    })
                 }
             case .absent:
                 break
@@ -121,23 +122,10 @@ struct ProfileBuilder {
             if settings.kernelStacks {
                 switch stack.kernel {
                 case .frames(let addresses):
-                    if builder.kernelMapping < 0 {
-                        builder.kernelMapping = builder.profile.addMapping(
-                            Mapping(start: 0, limit: .max, fileOffset: 0, file: KernelMapping.name))
-                    }
                     for (index, address) in addresses.enumerated().reversed() {
-                        let key = AddressKey(pid: -1, address: address, isReturnAddress: index > 0)
-                        if let known = builder.locations[key] {
-                            path.append(known)
-                            continue
-                        }
-                        let lookup = index > 0 ? address &- 1 : address
-                        let frames = symbolizer.kernelFrames(stack: [lookup])
-                        let location = builder.location(
-                            SymbolizedLocation(address: address, mapping: nil, frames: frames),
-                            kind: .kernel, mapping: builder.kernelMapping)
-                        builder.locations[key] = location
-                        path.append(location)
+                        path.append(builder.location(of: address, pid: -1, isReturnAddress: index > 0) { lookup in
+                            (symbolizer.kernelFrames(stack: [lookup]), Self.kernelMapping, .kernel)
+                        })
                     }
                 case .absent:
                     break
@@ -172,6 +160,8 @@ struct ProfileBuilder {
         }
         return Result(profile: builder.profile, lostStacks: lost)
     }
+
+    private static let kernelMapping = Mapping(start: 0, limit: .max, fileOffset: 0, file: KernelMapping.name)
 
     private static func mapping(_ module: ModuleMapping) -> Mapping {
         Mapping(start: module.start, limit: module.end, fileOffset: module.fileOffset, file: module.path,

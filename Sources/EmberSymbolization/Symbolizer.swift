@@ -32,22 +32,6 @@ public struct SymbolizedFrame: Hashable, Sendable {
     }
 }
 
-/// A sampled address with what it resolved to.
-public struct SymbolizedLocation: Sendable {
-    /// The address in the process (the sampled one, not the return address minus one).
-    public var address: UInt64
-    /// The file mapped there, if one is.
-    public var mapping: ModuleMapping?
-    /// The frames, innermost first: inlined functions, then the one they were inlined into.
-    public var frames: [SymbolizedFrame]
-
-    public init(address: UInt64, mapping: ModuleMapping?, frames: [SymbolizedFrame]) {
-        self.address = address
-        self.mapping = mapping
-        self.frames = frames
-    }
-}
-
 /// A file mapped into a process, as profiles record it.
 public struct ModuleMapping: Hashable, Sendable {
     public var start: UInt64
@@ -215,24 +199,6 @@ public final class Symbolizer {
             frames += userFrame(pid: pid, address: index == 0 ? address : address &- 1)
         }
         return frames
-    }
-
-    /// Names each address of a user stack of `pid` (innermost first, as ``userFrames(pid:stack:)``
-    /// looks them up), with the file mapped there.
-    public func userLocations(pid: pid_t, stack: [UInt64]) -> [SymbolizedLocation] {
-        stack.enumerated().map { index, address in
-            let lookup = index == 0 ? address : address &- 1
-            return SymbolizedLocation(address: address, mapping: moduleMapping(pid: pid, address: lookup),
-                                      frames: userFrame(pid: pid, address: lookup))
-        }
-    }
-
-    /// Names each address of a kernel stack, innermost first.
-    public func kernelLocations(stack: [UInt64]) -> [SymbolizedLocation] {
-        stack.enumerated().map { index, address in
-            SymbolizedLocation(address: address, mapping: nil,
-                               frames: [kernelFrame(address: index == 0 ? address : address &- 1)])
-        }
     }
 
     /// The mapping of `pid` that holds `address`, with its file's build id when it is ELF.

@@ -42,6 +42,23 @@ public enum FileContents {
         }
     }
 
+    /// The first `count` bytes `fd` gives (fewer at its end).
+    public static func read(fileDescriptor fd: Int32, name: String, upTo count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let got = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, count - filled) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("read", name)
+            }
+            if got == 0 { break }
+            filled += got
+        }
+        bytes.removeSubrange(filled...)
+        return bytes
+    }
+
     /// The file's text (invalid UTF-8 repaired), for small /proc and /sys files.
     public static func text(_ path: String) throws -> String {
         String(decoding: try read(path, limit: 1 << 24), as: UTF8.self)

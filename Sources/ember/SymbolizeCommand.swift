@@ -119,9 +119,9 @@ struct Symbolize: ParsableCommand {
                 }
                 output.append(10)
             }
-            if output.count > 1 << 16 { flush(&output) }
+            if output.count > 1 << 16 { try flush(&output) }
         }
-        flush(&output)
+        try flush(&output)
         // The process ends here: freeing every cached frame one by one would take longer
         // than resolving them did.
         _ = Unmanaged.passRetained(symbolizer)
@@ -185,15 +185,11 @@ struct Symbolize: ParsableCommand {
         }
     }
 
-    private func flush(_ output: inout [UInt8]) {
-        output.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(1, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { break }
-                offset += written
-            }
+    private func flush(_ output: inout [UInt8]) throws {
+        do {
+            try output.withUnsafeBytes { try AtomicFile.writeAll(1, $0, name: "standard output") }
+        } catch {
+            throw EmberError("\(error)")
         }
         output.removeAll(keepingCapacity: true)
     }

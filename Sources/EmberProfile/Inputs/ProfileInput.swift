@@ -62,7 +62,7 @@ public final class InputFile {
     public let format: InputFormat
     private let fd: Int32
     private let ownsDescriptor: Bool
-    private var prefix: [UInt8]
+    private let prefix: [UInt8]
     private var consumed = false
 
     public init(path: String) throws {
@@ -81,20 +81,13 @@ public final class InputFile {
         }
         self.fd = fd
         ownsDescriptor = path != "-"
-        var prefix = [UInt8](repeating: 0, count: 1 << 16)
-        var filled = 0
-        while filled < prefix.count {
-            let count = prefix.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 {
-                let reason = String(cString: strerror(errno))
-                if path != "-" { close(fd) }
-                throw ProfileInputError("cannot read \(path): \(reason)")
-            }
-            if count == 0 { break }
-            filled += count
+        let prefix: [UInt8]
+        do {
+            prefix = try FileContents.read(fileDescriptor: fd, name: path, upTo: 1 << 16)
+        } catch {
+            if path != "-" { close(fd) }
+            throw ProfileInputError("\(error)")
         }
-        prefix.removeSubrange(filled...)
         self.prefix = prefix
         format = InputFormat.detect(prefix)
     }

@@ -3,9 +3,9 @@
 ///
 /// Written by hand rather than generated with swift-protobuf: the schema is ten small
 /// messages that do not change; a generated message tree would hold a second copy of every
-/// sample before a byte is written (the writer here streams from the profile's tables); and
-/// a hand-written decoder can say at which byte hostile input went wrong. See
-/// docs/profiles.md for the comparison that decided it.
+/// sample before a byte is written (the writer here writes from the profile's tables); and
+/// a hand-written decoder can say at which byte hostile input went wrong. docs/profiles.md
+/// gives the costs weighed.
 struct ProtobufWriter {
     private(set) var bytes: [UInt8] = []
 
