@@ -488,7 +488,9 @@ public struct StackFrame: Hashable, Sendable {
 public struct StackTable: Sendable {
     public private(set) var callers: [Int32] = []
     public private(set) var locationIDs: [Int32] = []
-    private var index: [UInt64: Int32] = [:]
+    /// Open addressing on (caller, location): the key and `id + 1` per slot (0 when empty).
+    private var slotKeys = [UInt64](repeating: 0, count: 1024)
+    private var slotIDs = [Int32](repeating: 0, count: 1024)
 
     public init() {}
 
@@ -502,12 +504,45 @@ public struct StackTable: Sendable {
 
     /// The id of the stack `location` called from `caller`, added if new.
     public mutating func intern(caller: Int32, location: Int32) -> Int32 {
-        let key = UInt64(UInt32(bitPattern: caller)) << 32 | UInt64(UInt32(bitPattern: location))
-        if let known = index[key] { return known }
+        let key = Self.key(caller: caller, location: location)
+        let mask = slotKeys.count - 1
+        var slot = Self.slot(of: key, mask: mask)
+        while slotIDs[slot] != 0 {
+            if slotKeys[slot] == key { return slotIDs[slot] - 1 }
+            slot = (slot + 1) & mask
+        }
         let id = Int32(callers.count)
         callers.append(caller)
         locationIDs.append(location)
-        index[key] = id
+        slotKeys[slot] = key
+        slotIDs[slot] = id + 1
+        if callers.count * 2 > slotKeys.count { grow() }
         return id
+    }
+
+    @inline(__always)
+    private static func key(caller: Int32, location: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: caller)) << 32 | UInt64(UInt32(bitPattern: location))
+    }
+
+    @inline(__always)
+    private static func slot(of key: UInt64, mask: Int) -> Int {
+        var mixed = key &* 0xFF51_AFD7_ED55_8CCD
+        mixed ^= mixed >> 32
+        return Int(truncatingIfNeeded: mixed) & mask
+    }
+
+    private mutating func grow() {
+        let capacity = slotKeys.count * 2
+        slotKeys = [UInt64](repeating: 0, count: capacity)
+        slotIDs = [Int32](repeating: 0, count: capacity)
+        let mask = capacity - 1
+        for id in 0..<callers.count {
+            let key = Self.key(caller: callers[id], location: locationIDs[id])
+            var slot = Self.slot(of: key, mask: mask)
+            while slotIDs[slot] != 0 { slot = (slot + 1) & mask }
+            slotKeys[slot] = key
+            slotIDs[slot] = Int32(id + 1)
+        }
     }
 }

@@ -7,8 +7,9 @@ public struct StringTable: Sendable {
     private var starts: [Int] = [0]
     private var lengths: [Int32] = [0]
     private var hashes: [UInt32] = [0]
-    /// Open addressing: `id + 1` per slot, 0 when empty.
-    private var slots = [Int32](repeating: 0, count: 1024)
+    /// Open addressing: `(id + 1) << 32 | hash` per slot, 0 when empty, so that a probe
+    /// reads the strings' bytes only when the hashes match.
+    private var slots = [UInt64](repeating: 0, count: 1024)
 
     public init() {
         insertIntoSlots(0)
@@ -63,31 +64,39 @@ public struct StringTable: Sendable {
     public func byteCount(of id: Int32) -> Int { Int(lengths[Int(id)]) }
 
     private func find(_ text: UnsafePointer<UInt8>, _ count: Int, hash: UInt32) -> Int32? {
-        let mask = slots.count - 1
-        var slot = Int(hash) & mask
-        return bytes.withUnsafeBufferPointer { stored in
+        slots.withUnsafeBufferPointer { slots in
+            let mask = slots.count - 1
+            var slot = Self.slot(of: hash, mask: mask)
             while true {
                 let entry = slots[slot]
                 if entry == 0 { return nil }
-                let id = Int(entry - 1)
-                if hashes[id] == hash, Int(lengths[id]) == count,
-                   count == 0 || ByteString.equal(stored.baseAddress! + starts[id], text, count) {
-                    return Int32(id)
+                if UInt32(truncatingIfNeeded: entry) == hash {
+                    let id = Int(entry >> 32) - 1
+                    if Int(lengths[id]) == count,
+                       bytes.withUnsafeBufferPointer({ ByteString.equal($0.baseAddress! + starts[id], text, count) }) {
+                        return Int32(id)
+                    }
                 }
                 slot = (slot + 1) & mask
             }
         }
     }
 
+    @inline(__always)
+    private static func slot(of hash: UInt32, mask: Int) -> Int {
+        Int(truncatingIfNeeded: UInt64(hash) &* 0x9E37_79B9_7F4A_7C15 >> 32) & mask
+    }
+
     private mutating func insertIntoSlots(_ id: Int32) {
         let mask = slots.count - 1
-        var slot = Int(hashes[Int(id)]) & mask
+        let hash = hashes[Int(id)]
+        var slot = Self.slot(of: hash, mask: mask)
         while slots[slot] != 0 { slot = (slot + 1) & mask }
-        slots[slot] = id + 1
+        slots[slot] = UInt64(id + 1) << 32 | UInt64(hash)
     }
 
     private mutating func grow() {
-        slots = [Int32](repeating: 0, count: slots.count * 2)
+        slots = [UInt64](repeating: 0, count: slots.count * 2)
         for id in 0..<Int32(starts.count) { insertIntoSlots(id) }
     }
 }
