@@ -128,7 +128,7 @@ public struct Recorder {
         sampler.close()
         child?.finish()
 
-        var leafFix = FramePointerStacks.LeafFixStatistics()
+        var leafFix = FramePointerStacks.Statistics()
         let leafFixCFI = settings.leafFix ? FramelessLeafFix(files: session.symbolizer) : nil
         var stacks = FramePointerStacks.callStacks(from: samples, leafFix: leafFixCFI, statistics: &leafFix)
         stacks += session.ringBuffer.callStacks(leafFix: leafFixCFI, statistics: &leafFix)

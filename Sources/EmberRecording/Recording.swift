@@ -62,6 +62,6 @@ public struct UnwindingReport: Sendable {
     public var dwarfProcesses: [String]
     public var framePointerProcesses: [String]
     public var ringBuffer: RingBufferStacks.Statistics
-    public var leafFix: FramePointerStacks.LeafFixStatistics
+    public var leafFix: FramePointerStacks.Statistics
     public var uniqueKernelKeys: Int
 }

@@ -83,12 +83,8 @@ struct SVGOutput {
 
     @inline(__always)
     mutating func append(_ value: Int) {
-        if value < 0 {
-            buffer.append(UInt8(ascii: "-"))
-            append(UInt64(-value))
-        } else {
-            append(UInt64(value))
-        }
+        if value < 0 { buffer.append(UInt8(ascii: "-")) }
+        append(UInt64(value.magnitude))
     }
 
     @inline(__always)
@@ -126,7 +122,14 @@ struct SVGOutput {
         let scale = SVGOutput.powersOfTen[decimals]
         let scaledValue = (magnitude * scale).rounded()
         if scaledValue >= 9.0e18 {
-            append(UInt64(magnitude.rounded()))
+            // Past what 64 bits hold (counts a file can spell are unbounded): the shortest
+            // form that reads back as the same number, an exponent where it needs one, which
+            // SVG's and JavaScript's number syntax both accept.
+            if magnitude < 9.0e18 {
+                append(UInt64(magnitude.rounded()))
+            } else {
+                buffer.append(contentsOf: String(magnitude).utf8)
+            }
             return
         }
         let scaled = UInt64(scaledValue)

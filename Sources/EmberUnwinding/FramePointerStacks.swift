@@ -1,3 +1,4 @@
+import CEmberShim
 import EmberSampling
 #if canImport(Glibc)
 import Glibc
@@ -8,14 +9,38 @@ import Glibc
 /// of the counts map into address lists, classifies what is missing, and puts back the
 /// caller a frame-pointer walk skips when the sampled function has not set up its frame.
 public enum FramePointerStacks {
-    /// What the frameless-leaf fix did, for the report.
-    public struct LeafFixStatistics: Sendable, Equatable {
+    /// What the frameless-leaf fix and the loop check did, for the report.
+    public struct Statistics: Sendable, Equatable {
         /// Samples whose function had not set up its frame and got its caller back.
         public var restored: UInt64 = 0
         /// Samples whose function had not set up its frame, but whose return address was
         /// not among the recorded stack words: the caller may be missing.
         public var unrecoverable: UInt64 = 0
+        /// Samples whose stack went round in place (see ``cuttingRepeats(_:)``).
+        public var wentRound: UInt64 = 0
         public init() {}
+    }
+
+    /// The kernel's walk of frame pointers stops only at a bad pointer or the depth limit:
+    /// a frame pointer that points at its own frame (or two frames that point at each
+    /// other) repeats the same return addresses until the limit. Such a stack, one that
+    /// reaches the limit repeating a cycle of up to four addresses, is cut after the first
+    /// repeat and marked as ending in an unknown frame; recursion deeper than the limit looks
+    /// the same, and its stack was not complete either.
+    public static func cuttingRepeats(_ frames: [UInt64], depthLimit: Int = Int(EMBER_MAX_STACK_DEPTH))
+        -> (frames: [UInt64], wentRound: Bool) {
+        guard frames.count >= depthLimit else { return (frames, false) }
+        let tail = 16
+        for period in 1...4 {
+            let start = frames.count - tail
+            guard (start..<frames.count).allSatisfy({ frames[$0] == frames[$0 - period] }) else { continue }
+            // Back to where the cycle began: from `repeated` on, each frame is the one a
+            // period before it. One round of the cycle is kept.
+            var repeated = start
+            while repeated - 1 - period >= 0, frames[repeated - 1] == frames[repeated - 1 - period] { repeated -= 1 }
+            return (Array(frames[..<repeated]), true)
+        }
+        return (frames, false)
     }
 
     /// The call stacks of a recording, one per distinct key.
@@ -25,17 +50,26 @@ public enum FramePointerStacks {
     public static func callStacks(
         from samples: RawSamples,
         leafFix: FramelessLeafFix? = nil,
-        statistics: inout LeafFixStatistics
+        statistics: inout Statistics
     ) -> [CallStack] {
         samples.counts.map { key, count in
             var user = half(key.userStackID, samples.stacks)
-            if let leafFix, case .frames(let frames) = user {
-                user = .frames(restoringFramelessCaller(
-                    frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
-                    count: count, statistics: &statistics))
+            var end: StackEnd?
+            if case .frames(var frames) = user {
+                if let leafFix {
+                    frames = restoringFramelessCaller(
+                        frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
+                        count: count, statistics: &statistics)
+                }
+                let (cut, wentRound) = cuttingRepeats(frames)
+                if wentRound {
+                    end = .unknown
+                    statistics.wentRound += count
+                }
+                user = .frames(cut)
             }
             return CallStack(
-                pid: key.pid, tid: key.tid, threadName: key.comm, user: user,
+                pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: end,
                 kernel: half(key.kernelStackID, samples.stacks), count: count)
         }
     }
@@ -46,7 +80,7 @@ public enum FramePointerStacks {
     /// back between the leaf and the caller's caller.
     public static func restoringFramelessCaller(
         _ frames: [UInt64], pid: pid_t, stackWords: [UInt64], leafFix: FramelessLeafFix, count: UInt64,
-        statistics: inout LeafFixStatistics
+        statistics: inout Statistics
     ) -> [UInt64] {
         guard let leaf = frames.first, let slot = leafFix.returnAddressSlot(pid: pid, at: leaf) else {
             return frames

@@ -149,6 +149,10 @@ public struct UnwoundStack: Hashable, Sendable {
     public var frames: [UInt64]
     /// Why unwinding stopped.
     public var end: StackEnd
+    /// The stack stopped where a caller's stack pointer was not above its callee's: it went
+    /// round in place (bad CFI, or the frame-pointer fallback on a corrupt rbp). `end` is
+    /// `.unknown` then.
+    public var wentRound = false
 }
 
 /// How an unwound user stack ends.
@@ -175,6 +179,9 @@ final class UnwindContext {
     var frames: [UInt64] = []
     var maxFrames = 127
     var reachedEntryCode = false
+    /// The stack pointer of the last frame, and whether a caller's was not above it.
+    var lastStackPointer: UInt64?
+    var wentRound = false
     /// The unwinder this context belongs to (it owns the context).
     unowned(unsafe) var unwinder: ProcessUnwinder?
 
@@ -188,6 +195,8 @@ final class UnwindContext {
         readPastCopy = false
         readFailed = false
         reachedEntryCode = false
+        lastStackPointer = nil
+        wentRound = false
         frames.removeAll(keepingCapacity: true)
         self.maxFrames = maxFrames
     }
@@ -199,14 +208,16 @@ final class UnwindContext {
         // only if no read failed on the way (the outermost frames, _start and clone3, mark
         // their return address undefined and need no read).
         let end: StackEnd
-        if (readPastCopy && stackIsTruncated) || frames.count >= maxFrames {
+        if wentRound {
+            end = .unknown
+        } else if (readPastCopy && stackIsTruncated) || frames.count >= maxFrames {
             end = .truncated
         } else if (result == 0 && !readFailed) || reachedEntryCode {
             end = .complete
         } else {
             end = .unknown
         }
-        return UnwoundStack(frames: frames, end: end)
+        return UnwoundStack(frames: frames, end: end, wentRound: wentRound)
     }
 
     func read(_ address: UInt64) -> UInt64? {
@@ -269,6 +280,17 @@ private let unwindFrameCallback: @convention(c) (OpaquePointer?, UnsafeMutableRa
     // Without asking whether the frame is an activation: libdwfl would unwind the next
     // frame to tell, before this callback could stop at the entry code.
     guard dwfl_frame_pc(frame, &pc, nil) else { return Int32(DWARF_CB_ABORT) }
+    // Every caller's frame lies above its callee's: a caller whose stack pointer is not
+    // above (the same frame again, or a step down) means the unwinder is going round in
+    // place, and would until the depth limit.
+    var stackPointer: Dwarf_Word = 0
+    if dwfl_frame_reg(frame, UInt32(DWARFRegister.rsp), &stackPointer) == 0 {
+        if let last = context.lastStackPointer, stackPointer <= last {
+            context.wentRound = true
+            return Int32(DWARF_CB_ABORT)
+        }
+        context.lastStackPointer = stackPointer
+    }
     // libdwfl hands out non-activation frames' pcs as return addresses; ember's symbolizer
     // does the "minus one" itself, so keep them as they are.
     context.frames.append(pc)

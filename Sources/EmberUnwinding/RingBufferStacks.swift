@@ -27,6 +27,8 @@ public final class RingBufferStacks {
         public var complete: UInt64 = 0
         public var truncated: UInt64 = 0
         public var unknownEnd: UInt64 = 0
+        /// Of those, stacks cut where they went round in place (see ``UnwoundStack/wentRound``).
+        public var wentRound: UInt64 = 0
         public var processGone: UInt64 = 0
         public var copyFailed: UInt64 = 0
         /// Frame-pointer samples received whole (their maps were full).
@@ -94,6 +96,7 @@ public final class RingBufferStacks {
             let unwound = unwinder.unwind(sample, maxFrames: maxFrames)
             key.user = .frames(unwound.frames)
             key.end = unwound.end
+            if unwound.wentRound { statistics.wentRound += 1 }
             switch unwound.end {
             case .complete: statistics.complete += 1
             case .truncated: statistics.truncated += 1
@@ -125,15 +128,26 @@ public final class RingBufferStacks {
 
     /// The counted stacks; frame-pointer ones get the frameless-leaf fix with `leafFix`.
     public func callStacks(leafFix: FramelessLeafFix?,
-                           statistics leafStatistics: inout FramePointerStacks.LeafFixStatistics) -> [CallStack] {
+                           statistics leafStatistics: inout FramePointerStacks.Statistics) -> [CallStack] {
         counts.map { key, count in
             var user = key.user
-            if let leafFix, key.end == nil, case .frames(let frames) = user {
-                user = .frames(FramePointerStacks.restoringFramelessCaller(
-                    frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
-                    count: count, statistics: &leafStatistics))
+            var end = key.end
+            // Frame-pointer samples (the maps were full): the leaf fix and the loop check, as
+            // for those counted in the kernel.
+            if key.end == nil, case .frames(var frames) = user {
+                if let leafFix {
+                    frames = FramePointerStacks.restoringFramelessCaller(
+                        frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
+                        count: count, statistics: &leafStatistics)
+                }
+                let (cut, wentRound) = FramePointerStacks.cuttingRepeats(frames)
+                if wentRound {
+                    end = .unknown
+                    leafStatistics.wentRound += count
+                }
+                user = .frames(cut)
             }
-            return CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: key.end,
+            return CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: end,
                              kernel: key.kernel, count: count, times: times[key] ?? [])
         }
     }

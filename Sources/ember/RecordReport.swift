@@ -117,6 +117,15 @@ struct RecordReportText {
             lines.append("\(formatCount(dwarf.branchTruncated)) of \(formatCount(dwarf.branchSamples)) LBR stacks "
                 + "filled the Last Branch Record (older calls lost): shown under [truncated]")
         }
+        if report.unwinding.leafFix.wentRound > 0 {
+            lines.append("\(formatCount(report.unwinding.leafFix.wentRound)) of \(formatCount(seen)) samples had a "
+                + "frame-pointer stack that reached the depth limit repeating itself (a frame pointer pointing at its "
+                + "own frame, or recursion past the limit): cut after the first repeat, shown under [unknown]")
+        }
+        if dwarf.wentRound > 0 {
+            lines.append("\(formatCount(dwarf.wentRound)) of \(formatCount(dwarf.samples)) DWARF stacks went round in "
+                + "place (a caller's stack pointer not above its callee's): cut there, shown under [unknown]")
+        }
         if dwarf.unknownEnd > 0 {
             lines.append("\(formatCount(dwarf.unknownEnd)) of \(formatCount(dwarf.samples)) DWARF stacks could not "
                 + "be unwound to their root: shown under [unknown]")

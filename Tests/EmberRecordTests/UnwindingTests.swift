@@ -1,4 +1,5 @@
 import CEmberShim
+import EmberELF
 import EmberSampling
 import EmberTestSupport
 import EmberUnwinding
@@ -291,7 +292,7 @@ final class BranchRecordStacksTests: XCTestCase {
         full.withUnsafeBytes { stacks.add(branchSample($0)) }
         full.withUnsafeBytes { stacks.add(branchSample($0)) }
         [UInt8]().withUnsafeBytes { stacks.add(branchSample($0)) }
-        var leafFix = FramePointerStacks.LeafFixStatistics()
+        var leafFix = FramePointerStacks.Statistics()
         let result = stacks.callStacks(leafFix: nil, statistics: &leafFix)
         XCTAssertEqual(stacks.statistics.branchSamples, 4)
         XCTAssertEqual(stacks.statistics.branchTruncated, 2)
@@ -334,5 +335,67 @@ final class FramePointerDetectorTests: XCTestCase {
         // push %rbp; push %rbx (rbp as an ordinary callee-saved register)
         XCTAssertFalse(FramePointerDetector.setsUpFramePointer([0x55, 0x53, 0x48, 0x83, 0xec, 0x08, 0, 0]))
         XCTAssertFalse(FramePointerDetector.setsUpFramePointer([0x48, 0x89, 0xe5, 0x55]))
+    }
+}
+
+/// Unwinding never goes round in place: a crafted stack copy whose saved frame pointer points
+/// at its own frame, so that each caller found is the same frame again.
+final class UnwindingLoopTests: XCTestCase {
+    func testAStackThatGoesRoundInPlaceEndsInUnknownAndIsCounted() throws {
+        let binary = try sampleBinary("split")
+        let workload = try Workload(sample: "split", arguments: ["30"])
+        defer { workload.stop() }
+        // An address in main after its prologue: there the CFA is rbp + 16, the caller's rbp
+        // is saved at CFA - 16 and the return address at CFA - 8.
+        let nm = try runProgram("/usr/bin/nm", [binary])
+        let mainLine = try XCTUnwrap(nm.stdout.split(separator: "\n").first { $0.hasSuffix(" T main") })
+        let mainAddress = try XCTUnwrap(UInt64(mainLine.split(separator: " ")[0], radix: 16))
+        let maps = try String(contentsOfFile: "/proc/\(workload.pid)/maps", encoding: .utf8)
+        let baseLine = try XCTUnwrap(maps.split(separator: "\n").first {
+            $0.hasSuffix("/split") && $0.split(separator: " ")[2] == "00000000"
+        })
+        let base = try XCTUnwrap(UInt64(baseLine.split(separator: "-")[0], radix: 16))
+        let pc = base + mainAddress + 0x14
+
+        let unwinder = try ProcessUnwinder(pid: workload.pid, debugFiles: DebugFileLocator())
+        let stackPointer: UInt64 = 0x7ffc_0000_1000
+        // At the stack pointer: a saved rbp that is the frame itself, and a return address
+        // back into main.
+        let words: [UInt64] = [stackPointer, pc, 0, 0]
+        let unwound = words.withUnsafeBytes { bytes in
+            unwinder.unwind(StackSample(
+                kind: .stackCopy, pid: workload.pid, tid: workload.pid, comm: "split", instructionPointer: pc,
+                stackPointer: stackPointer, framePointer: stackPointer, stackWords: [], stackIsTruncated: false,
+                bytes: bytes, kernelAddresses: []))
+        }
+        XCTAssertTrue(unwound.wentRound, "\(unwound)")
+        XCTAssertEqual(unwound.end, .unknown)
+        XCTAssertEqual(unwound.frames, [pc, pc], "the repeated frame is cut, not followed to the depth limit")
+
+        // Counted where the ring buffer's samples are.
+        let stacks = RingBufferStacks(unwinders: UnwinderCache())
+        words.withUnsafeBytes { bytes in
+            stacks.add(StackSample(
+                kind: .stackCopy, pid: workload.pid, tid: workload.pid, comm: "split", instructionPointer: pc,
+                stackPointer: stackPointer, framePointer: stackPointer, stackWords: [], stackIsTruncated: false,
+                bytes: bytes, kernelAddresses: []))
+        }
+        XCTAssertEqual(stacks.statistics.wentRound, 1)
+        XCTAssertEqual(stacks.statistics.unknownEnd, 1)
+    }
+
+    func testAFramePointerStackThatRepeatsToTheDepthLimitIsCutAfterItsFirstRepeat() {
+        let selfPointing: [UInt64] = [10, 20, 30] + Array(repeating: 99, count: 124)
+        let (cut, wentRound) = FramePointerStacks.cuttingRepeats(selfPointing)
+        XCTAssertTrue(wentRound)
+        XCTAssertEqual(cut, [10, 20, 30, 99])
+        // Two frames pointing at each other.
+        let pingPong: [UInt64] = [10] + (0..<63).flatMap { _ in [40, 50] as [UInt64] }
+        XCTAssertEqual(FramePointerStacks.cuttingRepeats(pingPong).frames, [10, 40, 50])
+        // Recursion that ends before the limit, and a deep stack that does not repeat, stay whole.
+        let recursion: [UInt64] = [10] + Array(repeating: 99, count: 60) + [1, 2]
+        XCTAssertEqual(FramePointerStacks.cuttingRepeats(recursion).frames, recursion)
+        let deep = (0..<127).map { UInt64($0 + 1) }
+        XCTAssertFalse(FramePointerStacks.cuttingRepeats(deep).wentRound)
     }
 }
