@@ -40,6 +40,7 @@ public struct Recorder {
             configuration = SamplerConfiguration(scope: .processes([]))
         case .system:
             configuration = SamplerConfiguration(scope: .system)
+            if !settings.includeSelf { configuration.ignoredProcess = getpid() }
         }
         configuration.frequency = settings.frequency
         configuration.kernelStacks = settings.kernelStacks

@@ -36,6 +36,9 @@ public struct RecordingSettings: Sendable {
     /// Restore the caller of frameless leaf functions in frame-pointer stacks.
     public var leafFix = true
     public var symbolization = SymbolizerOptions()
+    /// System-wide, sample ember's own threads too (by default they are left out: they are
+    /// the profiler, not the system).
+    public var includeSelf = false
     /// Keep each sample's time where the sampler gives one (samples sent through the ring
     /// buffer), for outputs that show time; otherwise samples are counted.
     public var keepSampleTimes = false

@@ -46,6 +46,9 @@ public struct SamplerConfiguration: Sendable {
     public var stackCopySize: Int = 16384
     /// DWARF mode: bytes of the ring buffer the copies travel through.
     public var ringBufferSize: Int = 16 << 20
+    /// A process left out whatever the scope: system-wide, ember itself (it is the profiler,
+    /// not the system it profiles).
+    public var ignoredProcess: pid_t?
 
     public init(scope: Scope) {
         self.scope = scope
@@ -139,6 +142,7 @@ public final class Sampler {
         }
         config.stack_copy_size = UInt32(configuration.stackCopySize)
         config.stack_words = configuration.recordStackWords ? 1 : 0
+        config.ignored_tgid = configuration.ignoredProcess.map { UInt32(bitPattern: $0) } ?? 0
         var zero: UInt32 = 0
         let configMap = try mapDescriptor("config")
         if bpf_map_update_elem(configMap, &zero, &config, UInt64(BPF_ANY)) != 0 {

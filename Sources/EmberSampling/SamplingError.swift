@@ -28,8 +28,10 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
     /// Maps an errno from bpf() or perf_event_open() to the error a user should see.
     static func from(errno code: Int32, doing what: String, detail: String = "") -> SamplingError {
         let reason = String(cString: strerror(code)) + (detail.isEmpty ? "" : " (\(detail))")
+        // As root, EACCES and EPERM come from the verifier or a lockdown, not from a missing
+        // capability: the detail says which.
         switch code {
-        case EPERM, EACCES where geteuid() != 0:
+        case EPERM where geteuid() != 0, EACCES where geteuid() != 0:
             return .notPermitted(what)
         case ENOSYS, EOPNOTSUPP, ENODEV:
             return .unsupportedKernel("\(what) failed: \(reason)")

@@ -27,8 +27,11 @@ struct Record: ParsableCommand {
     @Option(name: .long, help: "Profile this process: all of its threads, and its child processes (running or started later).")
     var pid: Int32?
 
-    @Flag(name: .long, help: "Profile every task on the system.")
+    @Flag(name: .long, help: "Profile every task on the system (but ember itself).")
     var all = false
+
+    @Flag(name: .customLong("include-ember"), help: "With --all, sample ember's own threads too.")
+    var includeEmber = false
 
     @Option(name: [.short, .long], help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
     var duration: Double?
@@ -134,6 +137,7 @@ struct Record: ParsableCommand {
         settings.leafFix = !noLeafFix
         settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: names.debugDir, demangle: !names.noDemangle)
         settings.keepSampleTimes = outputs.targets.contains { $0.format == .speedscope }
+        settings.includeSelf = includeEmber
 
         let status = StatusLine(enabled: isatty(2) != 0)
         let recording: Recording

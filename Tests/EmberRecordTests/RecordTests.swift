@@ -245,6 +245,21 @@ final class RecordTests: RecordingTestCase {
         XCTAssertGreaterThan(folded.share { $0.first == "split" }, 5, "the machine may be busy")
     }
 
+    func testSystemWideRecordingLeavesEmberOutUnlessAsked() throws {
+        // DWARF unwinding of a busy process at a high rate keeps ember itself on a CPU.
+        let workload = try Workload(sample: "split-nofp", arguments: ["30"])
+        defer { workload.stop() }
+        func emberShare(_ options: [String]) throws -> Double {
+            let output = path("self-\(options.count).folded")
+            let result = try ember(["record", "--all", "-d", "2", "-F", "1999", "--unwind", "dwarf"] + options
+                                   + ["-o", output])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            return try Folded(path: output).share { $0.first == "ember" }
+        }
+        XCTAssertEqual(try emberShare([]), 0, "ember is the profiler, not the system")
+        XCTAssertGreaterThan(try emberShare(["--include-ember"]), 0)
+    }
+
     func testInterruptWritesWhatWasGathered() throws {
         let workload = try Workload(sample: "split", arguments: ["30"])
         defer { workload.stop() }

@@ -83,6 +83,7 @@ struct ember_config {
 	__u32 unwind;           /* enum ember_unwind */
 	__u32 stack_copy_size;  /* DWARF: bytes of user stack to copy (<= EMBER_MAX_STACK_COPY) */
 	__u32 stack_words;      /* FP: record stack_words in the key */
+	__u32 ignored_tgid;     /* a process never sampled (ember itself, system-wide); 0: none */
 };
 
 /* Indices of the per-CPU counters map. Every sample that is not in the counts map is here. */

@@ -291,6 +291,8 @@ int sample(struct bpf_perf_event_data *ctx)
 	__u32 tgid = pid_tgid >> 32;
 	if (cfg->filter_by_pid && !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
+	if (tgid == cfg->ignored_tgid)
+		return 0;
 
 	count(EMBER_SAMPLES);
 	struct task_struct *task = bpf_get_current_task_btf();
