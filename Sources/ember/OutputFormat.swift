@@ -93,6 +93,10 @@ struct Outputs {
                 throw EmberError(error.description)
             }
         }
+        if let cut = builtTree?.cutLabels, cut > 0 {
+            notes.append("\(formatCount(cut)) frame name\(cut == 1 ? "" : "s") longer than \(FrameTree.maxLabelLength) "
+                + "bytes \(cut == 1 ? "was" : "were") cut in the graph and folded text (the end shown as …#hash)")
+        }
         return notes
     }
 }

@@ -146,11 +146,42 @@ public struct FrameTree: Sendable {
     mutating func child(
         of parent: Int32, _ name: UnsafePointer<UInt8>, _ count: Int, parentIsNew: Bool = false
     ) -> (node: Int32, isNew: Bool) {
+        if count > Self.maxLabelLength { return child(of: parent, longLabel: name, count, parentIsNew: parentIsNew) }
         let hash = UInt32(truncatingIfNeeded: ByteString.hash(name, count))
         if !parentIsNew, let existing = existingChild(of: parent, name, count, hash: hash) {
             return (existing, false)
         }
         return (addNode(parent: parent, name, count, hash: hash), true)
+    }
+
+    /// Labels longer than this many bytes are cut: a name from outside (a symbol table, a
+    /// file) can be a megabyte long, and the tree keeps a label per node, as graphs and
+    /// folded text write one per frame.
+    public static let maxLabelLength = 4096
+
+    /// Labels cut to ``maxLabelLength``, one per node.
+    public private(set) var cutLabels = 0
+
+    /// The child for a label too long to keep: its start, `…#` and the hash of the whole
+    /// label (so that long names that start alike stay apart), and its kind's suffix.
+    private mutating func child(
+        of parent: Int32, longLabel name: UnsafePointer<UInt8>, _ count: Int, parentIsNew: Bool
+    ) -> (node: Int32, isNew: Bool) {
+        let full = UnsafeBufferPointer(start: name, count: count)
+        let kind = FoldedFormat.kind(ofLabel: full)
+        let suffix = count - FoldedFormat.nameLength(ofLabel: count, kind: kind)
+        var keep = Self.maxLabelLength - 20 - suffix
+        // Not inside a UTF-8 sequence.
+        while keep > 0, full[keep] & 0xC0 == 0x80 { keep -= 1 }
+        var label = Array(full[..<keep])
+        label.append(contentsOf: "…#".utf8)
+        let hash = ByteString.hash(name, count)
+        let digits = Array("0123456789abcdef".utf8)
+        for shift in stride(from: 60, through: 0, by: -4) { label.append(digits[Int((hash >> UInt64(shift)) & 15)]) }
+        label.append(contentsOf: full[(count - suffix)...])
+        let result = label.withUnsafeBufferPointer { child(of: parent, $0.baseAddress!, $0.count, parentIsNew: parentIsNew) }
+        if result.isNew { cutLabels += 1 }
+        return result
     }
 
     /// The child of `parent` with this name (whose hash is `hash`), if there is one.
@@ -319,6 +350,7 @@ public struct FrameTree: Sendable {
         precondition(mergesSiblings && other.mergesSiblings, "flame charts are not merged")
         precondition(!tracksSelfSamples && !other.tracksSelfSamples, "trees of parts keep inclusive counts")
         hasFractionalCounts = hasFractionalCounts || other.hasFractionalCounts
+        cutLabels += other.cutLabels
         if other.isDifferential { markDifferential() }
         let (mapped, found) = mapNodes(of: other)
         appendNewNodes(of: other, mapped: mapped, found: found)
