@@ -167,9 +167,12 @@ public struct FrameTreeBuilder {
                     current = profile.stacks.caller(of: current)
                 }
                 node = current >= 0 ? nodes[Int(current)] : 0
+                // Under a node made in this walk there is nothing to look up.
+                var isNew = false
                 for entry in chain.reversed() {
                     labels.forEachLabel(ofLocation: profile.stacks.location(of: entry)) { label in
-                        node = tree.child(of: node, label.baseAddress ?? UnsafePointer(bitPattern: 1)!, label.count).node
+                        (node, isNew) = tree.child(of: node, label.baseAddress ?? UnsafePointer(bitPattern: 1)!,
+                                                   label.count, parentIsNew: isNew)
                     }
                     nodes[Int(entry)] = node
                 }

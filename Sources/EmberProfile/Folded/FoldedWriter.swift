@@ -56,11 +56,11 @@ public enum FoldedWriter {
         output.reserveCapacity(1 << 20)
         switch order {
         case .frames:
-            let children = sortedChildren(tree)
+            let (offsets, children) = sortedChildren(tree)
             // Depth first: each node's line, then its children's, in label order.
             var path: [UInt8] = []
             var pathEnds: [Int] = []
-            var pending: [(node: Int32, depth: Int)] = children[0].reversed().map { ($0, 0) }
+            var pending: [(node: Int32, depth: Int)] = children[offsets[0]..<offsets[1]].reversed().map { ($0, 0) }
             while let (node, depth) = pending.popLast() {
                 pathEnds.removeSubrange(depth...)
                 path.removeSubrange((pathEnds.last ?? 0)...)
@@ -75,7 +75,9 @@ public enum FoldedWriter {
                         output.removeAll(keepingCapacity: true)
                     }
                 }
-                for child in children[Int(node)].reversed() { pending.append((child, depth + 1)) }
+                for child in children[offsets[Int(node)]..<offsets[Int(node) + 1]].reversed() {
+                    pending.append((child, depth + 1))
+                }
             }
         case .bytes:
             var lines: [[UInt8]] = []
@@ -107,14 +109,29 @@ public enum FoldedWriter {
         return bytes
     }
 
-    /// The children of each node, by label.
-    private static func sortedChildren(_ tree: FrameTree) -> [[Int32]] {
-        var children = [[Int32]](repeating: [], count: tree.nodeCount)
-        for node in 1..<tree.nodeCount { children[Int(tree.nodeParent[node])].append(Int32(node)) }
-        tree.withNameOrder { precedes in
-            for node in children.indices where children[node].count > 1 { children[node].sort(by: precedes) }
+    /// The children of every node in label order, as one list: node `n`'s are
+    /// `list[offsets[n]..<offsets[n + 1]]`.
+    private static func sortedChildren(_ tree: FrameTree) -> (offsets: [Int], list: [Int32]) {
+        let count = tree.nodeCount
+        var offsets = [Int](repeating: 0, count: count + 1)
+        for node in 1..<count { offsets[Int(tree.nodeParent[node]) + 1] += 1 }
+        for node in 0..<count { offsets[node + 1] += offsets[node] }
+        var list = [Int32](repeating: 0, count: max(count - 1, 0))
+        var fill = offsets
+        for node in 1..<count {
+            let parent = Int(tree.nodeParent[node])
+            list[fill[parent]] = Int32(node)
+            fill[parent] += 1
         }
-        return children
+        tree.withNameOrder { precedes in
+            list.withUnsafeMutableBufferPointer { list in
+                for node in 0..<count where offsets[node + 1] - offsets[node] > 1 {
+                    var siblings = UnsafeMutableBufferPointer(rebasing: list[offsets[node]..<offsets[node + 1]])
+                    siblings.sort(by: precedes)
+                }
+            }
+        }
+        return (offsets, list)
     }
 
     /// Makes a frame name safe for the format (see ``FoldedFormat/sanitize(_:)``).

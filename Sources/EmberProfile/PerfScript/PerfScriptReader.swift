@@ -75,27 +75,46 @@ public struct PerfScriptReader {
     private var pendingInlines: [Line] = []
     private var pendingInlineKey: [UInt8] = []
 
-    /// The locations each distinct frame line gives (leaf first), by the line's bytes from
-    /// the address to the module: `frameSlots[2 * key + (java process ? 1 : 0)]` is a range
-    /// of `cachedLocations`, since a `java` process's names are tidied differently.
-    private var frameKeys = StringTable()
-    private var frameSlots: [FrameSlot] = []
+    /// The locations each distinct frame line gives, by the line's bytes, tagged with whether
+    /// the process is `java` (whose names are tidied differently): the location and 1, or
+    /// where they start in `cachedLocations` (leaf first) and how many, 0 or 2 or more; for
+    /// a line `name (inlined)`, where its lines start in `cachedInlines` and -1 - how many.
+    private var frameLines = ByteKeyTable()
+    /// The previous line's record, when it was a frame of this sample (not inlined).
+    private var previousFrameLine: ByteKeyTable.Record?
     private var cachedLocations: [Int32] = []
+    private var cachedInlines: [Line] = []
+    /// Each distinct module's mapping, and whether the script marks its frames.
+    private var modules = ByteKeyTable()
     private var functionOfName: [Int32: Int32] = [:]
-    private var mappingOfName: [Int32: Int32] = [:]
     /// The root locations of each process name (a `;` in it separates several), root first.
     private var rootsOfName: [Int32: [Int32]] = [:]
-    private var labelKeys = StringTable()
-    private var labelSetOfKey: [Int32] = []
+    /// The label set of each command name, pid and tid.
+    private var labelSets = ByteKeyTable()
+    /// What a header's bytes up to its numbers give: an index of `threadHeaders`.
+    private var threads = ByteKeyTable()
+    private var threadHeaders: [(processName: [UInt8], isJava: Bool, labels: Int32)] = []
+    /// The stack id of each distinct sample (its process name and locations), so that a
+    /// repeated stack is looked up once rather than frame by frame.
+    private var stacks = ByteKeyTable()
+    /// The last new stack of each label set (thread), root first: its locations and their
+    /// stack ids, since a thread's next stack shares most of its callers.
+    private var threadOfLabels: [Int32: Int] = [:]
+    private var lastStackOfThread: [(locations: [Int32], stacks: [Int32])] = []
+    /// Per stack id: the callee it was last given, and that stack.
+    private var lastCallee: [(location: Int32, stack: Int32)] = []
+    private var rootFirst: [Int32] = []
+    /// The parts of each distinct name and module (tagged `java` process 1, inlined line 2):
+    /// where they start in `cachedParts` and how many.
+    private var tidiedNames = ByteKeyTable()
+    private var cachedParts: [Part] = []
     private var scratch: [UInt8] = []
-    /// The sample's stack id per sequence of locations, so that a repeated stack is looked up
-    /// once rather than frame by frame.
-    private var stackKeys = StringTable()
-    private var stackOfKey: [Int32] = []
+    private var nameScratch: [UInt8] = []
 
-    private struct FrameSlot {
-        var start: Int32 = -1
-        var count: Int32 = 0
+    private struct ModuleInfo {
+        var mapping: Int32
+        var isKernel: Bool
+        var isJIT: Bool
     }
 
     /// One part of a frame name split on `->`, tidied, and its kind.
@@ -167,7 +186,9 @@ public struct PerfScriptReader {
         if let (periodDigits, event) = Self.matchEvent(line) {
             let eventBytes = UnsafeBufferPointer(rebasing: line[event])
             if let filter = eventFilter {
-                if !filter.elementsEqual(eventBytes) {
+                let same = filter.count == eventBytes.count
+                    && filter.withUnsafeBufferPointer { ByteString.equal($0.baseAddress!, eventBytes.baseAddress!, filter.count) }
+                if !same {
                     // Skipped alone: the sample read so far goes on (see the type's comment).
                     report.filteredSamples += 1
                     report.otherEvents.insert(ByteString.text(of: eventBytes))
@@ -185,8 +206,16 @@ public struct PerfScriptReader {
         }
         period = periodValue
         time = Self.timestamp(in: line, after: commEnd)
+        hasProcessName = true
 
-        processName.removeAll(keepingCapacity: true)
+        // The root frames' name and the labels come from the bytes up to the numbers, the
+        // same for every sample of a thread: made once per thread.
+        let threadKey = UnsafeBufferPointer(rebasing: line[0..<(secondNumber ?? firstNumber).upperBound])
+        if let (thread, _) = threads.values(of: threadKey) {
+            (processName, processIsJava, labels) = threadHeaders[Int(thread)]
+            return true
+        }
+        processName = []
         processName.append(contentsOf: line[0..<commEnd])
         if options.tid || options.pid {
             processName.append(UInt8(ascii: "-"))
@@ -199,73 +228,122 @@ public struct PerfScriptReader {
         for index in processName.indices where processName[index] == UInt8(ascii: " ") {
             processName[index] = UInt8(ascii: "_")
         }
-        hasProcessName = true
         processIsJava = processName.starts(with: "java".utf8)
         labels = labelSet(line: line, comm: 0..<commEnd, pid: pid, tid: tid)
+        threads.insert(threadKey, values: (Int32(threadHeaders.count), 0))
+        threadHeaders.append((processName, processIsJava, labels))
         return true
     }
 
     /// `\t ADDRESS function+0xOFFSET (module)`; false if the line is not a frame.
     private mutating func frameLine(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let match = Self.matchFrame(line) else { return false }
         // A frame before any header, or after a header skipped since the last blank line.
-        guard hasProcessName else { return true }
-        let keyBytes = UnsafeBufferPointer(rebasing: line[match.address.lowerBound..<match.module.upperBound])
+        guard hasProcessName else { return Self.matchFrame(line) != nil }
+        // Most lines were seen before: found by their bytes, without matching them again;
+        // most often they are the line that followed the previous one last time.
+        let tag: UInt8 = processIsJava ? 1 : 0
+        var record: ByteKeyTable.Record? = nil
+        if let previous = previousFrameLine, let next = frameLines.successor(of: previous),
+           frameLines.matches(next, line, tag: tag) {
+            record = next
+        } else {
+            record = frameLines.find(line, tag: tag)
+            if let previous = previousFrameLine, let record { frameLines.setSuccessor(of: previous, to: record) }
+        }
+        if let record {
+            let (first, count) = frameLines.values(at: record)
+            if count < 0 {
+                addPendingInlines(line, tag: tag, first: first, count: -1 - count)
+                previousFrameLine = nil
+                return true
+            }
+            if pendingInlines.isEmpty {
+                appendFrames(first, count)
+                previousFrameLine = record
+                return true
+            }
+        }
+        previousFrameLine = nil
+        guard let match = Self.matchFrame(line) else { return false }
         if Self.equals(line, match.module, "inlined") {
             // Inlined into the next frame out (a later line): kept until it comes.
             let parts = tidiedParts(match: match, line: line, inlinedLine: true)
-            for part in parts.reversed() { pendingInlines.append(Line(function: part.function)) }
-            pendingInlineKey.append(contentsOf: keyBytes)
-            pendingInlineKey.append(processIsJava ? 1 : 0)
-            pendingInlineKey.append(0x0A)
+            let first = Int32(cachedInlines.count)
+            for part in parts.reversed() { cachedInlines.append(Line(function: part.function)) }
+            frameLines.insert(line, tag: tag, values: (first, -1 - Int32(parts.count)))
+            addPendingInlines(line, tag: tag, first: first, count: Int32(parts.count))
             return true
         }
-        let key: Int32
         if pendingInlines.isEmpty {
-            key = frameKeys.intern(keyBytes)
+            let (first, count) = locations(match: match, line: line)
+            previousFrameLine = frameLines.insert(line, tag: tag, values: (first, count))
+            appendFrames(first, count)
+            return true
+        }
+        // After inlined lines: found by their bytes and this line's.
+        pendingInlineKey.append(contentsOf: line)
+        let key = pendingInlineKey
+        if let (first, count) = key.withUnsafeBufferPointer({ frameLines.values(of: $0, tag: tag) }) {
+            appendFrames(first, count)
         } else {
-            pendingInlineKey.append(contentsOf: keyBytes)
-            key = pendingInlineKey.withUnsafeBufferPointer { frameKeys.intern($0) }
+            let (first, count) = locations(match: match, line: line)
+            key.withUnsafeBufferPointer { frameLines.insert($0, tag: tag, values: (first, count)) }
+            appendFrames(first, count)
         }
-        let slot = Int(key) * 2 + (processIsJava ? 1 : 0)
-        if slot >= frameSlots.count {
-            frameSlots.append(contentsOf: repeatElement(FrameSlot(), count: slot + 1 - frameSlots.count))
-        }
-        if frameSlots[slot].start < 0 {
-            let locations = locations(match: match, line: line)
-            frameSlots[slot] = FrameSlot(start: Int32(cachedLocations.count), count: Int32(locations.count))
-            cachedLocations.append(contentsOf: locations)
-        }
-        let cached = frameSlots[slot]
-        frames.append(contentsOf: cachedLocations[Int(cached.start)..<Int(cached.start + cached.count)])
         pendingInlines.removeAll(keepingCapacity: true)
         pendingInlineKey.removeAll(keepingCapacity: true)
         return true
     }
 
+    /// Keeps the lines of a frame line `name (inlined)` (`cachedInlines[first...]`, innermost
+    /// first) for the frame they were inlined into.
+    private mutating func addPendingInlines(_ line: UnsafeBufferPointer<UInt8>, tag: UInt8, first: Int32, count: Int32) {
+        pendingInlines.append(contentsOf: cachedInlines[Int(first)..<Int(first + count)])
+        // No line holds a `\n`: the lines of the key stay apart.
+        pendingInlineKey.append(contentsOf: line)
+        pendingInlineKey.append(tag)
+        pendingInlineKey.append(0x0A)
+    }
+
+    /// A frame line's locations as `frameLines` keeps them.
+    private mutating func cache(_ locations: [Int32]) -> (Int32, Int32) {
+        if locations.count == 1 { return (locations[0], 1) }
+        let start = Int32(cachedLocations.count)
+        cachedLocations.append(contentsOf: locations)
+        return (start, Int32(locations.count))
+    }
+
+    @inline(__always)
+    private mutating func appendFrames(_ first: Int32, _ count: Int32) {
+        if count == 1 {
+            frames.append(first)
+        } else {
+            frames.append(contentsOf: cachedLocations[Int(first)..<Int(first + count)])
+        }
+    }
+
     /// The locations of a frame line, and of the inlined frames waiting for it, leaf first:
     /// a location per part of its name that is not inlined, with the inlined parts after it
     /// as its inlined lines.
-    private mutating func locations(match: FrameMatch, line: UnsafeBufferPointer<UInt8>) -> [Int32] {
-        let parts = tidiedParts(match: match, line: line, inlinedLine: false)
-        guard !parts.isEmpty else {
+    private mutating func locations(match: FrameMatch, line: UnsafeBufferPointer<UInt8>) -> (Int32, Int32) {
+        let (firstPart, partCount) = tidiedPartRange(match: match, line: line, inlinedLine: false)
+        guard partCount > 0 else {
             // The script leaves the frame out; what was inlined into it stands alone.
-            return pendingInlines.isEmpty ? [] : [inlinedLocation()]
+            return pendingInlines.isEmpty ? cache([]) : (inlinedLocation(), 1)
         }
-        let moduleName = profile.intern(UnsafeBufferPointer(rebasing: line[match.module]))
-        let mapping: Int32
-        if let known = mappingOfName[moduleName] {
-            mapping = known
-        } else {
-            mapping = profile.addMapping(Mapping(start: 0, limit: 0, fileOffset: 0, file: profile.strings[moduleName]))
-            mappingOfName[moduleName] = mapping
-        }
+        let mapping = module(line, match.module).mapping
         let address = Self.hexValue(UnsafeBufferPointer(rebasing: line[match.address]))
+        if partCount == 1, pendingInlines.isEmpty {
+            let part = cachedParts[Int(firstPart)]
+            return (profile.addLocation(Location(address: address, mapping: mapping, kind: part.kind,
+                                                 lines: [Line(function: part.function)])), 1)
+        }
+        let parts = cachedParts[Int(firstPart)..<Int(firstPart + partCount)]
         // Root first: the parts of `a->b`, then the frames `perf script --inline` listed
         // before this one (inlined into its last part).
         var rootFirst: [Int32] = []
         var lines: [Line] = []
-        var kind = parts[0].kind
+        var kind = parts.first!.kind
         func addLocation() {
             lines.reverse()
             rootFirst.append(profile.addLocation(Location(address: address, mapping: mapping, kind: kind, lines: lines)))
@@ -280,7 +358,7 @@ public struct PerfScriptReader {
         }
         lines.append(contentsOf: pendingInlines.reversed())
         addLocation()
-        return rootFirst.reversed()
+        return cache(rootFirst.reversed())
     }
 
     /// A location of the inlined frames waiting for a frame that did not come.
@@ -292,48 +370,91 @@ public struct PerfScriptReader {
     /// each part with its kind (the first by its module, the others inlined); all of them
     /// inlined for a line `name (inlined)`. Empty when the script leaves the frame out.
     private mutating func tidiedParts(match: FrameMatch, line: UnsafeBufferPointer<UInt8>, inlinedLine: Bool) -> [Part] {
-        var raw = Array(line[match.function])
+        let (first, count) = tidiedPartRange(match: match, line: line, inlinedLine: inlinedLine)
+        return Array(cachedParts[Int(first)..<Int(first + count)])
+    }
+
+    /// Where ``tidiedParts(match:line:inlinedLine:)`` are in `cachedParts`.
+    private mutating func tidiedPartRange(match: FrameMatch, line: UnsafeBufferPointer<UInt8>, inlinedLine: Bool) -> (Int32, Int32) {
+        var name = match.function
         // `func+0x1f`: the offset goes.
-        if let plus = Self.trailingOffsetStart(raw) { raw.removeSubrange(plus...) }
-        if raw.first == UInt8(ascii: "(") { return [] }
-        let module = Array(line[match.module])
-        let moduleIsKernel = (module.first == UInt8(ascii: "[") || module.ends(with: "vmlinux"))
-            && !module.contains(subsequence: "unknown")
-        let moduleIsJIT = Self.isPerfMap(module)
+        if let plus = Self.trailingOffsetStart(line, name) { name = name.lowerBound..<plus }
+        if !name.isEmpty, line[name.lowerBound] == UInt8(ascii: "(") { return (0, 0) }
+        // The same name in the same module, at other addresses: tidied once. The address is
+        // a part of the name of `[unknown]` with `--addrs`.
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: line[name])
+        scratch.append(0)
+        scratch.append(contentsOf: line[match.module])
+        if options.addresses {
+            scratch.append(0)
+            scratch.append(contentsOf: line[match.address])
+        }
+        let tag: UInt8 = (processIsJava ? 1 : 0) | (inlinedLine ? 2 : 0)
+        if let found = scratch.withUnsafeBufferPointer({ tidiedNames.values(of: $0, tag: tag) }) { return found }
+        let key = scratch
+        let parts = tidy(name: name, match: match, line: line, inlinedLine: inlinedLine)
+        let range = (Int32(cachedParts.count), Int32(parts.count))
+        key.withUnsafeBufferPointer { tidiedNames.insert($0, tag: tag, values: range) }
+        cachedParts.append(contentsOf: parts)
+        return range
+    }
+
+    private mutating func tidy(name: Range<Int>, match: FrameMatch, line: UnsafeBufferPointer<UInt8>, inlinedLine: Bool) -> [Part] {
+        let module = module(line, match.module)
         var result: [Part] = []
-        for (index, part) in Self.perlSplit(raw, on: "->").enumerated() {
-            var name = part
-            if name.elementsEqual("[unknown]".utf8) {
-                if !module.elementsEqual("[unknown]".utf8) {
-                    let slash = module.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0
-                    name = Array(module[slash...])
+        for (index, field) in Self.perlSplit(line, name).enumerated() {
+            nameScratch.removeAll(keepingCapacity: true)
+            if Self.equals(line, field, "[unknown]") {
+                // Named after the module's file, if it has one.
+                nameScratch.append(UInt8(ascii: "["))
+                if Self.equals(line, match.module, "[unknown]") {
+                    nameScratch.append(contentsOf: "unknown".utf8)
                 } else {
-                    name = Array("unknown".utf8)
+                    let slash = line[match.module].lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? match.module.lowerBound
+                    nameScratch.append(contentsOf: line[slash..<match.module.upperBound])
                 }
                 if options.addresses {
-                    name = [UInt8(ascii: "[")] + name + Array(" <".utf8) + Array(line[match.address]) + Array(">]".utf8)
-                } else {
-                    name = [UInt8(ascii: "[")] + name + [UInt8(ascii: "]")]
+                    nameScratch.append(contentsOf: " <".utf8)
+                    nameScratch.append(contentsOf: line[match.address])
+                    nameScratch.append(UInt8(ascii: ">"))
                 }
+                nameScratch.append(UInt8(ascii: "]"))
+            } else {
+                nameScratch.append(contentsOf: line[field])
             }
-            Self.tidy(&name, java: processIsJava)
+            Self.tidy(&nameScratch, java: processIsJava)
             let kind: FrameKind
             if inlinedLine {
                 kind = .inlined
-                if name.ends(with: "_[i]") { name.removeLast(4) }
+                if nameScratch.ends(with: "_[i]") { nameScratch.removeLast(4) }
             } else if index > 0 {
-                kind = Self.unmarked(&name, "_[i]") ? .inlined : .user
-            } else if moduleIsKernel {
+                kind = Self.unmarked(&nameScratch, "_[i]") ? .inlined : .user
+            } else if module.isKernel {
                 // Marked even when the name holds the mark already, as the script does.
                 kind = .kernel
-            } else if moduleIsJIT {
-                kind = Self.unmarked(&name, "_[j]") ? .jit : .user
+            } else if module.isJIT {
+                kind = Self.unmarked(&nameScratch, "_[j]") ? .jit : .user
             } else {
                 kind = .user
             }
-            result.append(Part(function: function(named: name), kind: kind))
+            result.append(Part(function: function(named: nameScratch), kind: kind))
         }
         return result
+    }
+
+    /// What the module of a frame is, its mapping added when new.
+    private mutating func module(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> ModuleInfo {
+        let bytes = UnsafeBufferPointer(rebasing: line[range])
+        if let (mapping, flags) = modules.values(of: bytes) {
+            return ModuleInfo(mapping: mapping, isKernel: flags & 1 != 0, isJIT: flags & 2 != 0)
+        }
+        let name = Array(bytes)
+        let isKernel = (name.first == UInt8(ascii: "[") || name.ends(with: "vmlinux")) && !name.contains(subsequence: "unknown")
+        let isJIT = Self.isPerfMap(name)
+        let mapping = profile.addMapping(Mapping(start: 0, limit: 0, fileOffset: 0, file: ByteString.text(of: bytes)))
+        modules.insert(bytes, values: (mapping, (isKernel ? 1 : 0) | (isJIT ? 2 : 0)))
+        return ModuleInfo(mapping: mapping, isKernel: isKernel, isJIT: isJIT)
     }
 
     /// Whether a name the script would mark with `mark` (unless the name holds it already)
@@ -358,30 +479,74 @@ public struct PerfScriptReader {
 
     private mutating func endSample() {
         if !pendingInlines.isEmpty { frames.append(inlinedLocation()) }
-        let nameID = processName.withUnsafeBufferPointer { profile.intern($0) }
-        // The stack: the root frames' name and the frames, as a key of 4-byte ids.
+        // The stack's key: the process name, then the frames' location ids.
         scratch.removeAll(keepingCapacity: true)
-        Self.appendID(nameID, to: &scratch)
-        for location in frames { Self.appendID(location, to: &scratch) }
-        let key = Int(scratch.withUnsafeBufferPointer { stackKeys.intern($0) })
-        if key >= stackOfKey.count { stackOfKey.append(contentsOf: repeatElement(-1, count: key + 1 - stackOfKey.count)) }
-        if stackOfKey[key] < 0 {
-            var stack: Int32 = -1
-            for location in roots(of: nameID) { stack = profile.addStack(location: location, caller: stack) }
-            for location in frames.reversed() { stack = profile.addStack(location: location, caller: stack) }
-            stackOfKey[key] = stack
+        scratch.append(contentsOf: processName)
+        scratch.append(0)
+        frames.withUnsafeBytes { scratch.append(contentsOf: $0) }
+        let stack: Int32
+        if let (known, _) = scratch.withUnsafeBufferPointer({ stacks.values(of: $0) }) {
+            stack = known
+        } else {
+            stack = newStack()
+            var key: [UInt8] = []
+            swap(&key, &scratch)
+            key.withUnsafeBufferPointer { stacks.insert($0, values: (stack, 0)) }
+            swap(&key, &scratch)
         }
-        profile.addSample(stack: stackOfKey[key], values: [1, period], labels: labels, time: time)
+        profile.addSample(stack: stack, values: [1, period], labels: labels, time: time)
         report.samples += 1
         hasProcessName = false
+        previousFrameLine = nil
         frames.removeAll(keepingCapacity: true)
         pendingInlines.removeAll(keepingCapacity: true)
         pendingInlineKey.removeAll(keepingCapacity: true)
     }
 
+    /// The stack of the sample read, added to the profile: its callers as far as they are
+    /// the last new stack's of the same thread are that stack's.
+    private mutating func newStack() -> Int32 {
+        let nameID = processName.withUnsafeBufferPointer { profile.intern($0) }
+        rootFirst.removeAll(keepingCapacity: true)
+        rootFirst.append(contentsOf: roots(of: nameID))
+        rootFirst.append(contentsOf: frames.reversed())
+        let thread: Int
+        if let known = threadOfLabels[labels] {
+            thread = known
+        } else {
+            thread = lastStackOfThread.count
+            threadOfLabels[labels] = thread
+            lastStackOfThread.append(([], []))
+        }
+        var shared = 0
+        let limit = min(lastStackOfThread[thread].locations.count, rootFirst.count)
+        while shared < limit, lastStackOfThread[thread].locations[shared] == rootFirst[shared] { shared += 1 }
+        lastStackOfThread[thread].locations.removeSubrange(shared...)
+        lastStackOfThread[thread].stacks.removeSubrange(shared...)
+        var stack: Int32 = shared > 0 ? lastStackOfThread[thread].stacks[shared - 1] : -1
+        for location in rootFirst[shared...] {
+            stack = addStack(location: location, caller: stack)
+            lastStackOfThread[thread].locations.append(location)
+            lastStackOfThread[thread].stacks.append(stack)
+        }
+        return stack
+    }
+
+    /// The stack `location` called from `caller`: the callee a stack was last given comes
+    /// without a lookup in the profile's table (hot paths repeat).
     @inline(__always)
-    private static func appendID(_ id: Int32, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+    private mutating func addStack(location: Int32, caller: Int32) -> Int32 {
+        if caller >= 0, Int(caller) < lastCallee.count, lastCallee[Int(caller)].location == location {
+            return lastCallee[Int(caller)].stack
+        }
+        let stack = profile.addStack(location: location, caller: caller)
+        if caller >= 0 {
+            if Int(caller) >= lastCallee.count {
+                lastCallee.append(contentsOf: repeatElement((location: Int32(-1), stack: Int32(-1)), count: profile.stacks.count - lastCallee.count))
+            }
+            lastCallee[Int(caller)] = (location, stack)
+        }
+        return stack
     }
 
     /// The root locations of a process name: one per `;`-separated part, since the script's
@@ -402,8 +567,7 @@ public struct PerfScriptReader {
         if let pid { scratch.append(contentsOf: line[pid]) }
         scratch.append(0)
         if let tid { scratch.append(contentsOf: line[tid]) }
-        let keyID = scratch.withUnsafeBufferPointer { labelKeys.intern($0) }
-        if Int(keyID) < labelSetOfKey.count, labelSetOfKey[Int(keyID)] >= 0 { return labelSetOfKey[Int(keyID)] }
+        if let (known, _) = scratch.withUnsafeBufferPointer({ labelSets.values(of: $0) }) { return known }
         var labels: [Label] = []
         if let pid, let number = Self.decimal(UnsafeBufferPointer(rebasing: line[pid])) {
             labels.append(Label(key: profile.intern(LabelKey.pid), number: Int64(number)))
@@ -413,8 +577,8 @@ public struct PerfScriptReader {
         }
         labels.append(Label(key: profile.intern(LabelKey.processName), text: profile.intern(UnsafeBufferPointer(rebasing: line[comm]))))
         let id = profile.addLabelSet(labels)
-        while labelSetOfKey.count <= Int(keyID) { labelSetOfKey.append(-1) }
-        labelSetOfKey[Int(keyID)] = id
+        let key = scratch
+        key.withUnsafeBufferPointer { labelSets.insert($0, values: (id, 0)) }
         return id
     }
 
@@ -530,20 +694,33 @@ public struct PerfScriptReader {
         return FrameMatch(address: start..<addressEnd, function: functionStart..<open, module: (open + 2)..<lastParen)
     }
 
-    /// Where a trailing `\+0x[\da-f]+$` starts.
-    static func trailingOffsetStart(_ name: [UInt8]) -> Int? {
-        var index = name.count
-        while index > 0, isDigit(name[index - 1]) || (name[index - 1] &- 0x61 < 6) { index -= 1 }
-        guard index < name.count, index >= 3, name[index - 1] == UInt8(ascii: "x"), name[index - 2] == UInt8(ascii: "0"),
-              name[index - 3] == UInt8(ascii: "+") else { return nil }
+    /// Where a trailing `\+0x[\da-f]+$` of the name at `range` starts.
+    static func trailingOffsetStart(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int? {
+        var index = range.upperBound
+        while index > range.lowerBound, isDigit(line[index - 1]) || (line[index - 1] &- 0x61 < 6) { index -= 1 }
+        guard index < range.upperBound, index - range.lowerBound >= 3, line[index - 1] == UInt8(ascii: "x"),
+              line[index - 2] == UInt8(ascii: "0"), line[index - 3] == UInt8(ascii: "+") else { return nil }
         return index - 3
     }
 
-    /// `split /\->/`: Perl's split keeps empty fields but drops those at the end.
-    static func perlSplit(_ bytes: [UInt8], on separator: StaticString) -> [[UInt8]] {
-        var parts = bytes.split(separator: separator, omittingEmpty: false)
-        while parts.last?.isEmpty == true { parts.removeLast() }
-        return parts
+    /// `split /\->/` of the name at `range`: Perl's split keeps empty fields but drops those
+    /// at the end.
+    static func perlSplit(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [Range<Int>] {
+        var fields: [Range<Int>] = []
+        var start = range.lowerBound
+        var index = range.lowerBound
+        while index + 1 < range.upperBound {
+            if line[index] == UInt8(ascii: "-"), line[index + 1] == UInt8(ascii: ">") {
+                fields.append(start..<index)
+                index += 2
+                start = index
+            } else {
+                index += 1
+            }
+        }
+        fields.append(start..<range.upperBound)
+        while fields.last?.isEmpty == true { fields.removeLast() }
+        return fields
     }
 
     /// Every field between the separators, empty ones too (how a folded line splits).
@@ -689,22 +866,131 @@ extension Array where Element == UInt8 {
         guard needle.count <= count else { return false }
         return (0...(count - needle.count)).contains { self[$0..<($0 + needle.count)].elementsEqual(needle) }
     }
+}
 
-    func split(separator: StaticString, omittingEmpty: Bool) -> [[UInt8]] {
-        let needle = Array(UnsafeBufferPointer(start: separator.utf8Start, count: separator.utf8CodeUnitCount))
-        var parts: [[UInt8]] = []
-        var start = 0
-        var index = 0
-        while index + needle.count <= count {
-            if self[index..<(index + needle.count)].elementsEqual(needle) {
-                parts.append(Array(self[start..<index]))
-                index += needle.count
-                start = index
-            } else {
-                index += 1
+/// A map from byte strings, each with a one-byte tag, to two numbers: the reader's caches
+/// of frame lines, modules, label sets and whole stacks. Open addressing over slots that
+/// keep part of the hash, so that a probe reads a key only when the hashes agree; each key
+/// is stored once, after its length, tag and numbers, so that a lookup touches a slot and
+/// one run of bytes (caches of a few hundred thousand lines do not fit in the processor's
+/// caches, and each separate array read would be another miss). A key can name another as
+/// its successor, to be compared first next time (the caller that followed a frame line).
+struct ByteKeyTable {
+    /// A key's place in the table.
+    typealias Record = Int
+
+    /// Per key: its length, its two numbers, its successor's record + 1 (0: none), its tag,
+    /// then its bytes.
+    private var records: [UInt8] = []
+    private static let headerSize = 21
+    /// Per key: where its record starts, and its hash (to grow the slots).
+    private var recordStarts: [Int] = []
+    private var hashes: [UInt64] = []
+    /// `(record start + 1) << 24 | 24 bits of the hash` per slot, 0 when empty.
+    private var slots = [UInt64](repeating: 0, count: 1024)
+
+    var count: Int { recordStarts.count }
+
+    /// The record of `key` with `tag`, if it is in the table.
+    @inline(__always)
+    func find(_ key: UnsafeBufferPointer<UInt8>, tag: UInt8 = 0) -> Record? {
+        let hash = Self.hash(key, tag)
+        let check = hash & 0xFF_FFFF
+        return slots.withUnsafeBufferPointer { slots in
+            records.withUnsafeBytes { records -> Record? in
+                let mask = slots.count - 1
+                var slot = Int(truncatingIfNeeded: hash >> 32) & mask
+                while true {
+                    let value = slots[slot]
+                    if value == 0 { return nil }
+                    if value & 0xFF_FFFF == check {
+                        let record = Int(value >> 24) - 1
+                        if Self.matches(records, record, key, tag) { return record }
+                    }
+                    slot = (slot + 1) & mask
+                }
             }
         }
-        parts.append(Array(self[start...]))
-        return omittingEmpty ? parts.filter { !$0.isEmpty } : parts
+    }
+
+    /// The numbers stored with `key` and `tag`, or nil if it is not in the table.
+    @inline(__always)
+    func values(of key: UnsafeBufferPointer<UInt8>, tag: UInt8 = 0) -> (Int32, Int32)? {
+        find(key, tag: tag).map(values)
+    }
+
+    @inline(__always)
+    func values(at record: Record) -> (Int32, Int32) {
+        records.withUnsafeBytes {
+            ($0.loadUnaligned(fromByteOffset: record + 4, as: Int32.self),
+             $0.loadUnaligned(fromByteOffset: record + 8, as: Int32.self))
+        }
+    }
+
+    /// Whether `record` is `key` with `tag`.
+    @inline(__always)
+    func matches(_ record: Record, _ key: UnsafeBufferPointer<UInt8>, tag: UInt8) -> Bool {
+        records.withUnsafeBytes { Self.matches($0, record, key, tag) }
+    }
+
+    /// The record named as `record`'s successor, if any.
+    @inline(__always)
+    func successor(of record: Record) -> Record? {
+        let next = records.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: record + 12, as: Int.self) }
+        return next == 0 ? nil : next - 1
+    }
+
+    @inline(__always)
+    mutating func setSuccessor(of record: Record, to next: Record) {
+        records.withUnsafeMutableBytes { $0.storeBytes(of: next + 1, toByteOffset: record + 12, as: Int.self) }
+    }
+
+    /// Adds `key` with `tag` and its numbers; it must not be in the table.
+    @discardableResult
+    mutating func insert(_ key: UnsafeBufferPointer<UInt8>, tag: UInt8 = 0, values: (Int32, Int32)) -> Record {
+        let hash = Self.hash(key, tag)
+        let record = records.count
+        var header = (Int32(key.count), values.0, values.1, 0, tag)
+        withUnsafeBytes(of: &header) { header in
+            records.append(contentsOf: UnsafeRawBufferPointer(rebasing: header[0..<12]))
+            records.append(contentsOf: UnsafeRawBufferPointer(rebasing: header[16..<25]))
+        }
+        records.append(contentsOf: key)
+        recordStarts.append(record)
+        hashes.append(hash)
+        if recordStarts.count * 2 > slots.count {
+            grow()
+        } else {
+            place(record, hash: hash)
+        }
+        return record
+    }
+
+    @inline(__always)
+    private static func matches(_ records: UnsafeRawBufferPointer, _ record: Record, _ key: UnsafeBufferPointer<UInt8>,
+                                _ tag: UInt8) -> Bool {
+        records.loadUnaligned(fromByteOffset: record, as: Int32.self) == Int32(key.count)
+            && records[record + 20] == tag
+            && (key.isEmpty || ByteString.equal(
+                records.baseAddress!.assumingMemoryBound(to: UInt8.self) + record + headerSize, key.baseAddress!, key.count))
+    }
+
+    @inline(__always)
+    private static func hash(_ key: UnsafeBufferPointer<UInt8>, _ tag: UInt8) -> UInt64 {
+        let tagged = UInt64(tag) &* 0x9E37_79B9_7F4A_7C15
+        guard let base = key.baseAddress, !key.isEmpty else { return tagged }
+        return ByteString.hash(base, key.count) ^ tagged
+    }
+
+    private mutating func place(_ record: Record, hash: UInt64) {
+        let mask = slots.count - 1
+        var slot = Int(truncatingIfNeeded: hash >> 32) & mask
+        while slots[slot] != 0 { slot = (slot + 1) & mask }
+        slots[slot] = UInt64(record + 1) << 24 | (hash & 0xFF_FFFF)
+    }
+
+    private mutating func grow() {
+        slots = [UInt64](repeating: 0, count: slots.count * 2)
+        for (record, hash) in zip(recordStarts, hashes) { place(record, hash: hash) }
     }
 }
