@@ -518,17 +518,23 @@ public struct PerfScriptReader {
             threadOfLabels[labels] = thread
             lastStackOfThread.append(([], []))
         }
+        // Worked on outside the array, so that growing them copies nothing.
+        var (locations, stacks) = ([Int32](), [Int32]())
+        swap(&locations, &lastStackOfThread[thread].locations)
+        swap(&stacks, &lastStackOfThread[thread].stacks)
         var shared = 0
-        let limit = min(lastStackOfThread[thread].locations.count, rootFirst.count)
-        while shared < limit, lastStackOfThread[thread].locations[shared] == rootFirst[shared] { shared += 1 }
-        lastStackOfThread[thread].locations.removeSubrange(shared...)
-        lastStackOfThread[thread].stacks.removeSubrange(shared...)
-        var stack: Int32 = shared > 0 ? lastStackOfThread[thread].stacks[shared - 1] : -1
+        let limit = min(locations.count, rootFirst.count)
+        while shared < limit, locations[shared] == rootFirst[shared] { shared += 1 }
+        locations.removeSubrange(shared...)
+        stacks.removeSubrange(shared...)
+        var stack: Int32 = shared > 0 ? stacks[shared - 1] : -1
         for location in rootFirst[shared...] {
             stack = addStack(location: location, caller: stack)
-            lastStackOfThread[thread].locations.append(location)
-            lastStackOfThread[thread].stacks.append(stack)
+            locations.append(location)
+            stacks.append(stack)
         }
+        swap(&locations, &lastStackOfThread[thread].locations)
+        swap(&stacks, &lastStackOfThread[thread].stacks)
         return stack
     }
 
