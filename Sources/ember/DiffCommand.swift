@@ -55,7 +55,9 @@ struct Diff: ParsableCommand {
             throw ValidationError("--width must be max, after or before")
         }
         guard top > 0 else { throw ValidationError("--top must be positive") }
-        guard imageWidth >= 100 else { throw ValidationError("--image-width must be at least 100") }
+        guard (100...1_000_000).contains(imageWidth) else {
+            throw ValidationError("--image-width must be between 100 and 1000000")
+        }
     }
 
     func run() throws {

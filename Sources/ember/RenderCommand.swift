@@ -97,10 +97,13 @@ struct Render: ParsableCommand {
     var base: [String] = []
 
     func validate() throws {
-        guard width >= 100 else { throw ValidationError("--width must be at least 100") }
-        guard height >= 2 else { throw ValidationError("--height must be at least 2") }
-        guard fontSize > 0 else { throw ValidationError("--font-size must be positive") }
-        guard factor.isFinite, factor > 0 else { throw ValidationError("--factor must be a positive number") }
+        // Bounds that keep every coordinate and count of the graph a finite number.
+        guard (100...1_000_000).contains(width) else { throw ValidationError("--width must be between 100 and 1000000") }
+        guard (2...1000).contains(height) else { throw ValidationError("--height must be between 2 and 1000") }
+        guard fontSize > 0, fontSize <= 1000 else { throw ValidationError("--font-size must be above 0 and at most 1000") }
+        guard factor.isFinite, factor >= 1e-12, factor <= 1e12 else {
+            throw ValidationError("--factor must be a number between 1e-12 and 1e12")
+        }
         _ = try parsedOptions()
     }
 

@@ -56,6 +56,11 @@ final class FoldedParserTests: XCTestCase {
         XCTAssertEqual(parse("main;foo 1e5"), .malformed)
         XCTAssertEqual(parse("main;foo 1.2.3"), .malformed)
         XCTAssertEqual(parse("main;foo ."), .malformed)
+        XCTAssertEqual(parse("main;foo inf"), .malformed)
+        XCTAssertEqual(parse("main;foo nan"), .malformed)
+        XCTAssertEqual(parse("main;foo " + String(repeating: "9", count: 301)), .malformed, "past maximumCount")
+        XCTAssertEqual(parse("main;foo " + String(repeating: "9", count: 400) + ".5"), .malformed, "would be infinite")
+        XCTAssertNotEqual(parse("main;foo 1" + String(repeating: "0", count: 299)), .malformed)
     }
 
     func testAnyBytesBelongToNames() throws {

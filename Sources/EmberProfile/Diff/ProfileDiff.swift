@@ -44,7 +44,8 @@ public struct ProfileDiff {
         self.report = report
         let beforeTotal = tree.totalSamplesBefore
         let afterTotal = tree.totalSamples
-        if normalize, beforeTotal > 0, afterTotal > 0 {
+        // A factor that overflows (totals of wildly different sizes) leaves BEFORE as it is.
+        if normalize, beforeTotal > 0, afterTotal > 0, (afterTotal / beforeTotal).isFinite {
             let factor = afterTotal / beforeTotal
             normalization = factor
             if factor != 1 {

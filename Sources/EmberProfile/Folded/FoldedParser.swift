@@ -200,8 +200,14 @@ public enum FoldedParser {
         var literal = String(decoding: text, as: UTF8.self)
         if literal.hasPrefix(".") { literal = "0" + literal }
         if literal.hasSuffix(".") { literal += "0" }
-        return Double(literal)
+        guard let value = Double(literal), value <= maximumCount else { return nil }
+        return value
     }
+
+    /// The largest count a line may have: any file's counts then add up to a finite total
+    /// (a file of 10¹⁸ such lines would be needed to pass a double's range). A larger count
+    /// (as much as 10³⁰⁹ would read as infinity) makes its line malformed.
+    public static let maximumCount = 1e300
 
     static func errorText() -> String { String(cString: strerror(errno)) }
 }
