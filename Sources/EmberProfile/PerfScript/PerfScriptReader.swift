@@ -94,7 +94,9 @@ public struct PerfScriptReader {
     /// What a header's bytes up to its numbers give: an index of `threadHeaders`.
     private var threads = ByteKeyTable()
     private var threadHeaders: [(processName: [UInt8], isJava: Bool, labels: Int32)] = []
-    /// The stack id of each distinct sample (its process name and locations), so that a
+    /// The index of `threadHeaders` the last header kept gave.
+    private var headerThread: Int32 = 0
+    /// The stack id of each distinct sample (its thread and locations), so that a
     /// repeated stack is looked up once rather than frame by frame.
     private var stacks = ByteKeyTable()
     /// The last new stack of each label set (thread), root first: its locations and their
@@ -213,6 +215,7 @@ public struct PerfScriptReader {
         let threadKey = UnsafeBufferPointer(rebasing: line[0..<(secondNumber ?? firstNumber).upperBound])
         if let (thread, _) = threads.values(of: threadKey) {
             (processName, processIsJava, labels) = threadHeaders[Int(thread)]
+            headerThread = thread
             return true
         }
         processName = []
@@ -230,7 +233,8 @@ public struct PerfScriptReader {
         }
         processIsJava = processName.starts(with: "java".utf8)
         labels = labelSet(line: line, comm: 0..<commEnd, pid: pid, tid: tid)
-        threads.insert(threadKey, values: (Int32(threadHeaders.count), 0))
+        headerThread = Int32(threadHeaders.count)
+        threads.insert(threadKey, values: (headerThread, 0))
         threadHeaders.append((processName, processIsJava, labels))
         return true
     }
@@ -479,10 +483,10 @@ public struct PerfScriptReader {
 
     private mutating func endSample() {
         if !pendingInlines.isEmpty { frames.append(inlinedLocation()) }
-        // The stack's key: the process name, then the frames' location ids.
+        // The stack's key: the header's thread (which gives the process name), then the
+        // frames' location ids.
         scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: processName)
-        scratch.append(0)
+        withUnsafeBytes(of: headerThread) { scratch.append(contentsOf: $0) }
         frames.withUnsafeBytes { scratch.append(contentsOf: $0) }
         let stack: Int32
         if let (known, _) = scratch.withUnsafeBufferPointer({ stacks.values(of: $0) }) {
