@@ -99,10 +99,10 @@ public struct PerfScriptReader {
     /// The stack id of each distinct sample (its thread and locations), so that a
     /// repeated stack is looked up once rather than frame by frame.
     private var stacks = ByteKeyTable()
-    /// The last new stack of each label set (thread), root first: its locations and their
-    /// stack ids, since a thread's next stack shares most of its callers.
-    private var threadOfLabels: [Int32: Int] = [:]
-    private var lastStackOfThread: [(locations: [Int32], stacks: [Int32])] = []
+    /// Per index of `threadHeaders`: its root locations, and the last new stack of the thread,
+    /// root first: its locations and their stack ids, since a thread's next stack shares
+    /// most of its callers.
+    private var lastStackOfThread: [(roots: [Int32], locations: [Int32], stacks: [Int32])] = []
     /// Per stack id: the callee it was last given, and that stack.
     private var lastCallee: [(location: Int32, stack: Int32)] = []
     private var rootFirst: [Int32] = []
@@ -185,7 +185,9 @@ public struct PerfScriptReader {
             pid = nil
         }
         var periodValue: Double = 1
-        if let (periodDigits, event) = Self.matchEvent(line) {
+        var eventColon: Int?
+        if let (periodDigits, event, colon) = Self.matchEvent(line) {
+            eventColon = colon
             let eventBytes = UnsafeBufferPointer(rebasing: line[event])
             if let filter = eventFilter {
                 let same = filter.count == eventBytes.count
@@ -207,7 +209,9 @@ public struct PerfScriptReader {
             if let periodDigits { periodValue = Self.period(UnsafeBufferPointer(rebasing: line[periodDigits])) }
         }
         period = periodValue
-        time = Self.timestamp(in: line, after: commEnd)
+        // The time is most often what ends at the event's colon.
+        time = eventColon.flatMap { Self.timestamp(in: line, endingAt: $0, after: commEnd) }
+            ?? Self.timestamp(in: line, after: commEnd)
         hasProcessName = true
 
         // The root frames' name and the labels come from the bytes up to the numbers, the
@@ -510,18 +514,16 @@ public struct PerfScriptReader {
     /// The stack of the sample read, added to the profile: its callers as far as they are
     /// the last new stack's of the same thread are that stack's.
     private mutating func newStack() -> Int32 {
-        let nameID = processName.withUnsafeBufferPointer { profile.intern($0) }
-        rootFirst.removeAll(keepingCapacity: true)
-        rootFirst.append(contentsOf: roots(of: nameID))
-        rootFirst.append(contentsOf: frames.reversed())
-        let thread: Int
-        if let known = threadOfLabels[labels] {
-            thread = known
-        } else {
-            thread = lastStackOfThread.count
-            threadOfLabels[labels] = thread
-            lastStackOfThread.append(([], []))
+        let thread = Int(headerThread)
+        if thread >= lastStackOfThread.count {
+            lastStackOfThread.append(contentsOf: repeatElement((roots: [Int32](), locations: [Int32](), stacks: [Int32]()), count: thread + 1 - lastStackOfThread.count))
         }
+        if lastStackOfThread[thread].roots.isEmpty {
+            lastStackOfThread[thread].roots = roots(of: processName.withUnsafeBufferPointer { profile.intern($0) })
+        }
+        rootFirst.removeAll(keepingCapacity: true)
+        rootFirst.append(contentsOf: lastStackOfThread[thread].roots)
+        rootFirst.append(contentsOf: frames.reversed())
         // Worked on outside the array, so that growing them copies nothing.
         var (locations, stacks) = ([Int32](), [Int32]())
         swap(&locations, &lastStackOfThread[thread].locations)
@@ -529,8 +531,8 @@ public struct PerfScriptReader {
         var shared = 0
         let limit = min(locations.count, rootFirst.count)
         while shared < limit, locations[shared] == rootFirst[shared] { shared += 1 }
-        locations.removeSubrange(shared...)
-        stacks.removeSubrange(shared...)
+        locations.removeLast(locations.count - shared)
+        stacks.removeLast(stacks.count - shared)
         var stack: Int32 = shared > 0 ? stacks[shared - 1] : -1
         for location in rootFirst[shared...] {
             stack = addStack(location: location, caller: stack)
@@ -647,7 +649,7 @@ public struct PerfScriptReader {
     }
 
     /// `:\s*(\d+)*\s+(\S+):\s*$`: the period's digits (if printed) and the event name.
-    static func matchEvent(_ line: UnsafeBufferPointer<UInt8>) -> (period: Range<Int>?, event: Range<Int>)? {
+    static func matchEvent(_ line: UnsafeBufferPointer<UInt8>) -> (period: Range<Int>?, event: Range<Int>, colon: Int)? {
         // `(\S+):` is the last run of non-space bytes (only spaces follow it), ending in `:`.
         var end = line.count
         while end > 0, isSpace(line[end - 1]) { end -= 1 }
@@ -664,7 +666,7 @@ public struct PerfScriptReader {
         let digits = index..<digitsEnd
         while !digits.isEmpty, index > 0, isSpace(line[index - 1]) { index -= 1 }
         guard index > 0, line[index - 1] == UInt8(ascii: ":") else { return nil }
-        return (digits.isEmpty ? nil : digits, start..<(end - 1))
+        return (digits.isEmpty ? nil : digits, start..<(end - 1), index - 1)
     }
 
     struct FrameMatch {
@@ -738,36 +740,54 @@ public struct PerfScriptReader {
         bytes.split(separator: separator, omittingEmptySubsequences: false).map { Array($0) }
     }
 
-    /// stackcollapse-perf.pl's tidying of a name.
+    /// stackcollapse-perf.pl's tidying of a name: `s/;/:/g`; unless `m/\.\(.*\)\./` (a Go
+    /// method name such as `net/http.(*Client).Do`), `s/\((?!anonymous namespace\)).*//`;
+    /// `tr/"\'//d`; in a `java` process, `s/^L//` if it holds a `/`.
     static func tidy(_ name: inout [UInt8], java: Bool) {
-        for index in name.indices where name[index] == UInt8(ascii: ";") { name[index] = UInt8(ascii: ":") }
-        // Arguments go, after the first `(` that is not `(anonymous namespace)`; not in a Go
-        // method name such as `net/http.(*Client).Do` (a `.(`, later a `).`).
-        if !isGoMethod(name) {
-            let anonymous = Array("anonymous namespace)".utf8)
-            var index = 0
-            while index < name.count {
-                if name[index] == UInt8(ascii: "("), !name[(index + 1)...].starts(with: anonymous) {
-                    name.removeSubrange(index...)
-                    break
+        let kept = name.withUnsafeMutableBufferPointer { name -> Int in
+            let count = name.count
+            var goOpen = -1
+            for index in 0..<count {
+                if name[index] == UInt8(ascii: ";") { name[index] = UInt8(ascii: ":") }
+                if goOpen < 0, index + 1 < count, name[index] == UInt8(ascii: "."), name[index + 1] == UInt8(ascii: "(") {
+                    goOpen = index
                 }
-                index += 1
             }
+            var isGoMethod = false
+            if goOpen >= 0 {
+                var index = count - 2
+                while index > goOpen + 1, !isGoMethod {
+                    isGoMethod = name[index] == UInt8(ascii: ")") && name[index + 1] == UInt8(ascii: ".")
+                    index -= 1
+                }
+            }
+            var end = count
+            if !isGoMethod {
+                let anonymous: StaticString = "anonymous namespace)"
+                for index in 0..<count where name[index] == UInt8(ascii: "(") {
+                    let rest = count - index - 1
+                    if rest < anonymous.utf8CodeUnitCount
+                        || !ByteString.equal(name.baseAddress! + index + 1, anonymous.utf8Start, anonymous.utf8CodeUnitCount) {
+                        end = index
+                        break
+                    }
+                }
+            }
+            // Quotes go; the rest moves up.
+            var kept = 0
+            var hasSlash = false
+            for index in 0..<end where name[index] != UInt8(ascii: "\"") && name[index] != UInt8(ascii: "'") {
+                if name[index] == UInt8(ascii: "/") { hasSlash = true }
+                name[kept] = name[index]
+                kept += 1
+            }
+            if java, hasSlash, kept > 0, name[0] == UInt8(ascii: "L") {
+                for index in 1..<kept { name[index - 1] = name[index] }
+                kept -= 1
+            }
+            return kept
         }
-        name.removeAll { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") }
-        if java, name.contains(UInt8(ascii: "/")), name.first == UInt8(ascii: "L") { name.removeFirst() }
-    }
-
-    /// `m/\.\(.*\)\./`.
-    static func isGoMethod(_ name: [UInt8]) -> Bool {
-        guard let open = name.indices.dropLast().first(where: { name[$0] == UInt8(ascii: ".") && name[$0 + 1] == UInt8(ascii: "(") })
-        else { return false }
-        var index = name.count - 2
-        while index > open + 1 {
-            if name[index] == UInt8(ascii: ")") && name[index + 1] == UInt8(ascii: ".") { return true }
-            index -= 1
-        }
-        return false
+        name.removeLast(name.count - kept)
     }
 
     /// `m:/tmp/perf-\d+\.map:`, anywhere in the module's name.
@@ -823,6 +843,26 @@ public struct PerfScriptReader {
         return nil
     }
 
+    /// The timestamp `123.456789` that ends at `colon` and starts after a space, after the
+    /// command name, in nanoseconds.
+    static func timestamp(in line: UnsafeBufferPointer<UInt8>, endingAt colon: Int, after commEnd: Int) -> Int64? {
+        var start = colon
+        while start > commEnd, isDigit(line[start - 1]) { start -= 1 }
+        let fractionDigits = colon - start
+        guard fractionDigits > 0, start - 1 > commEnd, line[start - 1] == UInt8(ascii: ".") else { return nil }
+        let dot = start - 1
+        start = dot
+        while start > commEnd, isDigit(line[start - 1]) { start -= 1 }
+        guard start < dot, dot - start < 11, start > 0, isSpace(line[start - 1]) else { return nil }
+        var seconds: Int64 = 0
+        for index in start..<dot { seconds = seconds * 10 + Int64(line[index] - 0x30) }
+        guard seconds < 1 << 33 else { return nil }
+        var fraction: Int64 = 0
+        for index in (dot + 1)..<min(colon, dot + 10) { fraction = fraction * 10 + Int64(line[index] - 0x30) }
+        for _ in min(fractionDigits, 9)..<9 { fraction *= 10 }
+        return seconds * 1_000_000_000 + fraction
+    }
+
     /// The value type of a sample's period: nanoseconds for the clock events.
     static func valueType(ofEvent event: String) -> ValueType {
         let name = event.split(separator: ":").first.map(String.init) ?? event
@@ -872,9 +912,11 @@ extension Array where Element == UInt8 {
     }
 
     func contains(subsequence: StaticString) -> Bool {
-        let needle = UnsafeBufferPointer(start: subsequence.utf8Start, count: subsequence.utf8CodeUnitCount)
-        guard needle.count <= count else { return false }
-        return (0...(count - needle.count)).contains { self[$0..<($0 + needle.count)].elementsEqual(needle) }
+        let needle = subsequence.utf8CodeUnitCount
+        guard needle <= count else { return false }
+        return withUnsafeBufferPointer { bytes in
+            (0...(count - needle)).contains { ByteString.equal(bytes.baseAddress! + $0, subsequence.utf8Start, needle) }
+        }
     }
 }
 
@@ -960,6 +1002,9 @@ struct ByteKeyTable {
     mutating func insert(_ key: UnsafeBufferPointer<UInt8>, tag: UInt8 = 0, values: (Int32, Int32)) -> Record {
         let hash = Self.hash(key, tag)
         let record = records.count
+        // A table that grows large gets room ahead, which costs address space until used and
+        // saves copying it again and again (small inputs keep small tables).
+        if record >= 1 << 16, records.capacity < 1 << 22 { records.reserveCapacity(1 << 22) }
         var header = (Int32(key.count), values.0, values.1, 0, tag)
         withUnsafeBytes(of: &header) { header in
             records.append(contentsOf: UnsafeRawBufferPointer(rebasing: header[0..<12]))
