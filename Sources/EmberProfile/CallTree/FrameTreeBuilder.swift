@@ -298,21 +298,30 @@ public struct FrameTreeBuilder {
 struct ProfileLabels {
     let profile: Profile
     let lines: Bool
-    /// Per location: its labels, outermost first, as ranges of `bytes`.
+    /// Every label made so far, one after another, and where each ends.
     private var bytes: [UInt8] = []
-    private var ranges: [[Range<Int>]]
+    private var ends: [Int] = []
+    /// Per location: its first label in `ends` (-1 until made) and how many it has, outermost first.
+    private var first: [Int32]
+    private var count: [Int32]
 
     init(profile: Profile, lines: Bool) {
         self.profile = profile
         self.lines = lines
-        ranges = Array(repeating: [], count: profile.locations.count)
+        first = Array(repeating: -1, count: profile.locations.count)
+        count = Array(repeating: 0, count: profile.locations.count)
     }
 
     /// Calls `body` with each label of `location`, outermost first.
+    @inline(__always)
     mutating func forEachLabel(ofLocation location: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        if ranges[Int(location)].isEmpty { make(location) }
+        if first[Int(location)] < 0 { make(location) }
+        let start = Int(first[Int(location)])
         bytes.withUnsafeBufferPointer { bytes in
-            for range in ranges[Int(location)] { body(UnsafeBufferPointer(rebasing: bytes[range])) }
+            for label in start..<start + Int(count[Int(location)]) {
+                let from = label == 0 ? 0 : ends[label - 1]
+                body(UnsafeBufferPointer(rebasing: bytes[from..<ends[label]]))
+            }
         }
     }
 
@@ -329,24 +338,24 @@ struct ProfileLabels {
         return (joined, joinedRanges)
     }
 
-    private mutating func make(_ location: Int32) {
-        var frames: [StackFrame] = []
-        profile.appendFrames(ofLocation: location, to: &frames)
-        var label: [UInt8] = []
-        for frame in frames {
-            label.removeAll(keepingCapacity: true)
-            let function = profile.functions[Int(frame.function)]
+    private mutating func make(_ id: Int32) {
+        let location = profile.locations[Int(id)]
+        first[Int(id)] = Int32(ends.count)
+        count[Int(id)] = Int32(location.lines.count)
+        // Outermost first: the physical frame (the last line), then what was inlined into it.
+        for (index, line) in location.lines.enumerated().reversed() {
+            let kind: FrameKind = index == location.lines.count - 1 && location.kind != .inlined ? location.kind : .inlined
+            let function = profile.functions[Int(line.function)]
             profile.strings.withBytes(of: function.name) { name in
                 if lines, function.file != 0 {
                     profile.strings.withBytes(of: function.file) { file in
-                        FoldedFormat.appendLabel(name: name, position: (file, frame.line), kind: frame.kind, to: &label)
+                        FoldedFormat.appendLabel(name: name, position: (file, line.line), kind: kind, to: &bytes)
                     }
                 } else {
-                    FoldedFormat.appendLabel(name: name, kind: frame.kind, to: &label)
+                    FoldedFormat.appendLabel(name: name, kind: kind, to: &bytes)
                 }
             }
-            ranges[Int(location)].append(bytes.count..<bytes.count + label.count)
-            bytes.append(contentsOf: label)
+            ends.append(bytes.count)
         }
     }
 }

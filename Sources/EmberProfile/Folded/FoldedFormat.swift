@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The conventions of collapsed ("folded") stacks that readers and writers share: frame
 /// kinds spelled as name suffixes, the characters a name cannot hold, how counts print.
 public enum FoldedFormat {
@@ -59,6 +63,12 @@ public enum FoldedFormat {
 
     @inline(__always)
     static func appendSanitized(_ name: UnsafeBufferPointer<UInt8>, to label: inout [UInt8]) {
+        // Most names hold none of the three: they are copied whole.
+        if let base = name.baseAddress, memchr(base, 0x3B, name.count) == nil, memchr(base, 10, name.count) == nil,
+           memchr(base, 13, name.count) == nil {
+            label.append(contentsOf: name)
+            return
+        }
         for byte in name {
             switch byte {
             case UInt8(ascii: ";"): label.append(UInt8(ascii: ":"))

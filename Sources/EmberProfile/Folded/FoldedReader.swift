@@ -144,7 +144,7 @@ public struct FoldedReader {
         // The first frame is the physical one, unless it is itself marked inlined (nothing
         // before it to be inlined into).
         let kind = frameKinds[frames.lowerBound]
-        let location = profile.addLocation(Location(kind: kind, lines: lines.reversed()))
+        let location = profile.appendLocation(Location(kind: kind, lines: lines.reversed()))
         while locationOfGroup.count <= Int(key) { locationOfGroup.append(-1) }
         locationOfGroup[Int(key)] = location
         return location

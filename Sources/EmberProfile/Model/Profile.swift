@@ -41,6 +41,9 @@ public struct Profile: Sendable {
 
     private var functionIndex: [Function: Int32] = [:]
     private var locationIndex: [Location: Int32] = [:]
+    /// Locations below this index are in `locationIndex` (``appendLocation(_:)`` leaves
+    /// its locations out until an ``addLocation(_:)`` needs them).
+    private var indexedLocations = 0
     private var mappingIndex: [Mapping: Int32] = [:]
     private var labelSetIndex: [[Label]: Int32] = [[]: 0]
 
@@ -79,11 +82,24 @@ public struct Profile: Sendable {
 
     /// The id of this location, added if new.
     public mutating func addLocation(_ location: Location) -> Int32 {
+        while indexedLocations < locations.count {
+            locationIndex[locations[indexedLocations]] = Int32(indexedLocations)
+            indexedLocations += 1
+        }
         if let known = locationIndex[location] { return known }
         let id = Int32(locations.count)
         locations.append(location)
         locationIndex[location] = id
+        indexedLocations += 1
         return id
+    }
+
+    /// Adds a location without looking for an equal one: for readers that keep their own
+    /// index of what they made (by the input's bytes). A later ``addLocation(_:)`` still
+    /// finds it.
+    public mutating func appendLocation(_ location: Location) -> Int32 {
+        locations.append(location)
+        return Int32(locations.count - 1)
     }
 
     /// The id of this mapping, added if new.

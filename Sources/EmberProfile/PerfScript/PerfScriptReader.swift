@@ -343,7 +343,7 @@ public struct PerfScriptReader {
         let address = Self.hexValue(UnsafeBufferPointer(rebasing: line[match.address]))
         if partCount == 1, pendingInlines.isEmpty {
             let part = cachedParts[Int(firstPart)]
-            return (profile.addLocation(Location(address: address, mapping: mapping, kind: part.kind,
+            return (profile.appendLocation(Location(address: address, mapping: mapping, kind: part.kind,
                                                  lines: [Line(function: part.function)])), 1)
         }
         let parts = cachedParts[Int(firstPart)..<Int(firstPart + partCount)]
@@ -354,7 +354,7 @@ public struct PerfScriptReader {
         var kind = parts.first!.kind
         func addLocation() {
             lines.reverse()
-            rootFirst.append(profile.addLocation(Location(address: address, mapping: mapping, kind: kind, lines: lines)))
+            rootFirst.append(profile.appendLocation(Location(address: address, mapping: mapping, kind: kind, lines: lines)))
             lines.removeAll()
         }
         for part in parts {
@@ -371,7 +371,7 @@ public struct PerfScriptReader {
 
     /// A location of the inlined frames waiting for a frame that did not come.
     private mutating func inlinedLocation() -> Int32 {
-        profile.addLocation(Location(kind: .inlined, lines: pendingInlines))
+        profile.appendLocation(Location(kind: .inlined, lines: pendingInlines))
     }
 
     /// The frame's name split on `->` and tidied as stackcollapse-perf.pl does, root first,
@@ -566,7 +566,7 @@ public struct PerfScriptReader {
     private mutating func roots(of nameID: Int32) -> [Int32] {
         if let known = rootsOfName[nameID] { return known }
         let roots = Self.perlSplitKeepingAll(processName, on: UInt8(ascii: ";")).map { part in
-            profile.addLocation(Location(kind: .process, lines: [Line(function: function(named: part))]))
+            profile.appendLocation(Location(kind: .process, lines: [Line(function: function(named: part))]))
         }
         rootsOfName[nameID] = roots
         return roots
