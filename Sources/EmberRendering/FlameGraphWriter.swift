@@ -250,7 +250,7 @@ struct FlameGraphWriter {
                 } else if node == 0 {
                     fill = rootColor
                 } else {
-                    fill = tree.withName(of: node) { colors.color(of: $0, kind: tree.nodeKind[node]) }
+                    fill = tree.withName(of: node) { colors.color(of: $0, kind: tree.kind(of: node)) }
                 }
                 guard drawn else {
                     if parentDrawn {

@@ -112,6 +112,7 @@ struct Record: ParsableCommand {
         if let pid, pid <= 0 {
             throw ValidationError("--pid must be a positive process id")
         }
+        if includeEmber && !all { throw ValidationError("--include-ember goes with --all") }
     }
 
     func run() throws {
@@ -148,6 +149,9 @@ struct Record: ParsableCommand {
         } catch let error as RecordingError {
             status.clear()
             throw EmberError(error.description)
+        } catch {
+            status.clear()
+            throw error
         }
         status.clear()
         var options = FlameGraphOptions()

@@ -16,7 +16,7 @@ extension FrameTree {
         var locationOfLabel: [Int32: Int32] = [:]
         var stackOfNode = [Int32](repeating: -1, count: nodeCount)
         for node in 1..<nodeCount {
-            let kind = nodeKind[node]
+            let kind = self.kind(of: node)
             let label = withName(of: node) { labels.intern($0) }
             let location: Int32
             if let known = locationOfLabel[label] {

@@ -9,7 +9,7 @@ import Glibc
 /// A node is named by its label, the frame as flame graphs show it: the function's name and,
 /// for kinds other than plain code, the annotation folded text gives it (`read_[k]`). Frames
 /// of different kinds are different nodes, and the order of children is the order of their
-/// labels, as flamegraph.pl sorts them. Each node's kind is kept beside it as data.
+/// labels, as flamegraph.pl sorts them; ``kind(of:)`` gives each node's kind.
 ///
 /// Nodes live in parallel arrays (no per-node objects); names are appended to one byte
 /// arena as nodes are created (a sequential copy is cheaper than interning each name in a
@@ -23,8 +23,6 @@ public struct FrameTree: Sendable {
     var nameStart: [Int] = [0]
     var nameLength: [Int32] = [0]
     public private(set) var nodeParent: [Int32] = [-1]
-    /// The kind of each node's frame.
-    public private(set) var nodeKind: [FrameKind] = [.user]
     /// 32 bits of the hash of each node's name.
     var nodeHash: [UInt32] = [0]
     /// The most recently added child of each node, and the child added before each node.
@@ -80,7 +78,6 @@ public struct FrameTree: Sendable {
         nameStart.reserveCapacity(nodes)
         nameLength.reserveCapacity(nodes)
         nodeParent.reserveCapacity(nodes)
-        nodeKind.reserveCapacity(nodes)
         nodeHash.reserveCapacity(nodes)
         firstChild.reserveCapacity(nodes)
         nextSibling.reserveCapacity(nodes)
@@ -97,7 +94,6 @@ public struct FrameTree: Sendable {
         nameStart.prefault(next: nodes)
         nameLength.prefault(next: nodes)
         nodeParent.prefault(next: nodes)
-        nodeKind.prefault(next: nodes)
         nodeHash.prefault(next: nodes)
         firstChild.prefault(next: nodes)
         nextSibling.prefault(next: nodes)
@@ -226,7 +222,6 @@ public struct FrameTree: Sendable {
         nameLength.append(Int32(count))
         nameBytes.append(contentsOf: UnsafeBufferPointer(start: name, count: count))
         nodeParent.append(parent)
-        nodeKind.append(FoldedFormat.kind(ofLabel: UnsafeBufferPointer(start: name, count: count)))
         nodeHash.append(hash)
         firstChild.append(-1)
         nextSibling.append(firstChild[Int(parent)])
@@ -417,7 +412,6 @@ public struct FrameTree: Sendable {
             nodeHash.append(contentsOf: other.nodeHash[run])
             childCount.append(contentsOf: other.childCount[run])
             nodeParent.append(contentsOf: other.nodeParent[run])
-            nodeKind.append(contentsOf: other.nodeKind[run])
             firstChild.append(contentsOf: other.firstChild[run])
             nextSibling.append(contentsOf: other.nextSibling[run])
             after.append(contentsOf: other.after[run])
@@ -450,8 +444,11 @@ public struct FrameTree: Sendable {
         return withName(of: node) { ByteString.text(of: $0) }
     }
 
-    /// The kind of `node`'s frame.
-    public func kind(of node: Int) -> FrameKind { nodeKind[node] }
+    /// The kind of `node`'s frame. A node's label carries it (kinds and their folded
+    /// suffixes correspond one to one), so it is read from there rather than kept twice.
+    public func kind(of node: Int) -> FrameKind {
+        node == 0 ? .user : withName(of: node) { FoldedFormat.kind(ofLabel: $0) }
+    }
 
     public func parent(of node: Int) -> Int? { node == 0 ? nil : Int(nodeParent[node]) }
 
