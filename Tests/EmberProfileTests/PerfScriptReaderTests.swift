@@ -500,6 +500,22 @@ final class PerfScriptReaderTests: XCTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return directory
     }
+
+    func testFramesWithNoHeaderAreCountedAndAnErrorForTheCommands() throws {
+        let text = "\t1234 main+0x4 (/usr/bin/app)\n\napp 12/13 1.0: 1 cpu-clock:\n\t1234 main+0x4 (/usr/bin/app)\n\n"
+            + "other 14 2.0: 5 cycles:\n\t99 skipped (/usr/bin/other)\n\n"
+        let (profile, report) = PerfScriptReader.read(bytes: Array(text.utf8))
+        XCTAssertEqual(report.framesWithoutHeader, 1, "frames of a left-out event are no such frames")
+        XCTAssertEqual(report.firstFrameWithoutHeader, 1)
+        XCTAssertEqual(FoldedWriter.text(of: profile), "app;main 1\n")
+        let path = NSTemporaryDirectory() + "ember-headerless-\(getpid()).txt"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        XCTAssertThrowsError(try InputFile(path: path).profile()) { error in
+            XCTAssertEqual("\(error)", "\(path):1: frames of no sample: 1 frame line with no header line "
+                + "(`comm pid time: event:`) since the last blank line")
+        }
+    }
 }
 
 /// The options given to both: ember's reader and the script's arguments.

@@ -135,6 +135,11 @@ public final class InputFile {
             var reader = PerfScriptReader(options: options.perfScript)
             try reader.add(lines())
             reader.finish()
+            if let first = reader.report.firstFrameWithoutHeader {
+                throw ProfileInputError("\(path):\(first): frames of no sample: \(reader.report.framesWithoutHeader) "
+                    + "frame line\(reader.report.framesWithoutHeader == 1 ? "" : "s") with no header line "
+                    + "(`comm pid time: event:`) since the last blank line")
+            }
             profile = reader.profile
             warnings += Self.warnings(of: reader.report, path: path)
         case .pprof:

@@ -49,6 +49,11 @@ public struct PerfScriptReader {
         /// Lines that are neither a header, a frame, a comment nor blank.
         public var unrecognizedLines = 0
         public var firstUnrecognized: Int?
+        /// Frame lines of no sample: with no header line before them since the last blank
+        /// line (not a sample of a left-out event). The script skips them without a word;
+        /// ember makes them an error, since a block of frames lost its header.
+        public var framesWithoutHeader = 0
+        public var firstFrameWithoutHeader: Int?
         /// Samples of other events than the one kept, and that event.
         public var filteredSamples = 0
         public var keptEvent: String?
@@ -61,6 +66,10 @@ public struct PerfScriptReader {
 
     private var eventFilter: [UInt8]?
     private var sawEventType = false
+    /// The line being read, and whether the frames since the last blank line belong to a
+    /// sample of a left-out event.
+    private var lineNumber = 0
+    private var skippingLeftOutSample = false
     /// The sample being read (the script's `$pname`, `$m_period` and `@stack`): its root
     /// frames' name, labels, period, time, and its frames' locations, leaf first.
     private var hasProcessName = false
@@ -162,8 +171,10 @@ public struct PerfScriptReader {
 
     public mutating func addLine(_ line: UnsafeBufferPointer<UInt8>, number: Int) {
         report.lines += 1
+        lineNumber = number
         guard let first = line.first else {
             if hasProcessName { endSample() }
+            skippingLeftOutSample = false
             return
         }
         if first == UInt8(ascii: "#") { return }
@@ -194,6 +205,7 @@ public struct PerfScriptReader {
                     && filter.withUnsafeBufferPointer { ByteString.equal($0.baseAddress!, eventBytes.baseAddress!, filter.count) }
                 if !same {
                     // Skipped alone: the sample read so far goes on (see the type's comment).
+                    if !hasProcessName { skippingLeftOutSample = true }
                     report.filteredSamples += 1
                     report.otherEvents.insert(ByteString.text(of: eventBytes))
                     return true
@@ -246,7 +258,14 @@ public struct PerfScriptReader {
     /// `\t ADDRESS function+0xOFFSET (module)`; false if the line is not a frame.
     private mutating func frameLine(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         // A frame before any header, or after a header skipped since the last blank line.
-        guard hasProcessName else { return Self.matchFrame(line) != nil }
+        guard hasProcessName else {
+            guard Self.matchFrame(line) != nil else { return false }
+            if !skippingLeftOutSample {
+                report.framesWithoutHeader += 1
+                if report.firstFrameWithoutHeader == nil { report.firstFrameWithoutHeader = lineNumber }
+            }
+            return true
+        }
         // Most lines were seen before: found by their bytes, without matching them again;
         // most often they are the line that followed the previous one last time.
         let tag: UInt8 = processIsJava ? 1 : 0
