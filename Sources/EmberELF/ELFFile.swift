@@ -20,9 +20,14 @@ public final class ELFFile {
     /// as long as the handle.
     private let image: UnsafeMutableRawBufferPointer?
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, opening: path)
+    }
+
+    /// Opens `file`, a name that reaches the file called `path`.
+    private init(path: String, opening file: String) throws {
         _ = elf_version(UInt32(EV_CURRENT))
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw ELFError(description: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -56,6 +61,16 @@ public final class ELFFile {
         self.fd = -1
         self.elf = elf
         self.image = image
+    }
+
+    /// The same file through a handle of its own, which another thread may read while this
+    /// one is used (libelf handles are not shared between threads). Reached through this
+    /// one's descriptor, so a file deleted or in a process root that is gone still opens.
+    public func reopened() throws -> ELFFile {
+        if let image {
+            return try ELFFile(image: Array(UnsafeRawBufferPointer(image)), name: path)
+        }
+        return try ELFFile(path: path, opening: "/proc/self/fd/\(fd)")
     }
 
     deinit {

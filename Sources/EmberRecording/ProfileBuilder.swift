@@ -5,21 +5,33 @@ import EmberUnwinding
 import Glibc
 #endif
 
-/// Turns unwound call stacks into the profile model: each sampled address a location (its
-/// mapping, its inline chain as lines), the process and optionally the thread as the
-/// outermost frames, user frames, then kernel frames; every stack that was lost, or ended
-/// early, marked by a frame that says why.
-struct ProfileBuilder {
+/// Turns unwound call stacks into the profile model as they come (a process's stacks are
+/// added when it ends, so that a long recording of many short-lived processes lets go of
+/// them; the others at the end): each sampled address a location (its mapping, its inline
+/// chain as lines), the process and optionally the thread as the outermost frames, user
+/// frames, then kernel frames; every stack that was lost, or ended early, marked by a frame
+/// that says why.
+///
+/// Memory follows the code sampled, not the processes: a file's locations are shared by
+/// every process that maps it (their addresses are offsets in the file, in one mapping per
+/// file), and past ``maximumThreads`` threads, those that end keep their samples without
+/// their pid and tid.
+final class ProfileBuilder {
     let symbolizer: Symbolizer
     let settings: RecordingSettings
+    private(set) var profile: Profile
+    let period: Int64
+    /// Samples whose stack (or half of it) was lost, by reason, for the report.
+    private(set) var lostStacks: [String: UInt64] = [:]
+    /// Distinct processes and threads added.
+    private(set) var processes = Set<Int32>()
+    private(set) var threads = Set<Int32>()
+    /// Threads whose samples were kept without pid and tid (past ``maximumThreads``).
+    private(set) var threadsWithoutLabels = 0
 
-    struct Result {
-        var profile: Profile
-        /// Samples whose stack (or half of it) was lost, by reason, for the report.
-        var lostStacks: [String: UInt64]
-    }
+    static let maximumThreads = RecordingReport.labelledThreadLimit
 
-    /// A sampled address in one process; kernel addresses are the same in every process.
+    /// A sampled address; kernel addresses (pid -1) are the same in every process.
     private struct AddressKey: Hashable {
         var pid: Int32
         var address: UInt64
@@ -27,145 +39,210 @@ struct ProfileBuilder {
         var isReturnAddress: Bool
     }
 
-    private struct Builder {
-        var profile: Profile
-        var locations: [AddressKey: Int32] = [:]
-        var markers: [String: Int32] = [:]
-
-        /// A location for a frame that stands for something other than code.
-        mutating func marker(_ name: String, kind: FrameKind) -> Int32 {
-            let key = name + (kind == .user ? "" : " \(kind)")
-            if let known = markers[key] { return known }
-            let function = profile.addFunction(name: name)
-            let location = profile.addLocation(Location(kind: kind, lines: [Line(function: function)]))
-            markers[key] = location
-            return location
-        }
-
-        /// The location of a sampled address of `pid` (-1: the kernel's, the same in every
-        /// process), made once from what `symbolize` says of the address it is looked up at.
-        mutating func location(
-            of address: UInt64, pid: Int32, isReturnAddress: Bool,
-            symbolize: (UInt64) -> (frames: [SymbolizedFrame], mapping: Mapping?, kind: FrameKind)
-        ) -> Int32 {
-            let key = AddressKey(pid: pid, address: address, isReturnAddress: isReturnAddress)
-            if let known = locations[key] { return known }
-            let (frames, mapping, physical) = symbolize(isReturnAddress ? address &- 1 : address)
-            var lines: [Line] = []
-            var kind = physical
-            for frame in frames {
-                let function = profile.addFunction(name: frame.name, file: frame.location?.file ?? "")
-                lines.append(Line(function: function, line: Int64(frame.location?.line ?? 0)))
-                if frame.kind == .jit { kind = .jit }
-            }
-            let location = profile.addLocation(Location(
-                address: address, mapping: mapping.map { profile.addMapping($0) } ?? -1, kind: kind, lines: lines))
-            locations[key] = location
-            return location
-        }
+    /// An address in a file: the same code in every process that maps the file.
+    private struct FileAddressKey: Hashable {
+        var mapping: Int32
+        var offset: UInt64
+        var isReturnAddress: Bool
     }
 
-    /// The profile of `stacks`: values `samples`/`count` and `cpu`/`nanoseconds` (the count
-    /// times the sampling period). A stack whose samples' times were kept gives a sample for
-    /// each, at its time of day (its monotonic time plus `clockOffset`).
-    func profile(of stacks: [CallStack], startTime: Int64, duration: Double, clockOffset: Int64) -> Result {
+    private var locationsOfProcess: [Int32: [AddressKey: Int32]] = [:]
+    private var kernelLocations: [AddressKey: Int32] = [:]
+    private var fileLocations: [FileAddressKey: Int32] = [:]
+    private var markers: [String: Int32] = [:]
+    /// Each thread's label set, by process (dropped with the process).
+    private var labelSets: [Int32: [Int32: Int32]] = [:]
+    private var commOnlyLabels: [String: Int32] = [:]
+    /// Samples of each program's mapping, to put the most sampled first.
+    private var programSamples: [Int32: UInt64] = [:]
+    private let keys: (pid: Int32, tid: Int32, process: Int32, thread: Int32)
+
+    init(symbolizer: Symbolizer, settings: RecordingSettings) {
+        self.symbolizer = symbolizer
+        self.settings = settings
+        period = Int64(1_000_000_000 / max(settings.frequency, 1))
         var profile = Profile(sampleTypes: [.samples, .cpuNanoseconds])
-        let period = Int64(1_000_000_000 / max(settings.frequency, 1))
         profile.periodType = .cpuNanoseconds
         profile.period = period
-        profile.startTime = startTime
-        profile.duration = Int64(duration * 1e9)
-        var builder = Builder(profile: profile)
-        var lost: [String: UInt64] = [:]
-        var labelSets: [Int64: Int32] = [:]
+        keys = (profile.intern(LabelKey.pid), profile.intern(LabelKey.tid), profile.intern(LabelKey.processName),
+                profile.intern(LabelKey.threadName))
+        self.profile = profile
+    }
+
+    /// Adds `stacks`: values `samples`/`count` and `cpu`/`nanoseconds` (the count times the
+    /// sampling period). A stack whose samples' times were kept gives a sample for each, at
+    /// its time of day (its monotonic time plus `clockOffset`).
+    func add(_ stacks: [CallStack], clockOffset: Int64) {
         var path: [Int32] = []
-        // pprof's viewers name a profile after its first mapping: the programs come first,
-        // the most sampled first.
-        var samplesOfProcess: [Int32: UInt64] = [:]
-        for stack in stacks { samplesOfProcess[stack.pid, default: 0] += stack.count }
-        for (pid, _) in samplesOfProcess.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
-            if let program = symbolizer.mainExecutable(pid: pid) { _ = builder.profile.addMapping(Self.mapping(program)) }
-        }
-        let keys = (pid: builder.profile.intern(LabelKey.pid), tid: builder.profile.intern(LabelKey.tid),
-                    process: builder.profile.intern(LabelKey.processName),
-                    thread: builder.profile.intern(LabelKey.threadName))
+        var countOfProcess: [Int32: UInt64] = [:]
         for stack in stacks {
+            processes.insert(stack.pid)
+            threads.insert(stack.tid)
+            countOfProcess[stack.pid, default: 0] += stack.count
             let processName = symbolizer.processName(stack.pid) ?? stack.threadName
             path.removeAll(keepingCapacity: true)
-            path.append(builder.marker(processName, kind: .process))
-            if settings.threadFrames { path.append(builder.marker("\(stack.threadName)-\(stack.tid)", kind: .thread)) }
+            path.append(marker(processName, kind: .process))
+            if settings.threadFrames { path.append(marker("\(stack.threadName)-\(stack.tid)", kind: .thread)) }
             switch stack.userEnd {
-            case .truncated?: path.append(builder.marker("[truncated]", kind: .user))
-            case .unknown?: path.append(builder.marker("[unknown]", kind: .user))
+            case .truncated?: path.append(marker("[truncated]", kind: .user))
+            case .unknown?: path.append(marker("[unknown]", kind: .user))
             case .complete?, nil: break
             }
             switch stack.user {
             case .frames(let addresses):
                 for (index, address) in addresses.enumerated().reversed() {
-                    path.append(builder.location(of: address, pid: stack.pid, isReturnAddress: index > 0) { lookup in
-                        let frames = symbolizer.userFrames(pid: stack.pid, stack: [lookup])
-                        var module = symbolizer.moduleMapping(pid: stack.pid, address: lookup)
-                        // JIT code is named by a perf map: its mapping says so, as perf names it.
-                        if frames.last?.kind == .jit {
-                            module = ModuleMapping(start: module?.start ?? 0, end: module?.end ?? 0, fileOffset: 0,
-                                                   path: "/tmp/perf-\(stack.pid).map", buildID: "")
-                        }
-                        return (frames, module.map(Self.mapping), .user)
-                    })
+                    path.append(userLocation(of: address, pid: stack.pid, isReturnAddress: index > 0))
                 }
             case .absent:
                 break
             case .lost(let reason):
-                path.append(builder.marker("[lost user stack: \(describe(reason))]", kind: .user))
-                lost["user stack: \(describe(reason))", default: 0] += stack.count
+                path.append(marker("[lost user stack: \(describe(reason))]", kind: .user))
+                lostStacks["user stack: \(describe(reason))", default: 0] += stack.count
             }
             if settings.kernelStacks {
                 switch stack.kernel {
                 case .frames(let addresses):
                     for (index, address) in addresses.enumerated().reversed() {
-                        path.append(builder.location(of: address, pid: -1, isReturnAddress: index > 0) { lookup in
-                            (symbolizer.kernelFrames(stack: [lookup]), Self.kernelMapping, .kernel)
-                        })
+                        path.append(kernelLocation(of: address, isReturnAddress: index > 0))
                     }
                 case .absent:
                     break
                 case .lost(let reason):
-                    path.append(builder.marker("[lost kernel stack: \(describe(reason))]", kind: .kernel))
-                    lost["kernel stack: \(describe(reason))", default: 0] += stack.count
+                    path.append(marker("[lost kernel stack: \(describe(reason))]", kind: .kernel))
+                    lostStacks["kernel stack: \(describe(reason))", default: 0] += stack.count
                 }
             }
-            let labelKey = Int64(stack.pid) << 32 | Int64(UInt32(bitPattern: stack.tid))
-            let labels: Int32
-            if let known = labelSets[labelKey] {
-                labels = known
-            } else {
-                labels = builder.profile.addLabelSet([
-                    Label(key: keys.pid, number: Int64(stack.pid)),
-                    Label(key: keys.tid, number: Int64(stack.tid)),
-                    Label(key: keys.process, text: builder.profile.intern(processName)),
-                    Label(key: keys.thread, text: builder.profile.intern(stack.threadName)),
-                ])
-                labelSets[labelKey] = labels
-            }
-            let stackID = builder.profile.addStack(rootFirst: path)
+            let labels = labelSet(pid: stack.pid, tid: stack.tid, processName: processName, threadName: stack.threadName)
+            let stackID = profile.addStack(rootFirst: path)
             if stack.times.isEmpty {
                 let count = Double(stack.count)
-                builder.profile.addSample(stack: stackID, values: [count, count * Double(period)], labels: labels)
+                profile.addSample(stack: stackID, values: [count, count * Double(period)], labels: labels)
             } else {
                 for time in stack.times {
-                    builder.profile.addSample(stack: stackID, values: [1, Double(period)], labels: labels,
-                                              time: Int64(bitPattern: time) &+ clockOffset)
+                    profile.addSample(stack: stackID, values: [1, Double(period)], labels: labels,
+                                      time: Int64(bitPattern: time) &+ clockOffset)
                 }
             }
         }
-        return Result(profile: builder.profile, lostStacks: lost)
+        for (pid, count) in countOfProcess {
+            if let program = symbolizer.mainExecutable(pid: pid) {
+                programSamples[profile.addMapping(Self.fileMapping(program)), default: 0] += count
+            }
+        }
+    }
+
+    /// Lets go of what only process `pid` needed (its stacks are all added).
+    func forget(process pid: Int32) {
+        locationsOfProcess[pid] = nil
+        labelSets[pid] = nil
+    }
+
+    /// The profile, with its start time and duration; the programs' mappings first, the most
+    /// sampled first (pprof's viewers name a profile after its first mapping).
+    func finish(startTime: Int64, duration: Double) -> Profile {
+        profile.startTime = startTime
+        profile.duration = Int64(duration * 1e9)
+        profile.moveMappingsToFront(programSamples.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .map(\.key))
+        return profile
+    }
+
+    // MARK: - Locations
+
+    /// A location for a frame that stands for something other than code.
+    private func marker(_ name: String, kind: FrameKind) -> Int32 {
+        let key = name + (kind == .user ? "" : " \(kind)")
+        if let known = markers[key] { return known }
+        let function = profile.addFunction(name: name)
+        let location = profile.addLocation(Location(kind: kind, lines: [Line(function: function)]))
+        markers[key] = location
+        return location
+    }
+
+    private func userLocation(of address: UInt64, pid: Int32, isReturnAddress: Bool) -> Int32 {
+        let key = AddressKey(pid: pid, address: address, isReturnAddress: isReturnAddress)
+        if let known = locationsOfProcess[pid]?[key] { return known }
+        let lookup = isReturnAddress ? address &- 1 : address
+        let frames = symbolizer.userFrames(pid: pid, stack: [lookup])
+        let module = symbolizer.moduleMapping(pid: pid, address: lookup)
+        let location: Int32
+        if frames.last?.kind == .jit {
+            // JIT code is named by a perf map: its mapping says so, as perf names it.
+            let mapping = profile.addMapping(Mapping(start: module?.start ?? 0, limit: module?.end ?? 0, fileOffset: 0,
+                                                     file: "/tmp/perf-\(pid).map"))
+            location = makeLocation(address: address, mapping: mapping, kind: .jit, frames: frames)
+        } else if let module, module.path.hasPrefix("/") {
+            // Code in a file: its address is its offset in the file, shared by every process.
+            let mapping = profile.addMapping(Self.fileMapping(module))
+            let offset = address &- module.start &+ module.fileOffset
+            let fileKey = FileAddressKey(mapping: mapping, offset: offset, isReturnAddress: isReturnAddress)
+            if let known = fileLocations[fileKey] {
+                location = known
+            } else {
+                location = makeLocation(address: offset, mapping: mapping, kind: .user, frames: frames)
+                fileLocations[fileKey] = location
+            }
+        } else {
+            let mapping = module.map { profile.addMapping(Mapping(start: $0.start, limit: $0.end, fileOffset: 0, file: $0.path)) }
+            location = makeLocation(address: address, mapping: mapping ?? -1, kind: .user, frames: frames)
+        }
+        locationsOfProcess[pid, default: [:]][key] = location
+        return location
+    }
+
+    private func kernelLocation(of address: UInt64, isReturnAddress: Bool) -> Int32 {
+        let key = AddressKey(pid: -1, address: address, isReturnAddress: isReturnAddress)
+        if let known = kernelLocations[key] { return known }
+        let frames = symbolizer.kernelFrames(stack: [isReturnAddress ? address &- 1 : address])
+        let location = makeLocation(address: address, mapping: profile.addMapping(Self.kernelMapping), kind: .kernel,
+                                    frames: frames)
+        kernelLocations[key] = location
+        return location
+    }
+
+    private func makeLocation(address: UInt64, mapping: Int32, kind physical: FrameKind,
+                              frames: [SymbolizedFrame]) -> Int32 {
+        var lines: [Line] = []
+        var kind = physical
+        for frame in frames {
+            let function = profile.addFunction(name: frame.name, file: frame.location?.file ?? "")
+            lines.append(Line(function: function, line: Int64(frame.location?.line ?? 0)))
+            if frame.kind == .jit { kind = .jit }
+        }
+        return profile.appendLocation(Location(address: address, mapping: mapping, kind: kind, lines: lines))
+    }
+
+    // MARK: - Labels
+
+    private func labelSet(pid: Int32, tid: Int32, processName: String, threadName: String) -> Int32 {
+        if let known = labelSets[pid]?[tid] { return known }
+        guard profile.labelSets.count < Self.maximumThreads else {
+            threadsWithoutLabels += 1
+            let labels: Int32
+            if let known = commOnlyLabels[processName] {
+                labels = known
+            } else {
+                labels = profile.addLabelSet([Label(key: keys.process, text: profile.intern(processName))])
+                commOnlyLabels[processName] = labels
+            }
+            labelSets[pid, default: [:]][tid] = labels
+            return labels
+        }
+        let labels = profile.addLabelSet([
+            Label(key: keys.pid, number: Int64(pid)),
+            Label(key: keys.tid, number: Int64(tid)),
+            Label(key: keys.process, text: profile.intern(processName)),
+            Label(key: keys.thread, text: profile.intern(threadName)),
+        ])
+        labelSets[pid, default: [:]][tid] = labels
+        return labels
     }
 
     private static let kernelMapping = Mapping(start: 0, limit: .max, fileOffset: 0, file: KernelMapping.name)
 
-    private static func mapping(_ module: ModuleMapping) -> Mapping {
-        Mapping(start: module.start, limit: module.end, fileOffset: module.fileOffset, file: module.path,
-                buildID: module.buildID)
+    /// The one mapping of a file in the profile: addresses in it are offsets in the file.
+    private static func fileMapping(_ module: ModuleMapping) -> Mapping {
+        Mapping(start: 0, limit: .max, fileOffset: 0, file: module.path, buildID: module.buildID)
     }
 
     private func describe(_ loss: StackLoss) -> String {
@@ -174,7 +251,7 @@ struct ProfileBuilder {
         case .error(let code): return "bpf_get_stackid error \(code)"
         case .missing: return "stack id no longer in the stack map"
         case .processGone: return "process exited before its stack was unwound"
-        case .copyFailed: return "stack not readable (exec in progress, or page not present)"
+        case .copyFailed: return "stack not readable, mid-exec or a page not present"
         }
     }
 }

@@ -59,6 +59,7 @@ public struct Recorder {
         let sampler = try Sampler(configuration: configuration)
         defer { sampler.close() }
         let session = Session(settings: settings, sampler: sampler)
+        defer { session.close() }
 
         var child: LaunchedCommand?
         if case .command(let arguments) = settings.target {
@@ -83,7 +84,7 @@ public struct Recorder {
         let started = Clock.monotonicSeconds()
         let startTime = Clock.realtimeNanoseconds()
         // The wall clock at the BPF program's clock's zero: its timestamps plus this are times of day.
-        let clockOffset = startTime - Clock.monotonicNanoseconds()
+        session.clockOffset = startTime - Clock.monotonicNanoseconds()
         if let child {
             do { try child.run() } catch {
                 sampler.stop()
@@ -129,30 +130,34 @@ public struct Recorder {
         sampler.close()
         child?.finish()
 
-        var leafFix = FramePointerStacks.Statistics()
-        let leafFixCFI = settings.leafFix ? FramelessLeafFix(files: session.symbolizer) : nil
-        var stacks = FramePointerStacks.callStacks(from: samples, leafFix: leafFixCFI, statistics: &leafFix)
-        stacks += session.ringBuffer.callStacks(leafFix: leafFixCFI, statistics: &leafFix)
-        let built = ProfileBuilder(symbolizer: session.symbolizer, settings: settings)
-            .profile(of: stacks, startTime: startTime, duration: elapsed, clockOffset: clockOffset)
+        // What ended processes left was added as they went; now the rest.
+        session.addTakenStacks()
+        var stacks = FramePointerStacks.callStacks(from: samples, leafFix: session.leafFix,
+                                                   statistics: &session.leafFixStatistics)
+        stacks += session.ringBuffer.callStacks(leafFix: session.leafFix, statistics: &session.leafFixStatistics)
+        let builder = session.builder
+        builder.add(stacks, clockOffset: session.clockOffset)
+        let profile = builder.finish(startTime: startTime, duration: elapsed)
         var targetName: String?
         if case .process(let pid) = settings.target { targetName = session.symbolizer.processName(pid) }
         var treeBuilder = FrameTreeBuilder(tracksSelfSamples: true)
-        treeBuilder.add(built.profile, sampleType: 0, lines: settings.symbolization.lines)
+        treeBuilder.add(profile, sampleType: 0, lines: settings.symbolization.lines)
         let tree = treeBuilder.finishTree()
-        let stored = UInt64(built.profile.total(ofType: 0))
+        let stored = UInt64(profile.total(ofType: 0))
         let report = RecordingReport(
             counters: samples.counters, storedSamples: stored, uniqueStacks: tree.selfSamples().after.filter { $0 != 0 }.count,
-            processCount: Set(stacks.map(\.pid)).count, threadCount: Set(stacks.map(\.tid)).count,
-            elapsed: elapsed, endReason: endReason, samplingEnded: collectStart, lostStacks: built.lostStacks,
+            processCount: builder.processes.count, threadCount: builder.threads.count,
+            threadsWithoutLabels: builder.threadsWithoutLabels, processesAddedAsTheyEnded: session.drainedProcesses,
+            elapsed: elapsed, endReason: endReason, samplingEnded: collectStart, lostStacks: builder.lostStacks,
             symbolization: session.symbolizer.statistics,
             kernelSymbolsVisible: !settings.kernelStacks || session.symbolizer.kernelSymbolsVisible,
             targetName: targetName,
             unwinding: UnwindingReport(
                 mode: settings.unwind, dwarfProcesses: session.dwarfProcesses,
                 framePointerProcesses: session.framePointerProcesses,
-                ringBuffer: session.ringBuffer.statistics, leafFix: leafFix, uniqueKernelKeys: samples.counts.count))
-        return Recording(settings: settings, profile: built.profile, tree: tree, report: report)
+                ringBuffer: session.ringBuffer.statistics, leafFix: session.leafFixStatistics,
+                uniqueKernelKeys: samples.counts.count + session.drainedKeys))
+        return Recording(settings: settings, profile: profile, tree: tree, report: report)
     }
 }
 
@@ -165,17 +170,37 @@ final class Session {
     let unwinders: UnwinderCache
     let ringBuffer: RingBufferStacks
     private var known: Set<pid_t> = []
-    private(set) var dwarfProcesses: [String] = []
-    private(set) var framePointerProcesses: [String] = []
+    private(set) var dwarfProcesses = ProcessList()
+    private(set) var framePointerProcesses = ProcessList()
+    /// The profile, which the samples of ended processes join as they go.
+    let builder: ProfileBuilder
+    /// The frameless-leaf fix's view of the files' CFI, and what it did.
+    private(set) var leafFix: FramelessLeafFix?
+    var leafFixStatistics = FramePointerStacks.Statistics()
+    /// Keys of the kernel's counts map taken out for ended processes.
+    private(set) var drainedKeys = 0
+    /// Ended processes whose samples joined the profile before the recording's end.
+    private(set) var drainedProcesses = 0
+    /// Added to the BPF program's timestamps, they are times of day.
+    var clockOffset: Int64 = 0
+    private var lastDrain = Clock.monotonicSeconds()
+    private var draining: EndedProcesses?
 
     init(settings: RecordingSettings, sampler: Sampler) {
         self.settings = settings
         self.sampler = sampler
         self.symbolizer = Symbolizer(options: settings.symbolization)
+        self.builder = ProfileBuilder(symbolizer: symbolizer, settings: settings)
         self.unwinders = UnwinderCache(debugDirectories: settings.symbolization.debugDirectories)
         self.ringBuffer = RingBufferStacks(
             unwinders: unwinders, branchRecordDepth: settings.unwind == .lbr ? lastBranchRecordDepth() : nil,
             keepsSampleTimes: settings.keepSampleTimes)
+        if settings.leafFix { leafFix = FramelessLeafFix(files: symbolizer) }
+    }
+
+    /// Releases the CFI tables before the files they read.
+    func close() {
+        leafFix = nil
     }
 
     /// Reads what a process's stacks and names will need while it is alive: its memory map,
@@ -192,7 +217,7 @@ final class Session {
             return
         }
         unwinders.forget(pid)
-        gone.remove(pid)
+        gone[pid] = nil
         known.insert(pid)
         programs[pid] = program
         young[pid] = Clock.monotonicSeconds()
@@ -205,7 +230,7 @@ final class Session {
         symbolizer.refresh(process: pid)
         if let framePointers {
             let name = "\(symbolizer.processName(pid) ?? "?") (\(pid))"
-            if framePointers { framePointerProcesses.append(name) } else { dwarfProcesses.append(name) }
+            if framePointers { framePointerProcesses.add(name) } else { dwarfProcesses.add(name) }
         }
         // A DWARF target's unwinder is made now, so that a short-lived process's samples
         // still unwind after it exits; system-wide, only processes that get DWARF samples
@@ -264,8 +289,9 @@ final class Session {
 
     private let youngProcessSeconds = 0.3
     private var young: [pid_t: Double] = [:]
-    /// Processes found gone that have samples (their maps are kept for symbolization).
-    private var gone: Set<pid_t> = []
+    /// Processes found gone that have samples, and when (their maps are kept until their
+    /// samples join the profile).
+    private var gone: [pid_t: Double] = [:]
 
     /// Every second: lets go of the processes that ended, re-reads the maps of live ones
     /// (new libraries), and finds those whose fork or exec event was lost. System-wide, the
@@ -273,7 +299,7 @@ final class Session {
     func refresh() {
         let system: Bool
         if case .system = settings.target { system = true } else { system = false }
-        let watched = system ? known.subtracting(gone) : Set(sampler.targetProcesses()).subtracting(gone)
+        let watched = (system ? known : Set(sampler.targetProcesses())).filter { gone[$0] == nil }
         let ended = watched.filter { !processExists($0) }
         // Read after finding the ended ones (and after counting what the ring buffer still
         // holds): a process that is gone takes no more samples, so one missing from the set
@@ -286,17 +312,86 @@ final class Session {
             unwinders.processExited(pid)
             if !system { sampler.removeTarget(pid) }
             if sampled.contains(pid) {
-                gone.insert(pid)
+                gone[pid] = Clock.monotonicSeconds()
             } else {
                 symbolizer.forget(process: pid)
                 known.remove(pid)
                 programs[pid] = nil
             }
         }
-        for pid in system ? sampled : watched where !gone.contains(pid) && !ended.contains(pid) {
+        for pid in system ? sampled : watched where gone[pid] == nil && !ended.contains(pid) {
             watch(pid)
         }
         unwinders.refresh()
+        drainEndedProcesses()
+    }
+
+    /// Adds the samples of processes that ended a while ago to the profile, and forgets
+    /// them: a recording of many short-lived processes keeps only what the live ones need.
+    /// A process waits a second after it was found gone, so that its last ring-buffer
+    /// samples have been read; ended ones are taken in batches.
+    ///
+    /// Nothing here may keep the ring buffer unread for long: a process that lives a few
+    /// milliseconds must have its maps read before it is gone. So the batch's files are read
+    /// on another thread first (libc's DWARF index alone takes tens of milliseconds), and
+    /// the ring buffer is read between one process and the next.
+    private func drainEndedProcesses() {
+        if draining == nil {
+            let now = Clock.monotonicSeconds()
+            let ready = Set(gone.filter { now - $0.value >= 1 }.keys)
+            guard ready.count >= 1024 || (!ready.isEmpty && now - lastDrain >= 60) else { return }
+            lastDrain = now
+            let counted = sampler.takeCounts(of: ready) { _ = try? self.wait(milliseconds: 0) }
+            drainedKeys += counted.counts.count
+            var addresses = ringBuffer.userAddresses(of: ready)
+            for key in counted.counts.keys {
+                if let stack = counted.stacks[key.userStackID] { addresses[key.pid, default: []] += stack }
+            }
+            draining = EndedProcesses(processes: ready, counted: counted, addresses: addresses)
+        }
+        guard var batch = draining else { return }
+        for (index, (pid, addresses)) in batch.addresses.enumerated() {
+            if symbolizer.filesAreRead(pid: pid, addresses: addresses) { batch.addresses[pid] = nil }
+            if index % 16 == 15 { _ = try? wait(milliseconds: 0) }
+        }
+        draining = batch
+        guard batch.addresses.isEmpty else { return }
+        draining = nil
+        var stacks = FramePointerStacks.callStacks(from: batch.counted, leafFix: leafFix, statistics: &leafFixStatistics)
+        stacks += ringBuffer.takeStacks(of: batch.processes, leafFix: leafFix, statistics: &leafFixStatistics)
+        let byProcess = Dictionary(grouping: stacks, by: \.pid)
+        for pid in batch.processes {
+            builder.add(byProcess[pid] ?? [], clockOffset: clockOffset)
+            drainedProcesses += 1
+            // A pid reused since (watched anew) keeps what its new program needs.
+            if gone[pid] != nil {
+                gone[pid] = nil
+                known.remove(pid)
+                programs[pid] = nil
+                symbolizer.forget(process: pid)
+                builder.forget(process: pid)
+                unwinders.forget(exited: pid)
+            }
+            _ = try? wait(milliseconds: 0)
+        }
+    }
+
+    /// Ended processes whose counts were taken from the kernel's maps, waiting for the
+    /// files their stacks lie in to be read.
+    private struct EndedProcesses {
+        var processes: Set<pid_t>
+        var counted: RawSamples
+        /// User addresses of each process whose files may not be read yet.
+        var addresses: [pid_t: [UInt64]]
+    }
+
+    /// Adds the stacks taken for ended processes whose files are still being read (the
+    /// recording is over: nothing is left to wait for).
+    func addTakenStacks() {
+        guard let batch = draining else { return }
+        draining = nil
+        builder.add(FramePointerStacks.callStacks(from: batch.counted, leafFix: leafFix, statistics: &leafFixStatistics),
+                    clockOffset: clockOffset)
     }
 
     /// Waits for the next poll, counting (and unwinding) ring-buffer samples as they arrive,

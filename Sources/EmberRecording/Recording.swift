@@ -38,6 +38,12 @@ public struct RecordingReport: Sendable {
     public var uniqueStacks: Int
     public var processCount: Int
     public var threadCount: Int
+    /// Threads whose samples were kept without their pid and tid (a recording of more
+    /// threads than the profile keeps labels for).
+    public var threadsWithoutLabels: Int
+    /// Processes that ended while recording whose samples were symbolized then, and whose
+    /// maps and symbols were let go.
+    public var processesAddedAsTheyEnded: Int
     /// Seconds of sampling.
     public var elapsed: Double
     public var endReason: RecordingEnd
@@ -52,6 +58,9 @@ public struct RecordingReport: Sendable {
     public var targetName: String?
     public var unwinding: UnwindingReport
 
+    /// How many threads' samples keep their pid and tid labels.
+    public static let labelledThreadLimit = 50_000
+
     /// Samples the program saw: every one is in the profile or counted as lost.
     public var samplesSeen: UInt64 { max(counters.samples, storedSamples) }
 }
@@ -59,9 +68,23 @@ public struct RecordingReport: Sendable {
 /// How stacks were unwound, for the report.
 public struct UnwindingReport: Sendable {
     public var mode: UnwindMode
-    public var dwarfProcesses: [String]
-    public var framePointerProcesses: [String]
+    public var dwarfProcesses: ProcessList
+    public var framePointerProcesses: ProcessList
     public var ringBuffer: RingBufferStacks.Statistics
     public var leafFix: FramePointerStacks.Statistics
     public var uniqueKernelKeys: Int
+}
+
+/// Processes named in a report: the first few, and how many in all (a system-wide recording
+/// can see hundreds of thousands).
+public struct ProcessList: Sendable {
+    public private(set) var first: [String] = []
+    public private(set) var count = 0
+
+    mutating func add(_ name: String) {
+        if first.count < 3 { first.append(name) }
+        count += 1
+    }
+
+    public var isEmpty: Bool { count == 0 }
 }

@@ -332,6 +332,36 @@ public final class Sampler {
         return result
     }
 
+    /// Takes out of the counts map every count of `processes`, which have ended (no sample
+    /// of theirs comes any more), with the stacks they reference: a long recording of many
+    /// short-lived processes can then let go of them. The stacks stay in the stack map,
+    /// which other processes' counts share. `pause` is called every few thousand keys: the
+    /// caller's other work (a ring buffer to read) should not wait for a big map.
+    public func takeCounts(of processes: Set<pid_t>, pause: () -> Void = {}) -> RawSamples {
+        var keys: [ember_sample_key] = []
+        var visited = 0
+        forEachCountKey { raw, _ in
+            if processes.contains(pid_t(bitPattern: raw.pid)) { keys.append(raw) }
+            visited += 1
+            if visited % 4096 == 0 { pause() }
+        }
+        var counts: [SampleKey: UInt64] = [:]
+        var stackIDs = Set<Int32>()
+        for var raw in keys {
+            var count: UInt64 = 0
+            // Looked up and deleted in one step: nothing added in between is lost.
+            guard bpf_map_lookup_and_delete_elem(countsMap, &raw, &count) == 0 else { continue }
+            let key = SampleKey(
+                pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
+                userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
+                stackWords: [raw.stack_words.0, raw.stack_words.1])
+            counts[key, default: 0] += count
+            if raw.user_stack_id >= 0 { stackIDs.insert(raw.user_stack_id) }
+            if raw.kernel_stack_id >= 0 { stackIDs.insert(raw.kernel_stack_id) }
+        }
+        return RawSamples(counts: counts, stacks: readStacks(stackIDs), counters: counters())
+    }
+
     /// Stops sampling and reads every count and the stacks they reference, plus the stacks
     /// `extraStackIDs` (kernel stacks of DWARF samples).
     public func collect(extraStackIDs: Set<Int32> = []) -> RawSamples {
@@ -348,15 +378,20 @@ public final class Sampler {
             if raw.user_stack_id >= 0 { stackIDs.insert(raw.user_stack_id) }
             if raw.kernel_stack_id >= 0 { stackIDs.insert(raw.kernel_stack_id) }
         }
+        return RawSamples(counts: counts, stacks: readStacks(stackIDs), counters: counters())
+    }
+
+    /// The addresses of each stack id in the stack map, innermost first.
+    private func readStacks(_ ids: Set<Int32>) -> [Int32: [UInt64]] {
         var stacks: [Int32: [UInt64]] = [:]
         var buffer = [UInt64](repeating: 0, count: Int(EMBER_MAX_STACK_DEPTH))
-        for id in stackIDs {
+        for id in ids {
             var key = UInt32(bitPattern: id)
             for i in buffer.indices { buffer[i] = 0 }
             guard bpf_map_lookup_elem(stacksMap, &key, &buffer) == 0 else { continue }
             stacks[id] = Array(buffer.prefix { $0 != 0 })
         }
-        return RawSamples(counts: counts, stacks: stacks, counters: counters())
+        return stacks
     }
 
     private func forEachCountKey(_ body: (ember_sample_key, UInt64) -> Void) {

@@ -1,3 +1,4 @@
+import Dispatch
 import EmberELF
 import EmberSystem
 #if canImport(Glibc)
@@ -104,7 +105,8 @@ public final class Symbolizer {
     private var files: [FileKey: ObjectFile?] = [:]
     private var perfMaps: [pid_t: PerfMapSource] = [:]
     private var kernel: KernelSymbols?
-    private var userCache: [UserAddressKey: [SymbolizedFrame]] = [:]
+    /// Frames of addresses in no ELF file (anonymous memory, JIT code), per process.
+    private var userCache: [pid_t: [UInt64: [SymbolizedFrame]]] = [:]
     private var kernelCache: [UInt64: SymbolizedFrame] = [:]
     private var demangled: [String: String] = [:]
     private var lastInFile: (path: String, object: ObjectFile)?
@@ -112,6 +114,10 @@ public final class Symbolizer {
     private var lastFile: (key: FileKey, object: ObjectFile?)?
     private let procRoot: String
     public private(set) var statistics = SymbolizationStatistics()
+    /// Files whose tables are being read on `readingQueue`.
+    private var reading: [ObjectIdentifier: (object: ObjectFile, work: BackgroundWork<ObjectFile.Prepared>)] = [:]
+    /// One file at a time: reading ahead must not take the CPUs of the processes watched.
+    private let readingQueue = DispatchQueue(label: "ember.symbolizer.reading")
 
     /// A file as the kernel knows it: device and inode, whatever path reached it (a file
     /// mapped by several processes, or through several names, is read once). `path` is
@@ -167,11 +173,14 @@ public final class Symbolizer {
         return true
     }
 
-    /// Lets go of a process that is gone and was never sampled: its map and names.
+    /// Lets go of a process that is gone and whose samples are named (or that had none):
+    /// its map, names and the frames of its addresses in no file. Its files stay, for the
+    /// other processes that map them.
     public func forget(process pid: pid_t) {
         memoryMaps[pid] = nil
         processNames[pid] = nil
         perfMaps[pid] = nil
+        userCache[pid] = nil
     }
 
     /// Adds a memory map read elsewhere (for tests and for replaying saved maps).
@@ -364,9 +373,9 @@ public final class Symbolizer {
     }
 
     private func cachedUser(_ key: UserAddressKey, _ resolve: () -> [SymbolizedFrame]) -> [SymbolizedFrame] {
-        if let frames = userCache[key] { return frames }
+        if let frames = userCache[key.pid]?[key.address] { return frames }
         let frames = resolve()
-        userCache[key] = frames
+        userCache[key.pid, default: [:]][key.address] = frames
         statistics.userAddresses += 1
         if frames.last?.isResolved != true { statistics.unresolvedUserAddresses += 1 }
         return frames
@@ -407,6 +416,52 @@ public final class Symbolizer {
 
     private func locator(root: String) -> DebugFileLocator {
         DebugFileLocator(root: root, extraDirectories: options.debugDirectories)
+    }
+
+    // MARK: Reading ahead
+
+    /// Whether naming these addresses of `pid` now would pause for nothing: every file they
+    /// lie in has its symbol table (and its DWARF, where lines or inlines are named) read.
+    /// Files not read yet start reading on another thread; ask again later. For a recording,
+    /// whose thread must keep reading samples and new processes' maps: libc's DWARF index
+    /// alone takes tens of milliseconds to read.
+    public func filesAreRead(pid: pid_t, addresses: some Sequence<UInt64>) -> Bool {
+        takeFinishedReading()
+        let needsDWARF = lines || inlines
+        guard let map = memoryMaps[pid] else { return true }
+        var allRead = true
+        var seen = Set<ObjectIdentifier>()
+        for address in addresses {
+            guard let mapping = map.mapping(containing: address), mapping.isFileBacked,
+                  let object = objectFile(for: mapping, pid: pid),
+                  seen.insert(ObjectIdentifier(object)).inserted,
+                  !object.isRead(needsDWARF: needsDWARF)
+            else { continue }
+            allRead = false
+            guard reading[ObjectIdentifier(object)] == nil else { continue }
+            guard let preparation = object.preparation(needsDWARF: needsDWARF) else {
+                // Cannot be opened again: read it here, once.
+                _ = object.symbols
+                if needsDWARF { _ = object.dwarf }
+                continue
+            }
+            reading[ObjectIdentifier(object)] = (object, BackgroundWork(on: readingQueue) {
+                // At the lowest priority (Linux's nice is per thread): the processes watched
+                // come first.
+                let priority = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+                defer { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, priority) }
+                return preparation.run()
+            })
+        }
+        return allRead
+    }
+
+    private func takeFinishedReading() {
+        for (key, entry) in reading where entry.work.isFinished {
+            if let prepared = try? entry.work.wait() { entry.object.install(prepared) }
+            reading[key] = nil
+        }
     }
 
     /// The file behind `mapping`, read once. It is opened through /proc/PID/map_files

@@ -5,11 +5,18 @@ public final class BackgroundWork<Value>: @unchecked Sendable {
     private var result: Result<Value, Error>?
     private let done = DispatchSemaphore(value: 0)
 
-    public init(_ work: @escaping () throws -> Value) {
-        DispatchQueue.global().async { [self] in
+    public init(on queue: DispatchQueue = .global(), _ work: @escaping () throws -> Value) {
+        queue.async { [self] in
             result = Result(catching: work)
             done.signal()
         }
+    }
+
+    /// Whether the work is done: `wait()` returns at once.
+    public var isFinished: Bool {
+        guard done.wait(timeout: .now()) == .success else { return false }
+        done.signal()
+        return true
     }
 
     /// Hands the result over: keeping a copy here would make the caller's first change to

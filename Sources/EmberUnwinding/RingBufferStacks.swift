@@ -126,9 +126,36 @@ public final class RingBufferStacks {
         }
     }
 
+    /// The user addresses of the stacks counted for `processes`.
+    public func userAddresses(of processes: Set<pid_t>) -> [pid_t: [UInt64]] {
+        var addresses: [pid_t: [UInt64]] = [:]
+        for key in counts.keys where processes.contains(key.pid) {
+            if case .frames(let frames) = key.user { addresses[key.pid, default: []] += frames }
+        }
+        return addresses
+    }
+
+    /// Takes out the stacks of `processes`, which have ended (see ``callStacks(leafFix:statistics:)``).
+    public func takeStacks(of processes: Set<pid_t>, leafFix: FramelessLeafFix?,
+                           statistics leafStatistics: inout FramePointerStacks.Statistics) -> [CallStack] {
+        let taken = counts.filter { processes.contains($0.key.pid) }
+        var takenTimes: [Key: [UInt64]] = [:]
+        for key in taken.keys {
+            counts[key] = nil
+            takenTimes[key] = times.removeValue(forKey: key)
+        }
+        sampledProcesses.subtract(processes)
+        return callStacks(of: taken, times: takenTimes, leafFix: leafFix, statistics: &leafStatistics)
+    }
+
     /// The counted stacks; frame-pointer ones get the frameless-leaf fix with `leafFix`.
     public func callStacks(leafFix: FramelessLeafFix?,
                            statistics leafStatistics: inout FramePointerStacks.Statistics) -> [CallStack] {
+        callStacks(of: counts, times: times, leafFix: leafFix, statistics: &leafStatistics)
+    }
+
+    private func callStacks(of counts: [Key: UInt64], times: [Key: [UInt64]], leafFix: FramelessLeafFix?,
+                            statistics leafStatistics: inout FramePointerStacks.Statistics) -> [CallStack] {
         counts.map { key, count in
             var user = key.user
             var end = key.end
@@ -198,5 +225,10 @@ public final class UnwinderCache {
     public func processExited(_ pid: pid_t) {
         unwinders[pid] = nil
         unavailable.insert(pid)
+    }
+
+    /// Forgets a process gone long enough that no sample of it can still arrive.
+    public func forget(exited pid: pid_t) {
+        unavailable.remove(pid)
     }
 }

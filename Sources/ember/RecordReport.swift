@@ -32,6 +32,10 @@ struct RecordReportText {
                 + "(\(threads) thread\(threads == 1 ? "" : "s")) in \(formatSeconds(report.elapsed)) at "
                 + "\(settings.frequency) Hz, \(formatCount(report.uniqueStacks)) unique stacks (\(endReason))")
         lines += unwindingLines(seen: seen)
+        if report.processesAddedAsTheyEnded > 0 {
+            lines.append("symbolized \(formatCount(report.processesAddedAsTheyEnded)) processes as they ended, "
+                + "and let go of their maps")
+        }
         for (reason, count) in report.lostStacks.sorted(by: { $0.key < $1.key }) {
             lines.append("\(formatCount(count)) of \(formatCount(seen)) samples lost their \(reason)")
         }
@@ -40,6 +44,10 @@ struct RecordReportText {
         if counters.samples > stored {
             lines.append("\(formatCount(counters.samples - stored)) of \(formatCount(seen)) samples "
                 + "did not reach the profile")
+        }
+        if report.threadsWithoutLabels > 0 {
+            lines.append("\(formatCount(report.threadsWithoutLabels)) threads past the first "
+                + "\(formatCount(RecordingReport.labelledThreadLimit)) keep their samples without pid and tid labels")
         }
         if counters.targetsMapFull > 0 {
             lines.append("\(formatCount(counters.targetsMapFull)) child processes not followed: targets map full")
@@ -146,8 +154,8 @@ struct RecordReportText {
         return lines
     }
 
-    private func summarize(_ processes: [String]) -> String {
-        processes.count <= 3 ? processes.joined(separator: ", ")
-            : processes.prefix(3).joined(separator: ", ") + " and \(processes.count - 3) more"
+    private func summarize(_ processes: ProcessList) -> String {
+        processes.count <= processes.first.count ? processes.first.joined(separator: ", ")
+            : processes.first.joined(separator: ", ") + " and \(processes.count - processes.first.count) more"
     }
 }

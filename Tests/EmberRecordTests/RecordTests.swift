@@ -121,6 +121,48 @@ final class RecordTests: RecordingTestCase {
         XCTAssertGreaterThan(inSplit, 80, "exec'd programs' samples named: \(folded.stacks.sorted { $0.value > $1.value }.prefix(3))")
     }
 
+    func testProcessesThatEndJoinTheProfileAsTheyEnd() throws {
+        // 1,500 children of 5 ms one after another: once a thousand have been gone a second,
+        // their samples are symbolized and their maps let go, so that a long recording keeps
+        // only what the live ones need.
+        for unwind in ["fp", "dwarf"] {
+            let folded = path("\(unwind).folded")
+            let pprof = path("\(unwind).pb.gz")
+            let result = try ember(["record", "-F", "997", "--unwind", unwind, "-o", folded, "-o", pprof, "--",
+                                    try sampleBinary("forker"), "fork", "1500", "5"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let early = try XCTUnwrap(count(in: result.stderr, after: "symbolized ", before: " processes as they ended"),
+                                      "\(unwind): \(result.stderr)")
+            XCTAssertGreaterThanOrEqual(early, 1024, result.stderr)
+            XCTAssertFalse(result.stderr.contains("did not reach the profile"), result.stderr)
+            let stacks = try Folded(path: folded)
+            let seen = try XCTUnwrap(count(in: result.stderr, after: "ember: ", before: " samples of"), result.stderr)
+            XCTAssertEqual(stacks.total, Double(seen), "every sample is in the profile")
+            // Symbolizing them does not stop ember reading new children's maps in time (a
+            // child that exits before its first samples are read loses them, as before).
+            let lateLine = result.stderr.split(separator: "\n").first { $0.contains("process exited before") } ?? ""
+            let late = count(in: String(lateLine), after: "ember: ", before: " of ") ?? 0
+            XCTAssertLessThan(Double(late), Double(seen) * 0.02, result.stderr)
+            let named = stacks.share { $0.first == "forker" && $0.contains("child_work") && $0.contains("main") }
+            XCTAssertGreaterThan(named, 80, "\(unwind): \(stacks.stacks.sorted { $0.value > $1.value }.prefix(3))")
+            // pprof says the same, with each child's pid.
+            let raw = try GoPprof.parseRaw(try GoPprof.run(["-raw"], pprof))
+            XCTAssertEqual(raw.foldedStacks(type: 0), stacks.stacks, unwind)
+            let pids = Set(raw.samples.filter { $0.labels["comm"] == "forker" }.compactMap { $0.labels["pid"] })
+            XCTAssertGreaterThan(pids.count, 1200, "\(unwind): the children's samples keep their pids")
+        }
+    }
+
+    /// The number (with thousands separators) between `prefix` and `suffix` on a line of `text`.
+    private func count(in text: String, after prefix: String, before suffix: String) -> Int? {
+        for line in text.split(separator: "\n") {
+            guard let end = line.range(of: suffix), let start = line[..<end.lowerBound].range(of: prefix, options: .backwards)
+            else { continue }
+            return Int(line[start.upperBound..<end.lowerBound].filter { $0 != "," })
+        }
+        return nil
+    }
+
     func testSystemWideShortLivedProcessesAreSymbolized() throws {
         // Starts a second after ember: sixty 30 ms programs, each read on its exec event.
         let programs = Process()

@@ -155,6 +155,36 @@ final class DWARFSymbolizerTests: XCTestCase {
                        ["_ZN3app4workEl"])
     }
 
+    func testFilesReadOnAnotherThreadNameAddressesAsFilesReadInPlace() throws {
+        // A process's map that puts inline's code at 0x5555_0000_0000 (its file offsets are
+        // its addresses).
+        let binary = try symbolizeSample("inline")
+        let base: UInt64 = 0x5555_0000_0000
+        let map = MemoryMap(parsing: "555500000000-555500010000 r-xp 00000000 00:00 1 \(binary)\n")
+        let (start, size) = try functionRange("hot_loop", in: binary)
+        let addresses = (start..<start + size).map { base + $0 }
+        let options = SymbolizerOptions(lines: true)
+
+        let ahead = Symbolizer(options: options)
+        ahead.setMemoryMap(map, for: 4242)
+        XCTAssertFalse(ahead.filesAreRead(pid: 4242, addresses: addresses), "the file's tables are not read yet")
+        let deadline = Date().addingTimeInterval(30)
+        while !ahead.filesAreRead(pid: 4242, addresses: addresses) && Date() < deadline { usleep(5_000) }
+        XCTAssertTrue(ahead.filesAreRead(pid: 4242, addresses: addresses), "read on the other thread")
+
+        let inPlace = Symbolizer(options: options)
+        inPlace.setMemoryMap(map, for: 4242)
+        var deepest = 0
+        for address in addresses {
+            let read = ahead.userFrames(pid: 4242, stack: [address])
+            let expected = inPlace.userFrames(pid: 4242, stack: [address])
+            XCTAssertEqual(read.map(\.name), expected.map(\.name))
+            XCTAssertEqual(read.map { $0.location?.short }, expected.map { $0.location?.short })
+            deepest = max(deepest, read.count)
+        }
+        XCTAssertEqual(deepest, 4, "the inline chains are there")
+    }
+
     func testBadFilesGiveErrors() throws {
         XCTAssertThrowsError(try Symbolizer().frames(inFile: "/nonexistent/file", address: 1))
         XCTAssertThrowsError(try Symbolizer().frames(inFile: "/etc/hostname", address: 1))

@@ -111,6 +111,25 @@ public struct Profile: Sendable {
         return id
     }
 
+    /// Puts these mappings first, in this order (pprof's viewers name a profile after its
+    /// first mapping); the locations follow them.
+    public mutating func moveMappingsToFront(_ front: [Int32]) {
+        var order: [Int32] = []
+        var seen = Set<Int32>()
+        for id in front where mappings.indices.contains(Int(id)) && seen.insert(id).inserted { order.append(id) }
+        for id in mappings.indices.map(Int32.init) where !seen.contains(id) { order.append(id) }
+        guard order != Array(mappings.indices.map(Int32.init)) else { return }
+        var newID = [Int32](repeating: -1, count: mappings.count)
+        for (position, id) in order.enumerated() { newID[Int(id)] = Int32(position) }
+        mappings = order.map { mappings[Int($0)] }
+        mappingIndex = Dictionary(uniqueKeysWithValues: mappings.enumerated().map { ($1, Int32($0)) })
+        for index in locations.indices where locations[index].mapping >= 0 {
+            locations[index].mapping = newID[Int(locations[index].mapping)]
+        }
+        locationIndex = [:]
+        indexedLocations = 0
+    }
+
     /// The id of this set of labels, added if new.
     public mutating func addLabelSet(_ labels: [Label]) -> Int32 {
         if let known = labelSetIndex[labels] { return known }
