@@ -148,6 +148,7 @@ public struct Recorder {
             counters: samples.counters, storedSamples: stored, uniqueStacks: tree.selfSamples().after.filter { $0 != 0 }.count,
             processCount: builder.processes.count, threadCount: builder.threads.count,
             threadsWithoutLabels: builder.threadsWithoutLabels, processesAddedAsTheyEnded: session.drainedProcesses,
+            filesClosedUnmapped: session.symbolizer.releasedFiles,
             elapsed: elapsed, endReason: endReason, samplingEnded: collectStart, lostStacks: builder.lostStacks,
             symbolization: session.symbolizer.statistics,
             kernelSymbolsVisible: !settings.kernelStacks || session.symbolizer.kernelSymbolsVisible,
@@ -324,7 +325,20 @@ final class Session {
         }
         unwinders.refresh()
         drainEndedProcesses()
+        releaseUnmappedFiles()
     }
+
+    /// Closes, every few seconds, the files no process has mapped for a minute (with the
+    /// leaf fix's tables read from them): hours of builds and reruns make new files all the
+    /// time, and each kept one holds its descriptors, symbol table and DWARF index.
+    private func releaseUnmappedFiles() {
+        let now = Clock.monotonicSeconds()
+        guard now - lastFileRelease >= 15 else { return }
+        lastFileRelease = now
+        symbolizer.releaseUnmappedFiles(unusedFor: 60, now: now) { leafFix?.forget(file: $0) }
+    }
+
+    private var lastFileRelease = Clock.monotonicSeconds()
 
     /// Adds the samples of processes that ended a while ago to the profile, and forgets
     /// them: a recording of many short-lived processes keeps only what the live ones need.

@@ -44,6 +44,8 @@ public struct RecordingReport: Sendable {
     /// Processes that ended while recording whose samples were symbolized then, and whose
     /// maps and symbols were let go.
     public var processesAddedAsTheyEnded: Int
+    /// Files closed while recording because no process mapped them any more.
+    public var filesClosedUnmapped: Int
     /// Seconds of sampling.
     public var elapsed: Double
     public var endReason: RecordingEnd

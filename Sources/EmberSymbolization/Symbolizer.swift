@@ -80,8 +80,8 @@ public struct SymbolizationStatistics: Sendable, Equatable {
     /// Distinct kernel addresses looked up, and how many stayed unresolved.
     public var kernelAddresses = 0
     public var unresolvedKernelAddresses = 0
-    /// Files whose symbols could not be read.
-    public var unreadableFiles: [String] = []
+    /// Files whose symbols could not be read (the first thousand paths).
+    public var unreadableFiles: Set<String> = []
     public init() {}
 }
 
@@ -118,6 +118,10 @@ public final class Symbolizer {
     private var reading: [ObjectIdentifier: (object: ObjectFile, work: BackgroundWork<ObjectFile.Prepared>)] = [:]
     /// One file at a time: reading ahead must not take the CPUs of the processes watched.
     private let readingQueue = DispatchQueue(label: "ember.symbolizer.reading")
+    /// Since when no process known here maps each open file (see ``releaseUnmappedFiles``).
+    private var unmappedSince: [FileKey: Double] = [:]
+    /// Files let go of because no process mapped them any more.
+    public private(set) var releasedFiles = 0
 
     /// A file as the kernel knows it: device and inode, whatever path reached it (a file
     /// mapped by several processes, or through several names, is read once). `path` is
@@ -175,12 +179,57 @@ public final class Symbolizer {
 
     /// Lets go of a process that is gone and whose samples are named (or that had none):
     /// its map, names and the frames of its addresses in no file. Its files stay, for the
-    /// other processes that map them.
+    /// other processes that map them (see ``releaseUnmappedFiles(unusedFor:now:closing:)``).
     public func forget(process pid: pid_t) {
         memoryMaps[pid] = nil
         processNames[pid] = nil
         perfMaps[pid] = nil
         userCache[pid] = nil
+    }
+
+    /// Closes the files that no process known here has mapped for `age` seconds, with their
+    /// symbol tables, DWARF and named addresses: on a host that rebuilds and reruns
+    /// programs all day, every build makes new files (new inodes), and keeping each one
+    /// would grow without end. The grace period keeps a file that one short process after
+    /// another maps (a shell loop's `grep`) from being read again each time.
+    ///
+    /// `closing` gets each file's identity (as ``elfFile(pid:address:)`` gave it) just
+    /// before its handles close, for readers that keep something derived from them.
+    /// Returns the number of files closed.
+    @discardableResult
+    public func releaseUnmappedFiles(unusedFor age: Double, now: Double,
+                                     closing: (ObjectIdentifier) -> Void = { _ in }) -> Int {
+        var mapped = Set<FileKey>()
+        for map in memoryMaps.values {
+            for mapping in map.mappings where mapping.isFileBacked {
+                mapped.insert(FileKey(device: mapping.device, inode: mapping.inode, path: mapping.path))
+            }
+        }
+        var released = 0
+        for (key, object) in files where key.inode != 0 {
+            if mapped.contains(key) {
+                unmappedSince[key] = nil
+                continue
+            }
+            guard let since = unmappedSince[key] else {
+                unmappedSince[key] = now
+                continue
+            }
+            guard now - since >= age else { continue }
+            if let object {
+                // A file still being read on the other thread is let go of next time.
+                guard reading[ObjectIdentifier(object)] == nil else { continue }
+                closing(ObjectIdentifier(object))
+            }
+            files[key] = nil
+            unmappedSince[key] = nil
+            released += 1
+        }
+        if released > 0 {
+            lastFile = nil
+            releasedFiles += released
+        }
+        return released
     }
 
     /// Adds a memory map read elsewhere (for tests and for replaying saved maps).
@@ -491,7 +540,9 @@ public final class Symbolizer {
                 break
             }
         }
-        if object == nil { statistics.unreadableFiles.append(mapping.filePath) }
+        if object == nil && statistics.unreadableFiles.count < 1000 {
+            statistics.unreadableFiles.insert(mapping.filePath)
+        }
         files[key] = object
         lastFile = (key, object)
         return object

@@ -67,6 +67,12 @@ public final class FramelessLeafFix {
         files.codeFile(pid: pid, address: address) != nil
     }
 
+    /// Releases the table read from a file that is about to close (its identity may then
+    /// stand for another file).
+    public func forget(file identity: ObjectIdentifier) {
+        if case let cfi?? = tables.removeValue(forKey: identity) { dwarf_cfi_end(cfi) }
+    }
+
     private func table(of file: CodeFile) -> OpaquePointer? {
         if let known = tables[file.identity] { return known }
         let cfi = dwarf_getcfi_elf(file.elf)

@@ -36,6 +36,9 @@ struct RecordReportText {
             lines.append("symbolized \(formatCount(report.processesAddedAsTheyEnded)) processes as they ended, "
                 + "and let go of their maps")
         }
+        if report.filesClosedUnmapped > 0 {
+            lines.append("closed \(formatCount(report.filesClosedUnmapped)) files no process mapped any more")
+        }
         for (reason, count) in report.lostStacks.sorted(by: { $0.key < $1.key }) {
             lines.append("\(formatCount(count)) of \(formatCount(seen)) samples lost their \(reason)")
         }
@@ -61,7 +64,7 @@ struct RecordReportText {
         }
         if !statistics.unreadableFiles.isEmpty {
             lines.append("could not read symbols of: "
-                + Array(Set(statistics.unreadableFiles)).sorted().prefix(5).joined(separator: ", "))
+                + statistics.unreadableFiles.sorted().prefix(5).joined(separator: ", "))
         }
         if !report.kernelSymbolsVisible {
             lines.append("kernel symbols hidden (kernel.kptr_restrict): kernel frames are unnamed")

@@ -185,6 +185,40 @@ final class DWARFSymbolizerTests: XCTestCase {
         XCTAssertEqual(deepest, 4, "the inline chains are there")
     }
 
+    func testFilesNoProcessMapsAreClosedAfterTheGracePeriodAndReadAgainWhenMapped() throws {
+        let binary = try symbolizeSample("inline")
+        // No such process: the file is opened by its path.
+        let line = "555500000000-555500010000 r-xp 00000000 00:00 1 \(binary)\n"
+        let base: UInt64 = 0x5555_0000_0000
+        let (start, _) = try functionRange("hot_loop", in: binary)
+        let symbolizer = Symbolizer(options: SymbolizerOptions(lines: true))
+        let openFiles = { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count ?? 0 }
+        let before = openFiles()
+
+        symbolizer.setMemoryMap(MemoryMap(parsing: line), for: 4242)
+        let named = symbolizer.userFrames(pid: 4242, stack: [base + start])
+        XCTAssertEqual(named.last?.name, "hot_loop")
+        XCTAssertGreaterThan(openFiles(), before, "the file is open while mapped")
+
+        var closed: [ObjectIdentifier] = []
+        XCTAssertEqual(symbolizer.releaseUnmappedFiles(unusedFor: 60, now: 0) { closed.append($0) }, 0,
+                       "a mapped file stays")
+        symbolizer.forget(process: 4242)
+        XCTAssertEqual(symbolizer.releaseUnmappedFiles(unusedFor: 60, now: 100) { closed.append($0) }, 0,
+                       "unmapped from now on: the grace period starts")
+        XCTAssertEqual(symbolizer.releaseUnmappedFiles(unusedFor: 60, now: 130) { closed.append($0) }, 0)
+        XCTAssertEqual(symbolizer.releaseUnmappedFiles(unusedFor: 60, now: 160) { closed.append($0) }, 1)
+        XCTAssertEqual(closed.count, 1, "readers of the file are told before it closes")
+        XCTAssertEqual(symbolizer.releasedFiles, 1)
+        XCTAssertEqual(openFiles(), before, "its descriptors are closed")
+
+        // Mapped again (the same program run again): read again, named the same.
+        symbolizer.setMemoryMap(MemoryMap(parsing: line), for: 4343)
+        let again = symbolizer.userFrames(pid: 4343, stack: [base + start])
+        XCTAssertEqual(again.map(\.name), named.map(\.name))
+        XCTAssertEqual(again.map { $0.location?.short }, named.map { $0.location?.short })
+    }
+
     func testBadFilesGiveErrors() throws {
         XCTAssertThrowsError(try Symbolizer().frames(inFile: "/nonexistent/file", address: 1))
         XCTAssertThrowsError(try Symbolizer().frames(inFile: "/etc/hostname", address: 1))
