@@ -73,6 +73,22 @@ public final class ELFFile {
         return try ELFFile(path: path, opening: "/proc/self/fd/\(fd)")
     }
 
+    /// Hands back the pages of the file read so far (a whole symbol table, say, once it is
+    /// indexed): they would otherwise count in ember's resident memory for as long as the
+    /// file is open, and later reads fault back in only what they touch. MADV_PAGEOUT
+    /// keeps contents whatever the memory is (libelf reads a file it cannot map into
+    /// the heap), unlike MADV_DONTNEED.
+    public func releaseResidentPages() {
+        guard image == nil else { return }
+        var size = 0
+        guard let start = elf_rawfile(elf, &size), size > 0 else { return }
+        let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let address = UInt(bitPattern: start)
+        let first = address & ~(pageSize - 1)
+        let length = (address + UInt(size) - first + pageSize - 1) & ~(pageSize - 1)
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: first), Int(length), 21 /* MADV_PAGEOUT */)
+    }
+
     deinit {
         elf_end(elf)
         if fd >= 0 { close(fd) }

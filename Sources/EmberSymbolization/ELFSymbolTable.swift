@@ -10,13 +10,26 @@ import Glibc
 ///
 /// libdw's `dwfl_module_addrname` scans every symbol on each call; this table is read
 /// once with libelf and binary-searched instead.
+///
+/// Names stay in the files' string tables (read through libelf's mapping of the file, so
+/// the table keeps its files open) and become Strings only for the symbols asked for: a
+/// large C++ or Swift binary has hundreds of thousands of long function names, of which a
+/// profile names a few hundred, and a String each costs several times the name's bytes.
 public final class ELFSymbolTable: @unchecked Sendable {
     struct Symbol {
         var address: UInt64
         var size: UInt64
-        var name: String
+        var name: NameReference
         /// Lower is preferred among aliases: global, then weak, then local.
         var rank: UInt8
+    }
+
+    /// Where a symbol's name is: which of the table's files, its string table's section
+    /// index, and the offset in it.
+    struct NameReference {
+        var file: UInt16
+        var section: UInt32
+        var offset: UInt32
     }
 
     struct Segment {
@@ -34,8 +47,10 @@ public final class ELFSymbolTable: @unchecked Sendable {
     private let sparse: [UInt64]
     private static let stride = 32
     private let sizes: [UInt64]
-    private let names: [String]
+    private let names: [NameReference]
     private let segments: [Segment]
+    /// The files the names are read from.
+    private let files: [ELFFile]
 
     /// The number of function symbols.
     public var count: Int { addresses.count }
@@ -54,9 +69,12 @@ public final class ELFSymbolTable: @unchecked Sendable {
     /// .symtab, MiniDebugInfo's), merged; segments come from the first file, the one mapped.
     init(files: [ELFFile]) {
         segments = files.first.map { Self.readLoadSegments($0.elf) } ?? []
+        self.files = files
         var all: [Symbol] = []
-        for file in files { all += Self.readFunctionSymbols(file.elf) }
-        let symbols = Self.uniqued(all)
+        for (index, file) in files.enumerated() where index <= Int(UInt16.max) {
+            all += Self.readFunctionSymbols(file.elf, file: UInt16(index))
+        }
+        let symbols = Self.uniqued(all, files: files)
         let addresses = symbols.map(\.address)
         self.addresses = addresses
         sparse = Swift.stride(from: 0, to: addresses.count, by: Self.stride).map { addresses[$0] }
@@ -77,7 +95,7 @@ public final class ELFSymbolTable: @unchecked Sendable {
         return segments
     }
 
-    private static func readFunctionSymbols(_ elf: OpaquePointer) -> [Symbol] {
+    private static func readFunctionSymbols(_ elf: OpaquePointer, file: UInt16) -> [Symbol] {
         var symbols: [Symbol] = []
         var section: OpaquePointer? = nil
         while let current = elf_nextscn(elf, section) {
@@ -94,6 +112,7 @@ public final class ELFSymbolTable: @unchecked Sendable {
             for index in 0..<entries {
                 guard gelf_getsym(data, Int32(index), &symbol) != nil else { continue }
                 let type = Int32(symbol.st_info & 0xf)
+                // elf_strptr checks that the name lies inside its section, ending there.
                 guard type == STT_FUNC || type == STT_GNU_IFUNC,
                       symbol.st_shndx != SHN_UNDEF, symbol.st_value != 0,
                       let name = elf_strptr(elf, Int(header.sh_link), Int(symbol.st_name)),
@@ -101,22 +120,26 @@ public final class ELFSymbolTable: @unchecked Sendable {
                 else { continue }
                 let binding = Int32(symbol.st_info >> 4)
                 let rank: UInt8 = binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2
-                symbols.append(Symbol(address: symbol.st_value, size: symbol.st_size,
-                                      name: String(cString: name), rank: rank))
+                let reference = NameReference(file: file, section: header.sh_link, offset: symbol.st_name)
+                symbols.append(Symbol(address: symbol.st_value, size: symbol.st_size, name: reference, rank: rank))
             }
         }
         return symbols
     }
 
-    private static func uniqued(_ input: [Symbol]) -> [Symbol] {
+    private static func uniqued(_ input: [Symbol], files: [ELFFile]) -> [Symbol] {
         var symbols = input
         // .symtab and .dynsym repeat each other, and aliases share addresses: keep one
-        // symbol per address, preferring one with a size, then the most visible binding.
+        // symbol per address, preferring one with a size, then the most visible binding,
+        // then the first name in byte order.
         symbols.sort {
             if $0.address != $1.address { return $0.address < $1.address }
             if ($0.size > 0) != ($1.size > 0) { return $0.size > 0 }
             if $0.rank != $1.rank { return $0.rank < $1.rank }
-            return $0.name < $1.name
+            guard let first = namePointer($0.name, in: files), let second = namePointer($1.name, in: files) else {
+                return false
+            }
+            return strcmp(first, second) < 0
         }
         var unique: [Symbol] = []
         unique.reserveCapacity(symbols.count)
@@ -140,7 +163,7 @@ public final class ELFSymbolTable: @unchecked Sendable {
     /// and how far into it the address is.
     public func lookup(_ address: UInt64) -> (name: String, offset: UInt64)? {
         guard let index = index(containing: address) else { return nil }
-        return (names[index], address - addresses[index])
+        return (name(at: index), address - addresses[index])
     }
 
     /// The index of the symbol containing `address`, for callers that cache per symbol.
@@ -179,5 +202,11 @@ public final class ELFSymbolTable: @unchecked Sendable {
         return found
     }
 
-    func name(at index: Int) -> String { names[index] }
+    func name(at index: Int) -> String {
+        Self.namePointer(names[index], in: files).map { String(cString: $0) } ?? ""
+    }
+
+    private static func namePointer(_ name: NameReference, in files: [ELFFile]) -> UnsafeMutablePointer<CChar>? {
+        elf_strptr(files[Int(name.file)].elf, Int(name.section), Int(name.offset))
+    }
 }

@@ -20,6 +20,7 @@ final class ObjectFile {
         if let readSymbols { return readSymbols }
         let table = Self.symbolTable(of: sources)
         readSymbols = table
+        sources.forEach { $0.releaseResidentPages() }
         return table
     }
 
@@ -29,6 +30,7 @@ final class ObjectFile {
         if let readDWARF { return readDWARF }
         let info = dwarfFile.flatMap { DWARFInfo(file: $0) }
         readDWARF = .some(info)
+        dwarfFile?.releaseResidentPages()
         return info
     }
 
@@ -97,8 +99,10 @@ final class ObjectFile {
         fileprivate let readsDWARF: Bool
 
         func run() -> Prepared {
-            Prepared(symbols: readsSymbols ? ObjectFile.symbolTable(of: sources) : nil,
-                     dwarf: readsDWARF ? .some(dwarfFile.flatMap { DWARFInfo(file: $0) }) : nil)
+            let prepared = Prepared(symbols: readsSymbols ? ObjectFile.symbolTable(of: sources) : nil,
+                                    dwarf: readsDWARF ? .some(dwarfFile.flatMap { DWARFInfo(file: $0) }) : nil)
+            sources.forEach { $0.releaseResidentPages() }
+            return prepared
         }
     }
 
