@@ -325,17 +325,18 @@ final class Session {
         }
         unwinders.refresh()
         drainEndedProcesses()
-        releaseUnmappedFiles()
+        releaseIdleFiles()
     }
 
     /// Closes, every few seconds, the files no process has mapped for a minute (with the
-    /// leaf fix's tables read from them): hours of builds and reruns make new files all the
-    /// time, and each kept one holds its descriptors, symbol table and DWARF index.
-    private func releaseUnmappedFiles() {
+    /// leaf fix's tables read from them), and lets go of the DWARF of those that named no
+    /// new address for a minute: hours of builds and reruns make new files all the time,
+    /// and each kept one holds its descriptors, symbol table and DWARF caches.
+    private func releaseIdleFiles() {
         let now = Clock.monotonicSeconds()
         guard now - lastFileRelease >= 15 else { return }
         lastFileRelease = now
-        symbolizer.releaseUnmappedFiles(unusedFor: 60, now: now) { leafFix?.forget(file: $0) }
+        symbolizer.releaseIdleFiles(unusedFor: 60, now: now) { leafFix?.forget(file: $0) }
     }
 
     private var lastFileRelease = Clock.monotonicSeconds()

@@ -1,4 +1,5 @@
 import EmberELF
+import EmberSystem
 
 /// Everything known about one mapped file: its symbols (merged with those of its debug
 /// file and MiniDebugInfo), and its DWARF, from wherever it was found.
@@ -27,11 +28,28 @@ final class ObjectFile {
     /// The DWARF's index of units, read on the first address that needs it (or by a
     /// ``Preparation``).
     var dwarf: DWARFInfo? {
+        lastDWARFUse = Clock.monotonicSeconds()
         if let readDWARF { return readDWARF }
         let info = dwarfFile.flatMap { DWARFInfo(file: $0) }
         readDWARF = .some(info)
         dwarfFile?.releaseResidentPages()
         return info
+    }
+
+    /// When the DWARF was last read or asked for (monotonic seconds).
+    private(set) var lastDWARFUse = 0.0
+
+    /// Whether DWARF was read and is held.
+    var holdsDWARF: Bool {
+        if case .some(.some) = readDWARF { return true }
+        return false
+    }
+
+    /// Lets go of the DWARF (libdw's caches of every unit it read grow with the addresses
+    /// named: tens of megabytes in a large binary); the next address that needs it reads
+    /// it again. Addresses named so far keep their frames.
+    func releaseDWARF() {
+        readDWARF = nil
     }
 
     /// The file's build id in hexadecimal (empty without one), for profiles' mappings.
@@ -88,7 +106,10 @@ final class ObjectFile {
     /// Takes what a preparation read, unless the file was read meanwhile.
     func install(_ prepared: Prepared) {
         if readSymbols == nil, let symbols = prepared.symbols { readSymbols = symbols }
-        if readDWARF == nil, let dwarf = prepared.dwarf { readDWARF = .some(dwarf) }
+        if readDWARF == nil, let dwarf = prepared.dwarf {
+            readDWARF = .some(dwarf)
+            lastDWARFUse = Clock.monotonicSeconds()
+        }
     }
 
     /// Reads a file's tables on a thread of its own: every handle it reads is its own.

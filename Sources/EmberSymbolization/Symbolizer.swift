@@ -118,10 +118,12 @@ public final class Symbolizer {
     private var reading: [ObjectIdentifier: (object: ObjectFile, work: BackgroundWork<ObjectFile.Prepared>)] = [:]
     /// One file at a time: reading ahead must not take the CPUs of the processes watched.
     private let readingQueue = DispatchQueue(label: "ember.symbolizer.reading")
-    /// Since when no process known here maps each open file (see ``releaseUnmappedFiles``).
+    /// Since when no process known here maps each open file (see ``releaseIdleFiles``).
     private var unmappedSince: [FileKey: Double] = [:]
     /// Files let go of because no process mapped them any more.
     public private(set) var releasedFiles = 0
+    /// Times a file's DWARF was let go of because no new address needed it.
+    public private(set) var releasedDWARF = 0
 
     /// A file as the kernel knows it: device and inode, whatever path reached it (a file
     /// mapped by several processes, or through several names, is read once). `path` is
@@ -179,7 +181,7 @@ public final class Symbolizer {
 
     /// Lets go of a process that is gone and whose samples are named (or that had none):
     /// its map, names and the frames of its addresses in no file. Its files stay, for the
-    /// other processes that map them (see ``releaseUnmappedFiles(unusedFor:now:closing:)``).
+    /// other processes that map them (see ``releaseIdleFiles(unusedFor:now:closing:)``).
     public func forget(process pid: pid_t) {
         memoryMaps[pid] = nil
         processNames[pid] = nil
@@ -191,14 +193,15 @@ public final class Symbolizer {
     /// symbol tables, DWARF and named addresses: on a host that rebuilds and reruns
     /// programs all day, every build makes new files (new inodes), and keeping each one
     /// would grow without end. The grace period keeps a file that one short process after
-    /// another maps (a shell loop's `grep`) from being read again each time.
+    /// another maps (a shell loop's `grep`) from being read again each time. Files still
+    /// mapped whose DWARF named no new address for `age` seconds let go of the DWARF.
     ///
     /// `closing` gets each file's identity (as ``elfFile(pid:address:)`` gave it) just
     /// before its handles close, for readers that keep something derived from them.
     /// Returns the number of files closed.
     @discardableResult
-    public func releaseUnmappedFiles(unusedFor age: Double, now: Double,
-                                     closing: (ObjectIdentifier) -> Void = { _ in }) -> Int {
+    public func releaseIdleFiles(unusedFor age: Double, now: Double,
+                                 closing: (ObjectIdentifier) -> Void = { _ in }) -> Int {
         var mapped = Set<FileKey>()
         for map in memoryMaps.values {
             for mapping in map.mappings where mapping.isFileBacked {
@@ -209,6 +212,11 @@ public final class Symbolizer {
         for (key, object) in files where key.inode != 0 {
             if mapped.contains(key) {
                 unmappedSince[key] = nil
+                if let object, object.holdsDWARF, now - object.lastDWARFUse >= age,
+                   reading[ObjectIdentifier(object)] == nil {
+                    object.releaseDWARF()
+                    releasedDWARF += 1
+                }
                 continue
             }
             guard let since = unmappedSince[key] else {

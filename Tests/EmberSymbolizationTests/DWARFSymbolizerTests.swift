@@ -1,4 +1,5 @@
 import EmberSymbolization
+import EmberSystem
 import EmberTestSupport
 import Foundation
 import XCTest
@@ -201,13 +202,13 @@ final class DWARFSymbolizerTests: XCTestCase {
         XCTAssertGreaterThan(openFiles(), before, "the file is open while mapped")
 
         var closed: [ObjectIdentifier] = []
-        XCTAssertEqual(symbolizer.releaseUnmappedFiles(unusedFor: 60, now: 0) { closed.append($0) }, 0,
+        XCTAssertEqual(symbolizer.releaseIdleFiles(unusedFor: 60, now: 0) { closed.append($0) }, 0,
                        "a mapped file stays")
         symbolizer.forget(process: 4242)
-        XCTAssertEqual(symbolizer.releaseUnmappedFiles(unusedFor: 60, now: 100) { closed.append($0) }, 0,
+        XCTAssertEqual(symbolizer.releaseIdleFiles(unusedFor: 60, now: 100) { closed.append($0) }, 0,
                        "unmapped from now on: the grace period starts")
-        XCTAssertEqual(symbolizer.releaseUnmappedFiles(unusedFor: 60, now: 130) { closed.append($0) }, 0)
-        XCTAssertEqual(symbolizer.releaseUnmappedFiles(unusedFor: 60, now: 160) { closed.append($0) }, 1)
+        XCTAssertEqual(symbolizer.releaseIdleFiles(unusedFor: 60, now: 130) { closed.append($0) }, 0)
+        XCTAssertEqual(symbolizer.releaseIdleFiles(unusedFor: 60, now: 160) { closed.append($0) }, 1)
         XCTAssertEqual(closed.count, 1, "readers of the file are told before it closes")
         XCTAssertEqual(symbolizer.releasedFiles, 1)
         XCTAssertEqual(openFiles(), before, "its descriptors are closed")
@@ -217,6 +218,37 @@ final class DWARFSymbolizerTests: XCTestCase {
         let again = symbolizer.userFrames(pid: 4343, stack: [base + start])
         XCTAssertEqual(again.map(\.name), named.map(\.name))
         XCTAssertEqual(again.map { $0.location?.short }, named.map { $0.location?.short })
+    }
+
+    func testAMappedFileLetsGoOfItsDWARFWhenIdleAndReadsItAgainForANewAddress() throws {
+        let binary = try symbolizeSample("inline")
+        let line = "555500000000-555500010000 r-xp 00000000 00:00 1 \(binary)\n"
+        let base: UInt64 = 0x5555_0000_0000
+        let (start, size) = try functionRange("hot_loop", in: binary)
+        let symbolizer = Symbolizer(options: SymbolizerOptions(lines: true))
+        let reference = Symbolizer(options: SymbolizerOptions(lines: true))
+        symbolizer.setMemoryMap(MemoryMap(parsing: line), for: 4242)
+        reference.setMemoryMap(MemoryMap(parsing: line), for: 4242)
+        let inlined = try XCTUnwrap((start..<start + size).first {
+            reference.userFrames(pid: 4242, stack: [base + $0]).count > 1
+        }, "an address in an inline chain")
+        let first = symbolizer.userFrames(pid: 4242, stack: [base + inlined])
+        XCTAssertGreaterThan(first.count, 1, "an inline chain, from the DWARF")
+
+        let now = Clock.monotonicSeconds()
+        XCTAssertEqual(symbolizer.releaseIdleFiles(unusedFor: 60, now: now), 0)
+        XCTAssertEqual(symbolizer.releasedDWARF, 0, "used moments ago")
+        XCTAssertEqual(symbolizer.releaseIdleFiles(unusedFor: 60, now: now + 61), 0, "still mapped: not closed")
+        XCTAssertEqual(symbolizer.releasedDWARF, 1, "idle for a minute")
+
+        // Addresses named before keep their frames; new ones read the DWARF again.
+        XCTAssertEqual(symbolizer.userFrames(pid: 4242, stack: [base + inlined]).map(\.name), first.map(\.name))
+        for address in stride(from: start, to: start + size, by: 3) where address != inlined {
+            let again = symbolizer.userFrames(pid: 4242, stack: [base + address])
+            let expected = reference.userFrames(pid: 4242, stack: [base + address])
+            XCTAssertEqual(again.map(\.name), expected.map(\.name))
+            XCTAssertEqual(again.map { $0.location?.short }, expected.map { $0.location?.short })
+        }
     }
 
     func testBadFilesGiveErrors() throws {
