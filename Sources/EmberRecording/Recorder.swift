@@ -230,7 +230,9 @@ final class Session {
         }
         symbolizer.refresh(process: pid)
         if let framePointers {
-            let name = "\(symbolizer.processName(pid) ?? "?") (\(pid))"
+            // Named by its comm, or by its program's file; one that ended before either
+            // could be read is counted among the rest, never shown as `?`.
+            let name = (symbolizer.processName(pid) ?? executableName(pid)).map { "\($0) (\(pid))" }
             if framePointers { framePointerProcesses.add(name) } else { dwarfProcesses.add(name) }
         }
         // A DWARF target's unwinder is made now, so that a short-lived process's samples
@@ -263,6 +265,16 @@ final class Session {
         var info = stat()
         guard stat("/proc/\(pid)/exe", &info) == 0 else { return nil }
         return "\(info.st_dev):\(info.st_ino)"
+    }
+
+    /// The file name of the process's executable, nil if it cannot be read.
+    private func executableName(_ pid: pid_t) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        let path = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return name.hasSuffix(" (deleted)") ? String(name.dropLast(" (deleted)".count)) : name
     }
 
     /// Whether the process's executable keeps frame pointers, judged once per binary.

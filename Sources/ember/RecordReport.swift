@@ -157,8 +157,13 @@ struct RecordReportText {
         return lines
     }
 
+    /// The first processes by name, and how many more (those gone before their name was
+    /// read are among the more).
     private func summarize(_ processes: ProcessList) -> String {
-        processes.count <= processes.first.count ? processes.first.joined(separator: ", ")
-            : processes.first.joined(separator: ", ") + " and \(processes.count - processes.first.count) more"
+        let named = processes.first.joined(separator: ", ")
+        let more = processes.count - processes.first.count
+        if more == 0 { return named }
+        if named.isEmpty { return "\(formatCount(more)) process\(more == 1 ? "" : "es") gone before their name was read" }
+        return named + " and \(formatCount(more)) more"
     }
 }
