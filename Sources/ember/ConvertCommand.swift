@@ -40,20 +40,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         let outputs = try Outputs(output)
-        var merged: Profile?
-        for file in files {
-            let profile = try input.profile(of: try input.open(file))
-            if merged == nil {
-                merged = profile
-            } else {
-                do { try merged!.append(profile) } catch let error as ProfileInputError {
-                    throw EmberError("cannot merge \(file): \(error.description)")
-                }
-            }
-        }
-        guard let profile = merged, profile.sampleCount > 0 else {
-            throw EmberError("no samples in \(files.joined(separator: ", "))")
-        }
+        let profile = try input.mergedProfile(of: files)
         var options = FlameGraphOptions()
         options.title = title
         options.countName = InputArguments.countName(of: profile)
