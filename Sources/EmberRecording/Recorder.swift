@@ -31,29 +31,7 @@ public struct Recorder {
             probeResult: ember_probe_lbr_call_stack()) {
             throw RecordingError("--unwind lbr: \(reason)")
         }
-        var configuration: SamplerConfiguration
-        switch settings.target {
-        case .process(let pid):
-            guard kill(pid, 0) == 0 || errno == EPERM else { throw SamplingError.noSuchProcess(pid) }
-            configuration = SamplerConfiguration(scope: .processes([pid]))
-        case .command:
-            configuration = SamplerConfiguration(scope: .processes([]))
-        case .system:
-            configuration = SamplerConfiguration(scope: .system)
-            if !settings.includeSelf { configuration.ignoredProcess = getpid() }
-        }
-        configuration.frequency = settings.frequency
-        configuration.kernelStacks = settings.kernelStacks
-        configuration.stackMapSize = settings.stackMapSize
-        configuration.countsMapSize = settings.countsMapSize
-        configuration.stackCopySize = settings.stackSize
-        configuration.recordStackWords = settings.leafFix
-        switch settings.unwind {
-        case .fp: configuration.unwinding = .framePointers
-        case .lbr: configuration.unwinding = .branchRecords
-        case .dwarf: configuration.unwinding = .dwarf
-        case .auto: configuration.unwinding = .perProcess
-        }
+        let configuration = try settings.samplerConfiguration()
 
         // Load and attach before launching anything, so permission errors come first.
         let sampler = try Sampler(configuration: configuration)
@@ -159,6 +137,37 @@ public struct Recorder {
                 ringBuffer: session.ringBuffer.statistics, leafFix: session.leafFixStatistics,
                 uniqueKernelKeys: samples.counts.count + session.drainedKeys))
         return Recording(settings: settings, profile: profile, tree: tree, report: report)
+    }
+}
+
+extension RecordingSettings {
+    /// What the sampler is told: its scope (a process of the target must exist), rate,
+    /// maps and unwinding.
+    func samplerConfiguration() throws -> SamplerConfiguration {
+        var configuration: SamplerConfiguration
+        switch target {
+        case .process(let pid):
+            guard kill(pid, 0) == 0 || errno == EPERM else { throw SamplingError.noSuchProcess(pid) }
+            configuration = SamplerConfiguration(scope: .processes([pid]))
+        case .command:
+            configuration = SamplerConfiguration(scope: .processes([]))
+        case .system:
+            configuration = SamplerConfiguration(scope: .system)
+            if !includeSelf { configuration.ignoredProcess = getpid() }
+        }
+        configuration.frequency = frequency
+        configuration.kernelStacks = kernelStacks
+        configuration.stackMapSize = stackMapSize
+        configuration.countsMapSize = countsMapSize
+        configuration.stackCopySize = stackSize
+        configuration.recordStackWords = leafFix
+        switch unwind {
+        case .fp: configuration.unwinding = .framePointers
+        case .lbr: configuration.unwinding = .branchRecords
+        case .dwarf: configuration.unwinding = .dwarf
+        case .auto: configuration.unwinding = .perProcess
+        }
+        return configuration
     }
 }
 

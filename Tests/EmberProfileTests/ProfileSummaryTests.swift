@@ -12,6 +12,12 @@ final class ProfileSummaryTests: XCTestCase {
         try XCTUnwrap(entries.first { $0.name == name }, "no \(name) in \(entries.map(\.name))")
     }
 
+    /// Self and total of `name`.
+    private func values(_ entries: [ProfileSummary.Entry], _ name: String) throws -> [Double] {
+        let found = try entry(entries, name)
+        return [found.selfValue, found.totalValue]
+    }
+
     /// Recursion counts once in total; an inlined copy is its function; kernel code keeps its kind.
     func testSelfAndTotalOfAFoldedFixture() throws {
         let profile = folded("""
@@ -22,11 +28,11 @@ final class ProfileSummaryTests: XCTestCase {
         let summary = ProfileSummary(profile: profile, rootsAreProcesses: true)
         XCTAssertEqual(summary.total, 10)
         XCTAssertEqual(summary.stackCount, 3)
-        XCTAssertEqual(try entry(summary.functions, "work"), .init(name: "work", selfValue: 6, totalValue: 9))
-        XCTAssertEqual(try entry(summary.functions, "main"), .init(name: "main", selfValue: 0, totalValue: 10))
-        XCTAssertEqual(try entry(summary.functions, "helper"), .init(name: "helper", selfValue: 0, totalValue: 3))
-        XCTAssertEqual(try entry(summary.functions, "read"), .init(name: "read", selfValue: 1, totalValue: 4))
-        XCTAssertEqual(try entry(summary.functions, "sys_read [k]"), .init(name: "sys_read [k]", selfValue: 3, totalValue: 3))
+        XCTAssertEqual(try values(summary.functions, "work"), [6, 9])
+        XCTAssertEqual(try values(summary.functions, "main"), [0, 10])
+        XCTAssertEqual(try values(summary.functions, "helper"), [0, 3])
+        XCTAssertEqual(try values(summary.functions, "read"), [1, 4])
+        XCTAssertEqual(try values(summary.functions, "sys_read [k]"), [3, 3])
         XCTAssertEqual(summary.functions.map(\.name).prefix(3), ["work", "sys_read [k]", "read"])
         XCTAssertEqual(summary.functionsByTotal.first?.name, "main")
         // The root is the process, not a function.
@@ -34,6 +40,17 @@ final class ProfileSummaryTests: XCTestCase {
         XCTAssertEqual(summary.processes, [.init(name: "app", selfValue: 10, totalValue: 10)])
         XCTAssertTrue(summary.threads.isEmpty)
         XCTAssertTrue(summary.libraries.isEmpty)
+    }
+
+    func testCallersAndCalleesOfAFunction() throws {
+        let profile = folded("app;main;work;spin 6\napp;main;work;work;spin 2\napp;idle;work 1\napp;main;work 3\n")
+        let summary = ProfileSummary(profile: profile, rootsAreProcesses: true)
+        XCTAssertEqual(try entry(summary.functions, "work").process, "app")
+        XCTAssertEqual(try entry(summary.functions, "work").processCount, 1)
+        let (callers, callees) = ProfileSummary.neighbors(of: "work", in: profile)
+        XCTAssertEqual(callers.map { [$0.name: $0.totalValue] }, [["main": 11], ["idle": 1]])
+        XCTAssertEqual(callees.map { [$0.name: $0.totalValue] }, [["spin": 6], ["(self)": 4], ["work": 2]])
+        XCTAssertEqual(ProfileSummary.neighbors(of: "main", in: profile).callers.map(\.name), ["app"])
     }
 
     func testWithoutRootsAsProcessesTheRootIsAFunction() throws {
@@ -66,8 +83,9 @@ final class ProfileSummaryTests: XCTestCase {
         XCTAssertEqual(summary.processes, [.init(name: "app", selfValue: 6, totalValue: 6)])
         XCTAssertEqual(summary.threads, [.init(name: "worker (11)", selfValue: 4, totalValue: 4),
                                          .init(name: "io (12)", selfValue: 2, totalValue: 2)])
-        XCTAssertEqual(summary.libraries, [.init(name: "libc.so.6", selfValue: 4, totalValue: 4),
-                                           .init(name: "app", selfValue: 2, totalValue: 6)])
+        XCTAssertEqual(summary.libraries, [.init(name: "libc.so.6", selfValue: 4, totalValue: 4, process: "app", processCount: 1),
+                                           .init(name: "app", selfValue: 2, totalValue: 6, process: "app", processCount: 1)])
+        XCTAssertEqual(try entry(summary.functions, "memcpy").process, "app")
         XCTAssertNil(summary.functions.first { $0.name == "app" })
     }
 

@@ -12,11 +12,17 @@ public struct ProfileSummary: Sendable {
         public var name: String
         public var selfValue: Double
         public var totalValue: Double
+        /// Of a function or library: the process with the most of its total, and how many
+        /// processes it ran in (0 where the profile names none).
+        public var process: String?
+        public var processCount: Int
 
-        public init(name: String, selfValue: Double, totalValue: Double) {
+        public init(name: String, selfValue: Double, totalValue: Double, process: String? = nil, processCount: Int = 0) {
             self.name = name
             self.selfValue = selfValue
             self.totalValue = totalValue
+            self.process = process
+            self.processCount = processCount
         }
     }
 
@@ -82,6 +88,28 @@ public struct ProfileSummary: Sendable {
         var threadFrameValues: [String: Double] = [:]
         // Folded stacks have no process frames: their roots are the processes, when told so.
         let rootIsProcess = rootsAreProcesses && !profile.locations.contains { $0.kind == .process }
+        // Each stack's process (a caller's id is below its callee's: one pass in id order).
+        var processOfStack = [Int32](repeating: -1, count: profile.stacks.count)
+        var processNames: [String] = []
+        var processIDs: [String: Int32] = [:]
+        for stack in 0..<profile.stacks.count {
+            let caller = profile.stacks.caller(of: Int32(stack))
+            let location = profile.locations[Int(profile.stacks.location(of: Int32(stack)))]
+            if location.kind == .process || (caller < 0 && rootIsProcess) {
+                let name = names.text(location.lines[location.lines.count - 1].function)
+                if let id = processIDs[name] {
+                    processOfStack[stack] = id
+                } else {
+                    processOfStack[stack] = Int32(processNames.count)
+                    processIDs[name] = Int32(processNames.count)
+                    processNames.append(name)
+                }
+            } else if caller >= 0 {
+                processOfStack[stack] = processOfStack[Int(caller)]
+            }
+        }
+        var functionProcesses: [Int: [Int32: Double]] = [:]
+        var libraryProcesses: [String: [Int32: Double]] = [:]
         var seen = Set<Int>()
         var seenLibraries = Set<String>()
         var stacks = 0
@@ -91,6 +119,7 @@ public struct ProfileSummary: Sendable {
             seen.removeAll(keepingCapacity: true)
             seenLibraries.removeAll(keepingCapacity: true)
             var isLeaf = true
+            let process = processOfStack[stack]
             var current = Int32(stack)
             while current >= 0 {
                 let locationID = profile.stacks.location(of: current)
@@ -111,9 +140,15 @@ public struct ProfileSummary: Sendable {
                             selfValues[function, default: 0] += value
                             if let library { librarySelf[library, default: 0] += value }
                         }
-                        if seen.insert(function).inserted { totalValues[function, default: 0] += value }
+                        if seen.insert(function).inserted {
+                            totalValues[function, default: 0] += value
+                            if process >= 0 { functionProcesses[function, default: [:]][process, default: 0] += value }
+                        }
                     }
-                    if let library, seenLibraries.insert(library).inserted { libraryTotal[library, default: 0] += value }
+                    if let library, seenLibraries.insert(library).inserted {
+                        libraryTotal[library, default: 0] += value
+                        if process >= 0 { libraryProcesses[library, default: [:]][process, default: 0] += value }
+                    }
                     isLeaf = false
                 }
                 current = profile.stacks.caller(of: current)
@@ -121,10 +156,21 @@ public struct ProfileSummary: Sendable {
         }
         stackCount = stacks + (emptyStackValue != 0 ? 1 : 0)
 
+        func mainProcess(_ values: [Int32: Double]?) -> (String?, Int) {
+            guard let values, let top = values.max(by: { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key })
+            else { return (nil, 0) }
+            return (processNames[Int(top.key)], values.count)
+        }
         functions = Self.ranked(totalValues.map { function, totalValue in
-            Entry(name: names.functionNames[function], selfValue: selfValues[function] ?? 0, totalValue: totalValue)
+            let (process, count) = mainProcess(functionProcesses[function])
+            return Entry(name: names.functionNames[function], selfValue: selfValues[function] ?? 0, totalValue: totalValue,
+                         process: process, processCount: count)
         })
-        libraries = Self.ranked(libraryTotal.map { Entry(name: $0.key, selfValue: librarySelf[$0.key] ?? 0, totalValue: $0.value) })
+        libraries = Self.ranked(libraryTotal.map { library, totalValue in
+            let (process, count) = mainProcess(libraryProcesses[library])
+            return Entry(name: library, selfValue: librarySelf[library] ?? 0, totalValue: totalValue,
+                         process: process, processCount: count)
+        })
 
         processes = Self.ranked(processValues.map { Entry(name: $0.key, selfValue: $0.value, totalValue: $0.value) })
         let threadSource = threadFrameValues.isEmpty ? threadValues : threadFrameValues
@@ -208,5 +254,50 @@ private struct FunctionNames {
         let name = TerminalText.safe(base.isEmpty ? "[unknown]" : base)
         libraries[mapping] = name
         return name
+    }
+}
+
+extension ProfileSummary {
+    /// Who calls `function` (a name as ``functions`` gives it) and what it calls: each
+    /// caller with the value of the samples in which it called the function, each callee
+    /// likewise, and `(self)` for the function's own value; `(root)` where nothing called
+    /// it. A recursive function is taken at its outermost call.
+    public static func neighbors(of function: String, in profile: Profile, sampleType: Int? = nil)
+        -> (callers: [Entry], callees: [Entry]) {
+        let type = sampleType ?? profile.defaultSampleType
+        var stackValues = [Double](repeating: 0, count: profile.stacks.count)
+        for sample in 0..<profile.sampleCount where profile.sampleStacks[sample] >= 0 {
+            stackValues[Int(profile.sampleStacks[sample])] += profile.value(ofSample: sample, type: type)
+        }
+        var names = FunctionNames(profile: profile)
+        var callers: [String: Double] = [:]
+        var callees: [String: Double] = [:]
+        var frames: [String] = []
+        for stack in 0..<profile.stacks.count where stackValues[stack] != 0 {
+            frames.removeAll(keepingCapacity: true)
+            var current = Int32(stack)
+            while current >= 0 {
+                let location = profile.locations[Int(profile.stacks.location(of: current))]
+                switch location.kind {
+                case .process, .thread:
+                    frames.append(names.text(location.lines[location.lines.count - 1].function))
+                default:
+                    for line in location.lines {
+                        frames.append(names.functionNames[names.function(line.function, kind: location.kind)])
+                    }
+                }
+                current = profile.stacks.caller(of: current)
+            }
+            // Innermost first: the outermost call is the last match.
+            guard let index = frames.lastIndex(of: function) else { continue }
+            let value = stackValues[stack]
+            callers[index + 1 < frames.count ? frames[index + 1] : "(root)", default: 0] += value
+            callees[index > 0 ? frames[index - 1] : "(self)", default: 0] += value
+        }
+        func entries(_ values: [String: Double]) -> [Entry] {
+            values.map { Entry(name: $0.key, selfValue: $0.value, totalValue: $0.value) }
+                .sorted { $0.totalValue != $1.totalValue ? $0.totalValue > $1.totalValue : $0.name < $1.name }
+        }
+        return (entries(callers), entries(callees))
     }
 }
