@@ -70,6 +70,18 @@ public final class LiveSession {
     /// The signal (SIGINT, SIGTERM) that asked ember to stop, or 0.
     public var stopSignal: Int32 { ember_stop_signal() }
 
+    /// The process watched (nil system-wide).
+    public var targetPID: pid_t? {
+        if case .process(let pid) = settings.target { return pid }
+        return nil
+    }
+
+    /// The name of the process watched, as /proc/PID/comm gave it (nil system-wide).
+    public var targetName: String? {
+        if case .process(let pid) = settings.target { return session.symbolizer.processName(pid) }
+        return nil
+    }
+
     /// Whether the process watched has exited (never for the whole system).
     public var targetExited: Bool {
         if case .process(let pid) = settings.target { return !processExists(pid) }

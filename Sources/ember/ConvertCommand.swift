@@ -6,9 +6,9 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert profiles between formats: folded, perf script, pprof, speedscope.",
         discussion: """
-            Reads every input (folded, `perf script` text or pprof, told apart by content; \\
-            `-` for standard input), merges them, and writes each output in the format its \\
-            extension names: .folded, .pb.gz or .pprof (gzip-compressed pprof), \\
+            Reads every input (folded, `perf script` text or pprof, told apart by content; \
+            `-` for standard input), merges them, and writes each output in the format its \
+            extension names: .folded, .pb.gz or .pprof (gzip-compressed pprof), \
             .speedscope.json, or .svg.
 
             Examples:

@@ -9,10 +9,10 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print where a profile's time went: the hottest functions, a call tree, threads, processes.",
         discussion: """
-            Reads any profile ember reads (folded stacks, `perf script` text, pprof; `-` for \\
-            standard input; several files are merged) and prints the functions with the most \\
-            self and total time, with percentages of all. --tree prints the call tree instead \\
-            (callers above callees), --threads, --processes and --libraries their tables; \\
+            Reads any profile ember reads (folded stacks, `perf script` text, pprof; `-` for \
+            standard input; several files are merged) and prints the functions with the most \
+            self and total time, with percentages of all. --tree prints the call tree instead \
+            (callers above callees), --threads, --processes and --libraries their tables; \
             they combine. Plain text in 80 columns (--width), bold headings only on a terminal.
 
             Examples:

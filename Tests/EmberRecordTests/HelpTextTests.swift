@@ -27,7 +27,8 @@ final class HelpTextTests: XCTestCase {
                 let short = Range(match.range(at: 1), in: line).map { String(line[$0]) }
                 options.append(HelpOption(long: String(line[Range(match.range(at: 2), in: line)!]), short: short))
             }
-            if let start = line.range(of: "(default: "), let end = line[start.upperBound...].firstIndex(of: ")"),
+            // `(default: 10)`, or `(values: a, b; default: a)`.
+            if let start = line.range(of: "(default: ") ?? line.range(of: "; default: "), let end = line[start.upperBound...].firstIndex(of: ")"),
                !options.isEmpty {
                 options[options.count - 1].defaultValue = String(line[start.upperBound..<end])
             }
@@ -75,4 +76,6 @@ final class HelpTextTests: XCTestCase {
     func testRecordHelpAndReadmeAgree() throws { try check("record") }
 
     func testReportHelpAndReadmeAgree() throws { try check("report") }
+
+    func testTopHelpAndReadmeAgree() throws { try check("top") }
 }
