@@ -527,10 +527,6 @@ public final class Symbolizer {
         }
     }
 
-    /// The file behind `mapping`, read once. It is opened through /proc/PID/map_files
-    /// (works for deleted or replaced files), then /proc/PID/root (the process's own
-    /// filesystem, for containers), then the path as is; debug files are looked for
-    /// inside the process's root.
     /// The vDSO mapped at `mapping` in `pid`, read once per process (see ``VDSO``).
     private func vdsoObject(for mapping: MemoryMapping, pid: pid_t) -> ObjectFile? {
         if let known = vdsoObjects[pid] { return known }
@@ -552,6 +548,10 @@ public final class Symbolizer {
         return object
     }
 
+    /// The file behind `mapping`, read once. It is opened through /proc/PID/map_files
+    /// (works for deleted or replaced files), then /proc/PID/root (the process's own
+    /// filesystem, for containers), then the path as is; debug files are looked for
+    /// inside the process's root.
     private func objectFile(for mapping: MemoryMapping, pid: pid_t) -> ObjectFile? {
         if let last = lastFile, last.key.inode == mapping.inode, last.key.device == mapping.device {
             return last.object

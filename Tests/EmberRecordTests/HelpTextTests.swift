@@ -73,6 +73,14 @@ final class HelpTextTests: XCTestCase {
         }
     }
 
+    /// A line continuation escaped (`\\` at a line end of a Swift literal) shows in the help.
+    func testNoHelpShowsAStrayBackslash() throws {
+        for command in ["record", "top", "report", "render", "diff", "convert", "symbolize"] {
+            let help = try ember([command, "--help"]).stdout
+            XCTAssertFalse(help.split(separator: "\n").contains { $0.hasSuffix("\\") }, "\(command) --help:\n\(help)")
+        }
+    }
+
     func testRecordHelpAndReadmeAgree() throws { try check("record") }
 
     func testReportHelpAndReadmeAgree() throws { try check("report") }

@@ -31,7 +31,7 @@ final class TopTests: RecordingTestCase {
     private func startTop() throws {
         let split = try Workload(sample: "split", arguments: ["60"])
         workload = split
-        let script = "trap true INT; stty -g > \(path("before")); \(emberBinary) top -p \(split.pid); "
+        let script = "trap true INT; stty -g > \(path("before")); \(emberBinary) top -F 499 -p \(split.pid); "
             + "echo $? > \(path("status")); stty -g > \(path("after")); sleep 60"
         // The tmux server would inherit a descriptor Foundation's Process watches to tell the
         // child's exit, so that starting it would wait for the server's end: Python's
@@ -110,8 +110,9 @@ final class TopTests: RecordingTestCase {
     func testHotFunctionTopsTheListCallersShowAndResizeRedraws() throws {
         try startTop()
         // split spends all its time in spin: 60% under path_a, 30% path_b, 10% path_c.
-        var lines = try waitFor(15, "spin at the top after 200 samples") { screen in
-            samples(screen) >= 200 && rows(screen).first?.name == "spin"
+        // Enough samples that a 30% share is known within about 2 points on a busy machine.
+        var lines = try waitFor(40, "spin at the top after 800 samples") { screen in
+            samples(screen) >= 800 && rows(screen).first?.name == "spin"
         }
         XCTAssertTrue(lines[0].contains("ember top: split (pid \(workload!.pid))"), lines[0])
         XCTAssertGreaterThan(try XCTUnwrap(rows(lines).first).selfPercent, 90)

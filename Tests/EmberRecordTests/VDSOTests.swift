@@ -10,7 +10,7 @@ final class VDSOTests: RecordingTestCase {
         let workload = try Workload(sample: "vdso", arguments: ["30"])
         defer { workload.stop() }
         let output = path("vdso-\(unwind).folded")
-        let result = try ember(["record", "-p", "\(workload.pid)", "-d", "1.5", "-F", "199", "--no-kernel",
+        let result = try ember(["record", "-p", "\(workload.pid)", "-d", "1.5", "-F", "499", "--no-kernel",
                                 "--unwind", unwind, "-o", output])
         XCTAssertEqual(result.status, 0, result.stderr)
         return try Folded(path: output)
@@ -27,7 +27,7 @@ final class VDSOTests: RecordingTestCase {
     func testVDSOFramesAreNamedWithFramePointersAndDWARF() throws {
         for unwind in ["fp", "dwarf"] {
             let folded = try record(unwind: unwind)
-            XCTAssertGreaterThan(folded.total, 100, unwind)
+            XCTAssertGreaterThan(folded.total, 50, unwind)
             let (leaf, share) = try topLeaf(folded)
             XCTAssertEqual(leaf, "__vdso_clock_gettime", "\(unwind): \(folded.stacks)")
             XCTAssertGreaterThan(share, 60, unwind)
