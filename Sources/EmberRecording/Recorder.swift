@@ -31,29 +31,7 @@ public struct Recorder {
             probeResult: ember_probe_lbr_call_stack()) {
             throw RecordingError("--unwind lbr: \(reason)")
         }
-        var configuration: SamplerConfiguration
-        switch settings.target {
-        case .process(let pid):
-            guard kill(pid, 0) == 0 || errno == EPERM else { throw SamplingError.noSuchProcess(pid) }
-            configuration = SamplerConfiguration(scope: .processes([pid]))
-        case .command:
-            configuration = SamplerConfiguration(scope: .processes([]))
-        case .system:
-            configuration = SamplerConfiguration(scope: .system)
-            if !settings.includeSelf { configuration.ignoredProcess = getpid() }
-        }
-        configuration.frequency = settings.frequency
-        configuration.kernelStacks = settings.kernelStacks
-        configuration.stackMapSize = settings.stackMapSize
-        configuration.countsMapSize = settings.countsMapSize
-        configuration.stackCopySize = settings.stackSize
-        configuration.recordStackWords = settings.leafFix
-        switch settings.unwind {
-        case .fp: configuration.unwinding = .framePointers
-        case .lbr: configuration.unwinding = .branchRecords
-        case .dwarf: configuration.unwinding = .dwarf
-        case .auto: configuration.unwinding = .perProcess
-        }
+        let configuration = try settings.samplerConfiguration()
 
         // Load and attach before launching anything, so permission errors come first.
         let sampler = try Sampler(configuration: configuration)
@@ -162,6 +140,37 @@ public struct Recorder {
     }
 }
 
+extension RecordingSettings {
+    /// What the sampler is told: its scope (a process of the target must exist), rate,
+    /// maps and unwinding.
+    func samplerConfiguration() throws -> SamplerConfiguration {
+        var configuration: SamplerConfiguration
+        switch target {
+        case .process(let pid):
+            guard kill(pid, 0) == 0 || errno == EPERM else { throw SamplingError.noSuchProcess(pid) }
+            configuration = SamplerConfiguration(scope: .processes([pid]))
+        case .command:
+            configuration = SamplerConfiguration(scope: .processes([]))
+        case .system:
+            configuration = SamplerConfiguration(scope: .system)
+            if !includeSelf { configuration.ignoredProcess = getpid() }
+        }
+        configuration.frequency = frequency
+        configuration.kernelStacks = kernelStacks
+        configuration.stackMapSize = stackMapSize
+        configuration.countsMapSize = countsMapSize
+        configuration.stackCopySize = stackSize
+        configuration.recordStackWords = leafFix
+        switch unwind {
+        case .fp: configuration.unwinding = .framePointers
+        case .lbr: configuration.unwinding = .branchRecords
+        case .dwarf: configuration.unwinding = .dwarf
+        case .auto: configuration.unwinding = .perProcess
+        }
+        return configuration
+    }
+}
+
 /// What one recording keeps while it runs: the symbolizer and the unwinders, fed with the
 /// processes as they appear.
 final class Session {
@@ -230,7 +239,9 @@ final class Session {
         }
         symbolizer.refresh(process: pid)
         if let framePointers {
-            let name = "\(symbolizer.processName(pid) ?? "?") (\(pid))"
+            // Named by its comm, or by its program's file; one that ended before either
+            // could be read is counted among the rest, never shown as `?`.
+            let name = (symbolizer.processName(pid) ?? executableName(pid)).map { "\($0) (\(pid))" }
             if framePointers { framePointerProcesses.add(name) } else { dwarfProcesses.add(name) }
         }
         // A DWARF target's unwinder is made now, so that a short-lived process's samples
@@ -263,6 +274,16 @@ final class Session {
         var info = stat()
         guard stat("/proc/\(pid)/exe", &info) == 0 else { return nil }
         return "\(info.st_dev):\(info.st_ino)"
+    }
+
+    /// The file name of the process's executable, nil if it cannot be read.
+    private func executableName(_ pid: pid_t) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        let path = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return name.hasSuffix(" (deleted)") ? String(name.dropLast(" (deleted)".count)) : name
     }
 
     /// Whether the process's executable keeps frame pointers, judged once per binary.

@@ -83,8 +83,9 @@ public struct ProcessList: Sendable {
     public private(set) var first: [String] = []
     public private(set) var count = 0
 
-    mutating func add(_ name: String) {
-        if first.count < 3 { first.append(name) }
+    /// Adds a process; one without a name (gone before it was read) is only counted.
+    mutating func add(_ name: String?) {
+        if let name, first.count < 3 { first.append(name) }
         count += 1
     }
 

@@ -325,7 +325,9 @@ enum FlameGraphAssets {
 
           // The view lives in the URL fragment: #x=START&y=DEPTH&s=REGEX&i=1. It is written after
           // the next frame: replaceState takes Chromium tens of milliseconds on a big graph,
-          // which would delay the new view on screen.
+          // which would delay the new view on screen. The same keys are read from the query
+          // (?s=REGEX, as flamegraph.pl and inferno keep the search) when the fragment has none, and
+          // taken out of it when the view is written, so that the fragment alone says the view.
           var savePending = false;
           function saveState() {
             if (restoring || savePending) return;
@@ -339,15 +341,31 @@ enum FlameGraphAssets {
             if (term) parts.push('s=' + encodeURIComponent(term));
             if (ignoreCase) parts.push('i=1');
             var hash = parts.length ? '#' + parts.join('&') : '';
-            if (hash === location.hash) return;
-            try { history.replaceState(null, '', hash || location.pathname + location.search); } catch (err) {}
+            var query = otherQuery();
+            if (hash === location.hash && query === location.search) return;
+            try { history.replaceState(null, '', location.pathname + query + hash); } catch (err) {}
+          }
+          var viewKeys = { x: 1, y: 1, s: 1, i: 1 };
+          // The query without the view's keys.
+          function otherQuery() {
+            var kept = location.search.replace(/^\?/, '').split('&').filter(function (part) {
+              var eq = part.indexOf('=');
+              return part !== '' && !viewKeys[eq < 0 ? part : part.slice(0, eq)];
+            });
+            return kept.length ? '?' + kept.join('&') : '';
+          }
+          function readParams(text, params) {
+            text.split('&').forEach(function (part) {
+              var eq = part.indexOf('=');
+              if (eq > 0 && viewKeys[part.slice(0, eq)]) {
+                try { params[part.slice(0, eq)] = decodeURIComponent(part.slice(eq + 1)); } catch (err) {}
+              }
+            });
           }
           function loadState() {
             var params = {};
-            location.hash.replace(/^#/, '').split('&').forEach(function (part) {
-              var eq = part.indexOf('=');
-              if (eq > 0) { try { params[part.slice(0, eq)] = decodeURIComponent(part.slice(eq + 1)); } catch (err) {} }
-            });
+            readParams(location.hash.replace(/^#/, ''), params);
+            if (Object.keys(params).length === 0) readParams(location.search.replace(/^\?/, ''), params);
             restoring = true;
             ignoreCase = params.i === '1';
             icBtn.classList.toggle('on', ignoreCase);

@@ -366,6 +366,12 @@ public final class Sampler {
     /// `extraStackIDs` (kernel stacks of DWARF samples).
     public func collect(extraStackIDs: Set<Int32> = []) -> RawSamples {
         stop()
+        return snapshot(extraStackIDs: extraStackIDs)
+    }
+
+    /// Reads every count so far and the stacks they reference while sampling goes on (a
+    /// live view's refresh): the counts stay in the map.
+    public func snapshot(extraStackIDs: Set<Int32> = []) -> RawSamples {
         var counts: [SampleKey: UInt64] = [:]
         var stackIDs = extraStackIDs
         forEachCountKey { raw, count in

@@ -104,6 +104,10 @@ public final class Symbolizer {
     private var processNames: [pid_t: String] = [:]
     private var files: [FileKey: ObjectFile?] = [:]
     private var perfMaps: [pid_t: PerfMapSource] = [:]
+    /// Each process's vDSO (nil: it has none that can be read), and the images seen, so
+    /// that processes of one kernel share one.
+    private var vdsoObjects: [pid_t: ObjectFile?] = [:]
+    private var vdsoImages: [[UInt8]: ObjectFile] = [:]
     private var kernel: KernelSymbols?
     /// Frames of addresses in no ELF file (anonymous memory, JIT code), per process.
     private var userCache: [pid_t: [UInt64: [SymbolizedFrame]]] = [:]
@@ -175,6 +179,9 @@ public final class Symbolizer {
         for mapping in map.mappings where mapping.isExecutable && mapping.isFileBacked {
             _ = objectFile(for: mapping, pid: pid)
         }
+        if vdsoObjects[pid] == nil, let vdso = map.mappings.first(where: { $0.path == VDSO.mappingName }) {
+            _ = vdsoObject(for: vdso, pid: pid)
+        }
         perfMap(for: pid)?.reloadIfGrown()
         return true
     }
@@ -187,6 +194,7 @@ public final class Symbolizer {
         processNames[pid] = nil
         perfMaps[pid] = nil
         userCache[pid] = nil
+        vdsoObjects[pid] = nil
     }
 
     /// Closes the files that no process known here has mapped for `age` seconds, with their
@@ -270,7 +278,8 @@ public final class Symbolizer {
     /// The mapping of `pid` that holds `address`, with its file's build id when it is ELF.
     public func moduleMapping(pid: pid_t, address: UInt64) -> ModuleMapping? {
         guard let mapping = memoryMaps[pid]?.mapping(containing: address) else { return nil }
-        let buildID = mapping.isFileBacked ? objectFile(for: mapping, pid: pid)?.buildIDText ?? "" : ""
+        let buildID = mapping.isFileBacked ? objectFile(for: mapping, pid: pid)?.buildIDText ?? ""
+            : mapping.path == VDSO.mappingName ? vdsoObject(for: mapping, pid: pid)?.buildIDText ?? "" : ""
         return ModuleMapping(start: mapping.start, end: mapping.end, fileOffset: mapping.fileOffset,
                              path: mapping.path.isEmpty ? "[anon]" : mapping.filePath, buildID: buildID)
     }
@@ -316,6 +325,11 @@ public final class Symbolizer {
             }
         }
         let fileOffset = address - mapping.start + mapping.fileOffset
+        if mapping.path == VDSO.mappingName, let vdso = vdsoObject(for: mapping, pid: pid) {
+            let offset = address - mapping.start
+            return cached(in: vdso, address: vdso.symbols.virtualAddress(forFileOffset: offset) ?? offset,
+                          moduleName: VDSO.mappingName)
+        }
         guard mapping.isFileBacked else {
             let key = UserAddressKey(file: nil, address: address, pid: pid)
             return cachedUser(key) {
@@ -519,6 +533,27 @@ public final class Symbolizer {
             if let prepared = try? entry.work.wait() { entry.object.install(prepared) }
             reading[key] = nil
         }
+    }
+
+    /// The vDSO mapped at `mapping` in `pid`, read once per process (see ``VDSO``).
+    private func vdsoObject(for mapping: MemoryMapping, pid: pid_t) -> ObjectFile? {
+        if let known = vdsoObjects[pid] { return known }
+        let ownSize = VDSO.ownImage.map { UInt64($0.count) }
+        guard let image = VDSO.image(of: mapping, procRoot: procRoot, pid: pid)
+                ?? (ownSize == mapping.end - mapping.start ? VDSO.ownImage : nil)
+        else {
+            vdsoObjects[pid] = .some(nil)
+            return nil
+        }
+        if let known = vdsoImages[image] {
+            vdsoObjects[pid] = known
+            return known
+        }
+        let object = (try? ELFFile(image: image, name: VDSO.mappingName))
+            .map { ObjectFile(file: $0, targetPath: VDSO.mappingName, locator: locator(root: "")) }
+        if let object { vdsoImages[image] = object }
+        vdsoObjects[pid] = .some(object)
+        return object
     }
 
     /// The file behind `mapping`, read once. It is opened through /proc/PID/map_files

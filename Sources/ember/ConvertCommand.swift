@@ -6,9 +6,9 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert profiles between formats: folded, perf script, pprof, speedscope.",
         discussion: """
-            Reads every input (folded, `perf script` text or pprof, told apart by content; \\
-            `-` for standard input), merges them, and writes each output in the format its \\
-            extension names: .folded, .pb.gz or .pprof (gzip-compressed pprof), \\
+            Reads every input (folded, `perf script` text or pprof, told apart by content; \
+            `-` for standard input), merges them, and writes each output in the format its \
+            extension names: .folded, .pb.gz or .pprof (gzip-compressed pprof), \
             .speedscope.json, or .svg.
 
             Examples:
@@ -40,20 +40,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         let outputs = try Outputs(output)
-        var merged: Profile?
-        for file in files {
-            let profile = try input.profile(of: try input.open(file))
-            if merged == nil {
-                merged = profile
-            } else {
-                do { try merged!.append(profile) } catch let error as ProfileInputError {
-                    throw EmberError("cannot merge \(file): \(error.description)")
-                }
-            }
-        }
-        guard let profile = merged, profile.sampleCount > 0 else {
-            throw EmberError("no samples in \(files.joined(separator: ", "))")
-        }
+        let profile = try input.mergedProfile(of: files)
         var options = FlameGraphOptions()
         options.title = title
         options.countName = InputArguments.countName(of: profile)

@@ -11,12 +11,12 @@ struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare two profiles: what got slower, frame by frame.",
         discussion: """
-            BEFORE and AFTER are profiles in any format ember reads (folded, perf script, \\
-            pprof; `-` for standard input). Writes a differential flame graph (-o x.svg: every \\
-            frame coloured by the change of its own total, red grew, blue shrank; new frames \\
-            outlined, gone frames dashed), the two-count folded format (-o x.folded: `stack \\
-            before after`), pprof with sample types `before` and `after` (-o x.pb.gz), or, \\
-            without -o on a terminal, a table of the largest changes. BEFORE is scaled to \\
+            BEFORE and AFTER are profiles in any format ember reads (folded, perf script, \
+            pprof; `-` for standard input). Writes a differential flame graph (-o x.svg: every \
+            frame coloured by the change of its own total, red grew, blue shrank; new frames \
+            outlined, gone frames dashed), the two-count folded format (-o x.folded: `stack \
+            before after`), pprof with sample types `before` and `after` (-o x.pb.gz), or, \
+            without -o on a terminal, a table of the largest changes. BEFORE is scaled to \
             AFTER's total unless --no-normalize.
             """)
 

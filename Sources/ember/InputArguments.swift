@@ -50,6 +50,26 @@ struct InputArguments: ParsableArguments {
         return profile
     }
 
+    /// Reads every file and merges them (they must measure the same sample types); an error
+    /// if they hold no samples.
+    func mergedProfile(of files: [String]) throws -> Profile {
+        var merged: Profile?
+        for file in files {
+            let profile = try profile(of: try open(file))
+            if merged == nil {
+                merged = profile
+            } else {
+                do { try merged!.append(profile) } catch let error as ProfileInputError {
+                    throw EmberError("cannot merge \(file): \(error.description)")
+                }
+            }
+        }
+        guard let profile = merged, profile.sampleCount > 0 else {
+            throw EmberError("no samples in \(files.joined(separator: ", "))")
+        }
+        return profile
+    }
+
     /// Warnings about skipped input: on stderr, or with --strict the end.
     func report(_ warnings: [String]) throws {
         if strict, let first = warnings.first { throw EmberError("--strict: \(first)") }

@@ -24,7 +24,7 @@ struct Record: ParsableCommand {
               ember record --all -d 5 -F 997 -o system.svg -o system.pb.gz
             """)
 
-    @Option(name: .long, help: "Profile this process: all of its threads, and its child processes (running or started later).")
+    @Option(name: [.short, .long], help: "Profile this process: all of its threads, and its child processes (running or started later).")
     var pid: Int32?
 
     @Flag(name: .long, help: "Profile every task on the system (but ember itself).")

@@ -1,3 +1,4 @@
+import EmberProfile
 import EmberRecording
 import EmberSystem
 #if canImport(Glibc)
@@ -72,9 +73,19 @@ struct RecordReportText {
         if seen == 0 {
             lines.append("no samples: the target ran no code on a CPU while recording")
         }
+        if let hottest = hottestLine() { lines.append(hottest) }
         lines.append("wrote " + written.joined(separator: ", ")
             + " \(format3(Clock.monotonicSeconds() - report.samplingEnded)) s after sampling ended")
         return lines
+    }
+
+    /// The three functions with the most self time: the first answer, before a file is opened.
+    private func hottestLine() -> String? {
+        let summary = ProfileSummary(profile: recording.profile)
+        let hottest = summary.functions.prefix(3).filter { $0.selfValue > 0 }
+        guard !hottest.isEmpty else { return nil }
+        return "hottest (self): " + hottest.map { "\($0.name) \(SummaryText.percent($0.selfValue, of: summary.total))" }
+            .joined(separator: ", ")
     }
 
     private var endReason: String {
@@ -157,8 +168,13 @@ struct RecordReportText {
         return lines
     }
 
+    /// The first processes by name, and how many more (those gone before their name was
+    /// read are among the more).
     private func summarize(_ processes: ProcessList) -> String {
-        processes.count <= processes.first.count ? processes.first.joined(separator: ", ")
-            : processes.first.joined(separator: ", ") + " and \(processes.count - processes.first.count) more"
+        let named = processes.first.joined(separator: ", ")
+        let more = processes.count - processes.first.count
+        if more == 0 { return named }
+        if named.isEmpty { return "\(formatCount(more)) process\(more == 1 ? "" : "es") gone before their name was read" }
+        return named + " and \(formatCount(more)) more"
     }
 }

@@ -197,24 +197,9 @@ final class PprofTests: XCTestCase {
 
     /// Builds samples/go/pprofgen and has it write a CPU and a heap profile.
     private func goProfiles() throws -> (cpu: String, heap: String) {
-        let go = try GoPprof.goBinary()
         let directory = NSTemporaryDirectory() + "ember-go-\(getpid())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
-        let source = packageRoot.appendingPathComponent("samples/go/pprofgen.go").path
-        let binary = directory + "/pprofgen"
-        let build = Process()
-        build.executableURL = URL(fileURLWithPath: go)
-        build.arguments = ["build", "-o", binary, source]
-        build.environment = ["GO111MODULE": "off", "GOCACHE": directory + "/cache", "HOME": directory,
-                             "PATH": "/usr/bin:/bin"]
-        try build.run()
-        build.waitUntilExit()
-        XCTAssertEqual(build.terminationStatus, 0, "go build \(source)")
-        let cpu = directory + "/cpu.pprof", heap = directory + "/heap.pprof"
-        let run = try runProgram(binary, [cpu, heap, "1"])
-        XCTAssertEqual(run.status, 0, run.stderr)
-        return (cpu, heap)
+        return try GoPprof.sampleProfiles(in: directory)
     }
 
     func testGoCPUAndHeapProfilesReadAsGoToolPprofReadsThem() throws {

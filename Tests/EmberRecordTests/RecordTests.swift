@@ -180,6 +180,9 @@ final class RecordTests: RecordingTestCase {
         XCTAssertGreaterThan(total, 300, "the programs were sampled: \(result.stderr)")
         let named = inSplit.filter { $0.key.contains("spin") && $0.key.contains("main") }.values.reduce(0, +)
         XCTAssertGreaterThan(named / max(total, 1) * 100, 80, "\(inSplit.sorted { $0.value > $1.value }.prefix(3))")
+        // Processes that ended before their name was read are counted, not called `?`.
+        XCTAssertFalse(result.stderr.contains("? ("), result.stderr)
+        XCTAssertFalse(folded.stacks.keys.contains { $0.first == "?" || $0.first == "" }, "unnamed process frames")
     }
 
     func testPIDModeFollowsChildrenRunningBeforeAttaching() throws {

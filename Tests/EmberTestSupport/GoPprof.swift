@@ -13,6 +13,54 @@ public enum GoPprof {
         throw XCTSkip("go is not installed (scripts/bootstrap installs golang-go)")
     }
 
+    /// Builds samples/go/pprofgen in `directory` and has it write a CPU and a heap profile
+    /// there (real Go profiles: hotA about two thirds of the CPU, allocA three times allocB).
+    public static func sampleProfiles(in directory: String) throws -> (cpu: String, heap: String) {
+        let go = try goBinary()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let source = packageRoot.appendingPathComponent("samples/go/pprofgen.go").path
+        let binary = directory + "/pprofgen"
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: go)
+        build.arguments = ["build", "-o", binary, source]
+        build.environment = ["GO111MODULE": "off", "GOCACHE": directory + "/cache", "HOME": directory,
+                             "PATH": "/usr/bin:/bin"]
+        try build.run()
+        build.waitUntilExit()
+        XCTAssertEqual(build.terminationStatus, 0, "go build \(source)")
+        let cpu = directory + "/cpu.pprof", heap = directory + "/heap.pprof"
+        let run = try runProgram(binary, [cpu, heap, "1"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        return (cpu, heap)
+    }
+
+    /// One row of `go tool pprof -top`: flat% and cum% of a function.
+    public struct TopRow: Equatable {
+        public var name: String
+        public var flatPercent: Double
+        public var cumulativePercent: Double
+    }
+
+    /// Every function `go tool pprof -top` lists for `file` (no node dropped).
+    public static func top(_ file: String, sampleIndex: String? = nil) throws -> [TopRow] {
+        let text = try run(["-top", "-nodefraction=0", "-nodecount=100000"] + (sampleIndex.map { ["-sample_index=\($0)"] } ?? []),
+                           file)
+        var rows: [TopRow] = []
+        var inTable = false
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.first == "flat" { inTable = true; continue }
+            guard inTable, fields.count >= 6,
+                  let flat = Double(fields[1].dropLast()), let cumulative = Double(fields[4].dropLast())
+            else { continue }
+            // Functions seen only inlined are marked `(inline)`.
+            var name = fields[5...].joined(separator: " ")
+            if name.hasSuffix(" (inline)") { name = String(name.dropLast(" (inline)".count)) }
+            rows.append(TopRow(name: name, flatPercent: flat, cumulativePercent: cumulative))
+        }
+        return rows
+    }
+
     /// Runs `go tool pprof ARGUMENTS FILE` and returns what it printed; fails the test if it
     /// refused the file.
     public static func run(_ arguments: [String], _ file: String,

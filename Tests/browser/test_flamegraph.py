@@ -251,6 +251,25 @@ def check_url_reproduces_view(driver, url):
     expect("on" in driver.find_element(By.ID, "ic").get_attribute("class"), "ignore case from URL")
 
 
+def check_query_search(driver, url):
+    # flamegraph.pl's and inferno's links keep the search in the query.
+    driver.get(url + "?s=alpha")
+    time.sleep(0.2)
+    expect(matched_text(driver) == "Matched: 55.0%", f"?s= not read: {matched_text(driver)!r}")
+    expect("hl" in frame(driver, "alpha").get_attribute("class"), "?s= match not highlighted")
+    # The fragment wins over the query, and the view written leaves the query's keys out.
+    driver.get(url + "?s=alpha&i=1#s=leaf")
+    time.sleep(0.2)
+    expect(matched_text(driver) == "Matched: 40.0%", f"fragment over query: {matched_text(driver)!r}")
+    ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    time.sleep(0.2)
+    expect(matched_text(driver) == "", f"Esc did not clear a query search: {matched_text(driver)!r}")
+    expect("s=" not in driver.current_url, f"URL keeps the query's search: {driver.current_url}")
+    driver.refresh()
+    time.sleep(0.2)
+    expect(matched_text(driver) == "", f"the cleared search came back on reload: {matched_text(driver)!r}")
+
+
 def check_escape_resets(driver, url):
     driver.get(url + "#x=15&y=2&s=leaf")
     time.sleep(0.1)
@@ -593,6 +612,7 @@ def main():
         checks.run("click zooms, ancestors dimmed, reset", check_click_zooms, driver, plain)
         checks.run("search, Ctrl-F, ignore case, matched %", check_search_and_ignore_case, driver, plain)
         checks.run("URL reproduces the view", check_url_reproduces_view, driver, plain)
+        checks.run("search in the query (?s=), as flamegraph.pl's links", check_query_search, driver, plain)
         checks.run("Esc resets", check_escape_resets, driver, plain)
         checks.run("tooltip", check_tooltip, driver, hostile)
         checks.run("dark theme", check_dark_theme, driver, plain)
