@@ -583,7 +583,9 @@ public final class Symbolizer {
                 break
             }
         }
-        if object == nil && statistics.unreadableFiles.count < 1000 {
+        // A data file (a mapped cache or module file that a stray stack word points into)
+        // has no symbols to miss.
+        if object == nil && mapping.isExecutable && statistics.unreadableFiles.count < 1000 {
             statistics.unreadableFiles.insert(mapping.filePath)
         }
         files[key] = object
