@@ -87,6 +87,7 @@ let package = Package(
         .testTarget(name: "EmberSystemTests", dependencies: ["EmberSystem"]),
         .testTarget(name: "EmberProfileTests", dependencies: ["EmberProfile", "EmberTestSupport"]),
         .testTarget(name: "EmberRenderingTests", dependencies: ["EmberRendering", "EmberProfile"]),
+        .testTarget(name: "EmberUnwindingTests", dependencies: ["EmberUnwinding", "EmberELF", "EmberTestSupport"]),
         .testTarget(name: "EmberSymbolizationTests", dependencies: ["EmberSymbolization", "EmberSystem", "EmberTestSupport"]),
         // End to end: runs the built `ember` binary on the sample workloads.
         .testTarget(
