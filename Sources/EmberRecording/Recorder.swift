@@ -134,6 +134,7 @@ public struct Recorder {
             unwinding: UnwindingReport(
                 mode: settings.unwind, dwarfProcesses: session.dwarfProcesses,
                 framePointerProcesses: session.framePointerProcesses,
+                cfiProcesses: session.cfiProcesses, kernelTables: session.kernelTables?.statistics,
                 ringBuffer: session.ringBuffer.statistics, leafFix: session.leafFixStatistics,
                 uniqueKernelKeys: samples.counts.count + session.drainedKeys))
         return Recording(settings: settings, profile: profile, tree: tree, report: report)
@@ -158,6 +159,7 @@ extension RecordingSettings {
         configuration.frequency = frequency
         configuration.kernelStacks = kernelStacks
         configuration.stackMapSize = stackMapSize
+        configuration.walkedStacksMapSize = stackMapSize
         configuration.countsMapSize = countsMapSize
         configuration.stackCopySize = stackSize
         configuration.recordStackWords = leafFix
@@ -167,6 +169,7 @@ extension RecordingSettings {
         case .dwarf: configuration.unwinding = .dwarf
         case .auto: configuration.unwinding = .perProcess
         }
+        if unwindTableRows > 0 { configuration.unwindTableRows = unwindTableRows }
         return configuration
     }
 }
@@ -182,6 +185,11 @@ final class Session {
     private var known: Set<pid_t> = []
     private(set) var dwarfProcesses = ProcessList()
     private(set) var framePointerProcesses = ProcessList()
+    private(set) var cfiProcesses = ProcessList()
+    /// --unwind auto: the files' unwind tables for the kernel's CFI walk, and the processes
+    /// it walks.
+    let kernelTables: KernelUnwindTables?
+    private var walkedProcesses: Set<pid_t> = []
     /// The profile, which the samples of ended processes join as they go.
     let builder: ProfileBuilder
     /// The frameless-leaf fix's view of the files' CFI, and what it did.
@@ -206,6 +214,8 @@ final class Session {
             unwinders: unwinders, branchRecordDepth: settings.unwind == .lbr ? lastBranchRecordDepth() : nil,
             keepsSampleTimes: settings.keepSampleTimes)
         if settings.leafFix { leafFix = FramelessLeafFix(files: symbolizer) }
+        kernelTables = settings.unwind == .auto && settings.unwindTableRows > 0
+            ? KernelUnwindTables(sampler: sampler, debugDirectories: settings.symbolization.debugDirectories) : nil
     }
 
     /// Releases the CFI tables before the files they read.
@@ -224,30 +234,43 @@ final class Session {
         let program = executableIdentity(pid)
         guard !known.contains(pid) || isNew || (program != nil && program != programs[pid]) else {
             symbolizer.refresh(process: pid)  // new libraries
+            if walkedProcesses.contains(pid) { kernelTables?.watch(pid) }
             return
         }
         unwinders.forget(pid)
+        kernelTables?.forget(pid)
+        walkedProcesses.remove(pid)
         gone[pid] = nil
         known.insert(pid)
         programs[pid] = program
         young[pid] = Clock.monotonicSeconds()
         // Decide first: until then the process's samples are frame-pointer stacks.
         var framePointers: Bool?
-        if settings.unwind == .auto, let program {
+        var walked = false
+        if settings.unwind == .auto, program != nil, let kernelTables, kernelTables.watch(pid) {
+            walked = true
+            walkedProcesses.insert(pid)
+        } else if settings.unwind == .auto, let program {
             framePointers = usesFramePointers(pid, program: program)
             if framePointers == false { try? sampler.unwindWithDWARF(pid) }
         }
         symbolizer.refresh(process: pid)
-        if let framePointers {
+        if walked || framePointers != nil {
             // Named by its comm, or by its program's file; one that ended before either
             // could be read is counted among the rest, never shown as `?`.
             let name = (symbolizer.processName(pid) ?? executableName(pid)).map { "\($0) (\(pid))" }
-            if framePointers { framePointerProcesses.add(name) } else { dwarfProcesses.add(name) }
+            if walked {
+                cfiProcesses.add(name)
+            } else if framePointers == true {
+                framePointerProcesses.add(name)
+            } else {
+                dwarfProcesses.add(name)
+            }
         }
         // A DWARF target's unwinder is made now, so that a short-lived process's samples
         // still unwind after it exits; system-wide, only processes that get DWARF samples
         // pay for one.
-        if case .system = settings.target {} else if settings.unwind == .dwarf || framePointers == false {
+        if case .system = settings.target {} else if settings.unwind == .dwarf || framePointers == false || walked {
             _ = unwinders.unwinder(for: pid)
         }
     }
@@ -305,6 +328,7 @@ final class Session {
                 young[pid] = nil
             } else {
                 symbolizer.refresh(process: pid)
+                if walkedProcesses.contains(pid) { kernelTables?.watch(pid) }
             }
         }
     }
@@ -332,6 +356,8 @@ final class Session {
         for pid in ended {
             young[pid] = nil
             unwinders.processExited(pid)
+            kernelTables?.forget(pid)
+            walkedProcesses.remove(pid)
             if !system { sampler.removeTarget(pid) }
             if sampled.contains(pid) {
                 gone[pid] = Clock.monotonicSeconds()
@@ -444,6 +470,7 @@ final class Session {
         }
         var seen = Set<pid_t>()  // forked and exec'd since the last poll: one reading
         for pid in started where seen.insert(pid).inserted { watch(pid, isNew: true) }
+        kernelTables?.poll()
         return handled
     }
 

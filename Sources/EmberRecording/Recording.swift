@@ -72,6 +72,9 @@ public struct UnwindingReport: Sendable {
     public var mode: UnwindMode
     public var dwarfProcesses: ProcessList
     public var framePointerProcesses: ProcessList
+    /// Processes walked in the kernel by CFI, and the tables loaded for them.
+    public var cfiProcesses: ProcessList
+    public var kernelTables: KernelUnwindTables.Statistics?
     public var ringBuffer: RingBufferStacks.Statistics
     public var leafFix: FramePointerStacks.Statistics
     public var uniqueKernelKeys: Int

@@ -31,6 +31,9 @@ public struct RecordingSettings: Sendable {
     public var stackMapSize = 16384
     public var countsMapSize = 65536
     public var unwind = UnwindMode.auto
+    /// --unwind auto: rows of the kernel's unwind tables (all files together); 0: none, and
+    /// processes are unwound by frame pointers or DWARF in user space, by their binary.
+    public var unwindTableRows = 1 << 20
     /// DWARF unwinding: bytes of user stack copied per sample.
     public var stackSize = 16384
     /// Restore the caller of frameless leaf functions in frame-pointer stacks.

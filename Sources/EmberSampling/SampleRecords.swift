@@ -1,3 +1,5 @@
+import CEmberShim
+
 /// One distinct sample key as the BPF program counted it.
 public struct SampleKey: Hashable, Sendable {
     /// The process (thread group id).
@@ -13,15 +15,49 @@ public struct SampleKey: Hashable, Sendable {
     /// The two words at the user stack pointer when they could be user addresses (else 0):
     /// the return address a frame-pointer walk misses in a frameless function.
     public var stackWords: [UInt64]
+    /// Nonzero: the user stack was walked in the kernel by CFI, and is
+    /// ``RawSamples/walkedStacks`` under this hash (``userStackID`` is then -ENOENT).
+    public var userStackHash: UInt64
 
     public init(pid: Int32, tid: Int32, comm: String, userStackID: Int32, kernelStackID: Int32,
-                stackWords: [UInt64] = [0, 0]) {
+                stackWords: [UInt64] = [0, 0], userStackHash: UInt64 = 0) {
         self.pid = pid
         self.tid = tid
         self.comm = comm
         self.userStackID = userStackID
         self.kernelStackID = kernelStackID
         self.stackWords = stackWords
+        self.userStackHash = userStackHash
+    }
+}
+
+/// How a user stack walked in the kernel by CFI ended.
+public enum WalkEnd: Sendable, Hashable {
+    /// At the outermost frame (its CFI says there is no caller, or a zero return address).
+    case complete
+    /// At the depth limit.
+    case truncated
+    /// A frame could not be read, or the walk did not rise.
+    case unknown
+
+    init(kernelValue: UInt32) {
+        switch kernelValue {
+        case EMBER_END_COMPLETE.rawValue: self = .complete
+        case EMBER_END_TRUNCATED.rawValue: self = .truncated
+        default: self = .unknown
+        }
+    }
+}
+
+/// A user stack walked in the kernel by CFI.
+public struct WalkedStack: Sendable, Hashable {
+    /// Innermost first: the sampled pc, then return addresses.
+    public var frames: [UInt64]
+    public var end: WalkEnd
+
+    public init(frames: [UInt64], end: WalkEnd) {
+        self.frames = frames
+        self.end = end
     }
 }
 
@@ -63,10 +99,14 @@ public struct StackSample {
     public var bytes: UnsafeRawBufferPointer
     /// Kernel addresses, innermost first (empty for a sample taken in user mode).
     public var kernelAddresses: [UInt64]
+    /// ``Kind/addresses`` walked in the kernel by CFI: how the walk ended (nil for a
+    /// frame-pointer walk).
+    public var walkEnd: WalkEnd?
 
     public init(kind: Kind, pid: Int32, tid: Int32, comm: String, time: UInt64 = 0, cpu: UInt32 = 0,
                 instructionPointer: UInt64, stackPointer: UInt64, framePointer: UInt64, stackWords: [UInt64],
-                stackIsTruncated: Bool, bytes: UnsafeRawBufferPointer, kernelAddresses: [UInt64]) {
+                stackIsTruncated: Bool, bytes: UnsafeRawBufferPointer, kernelAddresses: [UInt64],
+                walkEnd: WalkEnd? = nil) {
         self.kind = kind
         self.pid = pid
         self.tid = tid
@@ -80,6 +120,7 @@ public struct StackSample {
         self.stackIsTruncated = stackIsTruncated
         self.bytes = bytes
         self.kernelAddresses = kernelAddresses
+        self.walkEnd = walkEnd
     }
 
     /// `bytes` read as addresses (for ``Kind/addresses``).
@@ -117,6 +158,15 @@ public struct SamplingCounters: Sendable, Equatable {
     public var branchRecordErrors: UInt64 = 0
     /// LBR samples sent to user space.
     public var branchSamples: UInt64 = 0
+    /// User stacks walked in the kernel by CFI.
+    public var cfiSamples: UInt64 = 0
+    /// CFI processes' samples sent as stack copies instead: a pc in a file whose table was
+    /// not loaded yet, or in no known mapping.
+    public var cfiPending: UInt64 = 0
+    /// CFI processes' samples sent as stack copies instead: a rule the walk lacks.
+    public var cfiNeedsCopy: UInt64 = 0
+    /// CFI stacks sent whole through the ring buffer (their map full, or their hash taken).
+    public var cfiStacksFull: UInt64 = 0
     /// Fork and exec events dropped by a full ring buffer (user space finds those
     /// processes at its next scan of the targets, about a second later).
     public var processEventsLost: UInt64 = 0
@@ -132,10 +182,14 @@ public struct RawSamples: Sendable {
     public var stacks: [Int32: [UInt64]]
     /// Loss counters.
     public var counters: SamplingCounters
+    /// The user stacks walked in the kernel by CFI that keys reference, by hash.
+    public var walkedStacks: [UInt64: WalkedStack]
 
-    public init(counts: [SampleKey: UInt64], stacks: [Int32: [UInt64]], counters: SamplingCounters) {
+    public init(counts: [SampleKey: UInt64], stacks: [Int32: [UInt64]], counters: SamplingCounters,
+                walkedStacks: [UInt64: WalkedStack] = [:]) {
         self.counts = counts
         self.stacks = stacks
         self.counters = counters
+        self.walkedStacks = walkedStacks
     }
 }

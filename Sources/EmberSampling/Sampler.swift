@@ -11,8 +11,9 @@ public enum UnwindingMethod: Sendable, Equatable {
     case framePointers
     /// Registers and a copy of the stack go to user space, which unwinds them with CFI.
     case dwarf
-    /// DWARF for the processes marked with ``Sampler/unwindWithDWARF(_:)``, frame pointers
-    /// for the others.
+    /// In the kernel by CFI for the processes given mappings with
+    /// ``Sampler/setProcessMappings(_:_:)``, DWARF for the processes marked with
+    /// ``Sampler/unwindWithDWARF(_:)``, frame pointers for the others.
     case perProcess
     /// The CPU's Last Branch Record call stack goes to user space with the registers
     /// (a hardware cycles event instead of the cpu-clock).
@@ -44,6 +45,11 @@ public struct SamplerConfiguration: Sendable {
     public var recordStackWords: Bool = true
     /// DWARF mode: bytes of user stack copied per sample.
     public var stackCopySize: Int = 16384
+    /// Per-process mode: rows of the unwind tables map (16 bytes each), the budget of every
+    /// file's table together.
+    public var unwindTableRows: Int = 1 << 20
+    /// Per-process mode: entries of the map of user stacks walked in the kernel.
+    public var walkedStacksMapSize: Int = 16384
     /// DWARF mode: bytes of the ring buffer the copies travel through.
     public var ringBufferSize: Int = 16 << 20
     /// A process left out whatever the scope: system-wide, ember itself (it is the profiler,
@@ -73,6 +79,11 @@ public final class Sampler {
     private var targetsMap: Int32 = -1
     private var countersMap: Int32 = -1
     private var dwarfProcessesMap: Int32 = -1
+    private var processMappingsMap: Int32 = -1
+    private var unwindTablesMap: Int32 = -1
+    private var walkedStacksMap: Int32 = -1
+    /// The unwind rows map, mapped into memory (rows are written there, not by syscalls).
+    private var unwindRows: UnsafeMutableRawBufferPointer?
     private var ringBuffer: OpaquePointer?
     private var stackSampleHandler: StackSampleHandler?
     private var running = false
@@ -114,6 +125,9 @@ public final class Sampler {
         // Frame-pointer mode only sends the samples the maps could not count.
         let copiesStacks = configuration.unwinding != .framePointers
         try setMaxEntries("stack_samples", copiesStacks ? configuration.ringBufferSize : 1 << 20)
+        let walksStacks = configuration.unwinding == .perProcess
+        try setMaxEntries("unwind_rows", walksStacks ? configuration.unwindTableRows : 1)
+        try setMaxEntries("cfi_stacks", walksStacks ? configuration.walkedStacksMapSize : 1)
         guard (0...Int(EMBER_MAX_STACK_COPY)).contains(configuration.stackCopySize) else {
             throw SamplingError.system("the stack copy size must be at most \(EMBER_MAX_STACK_COPY) bytes")
         }
@@ -127,6 +141,17 @@ public final class Sampler {
         targetsMap = try mapDescriptor("targets")
         countersMap = try mapDescriptor("counters")
         dwarfProcessesMap = try mapDescriptor("dwarf_processes")
+        processMappingsMap = try mapDescriptor("process_mappings")
+        unwindTablesMap = try mapDescriptor("unwind_tables")
+        walkedStacksMap = try mapDescriptor("cfi_stacks")
+        if walksStacks {
+            let size = configuration.unwindTableRows * MemoryLayout<ember_unwind_row>.stride
+            let rows = try mapDescriptor("unwind_rows")
+            guard let address = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, rows, 0),
+                  address != MAP_FAILED
+            else { throw SamplingError.from(errno: errno, doing: "map the unwind tables into memory") }
+            unwindRows = UnsafeMutableRawBufferPointer(start: address, count: size)
+        }
 
         var config = ember_config()
         if case .processes = configuration.scope {
@@ -224,6 +249,53 @@ public final class Sampler {
         if bpf_map_update_elem(dwarfProcessesMap, &key, &one, UInt64(BPF_ANY)) != 0 {
             throw SamplingError.from(errno: errno, doing: "mark process \(pid) for DWARF unwinding")
         }
+    }
+
+    /// Rows the unwind tables map holds (0 unless unwinding per process).
+    public var unwindRowCapacity: Int {
+        (unwindRows?.count ?? 0) / MemoryLayout<ember_unwind_row>.stride
+    }
+
+    /// Writes a file's rows into the unwind tables map from row `first` on, and makes them
+    /// table `index`, which mappings then name.
+    public func loadUnwindTable(_ index: Int, rows: [ember_unwind_row], at first: Int) throws {
+        guard let unwindRows, first >= 0, first + rows.count <= unwindRowCapacity,
+              (0..<Int(EMBER_MAX_UNWIND_TABLES)).contains(index)
+        else { throw SamplingError.system("an unwind table does not fit its map") }
+        rows.withUnsafeBytes { bytes in
+            UnsafeMutableRawBufferPointer(rebasing: unwindRows[(first * MemoryLayout<ember_unwind_row>.stride)...])
+                .copyMemory(from: bytes)
+        }
+        var key = UInt32(index)
+        var table = ember_unwind_table(first_row: UInt32(first), row_count: UInt32(rows.count))
+        if bpf_map_update_elem(unwindTablesMap, &key, &table, UInt64(BPF_ANY)) != 0 {
+            throw SamplingError.from(errno: errno, doing: "load an unwind table")
+        }
+    }
+
+    /// Gives a process's executable mappings (sorted by start, at most
+    /// EMBER_MAX_MAPPINGS) to the BPF program, which from now on walks its stacks by CFI.
+    public func setProcessMappings(_ pid: pid_t, _ mappings: [ember_mapping]) throws {
+        guard mappings.count <= Int(EMBER_MAX_MAPPINGS) else {
+            throw SamplingError.system("process \(pid) has more than \(EMBER_MAX_MAPPINGS) executable mappings")
+        }
+        let value = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: MemoryLayout<ember_process_mappings>.size, alignment: 8)
+        defer { value.deallocate() }
+        value.initializeMemory(as: UInt8.self, repeating: 0)
+        value.storeBytes(of: UInt32(mappings.count), as: UInt32.self)
+        let offset = MemoryLayout<ember_process_mappings>.offset(of: \ember_process_mappings.mappings)!
+        mappings.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: value[offset...]).copyMemory(from: $0) }
+        var key = UInt32(bitPattern: pid)
+        if bpf_map_update_elem(processMappingsMap, &key, value.baseAddress, UInt64(BPF_ANY)) != 0 {
+            throw SamplingError.from(errno: errno, doing: "give process \(pid)'s mappings to the BPF program")
+        }
+    }
+
+    /// Takes a process's mappings back (it ended): its pid, if reused, starts afresh.
+    public func removeProcessMappings(_ pid: pid_t) {
+        var key = UInt32(bitPattern: pid)
+        _ = bpf_map_delete_elem(processMappingsMap, &key)
     }
 
     /// Waits up to `timeout` milliseconds for ring-buffer samples (stack copies, and samples
@@ -329,6 +401,10 @@ public final class Sampler {
         result.branchSamples = read(EMBER_BRANCH_SAMPLES)
         result.processEventsLost = read(EMBER_PROCESS_EVENTS_LOST)
         result.overflowSamples = read(EMBER_OVERFLOW_SAMPLES)
+        result.cfiSamples = read(EMBER_CFI_SAMPLES)
+        result.cfiPending = read(EMBER_CFI_PENDING)
+        result.cfiNeedsCopy = read(EMBER_CFI_NEEDS_COPY)
+        result.cfiStacksFull = read(EMBER_CFI_STACKS_FULL)
         return result
     }
 
@@ -347,19 +423,18 @@ public final class Sampler {
         }
         var counts: [SampleKey: UInt64] = [:]
         var stackIDs = Set<Int32>()
+        var hashes = Set<UInt64>()
         for var raw in keys {
             var count: UInt64 = 0
             // Looked up and deleted in one step: nothing added in between is lost.
             guard bpf_map_lookup_and_delete_elem(countsMap, &raw, &count) == 0 else { continue }
-            let key = SampleKey(
-                pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
-                userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
-                stackWords: [raw.stack_words.0, raw.stack_words.1])
-            counts[key, default: 0] += count
+            counts[sampleKey(raw), default: 0] += count
             if raw.user_stack_id >= 0 { stackIDs.insert(raw.user_stack_id) }
             if raw.kernel_stack_id >= 0 { stackIDs.insert(raw.kernel_stack_id) }
+            if raw.user_stack_hash != 0 { hashes.insert(raw.user_stack_hash) }
         }
-        return RawSamples(counts: counts, stacks: readStacks(stackIDs), counters: counters())
+        return RawSamples(counts: counts, stacks: readStacks(stackIDs), counters: counters(),
+                          walkedStacks: readWalkedStacks(hashes))
     }
 
     /// Stops sampling and reads every count and the stacks they reference, plus the stacks
@@ -374,17 +449,40 @@ public final class Sampler {
     public func snapshot(extraStackIDs: Set<Int32> = []) -> RawSamples {
         var counts: [SampleKey: UInt64] = [:]
         var stackIDs = extraStackIDs
+        var hashes = Set<UInt64>()
         forEachCountKey { raw, count in
-            let key = SampleKey(
-                pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid),
-                comm: commString(raw.comm),
-                userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
-                stackWords: [raw.stack_words.0, raw.stack_words.1])
-            counts[key, default: 0] += count
+            counts[sampleKey(raw), default: 0] += count
             if raw.user_stack_id >= 0 { stackIDs.insert(raw.user_stack_id) }
             if raw.kernel_stack_id >= 0 { stackIDs.insert(raw.kernel_stack_id) }
+            if raw.user_stack_hash != 0 { hashes.insert(raw.user_stack_hash) }
         }
-        return RawSamples(counts: counts, stacks: readStacks(stackIDs), counters: counters())
+        return RawSamples(counts: counts, stacks: readStacks(stackIDs), counters: counters(),
+                          walkedStacks: readWalkedStacks(hashes))
+    }
+
+    private func sampleKey(_ raw: ember_sample_key) -> SampleKey {
+        SampleKey(
+            pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
+            userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
+            stackWords: [raw.stack_words.0, raw.stack_words.1], userStackHash: raw.user_stack_hash)
+    }
+
+    /// The user stacks walked in the kernel by CFI, by hash.
+    private func readWalkedStacks(_ hashes: Set<UInt64>) -> [UInt64: WalkedStack] {
+        guard !hashes.isEmpty else { return [:] }
+        var stacks: [UInt64: WalkedStack] = [:]
+        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryLayout<ember_user_stack>.size, alignment: 8)
+        defer { value.deallocate() }
+        let pcsOffset = MemoryLayout<ember_user_stack>.offset(of: \ember_user_stack.pcs)!
+        for hash in hashes {
+            var key = hash
+            guard bpf_map_lookup_elem(walkedStacksMap, &key, value.baseAddress) == 0 else { continue }
+            let header = value.load(as: ember_user_stack.self)
+            let depth = min(Int(header.depth), Int(EMBER_MAX_STACK_DEPTH))
+            let frames = (0..<depth).map { value.load(fromByteOffset: pcsOffset + $0 * 8, as: UInt64.self) }
+            stacks[hash] = WalkedStack(frames: frames, end: WalkEnd(kernelValue: header.end))
+        }
+        return stacks
     }
 
     /// The addresses of each stack id in the stack map, innermost first.
@@ -423,6 +521,8 @@ public final class Sampler {
         links.removeAll()
         for fd in eventDescriptors { Glibc.close(fd) }
         eventDescriptors.removeAll()
+        if let unwindRows { munmap(unwindRows.baseAddress, unwindRows.count) }
+        unwindRows = nil
         if let object { bpf_object__close(object) }
         object = nil
     }
@@ -480,7 +580,8 @@ private final class StackSampleHandler {
             stackWords: [header.stack_words.0, header.stack_words.1],
             stackIsTruncated: header.truncated != 0,
             bytes: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<kernelStart]),
-            kernelAddresses: kernel))
+            kernelAddresses: kernel,
+            walkEnd: kind == .addresses && header.truncated > 0 ? WalkEnd(kernelValue: header.truncated - 1) : nil))
     }
 }
 

@@ -5,7 +5,8 @@ import Glibc
 #endif
 
 /// Call stacks walked by the kernel (`bpf_get_stackid`): frame pointers for user code,
-/// the kernel's own unwinder (ORC here) for kernel code. This stage turns the stack ids
+/// the kernel's own unwinder (ORC here) for kernel code; and user stacks the BPF program
+/// walked by CFI (``KernelUnwindTables``), which need no fix. This stage turns the stack ids
 /// of the counts map into address lists, classifies what is missing, and puts back the
 /// caller a frame-pointer walk skips when the sampled function has not set up its frame.
 public enum FramePointerStacks {
@@ -53,6 +54,14 @@ public enum FramePointerStacks {
         statistics: inout Statistics
     ) -> [CallStack] {
         samples.counts.map { key, count in
+            // Walked in the kernel by CFI: whole from the sampled pc, with its end.
+            if key.userStackHash != 0 {
+                let walked = samples.walkedStacks[key.userStackHash]
+                return CallStack(
+                    pid: key.pid, tid: key.tid, threadName: key.comm,
+                    user: walked.map { .frames($0.frames) } ?? .lost(.missing), userEnd: walked.map { StackEnd($0.end) },
+                    kernel: half(key.kernelStackID, samples.stacks), count: count)
+            }
             var user = half(key.userStackID, samples.stacks)
             var end: StackEnd?
             if case .frames(var frames) = user {

@@ -165,6 +165,17 @@ public enum StackEnd: Hashable, Sendable {
     case unknown
 }
 
+extension StackEnd {
+    /// How a walk in the kernel ended.
+    public init(_ end: WalkEnd) {
+        switch end {
+        case .complete: self = .complete
+        case .truncated: self = .truncated
+        case .unknown: self = .unknown
+        }
+    }
+}
+
 /// The state of the sample being unwound, reached from the C callbacks through their
 /// context pointer (C callbacks cannot capture).
 final class UnwindContext {

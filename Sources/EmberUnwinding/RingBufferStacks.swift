@@ -73,6 +73,11 @@ public final class RingBufferStacks {
             let addresses = sample.userAddresses
             key.user = addresses.isEmpty ? .absent : .frames(addresses)
             key.stackWords = sample.stackWords
+            // Walked by CFI (its stack's hash taken in the kernel's map): it has an end.
+            if let end = sample.walkEnd {
+                key.end = StackEnd(end)
+                if addresses.isEmpty { key.user = .lost(.copyFailed) }
+            }
         case .stackCopy:
             unwind(sample, into: &key)
         case .branchRecords:

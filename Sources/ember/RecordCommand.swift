@@ -61,9 +61,15 @@ struct Record: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp(
         "How user stacks are unwound: fp (frame pointers), dwarf (CFI, in user space), lbr "
-            + "(the CPU's Last Branch Record) or auto (per process: fp where its binary keeps frame "
-            + "pointers, dwarf where it does not).", valueName: "method"))
+            + "(the CPU's Last Branch Record) or auto (CFI in the kernel, from each file's unwind "
+            + "table).", valueName: "method"))
     var unwind: String = "auto"
+
+    @Option(name: .long, help: ArgumentHelp(
+        "--unwind auto: rows (16 bytes each) the kernel keeps for all files' unwind tables; a "
+            + "table that does not fit is unwound in user space. 0: no tables (frame pointers "
+            + "where a binary keeps them, DWARF in user space where it does not).", valueName: "n"))
+    var unwindTableRows: Int = 1 << 20
 
     @Option(name: .long, help: ArgumentHelp(
         "DWARF unwinding: bytes of user stack copied per sample (at most 65536).", valueName: "bytes"))
@@ -102,6 +108,9 @@ struct Record: ParsableCommand {
         for size in [stackMapSize, countsMapSize] where !(1...(1 << 24)).contains(size) {
             throw ValidationError("map sizes must be between 1 and \(1 << 24)")
         }
+        guard (0...(1 << 24)).contains(unwindTableRows) else {
+            throw ValidationError("--unwind-table-rows must be between 0 and \(1 << 24)")
+        }
         guard UnwindMode(rawValue: unwind) != nil else {
             throw ValidationError("--unwind must be one of: "
                 + UnwindMode.allCases.map(\.rawValue).joined(separator: ", "))
@@ -133,6 +142,7 @@ struct Record: ParsableCommand {
         settings.threadFrames = threads
         settings.stackMapSize = stackMapSize
         settings.countsMapSize = countsMapSize
+        settings.unwindTableRows = unwindTableRows
         settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix

@@ -115,6 +115,9 @@ struct RecordReportText {
                 + "\(format3(dwarf.unwindSeconds)) s of CPU unwinding)")
         case .auto:
             var parts: [String] = []
+            if !report.unwinding.cfiProcesses.isEmpty {
+                parts.append("CFI in the kernel for " + summarize(report.unwinding.cfiProcesses))
+            }
             if !report.unwinding.framePointerProcesses.isEmpty {
                 parts.append("frame pointers for " + summarize(report.unwinding.framePointerProcesses))
             }
@@ -124,6 +127,7 @@ struct RecordReportText {
             lines.append("unwound with " + (parts.isEmpty ? "frame pointers" : parts.joined(separator: "; "))
                 + (dwarf.samples > 0 ? " (\(format3(dwarf.unwindSeconds)) s of CPU unwinding)" : ""))
         }
+        lines += kernelWalkLines(seen: seen)
         if report.unwinding.leafFix.restored > 0 {
             lines.append("restored the caller of a frameless function in \(formatCount(report.unwinding.leafFix.restored)) samples")
         }
@@ -164,6 +168,40 @@ struct RecordReportText {
         if report.counters.ringBufferFull > 0 {
             lines.append("\(formatCount(report.counters.ringBufferFull)) of \(formatCount(seen)) samples lost: "
                 + "ring buffer full (lower -F or --stack-size)")
+        }
+        return lines
+    }
+
+    /// What the kernel's CFI walk did, and what it left to user space.
+    func kernelWalkLines(seen: UInt64) -> [String] {
+        var lines: [String] = []
+        let counters = report.counters
+        if let tables = report.unwinding.kernelTables, tables.tablesLoaded > 0 || counters.cfiSamples > 0 {
+            lines.append("\(formatCount(counters.cfiSamples)) of \(formatCount(seen)) samples walked in the kernel by CFI "
+                + "(\(formatCount(tables.tablesLoaded)) unwind tables, \(formatCount(tables.rowsLoaded)) rows, "
+                + "\(format3(tables.compileSeconds)) s to compile)")
+        }
+        if counters.cfiPending > 0 {
+            lines.append("\(formatCount(counters.cfiPending)) samples were unwound in user space instead: a pc in a file "
+                + "whose unwind table was not loaded yet, or in no known mapping")
+        }
+        if counters.cfiNeedsCopy > 0 {
+            lines.append("\(formatCount(counters.cfiNeedsCopy)) samples were unwound in user space instead: CFI the "
+                + "kernel's walk does not follow (a DWARF expression)")
+        }
+        if counters.cfiStacksFull > 0 {
+            lines.append("\(formatCount(counters.cfiStacksFull)) CFI stacks were sent whole to user space (their map "
+                + "full or their hash taken), none lost")
+        }
+        if let tables = report.unwinding.kernelTables, tables.tablesOverBudget > 0 {
+            let more = tables.tablesOverBudget - tables.overBudgetNames.count
+            lines.append("\(formatCount(tables.tablesOverBudget)) unwind tables did not fit the kernel's budget ("
+                + tables.overBudgetNames.joined(separator: ", ") + (more > 0 ? " and \(more) more" : "")
+                + "): unwound in user space (raise --unwind-table-rows)")
+        }
+        if let tables = report.unwinding.kernelTables, tables.processesWithTooManyMappings > 0 {
+            lines.append("\(formatCount(tables.processesWithTooManyMappings)) processes had more than "
+                + "250 executable mappings: unwound without the kernel's CFI walk")
         }
         return lines
     }

@@ -26,6 +26,79 @@ enum ember_unwind {
 	EMBER_UNWIND_LBR = 3,    /* the CPU's Last Branch Record call stack to the ring buffer */
 };
 
+/* In-kernel CFI unwinding (with EMBER_UNWIND_AUTO): each file's .eh_frame / .debug_frame
+ * compiled by user space to rows, sorted by pc, each rule holding up to the next row's pc. */
+enum ember_unwind_rule {
+	EMBER_RULE_NONE = 0,          /* no CFI here (between FDEs): unwound in user space */
+	EMBER_RULE_CFA_SP = 1,        /* CFA = rsp + cfa_offset */
+	EMBER_RULE_CFA_BP = 2,        /* CFA = rbp + cfa_offset */
+	EMBER_RULE_PLT = 3,           /* a .plt entry: CFA = rsp + cfa_offset, + 8 once (rip & 15)
+	                               * >= plt_threshold (past the entry's push) */
+	EMBER_RULE_SIGNAL = 4,        /* the kernel's rt_sigframe: registers in its ucontext */
+	EMBER_RULE_OUTERMOST = 5,     /* the return address is undefined: the stack's root */
+	EMBER_RULE_NEEDS_COPY = 6,    /* a rule the kernel's walk lacks: unwound in user space */
+};
+
+/* One row: the return address is always at CFA - 8 (x86-64's CIEs say so; other rules are
+ * compiled to NEEDS_COPY). rbp_offset: 0 if rbp is unchanged, else rbp is saved at
+ * CFA + rbp_offset. 16 bytes: array maps store values 8-byte aligned. */
+struct ember_unwind_row {
+	__u64 pc;               /* the file's virtual address */
+	__s32 cfa_offset;
+	__s16 rbp_offset;
+	__u8 rule;              /* enum ember_unwind_rule */
+	__u8 plt_threshold;
+};
+
+/* Where a file's rows are in the rows map. */
+struct ember_unwind_table {
+	__u32 first_row;
+	__u32 row_count;
+};
+
+/* How the kernel unwinds code in one executable mapping. */
+enum ember_mapping_kind {
+	EMBER_MAPPING_TABLE = 0,          /* by its file's table (`table`) */
+	EMBER_MAPPING_FRAME_POINTER = 1,  /* by frame pointers (JIT code, files without CFI) */
+	EMBER_MAPPING_PENDING = 2,        /* its table is not loaded yet: unwound in user space */
+};
+
+/* The most files with tables (entries of the tables map). */
+#define EMBER_MAX_UNWIND_TABLES 4096
+
+/* The most executable mappings a process's entry holds; a process with more is unwound in
+ * user space. */
+#define EMBER_MAX_MAPPINGS 250
+
+struct ember_mapping {
+	__u64 start;
+	__u64 end;
+	__u64 bias;             /* the file's virtual address = pc - bias */
+	__u32 table;            /* index in the tables map (kind TABLE) */
+	__u32 kind;             /* enum ember_mapping_kind */
+};
+
+/* A process's executable mappings, sorted by start. */
+struct ember_process_mappings {
+	__u32 count;
+	__u32 reserved;
+	struct ember_mapping mappings[EMBER_MAX_MAPPINGS];
+};
+
+/* How an in-kernel walk ended. */
+enum ember_stack_end {
+	EMBER_END_COMPLETE = 0,   /* at the outermost frame (or a zero return address) */
+	EMBER_END_TRUNCATED = 1,  /* at the depth limit */
+	EMBER_END_UNKNOWN = 2,    /* a return address or frame could not be read */
+};
+
+/* A user stack walked in the kernel, in the CFI stacks map by its hash. */
+struct ember_user_stack {
+	__u32 depth;
+	__u32 end;              /* enum ember_stack_end */
+	__u64 pcs[EMBER_MAX_STACK_DEPTH];
+};
+
 /* One key of the counts map: who was running and where (stack ids or a negative errno). */
 struct ember_sample_key {
 	__u32 pid;              /* thread group id (the process) */
@@ -37,6 +110,9 @@ struct ember_sample_key {
 	 * function has not set up its frame yet. */
 	__u64 stack_words[2];
 	char comm[EMBER_TASK_COMM_LEN];
+	/* Nonzero: the user stack was walked in the kernel by CFI and is in the CFI stacks
+	 * map under this hash (user_stack_id is then -ENOENT). */
+	__u64 user_stack_hash;
 };
 
 /* What a ring-buffer sample carries after its header. */
@@ -48,6 +124,8 @@ enum ember_sample_kind {
 	 * user return addresses as the kernel walked them. Nothing is lost to a full map. */
 	EMBER_SAMPLE_ADDRESSES = 1,
 	/* LBR mode: stack_size bytes of struct perf_branch_entry, most recent call first. */
+	/* (Also: an in-kernel CFI walk that could not be counted sends its pcs as ADDRESSES,
+	 * with `truncated` holding its enum ember_stack_end + 1.) */
 	EMBER_SAMPLE_BRANCH_RECORDS = 2,
 	/* Not samples: a target forked process `pid`, or process `pid` exec'd a new program. The header alone, sent at once so that user space reads
 	 * a short-lived process's memory map while it lives. */
@@ -104,6 +182,12 @@ enum ember_counter {
 	EMBER_BRANCH_SAMPLES,          /* LBR samples sent to the ring buffer */
 	EMBER_PROCESS_EVENTS_LOST,     /* fork/exec events the full ring buffer refused (user
 	                                * space still finds those processes, only later) */
+	EMBER_CFI_SAMPLES,             /* user stacks walked in the kernel by CFI */
+	EMBER_CFI_PENDING,             /* ... sent as stack copies instead: a table not loaded yet,
+	                                * or a pc in no known mapping */
+	EMBER_CFI_NEEDS_COPY,          /* ... sent as stack copies instead: a rule the walk lacks */
+	EMBER_CFI_STACKS_FULL,         /* CFI stacks not counted (map full or hash taken by another
+	                                * stack): sent whole through the ring buffer */
 	EMBER_COUNTER_COUNT,
 };
 

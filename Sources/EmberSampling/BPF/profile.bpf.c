@@ -77,6 +77,51 @@ struct {
 	__uint(max_entries, 1);
 } scratch SEC(".maps");
 
+/* CFI mode (with AUTO): each process's executable mappings (tgid → its mappings, written
+ * by user space); a process with an entry is unwound here by its files' tables. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct ember_process_mappings);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} process_mappings SEC(".maps");
+
+/* CFI mode: where each file's rows are in unwind_rows (index from a mapping's `table`). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_unwind_table);
+	__uint(max_entries, EMBER_MAX_UNWIND_TABLES);
+} unwind_tables SEC(".maps");
+
+/* CFI mode: every file's rows, one table after another (user space writes them through
+ * an mmap of the map and sizes it: the tables' budget). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_unwind_row);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} unwind_rows SEC(".maps");
+
+/* CFI mode: the user stacks walked here, by hash (the counts map's keys carry the hash). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct ember_user_stack);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} cfi_stacks SEC(".maps");
+
+/* CFI mode: one stack per CPU to walk into (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_user_stack);
+	__uint(max_entries, 1);
+} cfi_scratch SEC(".maps");
+
 /* Only the fields read here; CO-RE relocates them against the running kernel's BTF. */
 struct task_struct {
 	unsigned int flags;
@@ -261,14 +306,24 @@ static __always_inline void send_branch_records(struct bpf_perf_event_data *ctx,
 		count(EMBER_BRANCH_SAMPLES);
 }
 
-/* Frame-pointer mode, for a sample the maps could not count: its addresses, whole. */
+/* Frame-pointer or CFI mode, for a sample the maps could not count: its addresses, whole
+ * (`walked`: the user stack a CFI walk found; `truncated` then says how it ended, plus 1). */
 static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
-					   struct ember_sample_key *key, __u64 pid_tgid, int user_code)
+					   struct ember_sample_key *key, __u64 pid_tgid, int user_code,
+					   struct ember_user_stack *walked)
 {
 	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_ADDRESSES);
 	if (!sample)
 		return;
-	if (user_code) {
+	if (walked) {
+		__u32 size = walked->depth * sizeof(__u64);
+		if (size > EMBER_MAX_STACK_DEPTH * sizeof(__u64))
+			size = EMBER_MAX_STACK_DEPTH * sizeof(__u64);
+		barrier_var(size);
+		if (size > 0 && bpf_probe_read_kernel(sample->stack, size, walked->pcs) == 0)
+			sample->stack_size = size;
+		sample->truncated = walked->end + 1;
+	} else if (user_code) {
 		long user = bpf_get_stack(ctx, sample->stack, EMBER_MAX_STACK_DEPTH * sizeof(__u64),
 					  BPF_F_USER_STACK);
 		sample->stack_size = user > 0 ? user : 0;
@@ -277,6 +332,226 @@ static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, stru
 	sample->stack_words[1] = key->stack_words[1];
 	if (finish_ring_sample(ctx, cfg, sample) == 0)
 		count(EMBER_OVERFLOW_SAMPLES);
+}
+
+/* CFI mode: the state of one walk, for its bpf_loop callback. */
+struct cfi_walk {
+	struct ember_process_mappings *mappings;
+	struct ember_user_stack *stack;
+	__u64 ip;
+	__u64 sp;
+	__u64 bp;
+	__u64 hash;
+	__u32 exact;    /* ip is the sampled pc (not a return address): look it up as it is */
+	__u32 outcome;  /* enum cfi_outcome */
+};
+
+enum cfi_outcome {
+	CFI_WALKING = 0,
+	CFI_WALKED = 1,      /* the stack and its end are in `stack` */
+	CFI_PENDING = 2,     /* a pc in no mapping, or in one whose table is not loaded */
+	CFI_NEEDS_COPY = 3,  /* a rule the walk lacks */
+};
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static __always_inline __u64 fnv1a(__u64 hash, __u64 word)
+{
+	for (int i = 0; i < 8; i++) {
+		hash ^= (word >> (i * 8)) & 0xff;
+		hash *= FNV_PRIME;
+	}
+	return hash;
+}
+
+static __always_inline long walk_ends(struct cfi_walk *walk, __u32 end)
+{
+	walk->stack->end = end;
+	walk->outcome = CFI_WALKED;
+	return 1;
+}
+
+/* The row of `table` that holds at file address `address`, or 0 before its first row. */
+static __always_inline struct ember_unwind_row *find_row(struct ember_unwind_table *table, __u64 address)
+{
+	__u32 low = 0, high = table->row_count;
+	for (int i = 0; i < 24 && low < high; i++) {
+		__u32 middle = low + (high - low) / 2;
+		__u32 index = table->first_row + middle;
+		struct ember_unwind_row *row = bpf_map_lookup_elem(&unwind_rows, &index);
+		if (!row)
+			return 0;
+		if (row->pc <= address)
+			low = middle + 1;
+		else
+			high = middle;
+	}
+	if (low == 0)
+		return 0;
+	__u32 index = table->first_row + low - 1;
+	return bpf_map_lookup_elem(&unwind_rows, &index);
+}
+
+/* One frame: records its pc, then finds its caller's registers (a bpf_loop callback:
+ * verified once, not per frame). */
+static long cfi_step(__u32 index, struct cfi_walk *walk)
+{
+	struct ember_user_stack *stack = walk->stack;
+	__u32 depth = stack->depth;
+	if (depth >= EMBER_MAX_STACK_DEPTH)
+		return walk_ends(walk, EMBER_END_TRUNCATED);
+	stack->pcs[depth] = walk->ip;
+	stack->depth = depth + 1;
+	walk->hash = fnv1a(walk->hash, walk->ip);
+
+	/* A return address is just past its call: the call's own row is found at ra - 1. */
+	__u64 pc = walk->exact ? walk->ip : walk->ip - 1;
+	struct ember_process_mappings *mappings = walk->mappings;
+	__u32 count = mappings->count;
+	if (count > EMBER_MAX_MAPPINGS)
+		count = EMBER_MAX_MAPPINGS;
+	__u32 low = 0, high = count;
+	for (int i = 0; i < 8 && low < high; i++) {
+		__u32 middle = low + (high - low) / 2;
+		if (middle >= EMBER_MAX_MAPPINGS)
+			break;
+		if (mappings->mappings[middle].start <= pc)
+			low = middle + 1;
+		else
+			high = middle;
+	}
+	if (low == 0 || low > EMBER_MAX_MAPPINGS) {
+		walk->outcome = CFI_PENDING;
+		return 1;
+	}
+	struct ember_mapping *mapping = &mappings->mappings[low - 1];
+	if (pc >= mapping->end || mapping->kind == EMBER_MAPPING_PENDING) {
+		walk->outcome = CFI_PENDING;
+		return 1;
+	}
+
+	__u32 rule = EMBER_RULE_NONE;
+	__s32 cfa_offset = 0;
+	__s16 rbp_offset = 0;
+	__u8 plt_threshold = 0;
+	if (mapping->kind == EMBER_MAPPING_TABLE) {
+		__u32 table_index = mapping->table;
+		struct ember_unwind_table *table = bpf_map_lookup_elem(&unwind_tables, &table_index);
+		if (!table) {
+			walk->outcome = CFI_PENDING;
+			return 1;
+		}
+		struct ember_unwind_row *row = find_row(table, pc - mapping->bias);
+		if (row) {
+			rule = row->rule;
+			cfa_offset = row->cfa_offset;
+			rbp_offset = row->rbp_offset;
+			plt_threshold = row->plt_threshold;
+		}
+	}
+
+	__u64 sp = walk->sp, bp = walk->bp, cfa, ra;
+	switch (rule) {
+	case EMBER_RULE_CFA_SP:
+		cfa = sp + cfa_offset;
+		break;
+	case EMBER_RULE_CFA_BP:
+		cfa = bp + cfa_offset;
+		break;
+	case EMBER_RULE_PLT:
+		cfa = sp + cfa_offset + ((walk->ip & 15) >= plt_threshold ? 8 : 0);
+		break;
+	case EMBER_RULE_SIGNAL: {
+		/* The kernel's rt_sigframe: sp points at its ucontext, whose mcontext holds the
+		 * interrupted rbp, rsp and rip at 120, 160 and 168. The interrupted pc is exact. */
+		__u64 regs[7];
+		if (bpf_probe_read_user(regs, sizeof(regs), (void *)(sp + 120)) != 0)
+			return walk_ends(walk, EMBER_END_UNKNOWN);
+		walk->bp = regs[0];
+		walk->sp = regs[5];
+		walk->ip = regs[6];
+		walk->exact = 1;
+		return walk->ip == 0 ? walk_ends(walk, EMBER_END_COMPLETE) : 0;
+	}
+	case EMBER_RULE_OUTERMOST:
+		return walk_ends(walk, EMBER_END_COMPLETE);
+	case EMBER_RULE_NEEDS_COPY:
+		walk->outcome = CFI_NEEDS_COPY;
+		return 1;
+	default:
+		/* No CFI (code between FDEs, or a mapping of frame-pointer code): the frame
+		 * pointer's rule, CFA = rbp + 16, rbp saved at CFA - 16. */
+		if (bp == 0)
+			return walk_ends(walk, EMBER_END_UNKNOWN);
+		cfa = bp + 16;
+		rbp_offset = -16;
+		break;
+	}
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)) != 0)
+		return walk_ends(walk, EMBER_END_UNKNOWN);
+	if (rbp_offset != 0 && bpf_probe_read_user(&walk->bp, sizeof(walk->bp), (void *)(cfa + rbp_offset)) != 0)
+		return walk_ends(walk, EMBER_END_UNKNOWN);
+	/* Every caller's frame lies above its callee's: a walk that does not rise would go
+	 * round in place. */
+	if (cfa <= sp)
+		return walk_ends(walk, EMBER_END_UNKNOWN);
+	walk->sp = cfa;
+	walk->ip = ra;
+	walk->exact = 0;
+	if (ra == 0)
+		return walk_ends(walk, EMBER_END_COMPLETE);
+	return 0;
+}
+
+static __always_inline int same_stack(struct ember_user_stack *a, struct ember_user_stack *b)
+{
+	if (a->depth != b->depth || a->end != b->end)
+		return 0;
+	for (__u32 i = 0; i < EMBER_MAX_STACK_DEPTH; i++) {
+		if (i >= a->depth)
+			break;
+		if (a->pcs[i] != b->pcs[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Walks the current task's user stack with its files' unwind tables. Returns the walk's
+ * outcome; when CFI_WALKED, the stack is in *walked and its hash (never 0) in *hash. */
+static __always_inline __u32 walk_user_stack(struct task_struct *task, struct ember_process_mappings *mappings,
+					     struct ember_user_stack **walked, __u64 *hash)
+{
+	__u32 zero = 0;
+	struct ember_user_stack *stack = bpf_map_lookup_elem(&cfi_scratch, &zero);
+	if (!stack)
+		return CFI_PENDING;
+	stack->depth = 0;
+	stack->end = EMBER_END_UNKNOWN;
+	struct cfi_walk walk = {.mappings = mappings, .stack = stack, .hash = FNV_OFFSET, .exact = 1};
+	if (user_registers(task, &walk.ip, &walk.sp, &walk.bp) != 0)
+		return CFI_PENDING;
+	bpf_loop(EMBER_MAX_STACK_DEPTH + 1, cfi_step, &walk, 0);
+	if (walk.outcome != CFI_WALKED)
+		return walk.outcome == CFI_WALKING ? CFI_PENDING : walk.outcome;
+	__u64 value = fnv1a(walk.hash, stack->end);
+	*hash = value ? value : 1;
+	*walked = stack;
+	return CFI_WALKED;
+}
+
+/* Keeps a walked stack in cfi_stacks under its hash. 0 if it is there (now or already). */
+static __always_inline int store_walked_stack(__u64 hash, struct ember_user_stack *stack)
+{
+	struct ember_user_stack *stored = bpf_map_lookup_elem(&cfi_stacks, &hash);
+	if (!stored) {
+		if (bpf_map_update_elem(&cfi_stacks, &hash, stack, BPF_NOEXIST) == 0)
+			return 0;
+		stored = bpf_map_lookup_elem(&cfi_stacks, &hash); /* another CPU's, meanwhile */
+		if (!stored)
+			return -1;
+	}
+	return same_stack(stored, stack) ? 0 : -1;
 }
 
 SEC("perf_event")
@@ -299,7 +574,22 @@ int sample(struct bpf_perf_event_data *ctx)
 	/* A kernel thread has no user stack, and an exiting task's is being torn down (its
 	 * samples are the kernel's exit work): neither is a lost stack. */
 	int user_code = !(task->flags & (PF_KTHREAD | PF_EXITING));
-	if (user_code && (cfg->unwind == EMBER_UNWIND_DWARF ||
+	/* AUTO: a process with mappings is walked here by CFI; one marked for DWARF gets stack
+	 * copies; the others frame pointers. */
+	struct ember_process_mappings *mappings = 0;
+	struct ember_user_stack *walked = 0;
+	__u64 walked_hash = 0;
+	if (user_code && cfg->unwind == EMBER_UNWIND_AUTO &&
+	    (mappings = bpf_map_lookup_elem(&process_mappings, &tgid))) {
+		__u32 outcome = walk_user_stack(task, mappings, &walked, &walked_hash);
+		if (outcome != CFI_WALKED) {
+			/* The user-space unwinder takes it (as --unwind dwarf would). */
+			count(outcome == CFI_NEEDS_COPY ? EMBER_CFI_NEEDS_COPY : EMBER_CFI_PENDING);
+			send_stack_copy(ctx, cfg, task, pid_tgid);
+			return 0;
+		}
+		count(EMBER_CFI_SAMPLES);
+	} else if (user_code && (cfg->unwind == EMBER_UNWIND_DWARF ||
 			  (cfg->unwind == EMBER_UNWIND_AUTO &&
 			   bpf_map_lookup_elem(&dwarf_processes, &tgid)))) {
 		send_stack_copy(ctx, cfg, task, pid_tgid);
@@ -323,11 +613,19 @@ int sample(struct bpf_perf_event_data *ctx)
 				  EMBER_KERNEL_STACK_ERROR);
 	}
 	key.user_stack_id = -EFAULT;
-	if (user_code) {
+	int cfi_stack_lost = 0;
+	if (walked) {
+		key.user_stack_id = -ENOENT;
+		key.user_stack_hash = walked_hash;
+		if (store_walked_stack(walked_hash, walked) != 0) {
+			count(EMBER_CFI_STACKS_FULL);
+			cfi_stack_lost = 1;
+		}
+	} else if (user_code) {
 		key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 		count_stack_error(key.user_stack_id, EMBER_USER_STACK_COLLISION, EMBER_USER_STACK_ERROR);
 	}
-	if (cfg->stack_words && user_code && key.user_stack_id != -EFAULT) {
+	if (cfg->stack_words && user_code && !walked && key.user_stack_id != -EFAULT) {
 		__u64 ip, sp, bp, words[2] = {};
 		if (user_registers(task, &ip, &sp, &bp) == 0 &&
 		    bpf_probe_read_user(words, sizeof(words), (void *)sp) == 0) {
@@ -336,8 +634,8 @@ int sample(struct bpf_perf_event_data *ctx)
 		}
 	}
 	/* A stack whose bucket is taken goes whole through the ring buffer. */
-	if (key.user_stack_id == -EEXIST || key.kernel_stack_id == -EEXIST) {
-		send_addresses(ctx, cfg, &key, pid_tgid, user_code);
+	if (key.user_stack_id == -EEXIST || key.kernel_stack_id == -EEXIST || cfi_stack_lost) {
+		send_addresses(ctx, cfg, &key, pid_tgid, user_code, walked);
 		return 0;
 	}
 
@@ -355,7 +653,7 @@ int sample(struct bpf_perf_event_data *ctx)
 		__sync_fetch_and_add(value, 1);
 	} else {
 		count(EMBER_COUNTS_MAP_FULL);
-		send_addresses(ctx, cfg, &key, pid_tgid, user_code);
+		send_addresses(ctx, cfg, &key, pid_tgid, user_code, walked);
 	}
 	return 0;
 }
@@ -392,11 +690,15 @@ int follow_fork(__u64 *ctx)
 			return 0;
 		}
 	}
+	/* A forked child maps what its parent maps: it is walked by CFI at once. */
+	struct ember_process_mappings *inherited = bpf_map_lookup_elem(&process_mappings, &parent_tgid);
+	if (inherited)
+		bpf_map_update_elem(&process_mappings, &child_tgid, inherited, BPF_ANY);
 	send_process_event(EMBER_PROCESS_FORKED, child_tgid);
 	return 0;
 }
 
-/* After exec, a process's old choice of unwinder is void: it takes frame-pointer stacks
+/* After exec, a process's old choice of unwinder (and its mappings) is void: it takes frame-pointer stacks
  * until user space has looked at its new binary, which it is told to do. */
 SEC("tp_btf/sched_process_exec")
 int note_exec(__u64 *ctx)
@@ -404,6 +706,7 @@ int note_exec(__u64 *ctx)
 	struct task_struct *task = (struct task_struct *)ctx[0];
 	__u32 tgid = task->tgid;
 	bpf_map_delete_elem(&dwarf_processes, &tgid);
+	bpf_map_delete_elem(&process_mappings, &tgid);
 	__u32 zero = 0;
 	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (cfg && (!cfg->filter_by_pid || bpf_map_lookup_elem(&targets, &tgid)))

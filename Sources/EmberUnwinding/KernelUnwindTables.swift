@@ -1,0 +1,283 @@
+import CEmberShim
+import CLibElf
+import Dispatch
+import EmberELF
+import EmberSampling
+import EmberSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Feeds the BPF program's CFI walk: each file a watched process maps is compiled to an
+/// ``UnwindTable`` once (by device and inode, shared by every process that maps it) on a
+/// background queue, loaded into the sampler's rows map within its budget, and each
+/// process's executable mappings are written with the table each one uses. Until a file's
+/// table is loaded its mappings are marked pending, and their samples take the user-space
+/// path (a stack copy), counted.
+public final class KernelUnwindTables {
+    /// What was loaded, for the report.
+    public struct Statistics: Sendable, Equatable {
+        /// Files whose tables were loaded, and their rows.
+        public var tablesLoaded = 0
+        public var rowsLoaded = 0
+        /// Files without call frame information (unwound by frame pointers).
+        public var filesWithoutCFI = 0
+        /// Files whose tables did not fit the budget (their samples are stack copies), the
+        /// first few by name.
+        public var tablesOverBudget = 0
+        public var overBudgetNames: [String] = []
+        /// Processes with more executable mappings than the kernel's entry holds (unwound in
+        /// user space).
+        public var processesWithTooManyMappings = 0
+        /// CPU seconds spent compiling tables.
+        public var compileSeconds = 0.0
+        public init() {}
+    }
+
+    /// A file's table, compiled off the sampling path.
+    struct CompiledFile {
+        var rows: [ember_unwind_row]
+        /// PT_LOAD segments: file offset, virtual address, size in the file.
+        var segments: [(offset: UInt64, address: UInt64, size: UInt64)]
+        var seconds: Double
+    }
+
+    private enum FileState {
+        case compiling(BackgroundWork<CompiledFile>, name: String)
+        case loaded(table: UInt32, segments: [(offset: UInt64, address: UInt64, size: UInt64)])
+        case withoutTable
+        case overBudget
+    }
+
+    /// One executable mapping of a process, as /proc/PID/maps gives it.
+    struct Mapping: Equatable {
+        var start: UInt64
+        var end: UInt64
+        var offset: UInt64
+        /// Device and inode ("vdso" for the vDSO); nil for anonymous code (JIT).
+        var file: String?
+        var path: String
+    }
+
+    private let sampler: Sampler
+    private let debugDirectories: [String]
+    private let queue = DispatchQueue(label: "ember.unwind-tables", qos: .utility)
+    private var files: [String: FileState] = [:]
+    /// Each watched process's mappings and what was last written for it.
+    private var processes: [pid_t: (mappings: [Mapping], written: [ember_mapping])] = [:]
+    private var nextRow = 0
+    private var nextTable: UInt32 = 0
+    public private(set) var statistics = Statistics()
+
+    public init(sampler: Sampler, debugDirectories: [String] = []) {
+        self.sampler = sampler
+        self.debugDirectories = debugDirectories
+    }
+
+    /// Reads the process's executable mappings (again: libraries loaded since), starts
+    /// compiling the tables of files not seen yet, and gives the BPF program its mappings.
+    /// Returns false if the process cannot be walked in the kernel (gone, or too many
+    /// mappings).
+    @discardableResult
+    public func watch(_ pid: pid_t) -> Bool {
+        guard let text = try? FileContents.text("/proc/\(pid)/maps") else {
+            forget(pid)
+            return false
+        }
+        let mappings = Self.executableMappings(text)
+        for mapping in mappings {
+            guard let file = mapping.file, files[file] == nil else { continue }
+            startCompiling(file: file, mapping: mapping, pid: pid)
+        }
+        processes[pid] = (mappings, processes[pid]?.written ?? [])
+        return write(pid)
+    }
+
+    /// Stops walking a process in the kernel (it ended, or exec'd).
+    public func forget(_ pid: pid_t) {
+        guard processes.removeValue(forKey: pid) != nil else { return }
+        sampler.removeProcessMappings(pid)
+    }
+
+    /// Loads the tables compiled since the last call, and rewrites the mappings of the
+    /// processes that map their files. Cheap when nothing is new.
+    public func poll() {
+        var ready: [String] = []
+        for (file, state) in files {
+            if case .compiling(let work, _) = state, work.isFinished { ready.append(file) }
+        }
+        guard !ready.isEmpty else { return }
+        for file in ready {
+            guard case .compiling(let work, let name) = files[file] else { continue }
+            guard let compiled = try? work.wait() else {
+                files[file] = .withoutTable
+                statistics.filesWithoutCFI += 1
+                continue
+            }
+            statistics.compileSeconds += compiled.seconds
+            if nextRow + compiled.rows.count > sampler.unwindRowCapacity || nextTable >= EMBER_MAX_UNWIND_TABLES {
+                files[file] = .overBudget
+                statistics.tablesOverBudget += 1
+                if statistics.overBudgetNames.count < 3 { statistics.overBudgetNames.append(name) }
+                continue
+            }
+            do {
+                try sampler.loadUnwindTable(Int(nextTable), rows: compiled.rows, at: nextRow)
+            } catch {
+                files[file] = .overBudget
+                continue
+            }
+            files[file] = .loaded(table: nextTable, segments: compiled.segments)
+            nextTable += 1
+            nextRow += compiled.rows.count
+            statistics.tablesLoaded += 1
+            statistics.rowsLoaded += compiled.rows.count
+        }
+        let changed = Set(ready)
+        for (pid, process) in processes where process.mappings.contains(where: { $0.file.map(changed.contains) ?? false }) {
+            write(pid)
+        }
+    }
+
+    /// Waits until every table started is compiled and loaded (the end of a short recording,
+    /// or a test).
+    public func finishCompiling() {
+        for case .compiling(let work, _) in files.values {
+            while !work.isFinished { usleep(1000) }
+        }
+        poll()
+    }
+
+    @discardableResult
+    private func write(_ pid: pid_t) -> Bool {
+        guard let process = processes[pid] else { return false }
+        let entries = process.mappings.map(entry)
+        guard entries.count <= Int(EMBER_MAX_MAPPINGS) else {
+            statistics.processesWithTooManyMappings += 1
+            forget(pid)
+            return false
+        }
+        if !process.written.isEmpty, process.written.elementsEqual(entries, by: Self.same) { return true }
+        do {
+            try sampler.setProcessMappings(pid, entries)
+        } catch {
+            return false
+        }
+        processes[pid]?.written = entries
+        return true
+    }
+
+    private static func same(_ a: ember_mapping, _ b: ember_mapping) -> Bool {
+        a.start == b.start && a.end == b.end && a.bias == b.bias && a.table == b.table && a.kind == b.kind
+    }
+
+    private func entry(for mapping: Mapping) -> ember_mapping {
+        var entry = ember_mapping(start: mapping.start, end: mapping.end, bias: 0, table: 0,
+                                  kind: EMBER_MAPPING_PENDING.rawValue)
+        guard let file = mapping.file else {
+            // Anonymous code (a JIT's) has no CFI: frame pointers, as JITs keep them.
+            entry.kind = EMBER_MAPPING_FRAME_POINTER.rawValue
+            return entry
+        }
+        switch files[file] {
+        case .loaded(let table, let segments)?:
+            entry.kind = EMBER_MAPPING_TABLE.rawValue
+            entry.table = table
+            entry.bias = Self.bias(of: mapping, segments: segments)
+        case .withoutTable?:
+            entry.kind = EMBER_MAPPING_FRAME_POINTER.rawValue
+        case .compiling?, .overBudget?, nil:
+            break
+        }
+        return entry
+    }
+
+    /// What to subtract from a pc in `mapping` to get the file's virtual address: the
+    /// segment the mapping's file offset lies in says where that offset is linked.
+    static func bias(of mapping: Mapping, segments: [(offset: UInt64, address: UInt64, size: UInt64)]) -> UInt64 {
+        let segment = segments.first { $0.offset & ~4095 == mapping.offset }
+            ?? segments.first { $0.offset <= mapping.offset && mapping.offset < $0.offset + max($0.size, 1) }
+        guard let segment else { return mapping.start &- mapping.offset }
+        return mapping.start &- mapping.offset &+ segment.offset &- segment.address
+    }
+
+    private func startCompiling(file: String, mapping: Mapping, pid: pid_t) {
+        let elf: ELFFile?
+        if file == "vdso" {
+            elf = Self.ownVDSO()
+        } else {
+            // Through map_files: the very file mapped, even if deleted or in another root.
+            let range = String(mapping.start, radix: 16) + "-" + String(mapping.end, radix: 16)
+            elf = (try? ELFFile(path: "/proc/\(pid)/map_files/\(range)"))
+                ?? (try? ELFFile(path: "/proc/\(pid)/root\(mapping.path)"))
+        }
+        guard let elf else {
+            files[file] = .withoutTable
+            statistics.filesWithoutCFI += 1
+            return
+        }
+        let locator = DebugFileLocator(root: "/proc/\(pid)/root", extraDirectories: debugDirectories)
+        let path = mapping.path
+        files[file] = .compiling(BackgroundWork(on: queue) {
+            try Self.compile(elf, path: path, locator: locator)
+        }, name: (path.split(separator: "/").last).map(String.init) ?? path)
+    }
+
+    static func compile(_ elf: ELFFile, path: String, locator: DebugFileLocator) throws -> CompiledFile {
+        let started = Clock.threadCPUSeconds()
+        // A file built without unwind tables keeps only the C runtime's FDEs in .eh_frame,
+        // its own code's CFI in .debug_frame, perhaps in its separate debug file.
+        var debugFile: ELFFile?
+        if elf.section(named: ".debug_frame") == nil, (UnwindTableCompiler.ehFrameStarts(elf)?.count ?? 0) < 16 {
+            debugFile = locator.debugFile(for: elf, targetPath: path, accepting: DebugFileLocator.hasFrameTable)
+        }
+        let table = try UnwindTableCompiler.compile(elf, debugFile: debugFile)
+        var segments: [(offset: UInt64, address: UInt64, size: UInt64)] = []
+        var count = 0
+        if elf_getphdrnum(elf.elf, &count) == 0 {
+            for index in 0..<count {
+                var header = GElf_Phdr()
+                guard gelf_getphdr(elf.elf, Int32(index), &header) != nil, header.p_type == PT_LOAD else { continue }
+                segments.append((header.p_offset, header.p_vaddr, header.p_filesz))
+            }
+        }
+        return CompiledFile(rows: table.rows.map(\.kernelRow), segments: segments,
+                            seconds: Clock.threadCPUSeconds() - started)
+    }
+
+    /// The executable mappings in the text of /proc/PID/maps, sorted by start.
+    static func executableMappings(_ text: String) -> [Mapping] {
+        var mappings: [Mapping] = []
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count >= 5, fields[1].count >= 3, fields[1].dropFirst(2).first == "x" else { continue }
+            let range = fields[0].split(separator: "-")
+            guard range.count == 2, let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
+                  let offset = UInt64(fields[2], radix: 16)
+            else { continue }
+            let path = fields.count > 5 ? String(fields[5].drop(while: { $0 == " " })) : ""
+            var file: String?
+            if path == "[vdso]" {
+                file = "vdso"
+            } else if path.hasPrefix("/"), fields[4] != "0" {
+                file = "\(fields[3]):\(fields[4])"
+            } else if path.hasPrefix("[") {
+                continue  // [vsyscall] and the like: not user code the walk reaches
+            }
+            mappings.append(Mapping(start: start, end: end, offset: offset, file: file, path: path))
+        }
+        return mappings.sorted { $0.start < $1.start }
+    }
+
+    /// ember's own vDSO, the same image the kernel maps in every process.
+    static func ownVDSO() -> ELFFile? {
+        guard let text = try? FileContents.text("/proc/self/maps"),
+              let line = text.split(separator: "\n").first(where: { $0.hasSuffix("[vdso]") }),
+              let range = line.split(separator: " ").first?.split(separator: "-"), range.count == 2,
+              let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16), end > start,
+              let base = UnsafeRawPointer(bitPattern: start)
+        else { return nil }
+        let bytes = Array(UnsafeRawBufferPointer(start: base, count: Int(end - start)))
+        return try? ELFFile(image: bytes, name: "[vdso]")
+    }
+}
