@@ -76,8 +76,8 @@ let package = Package(
         .executableTarget(
             name: "ember",
             dependencies: [
-                "EmberRecording", "EmberSampling", "EmberSymbolization", "EmberProfile", "EmberRendering",
-                "EmberSystem",
+                "EmberRecording", "EmberSampling", "EmberUnwinding", "EmberSymbolization", "EmberProfile",
+                "EmberRendering", "EmberELF", "EmberSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -216,6 +216,7 @@ final class Session {
         if settings.leafFix { leafFix = FramelessLeafFix(files: symbolizer) }
         kernelTables = settings.unwind == .auto && settings.unwindTableRows > 0
             ? KernelUnwindTables(sampler: sampler, debugDirectories: settings.symbolization.debugDirectories) : nil
+        kernelTables?.prepareCommonLibraries()
     }
 
     /// Releases the CFI tables before the files they read.
@@ -408,6 +409,7 @@ final class Session {
             var addresses = ringBuffer.userAddresses(of: ready)
             for key in counted.counts.keys {
                 if let stack = counted.stacks[key.userStackID] { addresses[key.pid, default: []] += stack }
+                if let walked = counted.walkedStacks[key.userStackHash] { addresses[key.pid, default: []] += walked.frames }
             }
             draining = EndedProcesses(processes: ready, counted: counted, addresses: addresses)
         }

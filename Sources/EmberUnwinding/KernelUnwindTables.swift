@@ -93,6 +93,20 @@ public final class KernelUnwindTables {
         return write(pid)
     }
 
+    /// Starts compiling the tables of the system libraries ember itself maps (libc, the
+    /// loader, libstdc++...), which nearly every target maps too, so that they are ready when
+    /// the first target is watched.
+    public func prepareCommonLibraries() {
+        guard let text = try? FileContents.text("/proc/self/maps") else { return }
+        let common = ["libc.so", "ld-linux", "libm.so", "libstdc++.so", "libgcc_s.so"]
+        for mapping in Self.executableMappings(text) {
+            guard let file = mapping.file, files[file] == nil, mapping.path.hasPrefix("/lib") || mapping.path.hasPrefix("/usr/lib"),
+                  let name = mapping.path.split(separator: "/").last, common.contains(where: { name.hasPrefix($0) })
+            else { continue }
+            startCompiling(file: file, mapping: mapping, pid: getpid())
+        }
+    }
+
     /// Stops walking a process in the kernel (it ended, or exec'd).
     public func forget(_ pid: pid_t) {
         guard processes.removeValue(forKey: pid) != nil else { return }

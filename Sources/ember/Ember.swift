@@ -10,5 +10,6 @@ struct Ember: ParsableCommand {
             stacks and interactive SVG flame graphs.
             """,
         version: "0.1.0",
-        subcommands: [Record.self, Top.self, Report.self, Render.self, Diff.self, Convert.self, Symbolize.self])
+        subcommands: [Record.self, Top.self, Report.self, Render.self, Diff.self, Convert.self, Symbolize.self,
+                      UnwindTable.self])
 }

@@ -51,7 +51,8 @@ struct Record: ParsableCommand {
     var threads = false
 
     @Option(name: .long, help: ArgumentHelp(
-        "Buckets of the stack-trace map; a sample whose stack's bucket is taken goes whole through the ring buffer.",
+        "Buckets of the stack-trace map (and entries of the map of stacks walked by CFI); a sample whose "
+            + "stack finds no room goes whole through the ring buffer.",
         valueName: "n"))
     var stackMapSize: Int = 16384
 

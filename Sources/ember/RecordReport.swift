@@ -182,11 +182,11 @@ struct RecordReportText {
                 + "\(format3(tables.compileSeconds)) s to compile)")
         }
         if counters.cfiPending > 0 {
-            lines.append("\(formatCount(counters.cfiPending)) samples were unwound in user space instead: a pc in a file "
+            lines.append("\(formatCount(counters.cfiPending)) \(counters.cfiPending == 1 ? "sample was" : "samples were") unwound in user space instead: a pc in a file "
                 + "whose unwind table was not loaded yet, or in no known mapping")
         }
         if counters.cfiNeedsCopy > 0 {
-            lines.append("\(formatCount(counters.cfiNeedsCopy)) samples were unwound in user space instead: CFI the "
+            lines.append("\(formatCount(counters.cfiNeedsCopy)) \(counters.cfiNeedsCopy == 1 ? "sample was" : "samples were") unwound in user space instead: CFI the "
                 + "kernel's walk does not follow (a DWARF expression)")
         }
         if counters.cfiStacksFull > 0 {

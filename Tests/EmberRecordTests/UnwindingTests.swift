@@ -114,16 +114,26 @@ final class UnwindingTests: RecordingTestCase {
         XCTAssertLessThan(try mainReachedShare([]), 5, "without the debug file there is no CFI to unwind with")
     }
 
-    func testAutoPicksDWARFForABinaryWithoutFramePointers() throws {
+    func testAutoWalksABinaryWithoutFramePointersInTheKernel() throws {
         try assertCompleteSplit(binary: "split-nofp", unwind: "auto", rootsAtStart: true)
     }
 
-    func testAutoPicksFramePointersForAFramePointerBuild() throws {
+    func testAutoWalksAFramePointerBuildInTheKernelWithItsFramelessLeaves() throws {
+        // CFI knows where spin's return address is before it sets up a frame: no leaf fix.
+        try assertCompleteSplit(binary: "split-fp-o2", unwind: "auto", rootsAtStart: true)
+    }
+
+    func testAutoUsesTheKernelsCFIWalkAndWithoutTablesPicksByBinary() throws {
         let output = path("auto-fp.folded")
         let result = try ember(["record", "-F", "499", "-o", output, "--", try sampleBinary("split-fp-o2"), "1"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stderr.contains("unwound with frame pointers for split-fp-o2"), result.stderr)
-        let nofp = try ember(["record", "-F", "499", "-o", output, "--", try sampleBinary("split-nofp"), "1"])
+        XCTAssertTrue(result.stderr.contains("unwound with CFI in the kernel for split-fp-o2"), result.stderr)
+        // Without tables: frame pointers where the binary keeps them, DWARF where it does not.
+        let fp = try ember(["record", "-F", "499", "--unwind-table-rows", "0", "-o", output, "--",
+                            try sampleBinary("split-fp-o2"), "1"])
+        XCTAssertTrue(fp.stderr.contains("unwound with frame pointers for split-fp-o2"), fp.stderr)
+        let nofp = try ember(["record", "-F", "499", "--unwind-table-rows", "0", "-o", output, "--",
+                              try sampleBinary("split-nofp"), "1"])
         XCTAssertTrue(nofp.stderr.contains("unwound with DWARF CFI for split-nofp"), nofp.stderr)
     }
 

@@ -372,24 +372,58 @@ static __always_inline long walk_ends(struct cfi_walk *walk, __u32 end)
 	return 1;
 }
 
+/* A binary search for the last entry whose start is at or below `address`: `low` ends as
+ * one past it. Done with bpf_loop, so that the verifier checks one step, not every path
+ * through 24 of them. */
+struct search {
+	__u64 address;
+	__u32 low;
+	__u32 high;
+	__u32 first_row;                          /* rows: the table's first */
+	struct ember_process_mappings *mappings;  /* mappings: the process's */
+	__u32 failed;
+};
+
+static long search_rows_step(__u32 index, struct search *search)
+{
+	if (search->low >= search->high)
+		return 1;
+	__u32 middle = search->low + (search->high - search->low) / 2;
+	__u32 row_index = search->first_row + middle;
+	struct ember_unwind_row *row = bpf_map_lookup_elem(&unwind_rows, &row_index);
+	if (!row) {
+		search->failed = 1;
+		return 1;
+	}
+	if (row->pc <= search->address)
+		search->low = middle + 1;
+	else
+		search->high = middle;
+	return 0;
+}
+
+static long search_mappings_step(__u32 index, struct search *search)
+{
+	if (search->low >= search->high)
+		return 1;
+	__u32 middle = search->low + (search->high - search->low) / 2;
+	if (middle >= EMBER_MAX_MAPPINGS)
+		return 1;
+	if (search->mappings->mappings[middle].start <= search->address)
+		search->low = middle + 1;
+	else
+		search->high = middle;
+	return 0;
+}
+
 /* The row of `table` that holds at file address `address`, or 0 before its first row. */
 static __always_inline struct ember_unwind_row *find_row(struct ember_unwind_table *table, __u64 address)
 {
-	__u32 low = 0, high = table->row_count;
-	for (int i = 0; i < 24 && low < high; i++) {
-		__u32 middle = low + (high - low) / 2;
-		__u32 index = table->first_row + middle;
-		struct ember_unwind_row *row = bpf_map_lookup_elem(&unwind_rows, &index);
-		if (!row)
-			return 0;
-		if (row->pc <= address)
-			low = middle + 1;
-		else
-			high = middle;
-	}
-	if (low == 0)
+	struct search search = {.address = address, .high = table->row_count, .first_row = table->first_row};
+	bpf_loop(32, search_rows_step, &search, 0);
+	if (search.failed || search.low == 0)
 		return 0;
-	__u32 index = table->first_row + low - 1;
+	__u32 index = search.first_row + search.low - 1;
 	return bpf_map_lookup_elem(&unwind_rows, &index);
 }
 
@@ -411,16 +445,9 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 	__u32 count = mappings->count;
 	if (count > EMBER_MAX_MAPPINGS)
 		count = EMBER_MAX_MAPPINGS;
-	__u32 low = 0, high = count;
-	for (int i = 0; i < 8 && low < high; i++) {
-		__u32 middle = low + (high - low) / 2;
-		if (middle >= EMBER_MAX_MAPPINGS)
-			break;
-		if (mappings->mappings[middle].start <= pc)
-			low = middle + 1;
-		else
-			high = middle;
-	}
+	struct search search = {.address = pc, .high = count, .mappings = mappings};
+	bpf_loop(9, search_mappings_step, &search, 0);
+	__u32 low = search.low;
 	if (low == 0 || low > EMBER_MAX_MAPPINGS) {
 		walk->outcome = CFI_PENDING;
 		return 1;
@@ -504,17 +531,32 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 	return 0;
 }
 
+struct comparison {
+	struct ember_user_stack *a;
+	struct ember_user_stack *b;
+	__u32 differ;
+};
+
+static long compare_step(__u32 index, struct comparison *comparison)
+{
+	if (index >= comparison->a->depth)
+		return 1;
+	if (index >= EMBER_MAX_STACK_DEPTH)
+		return 1;
+	if (comparison->a->pcs[index] != comparison->b->pcs[index]) {
+		comparison->differ = 1;
+		return 1;
+	}
+	return 0;
+}
+
 static __always_inline int same_stack(struct ember_user_stack *a, struct ember_user_stack *b)
 {
 	if (a->depth != b->depth || a->end != b->end)
 		return 0;
-	for (__u32 i = 0; i < EMBER_MAX_STACK_DEPTH; i++) {
-		if (i >= a->depth)
-			break;
-		if (a->pcs[i] != b->pcs[i])
-			return 0;
-	}
-	return 1;
+	struct comparison comparison = {.a = a, .b = b};
+	bpf_loop(EMBER_MAX_STACK_DEPTH, compare_step, &comparison, 0);
+	return !comparison.differ;
 }
 
 /* Walks the current task's user stack with its files' unwind tables. Returns the walk's

@@ -1,0 +1,40 @@
+@testable import EmberUnwinding
+import XCTest
+
+/// How a process's memory map becomes the mappings the kernel's CFI walk searches.
+final class KernelUnwindTablesTests: XCTestCase {
+    func testExecutableMappingsAreReadFromTheMemoryMap() {
+        let maps = """
+            55d0c2a00000-55d0c2a01000 r--p 00000000 fd:01 1234 /usr/bin/program
+            55d0c2a01000-55d0c2a02000 r-xp 00001000 fd:01 1234 /usr/bin/program
+            7f3a10000000-7f3a10021000 rwxp 00000000 00:00 0
+            7f3a12028000-7f3a1217d000 r-xp 00028000 fd:01 5678 /usr/lib/x86_64-linux-gnu/libc.so.6
+            7ffd4f3fe000-7ffd4f400000 r-xp 00000000 00:00 0                          [vdso]
+            ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+            7f3a11000000-7f3a11001000 r-xp 00000000 fd:01 999 /path with spaces/lib.so
+            """
+        let mappings = KernelUnwindTables.executableMappings(maps)
+        XCTAssertEqual(mappings.map(\.start), [0x55d0c2a01000, 0x7f3a10000000, 0x7f3a11000000, 0x7f3a12028000, 0x7ffd4f3fe000],
+                       "executable ones only, sorted, [vsyscall] left out")
+        XCTAssertEqual(mappings[0].file, "fd:01:1234")
+        XCTAssertEqual(mappings[0].offset, 0x1000)
+        XCTAssertNil(mappings[1].file, "anonymous code (a JIT's)")
+        XCTAssertEqual(mappings[2].path, "/path with spaces/lib.so")
+        XCTAssertEqual(mappings[3].path, "/usr/lib/x86_64-linux-gnu/libc.so.6")
+        XCTAssertEqual(mappings[4].file, "vdso")
+    }
+
+    func testTheBiasComesFromTheSegmentTheMappingStartsIn() {
+        // libc: its text segment is at file offset 0x26000, linked at 0x26000.
+        let libc = KernelUnwindTables.Mapping(start: 0x7f3a12026000, end: 0x7f3a1217d000, offset: 0x26000,
+                                              file: "x", path: "/lib/libc.so.6")
+        let segments: [(offset: UInt64, address: UInt64, size: UInt64)] = [
+            (0, 0, 0x25f00), (0x26000, 0x26000, 0x156000), (0x17c000, 0x17c000, 0x4f000),
+        ]
+        XCTAssertEqual(KernelUnwindTables.bias(of: libc, segments: segments), 0x7f3a12000000)
+        // A segment linked elsewhere than its file offset (p_vaddr - p_offset = 0x1000).
+        let shifted = KernelUnwindTables.Mapping(start: 0x400000, end: 0x401000, offset: 0x1000, file: "y", path: "/p")
+        XCTAssertEqual(KernelUnwindTables.bias(of: shifted, segments: [(0x1040, 0x402040, 0x100)]),
+                       0x400000 &- 0x1000 &+ 0x1040 &- 0x402040)
+    }
+}
