@@ -156,8 +156,9 @@ struct RecordReportText {
             lines.append("\(formatCount(dwarf.unknownEnd)) of \(formatCount(dwarf.samples)) DWARF stacks could not "
                 + "be unwound to their root: shown under [unknown]")
         }
-        if report.counters.overflowSamples > 0 {
-            let overflow = report.counters.overflowSamples
+        // (CFI stacks sent whole have a line of their own.)
+        if report.counters.overflowSamples > report.counters.cfiStacksFull {
+            let overflow = report.counters.overflowSamples - report.counters.cfiStacksFull
             lines.append("\(formatCount(overflow)) \(overflow == 1 ? "sample was" : "samples were") sent whole to user space "
                 + "(stack map bucket taken or counts map full), none lost")
         }

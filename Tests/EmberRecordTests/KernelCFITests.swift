@@ -35,7 +35,8 @@ final class KernelCFITests: RecordingTestCase {
         let result = try ember(["record", "-F", "997"] + options + ["-o", output, "--", try sampleBinary(sample), seconds])
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
         let folded = try Folded(path: output)
-        XCTAssertGreaterThan(folded.total, 1000, "3 s at 997 Hz (fewer on a busy machine)", file: file, line: line)
+        XCTAssertGreaterThan(folded.total, 997 * (Double(seconds) ?? 1) / 4, "\(seconds) s at 997 Hz (fewer on a busy machine)",
+                             file: file, line: line)
         let joinedChain = chain.joined(separator: ";")
         func isComplete(_ stack: [String]) -> Bool {
             let frames = userFrames(stack)
@@ -76,7 +77,8 @@ final class KernelCFITests: RecordingTestCase {
         // A budget too small for libc's table: its samples take the user-space path, whole.
         let (report, complete) = try completeShare("qsort", seconds: "1.5", options: ["--unwind-table-rows", "2000"],
                                                    root: "_start", through: ["main", "sort_round", "qsort_r"])
-        XCTAssertTrue(report.contains("did not fit the kernel's budget (libc.so.6"), report)
+        XCTAssertTrue(report.contains("did not fit the kernel's budget ("), report)
+        XCTAssertLessThan(walkedShare(report), 5, "libc's samples, nearly all, took the user-space path")
         XCTAssertGreaterThanOrEqual(complete, 98, report)
     }
 
@@ -91,6 +93,7 @@ final class KernelCFITests: RecordingTestCase {
         let reported = try XCTUnwrap(result.stderr.split(separator: " ").dropFirst().first
             .flatMap { Double($0.replacingOccurrences(of: ",", with: "")) })
         XCTAssertEqual(folded.total, reported, "every sample the kernel saw is in the profile")
-        XCTAssertGreaterThan(folded.share { self.userFrames($0).first == "_start" && $0.contains("cmp") }, 80)
+        XCTAssertGreaterThan(folded.share { self.userFrames($0).first == "_start" && $0.contains("qsort_r") }, 95,
+                             "the stacks sent whole are the walked ones")
     }
 }
