@@ -50,12 +50,12 @@ final class KernelCFITests: RecordingTestCase {
     }
 
     func testAComparatorCalledByQsortKeepsMainWithAuto() throws {
-        let (report, complete) = try completeShare("qsort", root: "_start", through: ["main", "sort_round", "qsort_r"])
+        let (report, complete) = try completeShare("qsort", root: "_start", through: ["main", "sort_round"])
         XCTAssertGreaterThanOrEqual(complete, 99, report)
         XCTAssertGreaterThan(walkedShare(report), 80, "walked in the kernel, not copied: \(report)")
         // The control experiment: frame pointers stop in qsort, which keeps none.
         let (_, framePointers) = try completeShare("qsort", seconds: "1.5", options: ["--unwind", "fp"],
-                                                   root: "_start", through: ["main", "sort_round", "qsort_r"])
+                                                   root: "_start", through: ["main", "sort_round"])
         XCTAssertLessThan(framePointers, 5, "frame-pointer walks lose main under qsort")
     }
 
@@ -76,7 +76,7 @@ final class KernelCFITests: RecordingTestCase {
     func testTablesOverTheBudgetAreReportedAndUnwoundInUserSpace() throws {
         // A budget too small for libc's table: its samples take the user-space path, whole.
         let (report, complete) = try completeShare("qsort", seconds: "1.5", options: ["--unwind-table-rows", "2000"],
-                                                   root: "_start", through: ["main", "sort_round", "qsort_r"])
+                                                   root: "_start", through: ["main", "sort_round"])
         XCTAssertTrue(report.contains("did not fit the kernel's budget ("), report)
         XCTAssertLessThan(walkedShare(report), 5, "libc's samples, nearly all, took the user-space path")
         XCTAssertGreaterThanOrEqual(complete, 98, report)

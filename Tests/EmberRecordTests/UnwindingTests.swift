@@ -137,62 +137,74 @@ final class UnwindingTests: RecordingTestCase {
         XCTAssertTrue(nofp.stderr.contains("unwound with DWARF CFI for split-nofp"), nofp.stderr)
     }
 
-    func testThreadsUnwindToTheirStartWithDWARF() throws {
-        let (_, folded) = try recordWorkload("threads-nofp", arguments: ["30", "3"],
-                                                  options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
-        // clone3 → start_thread → worker → worker_spin. Both are local symbols of libc, named
-        // only with its debug file; the chain must reach them either way.
-        let complete = folded.share { stack in
-            let frames = self.userFrames(stack)
-            guard frames.firstIndex(of: "worker") == 2 else { return false }
-            return frames[0..<2].allSatisfy {
-                $0.hasPrefix("libc.so.6+") || $0.contains("clone") || $0 == "start_thread"
+    func testThreadsUnwindToTheirStart() throws {
+        // User space unwinds the copies (dwarf), the kernel walks the tables (auto).
+        for unwind in ["dwarf", "auto"] {
+            let (_, folded) = try recordWorkload("threads-nofp", arguments: ["30", "3"],
+                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+            // clone3 → start_thread → worker → worker_spin. Both are local symbols of libc, named
+            // only with its debug file; the chain must reach them either way.
+            let complete = folded.share { stack in
+                let frames = self.userFrames(stack)
+                guard frames.firstIndex(of: "worker") == 2 else { return false }
+                return frames[0..<2].allSatisfy {
+                    $0.hasPrefix("libc.so.6+") || $0.contains("clone") || $0 == "start_thread"
+                }
             }
+            XCTAssertGreaterThan(complete, 97, "worker stacks reach clone3 / start_thread")
         }
-        XCTAssertGreaterThan(complete, 97, "worker stacks reach clone3 / start_thread")
     }
 
     func testSyscallHeavyStacksHaveKernelFramesUnderTheCompleteUserStack() throws {
-        let (_, folded) = try recordWorkload("syscalls-nofp",
-                                                  options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
-        // main → read_loop → libc's read → the kernel's entry point → ... → read_zero.
-        let throughKernel = folded.share { stack in
-            guard let loop = stack.firstIndex(of: "read_loop"), stack.dropFirst().first == "_start",
-                  let entry = stack.firstIndex(where: { $0.hasPrefix("entry_SYSCALL_64") })
-            else { return false }
-            let between = stack[(loop + 1)..<entry]
-            return between.count == 1 && !between.first!.hasSuffix("_[k]")
-                && stack[entry...].allSatisfy { $0.hasSuffix("_[k]") }
+        // User space unwinds the copies (dwarf), the kernel walks the tables (auto).
+        for unwind in ["dwarf", "auto"] {
+            let (_, folded) = try recordWorkload("syscalls-nofp",
+                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+            // main → read_loop → libc's read → the kernel's entry point → ... → read_zero.
+            let throughKernel = folded.share { stack in
+                guard let loop = stack.firstIndex(of: "read_loop"), stack.dropFirst().first == "_start",
+                      let entry = stack.firstIndex(where: { $0.hasPrefix("entry_SYSCALL_64") })
+                else { return false }
+                let between = stack[(loop + 1)..<entry]
+                return between.count == 1 && !between.first!.hasSuffix("_[k]")
+                    && stack[entry...].allSatisfy { $0.hasSuffix("_[k]") }
+            }
+            XCTAssertGreaterThan(throughKernel, 60, "most time is in read(2) below read_loop")
         }
-        XCTAssertGreaterThan(throughKernel, 60, "most time is in read(2) below read_loop")
     }
 
     func testCallsThroughASharedLibraryUnwind() throws {
-        let (_, folded) = try recordWorkload("plt-nofp",
-                                                  options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
-        let complete = folded.share { stack in
-            let frames = self.userFrames(stack)
-            return frames.first == "_start"
-                && frames.joined(separator: ";").contains("main;call_library;library_work;library_spin")
+        // User space unwinds the copies (dwarf), the kernel walks the tables (auto).
+        for unwind in ["dwarf", "auto"] {
+            let (_, folded) = try recordWorkload("plt-nofp",
+                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+            let complete = folded.share { stack in
+                let frames = self.userFrames(stack)
+                return frames.first == "_start"
+                    && frames.joined(separator: ";").contains("main;call_library;library_work;library_spin")
+            }
+            XCTAssertGreaterThan(complete, 90)
         }
-        XCTAssertGreaterThan(complete, 90)
     }
 
     func testStacksThroughASignalHandlerReachMain() throws {
-        let (_, folded) = try recordWorkload("signals-nofp",
-                                                  options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
-        // handler_spin ← on_signal ← the signal trampoline ← work_loop ← main ← ... ← _start
-        let throughSignalFrame = folded.share { stack in
-            let frames = self.userFrames(stack)
-            guard frames.first == "_start", let loop = frames.firstIndex(of: "work_loop"),
-                  let handler = frames.firstIndex(of: "on_signal") else { return false }
-            return handler == loop + 2 && frames.last == "handler_spin"
+        // User space unwinds the copies (dwarf), the kernel walks the tables (auto).
+        for unwind in ["dwarf", "auto"] {
+            let (_, folded) = try recordWorkload("signals-nofp",
+                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+            // handler_spin ← on_signal ← the signal trampoline ← work_loop ← main ← ... ← _start
+            let throughSignalFrame = folded.share { stack in
+                let frames = self.userFrames(stack)
+                guard frames.first == "_start", let loop = frames.firstIndex(of: "work_loop"),
+                      let handler = frames.firstIndex(of: "on_signal") else { return false }
+                return handler == loop + 2 && frames.last == "handler_spin"
+            }
+            XCTAssertGreaterThan(throughSignalFrame, 20, "much time is in the handler")
+            let handlerStacks = folded.stacks.filter { $0.key.contains("on_signal") }
+            let handlerTotal = handlerStacks.values.reduce(0, +)
+            let handlerComplete = handlerStacks.filter { self.userFrames($0.key).first == "_start" }.values.reduce(0, +)
+            XCTAssertGreaterThanOrEqual(handlerComplete / handlerTotal, 0.98, "stacks in the handler reach _start")
         }
-        XCTAssertGreaterThan(throughSignalFrame, 20, "much time is in the handler")
-        let handlerStacks = folded.stacks.filter { $0.key.contains("on_signal") }
-        let handlerTotal = handlerStacks.values.reduce(0, +)
-        let handlerComplete = handlerStacks.filter { self.userFrames($0.key).first == "_start" }.values.reduce(0, +)
-        XCTAssertGreaterThanOrEqual(handlerComplete / handlerTotal, 0.98, "stacks in the handler reach _start")
     }
 
     func testAnExitingProcessHasNoLostUserStack() throws {
