@@ -59,10 +59,15 @@ public final class KernelUnwindTables {
         var path: String
     }
 
+    /// The most executable mappings a process may have to be walked in the kernel.
+    public static let mappingLimit = Int(EMBER_MAX_MAPPINGS)
+
     private let sampler: Sampler
     private let debugDirectories: [String]
     private let queue = DispatchQueue(label: "ember.unwind-tables", qos: .utility)
     private var files: [String: FileState] = [:]
+    /// The files whose tables are being compiled (polled until done).
+    private var compiling: Set<String> = []
     /// Each watched process's mappings and what was last written for it.
     private var processes: [pid_t: (mappings: [Mapping], written: [ember_mapping])] = [:]
     private var nextRow = 0
@@ -93,12 +98,12 @@ public final class KernelUnwindTables {
         return write(pid)
     }
 
-    /// Starts compiling the tables of the system libraries ember itself maps (libc, the
-    /// loader, libstdc++...), which nearly every target maps too, so that they are ready when
-    /// the first target is watched.
+    /// Starts compiling the tables of libc and the dynamic loader as ember itself maps them:
+    /// nearly every target maps the same files, and their tables are then ready when the
+    /// first target is watched (libstdc++ and the rest wait for a process that maps them).
     public func prepareCommonLibraries() {
         guard let text = try? FileContents.text("/proc/self/maps") else { return }
-        let common = ["libc.so", "ld-linux", "libm.so", "libstdc++.so", "libgcc_s.so"]
+        let common = ["libc.so", "ld-linux"]
         for mapping in Self.executableMappings(text) {
             guard let file = mapping.file, files[file] == nil, mapping.path.hasPrefix("/lib") || mapping.path.hasPrefix("/usr/lib"),
                   let name = mapping.path.split(separator: "/").last, common.contains(where: { name.hasPrefix($0) })
@@ -116,13 +121,14 @@ public final class KernelUnwindTables {
     /// Loads the tables compiled since the last call, and rewrites the mappings of the
     /// processes that map their files. Cheap when nothing is new.
     public func poll() {
-        var ready: [String] = []
-        for (file, state) in files {
-            if case .compiling(let work, _) = state, work.isFinished { ready.append(file) }
+        let ready = compiling.filter { file in
+            if case .compiling(let work, _)? = files[file] { return work.isFinished }
+            return true
         }
         guard !ready.isEmpty else { return }
+        compiling.subtract(ready)
         for file in ready {
-            guard case .compiling(let work, let name) = files[file] else { continue }
+            guard case .compiling(let work, let name)? = files[file] else { continue }
             guard let compiled = try? work.wait() else {
                 files[file] = .withoutTable
                 statistics.filesWithoutCFI += 1
@@ -153,20 +159,11 @@ public final class KernelUnwindTables {
         }
     }
 
-    /// Waits until every table started is compiled and loaded (the end of a short recording,
-    /// or a test).
-    public func finishCompiling() {
-        for case .compiling(let work, _) in files.values {
-            while !work.isFinished { usleep(1000) }
-        }
-        poll()
-    }
-
     @discardableResult
     private func write(_ pid: pid_t) -> Bool {
         guard let process = processes[pid] else { return false }
         let entries = process.mappings.map(entry)
-        guard entries.count <= Int(EMBER_MAX_MAPPINGS) else {
+        guard entries.count <= Self.mappingLimit else {
             statistics.processesWithTooManyMappings += 1
             forget(pid)
             return false
@@ -232,6 +229,7 @@ public final class KernelUnwindTables {
         }
         let locator = DebugFileLocator(root: "/proc/\(pid)/root", extraDirectories: debugDirectories)
         let path = mapping.path
+        compiling.insert(file)
         files[file] = .compiling(BackgroundWork(on: queue) {
             try Self.compile(elf, path: path, locator: locator)
         }, name: (path.split(separator: "/").last).map(String.init) ?? path)

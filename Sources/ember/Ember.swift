@@ -11,5 +11,5 @@ struct Ember: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Record.self, Top.self, Report.self, Render.self, Diff.self, Convert.self, Symbolize.self,
-                      UnwindTable.self])
+                      UnwindTableCommand.self])
 }

@@ -1,6 +1,7 @@
 import EmberProfile
 import EmberRecording
 import EmberSystem
+import EmberUnwinding
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -202,7 +203,7 @@ struct RecordReportText {
         }
         if let tables = report.unwinding.kernelTables, tables.processesWithTooManyMappings > 0 {
             lines.append("\(formatCount(tables.processesWithTooManyMappings)) processes had more than "
-                + "250 executable mappings: unwound without the kernel's CFI walk")
+                + "\(KernelUnwindTables.mappingLimit) executable mappings: unwound without the kernel's CFI walk")
         }
         return lines
     }

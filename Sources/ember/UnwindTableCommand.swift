@@ -5,7 +5,7 @@ import EmberUnwinding
 
 /// `ember unwind-table`: compiles files' unwind tables as `record --unwind auto` does for
 /// the kernel's walk, and prints their size and cost (or, with --rows, the rows).
-struct UnwindTable: ParsableCommand {
+struct UnwindTableCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unwind-table",
         abstract: "Compile ELF files' unwind tables for the kernel's CFI walk and print their size.",
@@ -21,7 +21,7 @@ struct UnwindTable: ParsableCommand {
         for path in files {
             let started = Clock.monotonicSeconds()
             let file: ELFFile
-            let table: EmberUnwinding.UnwindTable
+            let table: UnwindTable
             do {
                 file = try ELFFile(path: path)
                 table = try UnwindTableCompiler.compile(file)

@@ -121,11 +121,11 @@ enum ember_sample_kind {
 	EMBER_SAMPLE_STACK_COPY = 0,
 	/* Frame-pointer mode, when the sample could not be counted in the kernel (its stack's
 	 * bucket in the stack map was taken, or the counts map was full): stack_size bytes of
-	 * user return addresses as the kernel walked them. Nothing is lost to a full map. */
+	 * user return addresses as the kernel walked them. Nothing is lost to a full map.
+	 * A CFI walk that could not be counted sends its pcs this way too, with `truncated`
+	 * holding its enum ember_stack_end + 1. */
 	EMBER_SAMPLE_ADDRESSES = 1,
 	/* LBR mode: stack_size bytes of struct perf_branch_entry, most recent call first. */
-	/* (Also: an in-kernel CFI walk that could not be counted sends its pcs as ADDRESSES,
-	 * with `truncated` holding its enum ember_stack_end + 1.) */
 	EMBER_SAMPLE_BRANCH_RECORDS = 2,
 	/* Not samples: a target forked process `pid`, or process `pid` exec'd a new program. The header alone, sent at once so that user space reads
 	 * a short-lived process's memory map while it lives. */
@@ -141,7 +141,8 @@ struct ember_stack_sample {
 	__u32 kind;             /* enum ember_sample_kind */
 	__u32 stack_size;
 	__u32 kernel_size;
-	__u32 truncated;        /* STACK_COPY: 1 if the stack continues past the copy */
+	__u32 truncated;        /* STACK_COPY: 1 if the stack continues past the copy; ADDRESSES:
+	                         * 0, or a CFI walk's enum ember_stack_end + 1 */
 	__u32 cpu;              /* the CPU the sample was taken on */
 	__u32 reserved;
 	__u64 time;             /* bpf_ktime_get_ns(): CLOCK_MONOTONIC nanoseconds */
