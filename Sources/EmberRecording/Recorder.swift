@@ -248,14 +248,19 @@ final class Session {
         // Decide first: until then the process's samples are frame-pointer stacks.
         var framePointers: Bool?
         var walked = false
-        if settings.unwind == .auto, program != nil, let kernelTables, kernelTables.watch(pid) {
-            walked = true
-            walkedProcesses.insert(pid)
-        } else if settings.unwind == .auto, let program {
+        if settings.unwind == .auto, program != nil, let kernelTables {
+            // The memory map first: a process of a few milliseconds must be read before it
+            // is gone, and its samples until the kernel has its mappings are still whole
+            // (frame-pointer stacks).
+            symbolizer.refresh(process: pid)
+            walked = kernelTables.watch(pid)
+            if walked { walkedProcesses.insert(pid) }
+        }
+        if !walked, settings.unwind == .auto, let program {
             framePointers = usesFramePointers(pid, program: program)
             if framePointers == false { try? sampler.unwindWithDWARF(pid) }
         }
-        symbolizer.refresh(process: pid)
+        if !walked { symbolizer.refresh(process: pid) }
         if walked || framePointers != nil {
             // Named by its comm, or by its program's file; one that ended before either
             // could be read is counted among the rest, never shown as `?`.

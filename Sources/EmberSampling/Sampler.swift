@@ -73,6 +73,7 @@ public final class Sampler {
     private var links: [OpaquePointer] = []
     private var forkLink: OpaquePointer?
     private var execLink: OpaquePointer?
+    private var exitLink: OpaquePointer?
     private var eventDescriptors: [Int32] = []
     private var countsMap: Int32 = -1
     private var stacksMap: Int32 = -1
@@ -183,6 +184,7 @@ public final class Sampler {
     private func attachProcessTracepoints() throws {
         forkLink = try attach("follow_fork", to: "sched_process_fork")
         execLink = try attach("note_exec", to: "sched_process_exec")
+        exitLink = try attach("forget_exit", to: "sched_process_exit")
     }
 
     private func attach(_ name: String, to tracepoint: String) throws -> OpaquePointer {
@@ -350,6 +352,10 @@ public final class Sampler {
         if let execLink {
             bpf_link__destroy(execLink)
             self.execLink = nil
+        }
+        if let exitLink {
+            bpf_link__destroy(exitLink)
+            self.exitLink = nil
         }
         running = false
     }

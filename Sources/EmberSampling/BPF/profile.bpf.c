@@ -756,4 +756,17 @@ int note_exec(__u64 *ctx)
 	return 0;
 }
 
+/* A process that ends takes its mappings with it: children inherit their parent's in the
+ * fork tracepoint, also those user space never watches (system-wide), so the map must not
+ * wait for user space to see them gone. */
+SEC("tp_btf/sched_process_exit")
+int forget_exit(__u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	__u32 tgid = task->tgid;
+	if (task->pid == tgid)
+		bpf_map_delete_elem(&process_mappings, &tgid);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";
