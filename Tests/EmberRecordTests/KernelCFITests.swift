@@ -80,7 +80,7 @@ final class KernelCFITests: RecordingTestCase {
                                                    root: "_start", through: ["main", "sort_round"])
         XCTAssertTrue(report.contains("did not fit the kernel's budget ("), report)
         XCTAssertLessThan(walkedShare(report), 5, "libc's samples, nearly all, took the user-space path")
-        XCTAssertGreaterThanOrEqual(complete, 98, report)
+        XCTAssertGreaterThanOrEqual(complete, 95, "the user-space path, whole: \(report)")
     }
 
     func testAFullMapOfWalkedStacksLosesNoSample() throws {
