@@ -23,6 +23,8 @@ final class ProfileBuilder {
     let period: Int64
     /// Samples whose stack (or half of it) was lost, by reason, for the report.
     private(set) var lostStacks: [String: UInt64] = [:]
+    /// Off-CPU nanoseconds whose stack (or half of it) was lost, by reason.
+    private(set) var lostOffCPUTime: [String: UInt64] = [:]
     /// Distinct processes and threads added.
     private(set) var processes = Set<Int32>()
     private(set) var threads = Set<Int32>()
@@ -61,24 +63,49 @@ final class ProfileBuilder {
         self.symbolizer = symbolizer
         self.settings = settings
         period = Int64(1_000_000_000 / max(settings.frequency, 1))
-        var profile = Profile(sampleTypes: [.samples, .cpuNanoseconds])
-        profile.periodType = .cpuNanoseconds
-        profile.period = period
+        var profile: Profile
+        switch settings.mode {
+        case .cpu:
+            profile = Profile(sampleTypes: [.samples, .cpuNanoseconds])
+            profile.periodType = .cpuNanoseconds
+            profile.period = period
+        case .offCPU:
+            profile = Profile(sampleTypes: [.offCPUNanoseconds])
+            profile.periodType = .offCPUNanoseconds
+            profile.period = 1
+        case .wall:
+            profile = Profile(sampleTypes: [.samples, .cpuNanoseconds, .offCPUNanoseconds, .wallNanoseconds])
+            profile.periodType = .cpuNanoseconds
+            profile.period = period
+        }
         keys = (profile.intern(LabelKey.pid), profile.intern(LabelKey.tid), profile.intern(LabelKey.processName),
                 profile.intern(LabelKey.threadName))
         self.profile = profile
     }
 
-    /// Adds `stacks`: values `samples`/`count` and `cpu`/`nanoseconds` (the count times the
-    /// sampling period). A stack whose samples' times were kept gives a sample for each, at
-    /// its time of day (its monotonic time plus `clockOffset`).
-    func add(_ stacks: [CallStack], clockOffset: Int64) {
+    /// The values of `count` samples (on-CPU) or `count` nanoseconds (off-CPU), one per
+    /// sample type of the recording's mode.
+    private func values(_ count: Double, offCPU: Bool) -> [Double] {
+        switch (settings.mode, offCPU) {
+        case (.cpu, _): return [count, count * Double(period)]
+        case (.offCPU, _): return [count]
+        case (.wall, false): return [count, count * Double(period), 0, count * Double(period)]
+        case (.wall, true): return [0, 0, count, count]
+        }
+    }
+
+    /// Adds `stacks`: on-CPU, values `samples`/`count` and `cpu`/`nanoseconds` (the count times
+    /// the sampling period); off-CPU (`offCPU`, each stack's count its nanoseconds), the
+    /// `off_cpu`/`nanoseconds` value under an `[off-cpu]` leaf frame; in wall mode both, with
+    /// `wall`/`nanoseconds` their sum. A stack whose samples' times were kept gives a sample
+    /// for each, at its time of day (its monotonic time plus `clockOffset`).
+    func add(_ stacks: [CallStack], clockOffset: Int64, offCPU: Bool = false) {
         var path: [Int32] = []
         var countOfProcess: [Int32: UInt64] = [:]
         for stack in stacks {
             processes.insert(stack.pid)
             threads.insert(stack.tid)
-            countOfProcess[stack.pid, default: 0] += stack.count
+            countOfProcess[stack.pid, default: 0] += offCPU ? stack.count : stack.count &* UInt64(period)
             let processName = symbolizer.processName(stack.pid) ?? stack.threadName
             path.removeAll(keepingCapacity: true)
             path.append(marker(processName, kind: .process))
@@ -95,9 +122,15 @@ final class ProfileBuilder {
                 }
             case .absent:
                 break
+            case .lost(.blockedBeforeRecording):
+                path.append(marker("[blocked when recording began]", kind: .user))
             case .lost(let reason):
                 path.append(marker("[lost user stack: \(describe(reason))]", kind: .user))
-                lostStacks["user stack: \(describe(reason))", default: 0] += stack.count
+                if offCPU {
+                    lostOffCPUTime["user stack: \(describe(reason))", default: 0] += stack.count
+                } else {
+                    lostStacks["user stack: \(describe(reason))", default: 0] += stack.count
+                }
             }
             if settings.kernelStacks {
                 switch stack.kernel {
@@ -105,21 +138,26 @@ final class ProfileBuilder {
                     for (index, address) in addresses.enumerated().reversed() {
                         path.append(kernelLocation(of: address, isReturnAddress: index > 0))
                     }
-                case .absent:
+                case .absent, .lost(.blockedBeforeRecording):
                     break
                 case .lost(let reason):
                     path.append(marker("[lost kernel stack: \(describe(reason))]", kind: .kernel))
-                    lostStacks["kernel stack: \(describe(reason))", default: 0] += stack.count
+                    if offCPU {
+                        lostOffCPUTime["kernel stack: \(describe(reason))", default: 0] += stack.count
+                    } else {
+                        lostStacks["kernel stack: \(describe(reason))", default: 0] += stack.count
+                    }
                 }
             }
+            if offCPU { path.append(marker("[off-cpu]", kind: .offCPU)) }
             let labels = labelSet(pid: stack.pid, tid: stack.tid, processName: processName, threadName: stack.threadName)
             let stackID = profile.addStack(rootFirst: path)
             if stack.times.isEmpty {
-                let count = Double(stack.count)
-                profile.addSample(stack: stackID, values: [count, count * Double(period)], labels: labels)
+                profile.addSample(stack: stackID, values: values(Double(stack.count), offCPU: offCPU), labels: labels)
             } else {
+                let one = values(1, offCPU: offCPU)
                 for time in stack.times {
-                    profile.addSample(stack: stackID, values: [1, Double(period)], labels: labels,
+                    profile.addSample(stack: stackID, values: one, labels: labels,
                                       time: Int64(bitPattern: time) &+ clockOffset)
                 }
             }
@@ -252,6 +290,7 @@ final class ProfileBuilder {
         case .missing: return "stack id no longer in the stack map"
         case .processGone: return "process exited before its stack was unwound"
         case .copyFailed: return "stack not readable, mid-exec or a page not present"
+        case .blockedBeforeRecording: return "blocked when recording began"
         }
     }
 }

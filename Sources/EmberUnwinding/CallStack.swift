@@ -24,6 +24,9 @@ public enum StackLoss: Hashable, Sendable {
     /// The sample's stack could not be read: the process was exec'ing (its old memory going),
     /// or the page was not present.
     case copyFailed
+    /// Off-CPU: the thread was blocked already when recording began, so its stack was never
+    /// taken (``EmberSampling/blockedBeforeRecordingStackID``).
+    case blockedBeforeRecording
 }
 
 /// One distinct sampled stack and how many samples had it.

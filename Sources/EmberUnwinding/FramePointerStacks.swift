@@ -108,6 +108,7 @@ public enum FramePointerStacks {
             guard let frames = stacks[id], !frames.isEmpty else { return .lost(.missing) }
             return .frames(frames)
         case -efault: return .absent
+        case blockedBeforeRecordingStackID: return .lost(.blockedBeforeRecording)
         case -eexist: return .lost(.stackMapCollision)
         default: return .lost(.error(-id))
         }
