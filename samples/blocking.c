@@ -7,11 +7,13 @@
  *                                     (wait_for_pipe), 30 ms in nanosleep (nap); an idler
  *                                     thread blocks in wait_forever the whole run. At the end
  *                                     it prints the seconds the main thread spent in each:
- *                                     "compute=C pipe=P sleep=S".
+ *                                     "compute=C pipe=P sleep=S cycles=N cpu=SECONDS".
  *        blocking pingpong [SECONDS]  two threads pass a byte back and forth over two pipes
- *                                     (a context switch per pass); prints "round_trips=N".
+ *                                     (a context switch per pass); prints
+ *                                     "round_trips=N cpu=SECONDS".
  */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,15 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The process's CPU time (all threads, user and system): what a profiler's work in the
+ * scheduler adds to. */
+static double cpu_seconds(void)
+{
+	struct rusage usage;
+	getrusage(RUSAGE_SELF, &usage);
+	return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
 }
 
 static void sleep_for(double seconds)
@@ -119,7 +130,7 @@ static int pingpong(double seconds)
 		round_trips++;
 	}
 	done = 1;
-	printf("round_trips=%ld\n", round_trips);
+	printf("round_trips=%ld cpu=%.6f\n", round_trips, cpu_seconds());
 	return 0;
 }
 
@@ -135,6 +146,7 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	double spent[3] = {0, 0, 0};
+	long cycles = 0;
 	double end = now() + seconds;
 	while (now() < end) {
 		double t0 = now();
@@ -147,8 +159,10 @@ int main(int argc, char **argv)
 		spent[0] += t1 - t0;
 		spent[1] += t2 - t1;
 		spent[2] += t3 - t2;
+		cycles++;
 	}
-	printf("compute=%.6f pipe=%.6f sleep=%.6f\n", spent[0], spent[1], spent[2]);
+	printf("compute=%.6f pipe=%.6f sleep=%.6f cycles=%ld cpu=%.6f\n", spent[0], spent[1], spent[2], cycles,
+	       cpu_seconds());
 	fflush(stdout);
 	_exit(0); /* the feeder and idler stay blocked */
 }

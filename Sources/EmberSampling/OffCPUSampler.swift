@@ -92,6 +92,7 @@ public final class OffCPUSampler {
     private let sampler: Sampler
     private var object: OpaquePointer?
     private var link: OpaquePointer?
+    private var exitLink: OpaquePointer?
     private var countsMap: Int32 = -1
     private var blockedMap: Int32 = -1
     private var countersMap: Int32 = -1
@@ -161,6 +162,12 @@ public final class OffCPUSampler {
                 "could not attach to the sched_switch BTF tracepoint: \(String(cString: strerror(errno)))")
         }
         link = attached
+        guard let exit = bpf_object__find_program_by_name(object, "on_exit"), let exitAttached = bpf_program__attach(exit)
+        else {
+            throw SamplingError.unsupportedKernel(
+                "could not attach to the sched_process_exit BTF tracepoint: \(String(cString: strerror(errno)))")
+        }
+        exitLink = exitAttached
         let now = UInt64(Clock.monotonicNanoseconds())
         let ignored = getpid()
         let pids = processes ?? directoryNames("/proc").compactMap { pid_t($0) }
@@ -206,6 +213,10 @@ public final class OffCPUSampler {
             bpf_link__destroy(link)
             self.link = nil
             stopTime = UInt64(Clock.monotonicNanoseconds())
+        }
+        if let exitLink {
+            bpf_link__destroy(exitLink)
+            self.exitLink = nil
         }
     }
 
@@ -354,7 +365,7 @@ public final class OffCPUSampler {
         while withUnsafePointer(to: &previous, { previousPointer in
             bpf_map_get_next_key(blockedMap, first ? nil : UnsafeRawPointer(previousPointer), &key)
         }) == 0 {
-            if bpf_map_lookup_elem(blockedMap, &key, &value) == 0 { body(value) }
+            if bpf_map_lookup_elem(blockedMap, &key, &value) == 0, value.time != 0 { body(value) }
             previous = key
             first = false
         }

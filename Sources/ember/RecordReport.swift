@@ -106,8 +106,12 @@ struct RecordReportText {
     func offCPULines(_ offCPU: OffCPUReport) -> [String] {
         let counters = offCPU.counters
         var lines: [String] = []
-        lines.append("off-CPU: \(formatCount(counters.blocks)) blocks kept of \(formatCount(counters.switches + counters.blockedAtStart)) "
-            + "switch-outs, stacks by frame pointers")
+        var method = "stacks by frame pointers"
+        if settings.unwind == .dwarf || !report.unwinding.dwarfProcesses.isEmpty {
+            method += " (DWARF unwinding does not apply to off-CPU stacks yet: without frame pointers they end early)"
+        }
+        lines.append("off-CPU: \(formatCount(counters.blocks)) blocks kept of "
+            + "\(formatCount(counters.switches + counters.blockedAtStart)) switch-outs, " + method)
         if counters.shortBlocks > 0 {
             lines.append("--min-block \(formatNanoseconds(offCPU.configuration.minimumBlock)) dropped "
                 + "\(formatCount(counters.shortBlocks)) shorter blocks (\(formatMilliseconds(counters.shortNanoseconds)))")

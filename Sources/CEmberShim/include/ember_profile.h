@@ -113,10 +113,11 @@ enum ember_counter {
  * switch-in. It shares the CPU program's config, targets, stacks and ring buffer maps.
  * ------------------------------------------------------------------------------------- */
 
-/* Where a switched-out thread blocked, and since when (the blocked map: tid → this). */
+/* Where a switched-out thread blocked, and since when (the blocked map: tid → this; a
+ * thread's entry stays until it exits). */
 struct ember_offcpu_start {
 	struct ember_sample_key key;
-	__u64 time;             /* bpf_ktime_get_ns() at switch-out */
+	__u64 time;             /* bpf_ktime_get_ns() at switch-out; 0: running now */
 	__u32 state;            /* enum ember_offcpu_state */
 	__u32 dropped;          /* 1: its state is filtered out (only its time is counted) */
 };

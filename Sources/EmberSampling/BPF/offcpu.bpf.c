@@ -199,7 +199,12 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 			}
 		}
 	}
-	if (bpf_map_update_elem(&blocked, &tid, &start, BPF_ANY) != 0) {
+	/* A thread's entry stays while it lives (taken at switch-in by setting its time to 0):
+	 * written in place, not allocated and freed at every switch. */
+	struct ember_offcpu_start *entry = bpf_map_lookup_elem(&blocked, &tid);
+	if (entry) {
+		__builtin_memcpy(entry, &start, sizeof(start));
+	} else if (bpf_map_update_elem(&blocked, &tid, &start, BPF_NOEXIST) != 0) {
 		add(EMBER_OFFCPU_BLOCKED_MAP_FULL, 1);
 		return;
 	}
@@ -225,10 +230,20 @@ int on_switch(__u64 *ctx)
 	/* Only target threads have an entry: this lookup is the whole cost for the others. */
 	__u32 tid = next->pid;
 	struct ember_offcpu_start *start = bpf_map_lookup_elem(&blocked, &tid);
-	if (!start)
+	if (!start || start->time == 0)
 		return 0;
 	__u64 elapsed = now > start->time ? now - start->time : 0;
 	count_block(ocfg, start, elapsed);
+	start->time = 0;
+	return 0;
+}
+
+/* A thread that ends gives its entry back. */
+SEC("tp_btf/sched_process_exit")
+int on_exit(__u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	__u32 tid = task->pid;
 	bpf_map_delete_elem(&blocked, &tid);
 	return 0;
 }
