@@ -163,7 +163,7 @@ public struct Recorder {
             offCPU: offCPUSamples.map {
                 OffCPUReport(counters: $0.counters, storedNanoseconds: UInt64(profile.total(ofType: profile.sampleTypes
                     .firstIndex(of: .offCPUNanoseconds) ?? 0)), lostStacks: builder.lostOffCPUTime,
-                    configuration: offCPU?.configuration ?? settings.offCPU)
+                    configuration: offCPU?.configuration ?? settings.offCPU, leafFix: session.offCPULeafFixStatistics)
             })
         return Recording(settings: settings, profile: profile, tree: tree, report: report)
     }

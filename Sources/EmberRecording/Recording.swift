@@ -77,6 +77,8 @@ public struct OffCPUReport: Sendable {
     /// Nanoseconds whose stack (or half of it) was lost, by reason.
     public var lostStacks: [String: UInt64]
     public var configuration: OffCPUConfiguration
+    /// The frameless-leaf fix on off-CPU stacks, in nanoseconds.
+    public var leafFix: FramePointerStacks.Statistics
 }
 
 /// How stacks were unwound, for the report.

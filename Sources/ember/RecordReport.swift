@@ -112,6 +112,10 @@ struct RecordReportText {
         }
         lines.append("off-CPU: \(formatCount(counters.blocks)) blocks kept of "
             + "\(formatCount(counters.switches + counters.blockedAtStart)) switch-outs, " + method)
+        if offCPU.leafFix.unrecoverable > 0 {
+            lines.append("\(formatMilliseconds(offCPU.leafFix.unrecoverable)) off-CPU may miss the caller of a frameless "
+                + "function (a libc system call wrapper, most often: its return address is not at the stack pointer)")
+        }
         if counters.shortBlocks > 0 {
             lines.append("--min-block \(formatNanoseconds(offCPU.configuration.minimumBlock)) dropped "
                 + "\(formatCount(counters.shortBlocks)) shorter blocks (\(formatMilliseconds(counters.shortNanoseconds)))")
