@@ -8,6 +8,9 @@
  *                                     thread blocks in wait_forever the whole run. At the end
  *                                     it prints the seconds the main thread spent in each:
  *                                     "compute=C pipe=P sleep=S cycles=N cpu=SECONDS".
+ *        blocking mutex [SECONDS]     a holder thread takes a mutex for 20 ms at a time
+ *                                     (hold_and_release); the main thread waits for it
+ *                                     (wait_for_lock) and lets it go at once.
  *        blocking pingpong [SECONDS]  two threads pass a byte back and forth over two pipes
  *                                     (a context switch per pass); prints
  *                                     "round_trips=N cpu=SECONDS".
@@ -134,8 +137,50 @@ static int pingpong(double seconds)
 	return 0;
 }
 
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((noinline)) void hold_and_release(double end)
+{
+	while (now() < end) {
+		pthread_mutex_lock(&lock);
+		compute(0.020);
+		pthread_mutex_unlock(&lock);
+		sleep_for(0.002);
+	}
+}
+
+static void *holder(void *arg)
+{
+	pthread_setname_np(pthread_self(), "holder");
+	hold_and_release(*(double *)arg);
+	return NULL;
+}
+
+__attribute__((noinline)) void wait_for_lock(double end)
+{
+	while (now() < end) {
+		pthread_mutex_lock(&lock);
+		pthread_mutex_unlock(&lock);
+		sleep_for(0.001);
+	}
+}
+
+static int contend(double seconds)
+{
+	pthread_t thread;
+	double end = now() + seconds;
+	if (pthread_create(&thread, NULL, holder, &end))
+		return 1;
+	wait_for_lock(end);
+	pthread_join(thread, NULL);
+	printf("done\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "mutex") == 0)
+		return contend(argc > 2 ? atof(argv[2]) : 5);
 	if (argc > 1 && strcmp(argv[1], "pingpong") == 0)
 		return pingpong(argc > 2 ? atof(argv[2]) : 5);
 	double seconds = argc > 1 ? atof(argv[1]) : 5;

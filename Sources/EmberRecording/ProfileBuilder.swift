@@ -50,6 +50,7 @@ final class ProfileBuilder {
 
     private var locationsOfProcess: [Int32: [AddressKey: Int32]] = [:]
     private var kernelLocations: [AddressKey: Int32] = [:]
+    private var wakerLocations: [AddressKey: Int32] = [:]
     private var fileLocations: [FileAddressKey: Int32] = [:]
     private var markers: [String: Int32] = [:]
     /// Each thread's label set, by process (dropped with the process).
@@ -150,6 +151,7 @@ final class ProfileBuilder {
                 }
             }
             if offCPU { path.append(marker("[off-cpu]", kind: .offCPU)) }
+            if let waker = stack.waker { appendWaker(waker, pid: stack.pid, to: &path) }
             let labels = labelSet(pid: stack.pid, tid: stack.tid, processName: processName, threadName: stack.threadName)
             let stackID = profile.addStack(rootFirst: path)
             if stack.times.isEmpty {
@@ -173,6 +175,7 @@ final class ProfileBuilder {
     func forget(process pid: Int32) {
         locationsOfProcess[pid] = nil
         labelSets[pid] = nil
+        if !wakerLocations.isEmpty { wakerLocations = wakerLocations.filter { $0.key.pid != pid } }
     }
 
     /// The profile, with its start time and duration; the programs' mappings first, the most
@@ -225,6 +228,35 @@ final class ProfileBuilder {
             location = makeLocation(address: address, mapping: mapping ?? -1, kind: .user, frames: frames)
         }
         locationsOfProcess[pid, default: [:]][key] = location
+        return location
+    }
+
+    /// An off-wake stack: above the blocked stack, `--`, then the waker's stack upside down
+    /// (its innermost frame first, its thread's name last), every frame of kind waker, as
+    /// offwaketime draws it. The waker's user frames are named in the blocked thread's process
+    /// when it is the same one, else from the waker's own maps if they are known.
+    private func appendWaker(_ waker: WakerStack, pid: Int32, to path: inout [Int32]) {
+        path.append(marker("--", kind: .waker))
+        if settings.kernelStacks, case .frames(let addresses) = waker.kernel {
+            for (index, address) in addresses.enumerated() {
+                path.append(wakerLocation(of: address, pid: -1, isReturnAddress: index > 0))
+            }
+        }
+        if case .frames(let addresses) = waker.user {
+            for (index, address) in addresses.enumerated() {
+                path.append(wakerLocation(of: address, pid: pid, isReturnAddress: index > 0))
+            }
+        }
+        path.append(marker(waker.tid == -1 ? "[interrupt on an idle CPU]" : waker.threadName, kind: .waker))
+    }
+
+    private func wakerLocation(of address: UInt64, pid: Int32, isReturnAddress: Bool) -> Int32 {
+        let key = AddressKey(pid: pid, address: address, isReturnAddress: isReturnAddress)
+        if let known = wakerLocations[key] { return known }
+        let lookup = isReturnAddress ? address &- 1 : address
+        let frames = pid < 0 ? symbolizer.kernelFrames(stack: [lookup]) : symbolizer.userFrames(pid: pid, stack: [lookup])
+        let location = makeLocation(address: address, mapping: -1, kind: .waker, frames: frames)
+        wakerLocations[key] = location
         return location
     }
 

@@ -418,8 +418,8 @@ final class Session {
                 if let stack = counted.stacks[key.userStackID] { addresses[key.pid, default: []] += stack }
             }
             let blocked = offCPU?.takeTimes(of: ready)
-            for key in blocked?.times.counts.keys ?? [:].keys {
-                if let stack = blocked?.times.stacks[key.userStackID] { addresses[key.pid, default: []] += stack }
+            for key in blocked?.times.keys ?? [:].keys {
+                if let stack = blocked?.stacks[key.blocked.userStackID] { addresses[key.blocked.pid, default: []] += stack }
             }
             draining = EndedProcesses(processes: ready, counted: counted, blocked: blocked, addresses: addresses)
         }
@@ -472,9 +472,22 @@ final class Session {
         if let blocked = batch.blocked { addOffCPU(blocked) }
     }
 
-    /// Off-CPU time as call stacks, each stack's count its nanoseconds.
+    /// Off-CPU time as call stacks, each stack's count its nanoseconds (with its waker's stacks).
     func offCPUStacks(_ samples: OffCPUSamples) -> [CallStack] {
-        FramePointerStacks.callStacks(from: samples.times, leafFix: leafFix, statistics: &offCPULeafFixStatistics)
+        var stacks: [CallStack] = []
+        for (waker, keys) in Dictionary(grouping: samples.times, by: \.key.waker) {
+            let raw = RawSamples(counts: Dictionary(keys.map { ($0.key.blocked, $0.value) }, uniquingKeysWith: +),
+                                 stacks: samples.stacks, counters: SamplingCounters())
+            let wakerStack = waker.map {
+                WakerStack(threadName: $0.comm, tid: $0.tid, user: FramePointerStacks.half($0.userStackID, samples.stacks),
+                           kernel: FramePointerStacks.half($0.kernelStackID, samples.stacks))
+            }
+            for var stack in FramePointerStacks.callStacks(from: raw, leafFix: leafFix, statistics: &offCPULeafFixStatistics) {
+                stack.waker = wakerStack
+                stacks.append(stack)
+            }
+        }
+        return stacks
     }
 
     /// Adds off-CPU time to the profile.

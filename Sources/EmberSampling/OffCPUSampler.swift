@@ -30,6 +30,8 @@ public struct OffCPUConfiguration: Sendable {
     public var blockedMapSize = 65536
     /// Entries of the map of off-CPU time by key.
     public var countsMapSize = 65536
+    /// Note the task that woke each blocked thread, with its stacks (`sched_waking`).
+    public var wakeups = false
 
     public init() {}
 }
@@ -67,12 +69,30 @@ public struct OffCPUCounters: Sendable, Equatable {
     public init() {}
 }
 
+/// The task that woke a blocked thread, and its stacks (ids in the stack map, or -errno).
+public struct OffCPUWaker: Hashable, Sendable {
+    public var pid: Int32
+    /// -1: an interrupt on an idle CPU.
+    public var tid: Int32
+    public var comm: String
+    public var userStackID: Int32
+    public var kernelStackID: Int32
+}
+
+/// Where a thread blocked (as a CPU sample's key), and with wakeups who woke it.
+public struct OffCPUKey: Hashable, Sendable {
+    public var blocked: SampleKey
+    public var waker: OffCPUWaker?
+}
+
 /// Off-CPU time as read at the end: nanoseconds and blocks by key, and the stacks.
 public struct OffCPUSamples: Sendable {
-    /// Nanoseconds by key (`counts`), the stacks they name, and the CPU program's counters.
-    public var times: RawSamples
+    /// Nanoseconds by key.
+    public var times: [OffCPUKey: UInt64]
     /// Blocks by key.
-    public var blocks: [SampleKey: UInt64]
+    public var blocks: [OffCPUKey: UInt64]
+    /// The addresses of the stacks the keys name, innermost first.
+    public var stacks: [Int32: [UInt64]]
     public var counters: OffCPUCounters
 }
 
@@ -93,11 +113,12 @@ public final class OffCPUSampler {
     private var object: OpaquePointer?
     private var link: OpaquePointer?
     private var exitLink: OpaquePointer?
+    private var wakingLink: OpaquePointer?
     private var countsMap: Int32 = -1
     private var blockedMap: Int32 = -1
     private var countersMap: Int32 = -1
     /// Blocks that came through the ring buffer (the counts map was full).
-    private var overflow: [SampleKey: (nanoseconds: UInt64, blocks: UInt64)] = [:]
+    private var overflow: [OffCPUKey: (nanoseconds: UInt64, blocks: UInt64)] = [:]
     private var stopTime: UInt64?
     private var blockedAtStart: UInt64 = 0
 
@@ -144,6 +165,7 @@ public final class OffCPUSampler {
         var config = ember_offcpu_config()
         config.min_block_ns = configuration.minimumBlock
         config.states = configuration.states.rawValue
+        config.wakeups = configuration.wakeups ? 1 : 0
         var zero: UInt32 = 0
         if bpf_map_update_elem(bpf_map__fd(try map("offcpu_config")), &zero, &config, UInt64(BPF_ANY)) != 0 {
             throw SamplingError.from(errno: errno, doing: "configure the off-CPU BPF program")
@@ -168,6 +190,15 @@ public final class OffCPUSampler {
                 "could not attach to the sched_process_exit BTF tracepoint: \(String(cString: strerror(errno)))")
         }
         exitLink = exitAttached
+        if configuration.wakeups {
+            guard let waking = bpf_object__find_program_by_name(object, "on_waking"),
+                  let wakingAttached = bpf_program__attach(waking)
+            else {
+                throw SamplingError.unsupportedKernel(
+                    "--wakeups needs the sched_waking BTF tracepoint: \(String(cString: strerror(errno)))")
+            }
+            wakingLink = wakingAttached
+        }
         let now = UInt64(Clock.monotonicNanoseconds())
         let ignored = getpid()
         let pids = processes ?? directoryNames("/proc").compactMap { pid_t($0) }
@@ -218,41 +249,47 @@ public final class OffCPUSampler {
             bpf_link__destroy(exitLink)
             self.exitLink = nil
         }
+        if let wakingLink {
+            bpf_link__destroy(wakingLink)
+            self.wakingLink = nil
+        }
     }
 
     /// Takes a ring-buffer record of kind ``StackSample/Kind/offCPUTime``.
     public func add(_ record: StackSample) {
         guard record.kind == .offCPUTime, let block = record.offCPUBlock else { return }
-        let key = SampleKey(pid: record.pid, tid: record.tid, comm: record.comm, userStackID: block.userStackID,
-                            kernelStackID: block.kernelStackID, stackWords: record.stackWords)
+        let key = OffCPUKey(
+            blocked: SampleKey(pid: record.pid, tid: record.tid, comm: record.comm, userStackID: block.userStackID,
+                               kernelStackID: block.kernelStackID, stackWords: record.stackWords),
+            waker: block.waker)
         overflow[key, default: (0, 0)].nanoseconds += block.nanoseconds
         overflow[key, default: (0, 0)].blocks += 1
     }
 
     /// The processes with off-CPU time so far, or switched out now (for system-wide recordings).
     public func sampledProcesses() -> Set<pid_t> {
-        var pids = Set(overflow.keys.map(\.pid))
-        forEachCountKey { key, _ in pids.insert(pid_t(bitPattern: key.pid)) }
+        var pids = Set(overflow.keys.map(\.blocked.pid))
+        forEachCountKey { key, _ in pids.insert(pid_t(bitPattern: key.blocked.pid)) }
         forEachOpenBlock { start in pids.insert(pid_t(bitPattern: start.key.pid)) }
         return pids
     }
 
     /// Takes out of the maps the time of `processes`, which have ended, with their stacks.
     public func takeTimes(of processes: Set<pid_t>) -> OffCPUSamples {
-        var keys: [ember_sample_key] = []
+        var keys: [ember_offcpu_key] = []
         forEachCountKey { raw, _ in
-            if processes.contains(pid_t(bitPattern: raw.pid)) { keys.append(raw) }
+            if processes.contains(pid_t(bitPattern: raw.blocked.pid)) { keys.append(raw) }
         }
-        var times: [SampleKey: UInt64] = [:]
-        var blocks: [SampleKey: UInt64] = [:]
+        var times: [OffCPUKey: UInt64] = [:]
+        var blocks: [OffCPUKey: UInt64] = [:]
         for var raw in keys {
             var value = ember_offcpu_value()
             guard bpf_map_lookup_and_delete_elem(countsMap, &raw, &value) == 0 else { continue }
-            let key = sampleKey(raw)
+            let key = offCPUKey(raw.blocked, raw.waker)
             times[key, default: 0] += value.nanoseconds
             blocks[key, default: 0] += value.blocks
         }
-        for (key, value) in overflow where processes.contains(key.pid) {
+        for (key, value) in overflow where processes.contains(key.blocked.pid) {
             times[key, default: 0] += value.nanoseconds
             blocks[key, default: 0] += value.blocks
             overflow[key] = nil
@@ -264,10 +301,10 @@ public final class OffCPUSampler {
     /// to the stop.
     public func collect() -> OffCPUSamples {
         stop()
-        var times: [SampleKey: UInt64] = [:]
-        var blocks: [SampleKey: UInt64] = [:]
+        var times: [OffCPUKey: UInt64] = [:]
+        var blocks: [OffCPUKey: UInt64] = [:]
         forEachCountKey { raw, value in
-            let key = sampleKey(raw)
+            let key = offCPUKey(raw.blocked, raw.waker)
             times[key, default: 0] += value.nanoseconds
             blocks[key, default: 0] += value.blocks
         }
@@ -288,7 +325,7 @@ public final class OffCPUSampler {
                 counters.shortBlocks += 1
                 counters.shortNanoseconds += elapsed
             } else {
-                let key = sampleKey(start.key)
+                let key = offCPUKey(start.key, start.waker)
                 times[key, default: 0] += elapsed
                 blocks[key, default: 0] += 1
                 counters.blocks += 1
@@ -297,15 +334,16 @@ public final class OffCPUSampler {
         return samples(times: times, blocks: blocks, counters: counters)
     }
 
-    private func samples(times: [SampleKey: UInt64], blocks: [SampleKey: UInt64],
+    private func samples(times: [OffCPUKey: UInt64], blocks: [OffCPUKey: UInt64],
                          counters: OffCPUCounters) -> OffCPUSamples {
         var ids = Set<Int32>()
         for key in times.keys {
-            if key.userStackID >= 0 { ids.insert(key.userStackID) }
-            if key.kernelStackID >= 0 { ids.insert(key.kernelStackID) }
+            for id in [key.blocked.userStackID, key.blocked.kernelStackID, key.waker?.userStackID ?? -1,
+                       key.waker?.kernelStackID ?? -1] where id >= 0 {
+                ids.insert(id)
+            }
         }
-        return OffCPUSamples(times: RawSamples(counts: times, stacks: sampler.readStacks(ids), counters: SamplingCounters()),
-                             blocks: blocks, counters: counters)
+        return OffCPUSamples(times: times, blocks: blocks, stacks: sampler.readStacks(ids), counters: counters)
     }
 
     /// Reads the per-CPU counters, summed over CPUs.
@@ -337,15 +375,17 @@ public final class OffCPUSampler {
         return result
     }
 
-    private func sampleKey(_ raw: ember_sample_key) -> SampleKey {
-        SampleKey(pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
-                  userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
-                  stackWords: [raw.stack_words.0, raw.stack_words.1])
+    private func offCPUKey(_ raw: ember_sample_key, _ waker: ember_offcpu_waker) -> OffCPUKey {
+        OffCPUKey(
+            blocked: SampleKey(pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
+                               userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
+                               stackWords: [raw.stack_words.0, raw.stack_words.1]),
+            waker: offCPUWaker(waker))
     }
 
-    private func forEachCountKey(_ body: (ember_sample_key, ember_offcpu_value) -> Void) {
-        var key = ember_sample_key()
-        var previous = ember_sample_key()
+    private func forEachCountKey(_ body: (ember_offcpu_key, ember_offcpu_value) -> Void) {
+        var key = ember_offcpu_key()
+        var previous = ember_offcpu_key()
         var first = true
         var value = ember_offcpu_value()
         while withUnsafePointer(to: &previous, { previousPointer in
@@ -396,11 +436,18 @@ public final class OffCPUSampler {
 
 extension StackSample {
     /// An off-CPU record's block: its time and stack ids.
-    public var offCPUBlock: (nanoseconds: UInt64, userStackID: Int32, kernelStackID: Int32)? {
+    public var offCPUBlock: (nanoseconds: UInt64, userStackID: Int32, kernelStackID: Int32, waker: OffCPUWaker?)? {
         guard kind == .offCPUTime, bytes.count >= MemoryLayout<ember_offcpu_payload>.size else { return nil }
         let payload = bytes.loadUnaligned(as: ember_offcpu_payload.self)
-        return (payload.nanoseconds, payload.user_stack_id, payload.kernel_stack_id)
+        return (payload.nanoseconds, payload.user_stack_id, payload.kernel_stack_id, offCPUWaker(payload.waker))
     }
+}
+
+/// A waker as the BPF program noted it; nil when none was (tid 0).
+private func offCPUWaker(_ raw: ember_offcpu_waker) -> OffCPUWaker? {
+    guard raw.tid != 0 else { return nil }
+    return OffCPUWaker(pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
+                       userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id)
 }
 
 /// The names in a directory ("." and ".." left out); empty if it cannot be read.

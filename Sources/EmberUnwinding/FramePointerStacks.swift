@@ -101,7 +101,8 @@ public enum FramePointerStacks {
         return fixed
     }
 
-    static func half(_ id: Int32, _ stacks: [Int32: [UInt64]]) -> StackHalf {
+    /// A stack id (or -errno) from the kernel's maps as a stack half.
+    public static func half(_ id: Int32, _ stacks: [Int32: [UInt64]]) -> StackHalf {
         let efault: Int32 = 14, eexist: Int32 = 17
         switch id {
         case 0...:

@@ -24,11 +24,17 @@ struct OffCPUOptions: ParsableArguments {
             + "D (uninterruptible: disk, kernel locks), R (preempted), other.", valueName: "states"))
     var state: String?
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "With --off-cpu or --wall: above each blocked stack, the stack of the task that woke it "
+            + "(an off-wake graph: its frames marked _[w])."))
+    var wakeups = false
+
     func validate() throws {
         if offCPU && wall { throw ValidationError("--off-cpu and --wall exclude each other (--wall includes off-CPU time)") }
         if !offCPU && !wall {
             if minBlock != nil { throw ValidationError("--min-block goes with --off-cpu or --wall") }
             if state != nil { throw ValidationError("--state goes with --off-cpu or --wall") }
+            if wakeups { throw ValidationError("--wakeups goes with --off-cpu or --wall") }
         }
         if let minBlock, Self.nanoseconds(minBlock) == nil {
             throw ValidationError("--min-block must be a duration such as 500ns, 1us, 2ms or 1s (got '\(minBlock.prefix(40))')")
@@ -44,6 +50,7 @@ struct OffCPUOptions: ParsableArguments {
         var configuration = OffCPUConfiguration()
         if let minBlock, let nanoseconds = Self.nanoseconds(minBlock) { configuration.minimumBlock = nanoseconds }
         if let state, let states = Self.states(state) { configuration.states = states }
+        configuration.wakeups = wakeups
         return configuration
     }
 

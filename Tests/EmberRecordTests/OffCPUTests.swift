@@ -137,6 +137,29 @@ final class OffCPUTests: RecordingTestCase {
         XCTAssertLessThan(try Folded(path: disk).total, 100_000, "under 0.1 s of D time")
     }
 
+    func testAWaitForAMutexCarriesTheStackOfTheThreadThatReleasedIt() throws {
+        let folded = path("wakeups.folded"), pprof = path("wakeups.pb.gz")
+        let result = try ember(["record", "--off-cpu", "--wakeups", "--threads", "-o", folded, "-o", pprof, "--",
+                                try sampleBinary("blocking"), "mutex", "2"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let main = mainThread(try Folded(path: folded))
+        // The main thread's futex waits, as offwaketime draws them: the blocked stack, `--`,
+        // then the waker's stack upside down, its thread's name last.
+        let lockWaits = main.filter { $0.key.contains { $0.contains("lll_lock_wait") } }
+        XCTAssertGreaterThan(lockWaits.values.reduce(0, +), 500_000, "\(main.keys)")
+        let byHolder = lockWaits.filter { entry in
+            guard let separator = entry.key.firstIndex(of: "--_[w]") else { return false }
+            let waker = entry.key[(separator + 1)...]
+            return waker.last == "holder_[w]" && waker.allSatisfy { $0.hasSuffix("_[w]") }
+                && waker.contains { $0.contains("lll_lock_wake") || $0.contains("unlock") }
+        }
+        XCTAssertGreaterThan(byHolder.values.reduce(0, +) / lockWaits.values.reduce(0, +), 0.9,
+                             "the lock's waits are woken by the holder releasing it: \(lockWaits.keys)")
+        // pprof keeps the waker frames in the [waker] mapping.
+        let raw = try GoPprof.parseRaw(try GoPprof.run(["-raw"], pprof))
+        XCTAssertTrue(raw.foldedStacks(type: 0).keys.contains { $0.contains("holder_[w]") && $0.contains("--_[w]") })
+    }
+
     func testNoBPFProgramRemainsAfterAnOffCPURecording() throws {
         let workload = try Workload(sample: "blocking", arguments: ["30"])
         defer { workload.stop() }
@@ -163,6 +186,7 @@ final class OffCPUOptionTests: XCTestCase {
             (["--off-cpu", "--wall"], "exclude each other"),
             (["--min-block", "1ms"], "--min-block goes with --off-cpu or --wall"),
             (["--state", "D"], "--state goes with --off-cpu or --wall"),
+            (["--wakeups"], "--wakeups goes with --off-cpu or --wall"),
         ]
         for (options, message) in cases {
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("never-\(UUID().uuidString).folded").path

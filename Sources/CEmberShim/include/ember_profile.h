@@ -113,6 +113,21 @@ enum ember_counter {
  * switch-in. It shares the CPU program's config, targets, stacks and ring buffer maps.
  * ------------------------------------------------------------------------------------- */
 
+/* The task that woke a blocked thread (sched_waking), and its stacks. */
+struct ember_offcpu_waker {
+	__u32 pid;
+	__u32 tid;
+	__s32 user_stack_id;
+	__s32 kernel_stack_id;
+	char comm[EMBER_TASK_COMM_LEN];
+};
+
+/* A key of the offcpu_counts map: the blocked thread's key, and (with wakeups) its waker. */
+struct ember_offcpu_key {
+	struct ember_sample_key blocked;
+	struct ember_offcpu_waker waker;
+};
+
 /* Where a switched-out thread blocked, and since when (the blocked map: tid → this; a
  * thread's entry stays until it exits). */
 struct ember_offcpu_start {
@@ -120,6 +135,7 @@ struct ember_offcpu_start {
 	__u64 time;             /* bpf_ktime_get_ns() at switch-out; 0: running now */
 	__u32 state;            /* enum ember_offcpu_state */
 	__u32 dropped;          /* 1: its state is filtered out (only its time is counted) */
+	struct ember_offcpu_waker waker; /* with wakeups: who woke it (tid 0: not known) */
 };
 
 /* The state a thread was switched out in, as a bit of ember_offcpu_config.states. */
@@ -140,7 +156,7 @@ struct ember_offcpu_value {
 struct ember_offcpu_config {
 	__u64 min_block_ns;     /* shorter blocks are counted as dropped, not kept */
 	__u32 states;           /* bits of enum ember_offcpu_state to keep */
-	__u32 unused;
+	__u32 wakeups;          /* 1: note each block's waker */
 };
 
 /* A ring-buffer record of kind EMBER_SAMPLE_OFF_CPU_TIME: a block the counts map had no
@@ -152,6 +168,7 @@ struct ember_offcpu_payload {
 	__s32 kernel_stack_id;
 	__u32 state;
 	__u32 unused;
+	struct ember_offcpu_waker waker;
 };
 
 /* Indices of the per-CPU offcpu_counters map. */

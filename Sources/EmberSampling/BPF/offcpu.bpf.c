@@ -52,7 +52,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct ember_sample_key);
+	__type(key, struct ember_offcpu_key);
 	__type(value, struct ember_offcpu_value);
 	__uint(max_entries, 65536);
 } offcpu_counts SEC(".maps");
@@ -118,11 +118,14 @@ static __always_inline void count_block(struct ember_offcpu_config *ocfg, struct
 		return;
 	}
 	add(EMBER_OFFCPU_BLOCKS, 1);
-	struct ember_offcpu_value *value = bpf_map_lookup_elem(&offcpu_counts, &start->key);
+	struct ember_offcpu_key key;
+	__builtin_memcpy(&key.blocked, &start->key, sizeof(key.blocked));
+	__builtin_memcpy(&key.waker, &start->waker, sizeof(key.waker));
+	struct ember_offcpu_value *value = bpf_map_lookup_elem(&offcpu_counts, &key);
 	if (!value) {
 		struct ember_offcpu_value zero = {};
-		bpf_map_update_elem(&offcpu_counts, &start->key, &zero, BPF_NOEXIST);
-		value = bpf_map_lookup_elem(&offcpu_counts, &start->key);
+		bpf_map_update_elem(&offcpu_counts, &key, &zero, BPF_NOEXIST);
+		value = bpf_map_lookup_elem(&offcpu_counts, &key);
 	}
 	if (value) {
 		__sync_fetch_and_add(&value->nanoseconds, elapsed);
@@ -152,6 +155,7 @@ static __always_inline void count_block(struct ember_offcpu_config *ocfg, struct
 	payload->kernel_stack_id = start->key.kernel_stack_id;
 	payload->state = start->state;
 	payload->unused = 0;
+	__builtin_memcpy(&payload->waker, &start->waker, sizeof(payload->waker));
 	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
 }
 
@@ -178,6 +182,8 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 	start.key.tid = tid;
 	start.key.user_stack_id = -EFAULT;
 	start.key.kernel_stack_id = -EFAULT;
+	start.waker.user_stack_id = -EFAULT;
+	start.waker.kernel_stack_id = -EFAULT;
 	if (!start.dropped) {
 		bpf_get_current_comm(&start.key.comm, sizeof(start.key.comm));
 		if (cfg->kernel_stacks) {
@@ -235,6 +241,46 @@ int on_switch(__u64 *ctx)
 	__u64 elapsed = now > start->time ? now - start->time : 0;
 	count_block(ocfg, start, elapsed);
 	start->time = 0;
+	return 0;
+}
+
+/* With wakeups: the task waking a blocked target thread, with its stacks (taken here, in
+ * the waker's context). A wakeup from an interrupt names the task it interrupted. */
+SEC("tp_btf/sched_waking")
+int on_waking(__u64 *ctx)
+{
+	struct task_struct *woken = (struct task_struct *)ctx[0];
+	__u32 zero = 0;
+	struct ember_offcpu_config *ocfg = bpf_map_lookup_elem(&offcpu_config, &zero);
+	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!ocfg || !cfg || !ocfg->wakeups)
+		return 0;
+	__u32 tid = woken->pid;
+	struct ember_offcpu_start *start = bpf_map_lookup_elem(&blocked, &tid);
+	if (!start || start->time == 0 || start->dropped || start->waker.tid != 0)
+		return 0; /* not blocked, filtered out, or woken already */
+	struct ember_offcpu_waker waker = {};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	waker.pid = pid_tgid >> 32;
+	waker.tid = (__u32)pid_tgid;
+	waker.user_stack_id = -EFAULT;
+	waker.kernel_stack_id = -EFAULT;
+	bpf_get_current_comm(&waker.comm, sizeof(waker.comm));
+	if (cfg->kernel_stacks) {
+		/* The first two frames are this program and its tracepoint's trampoline. */
+		waker.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 2 & BPF_F_SKIP_FIELD_MASK);
+		count_stack_error(waker.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
+				  EMBER_OFFCPU_KERNEL_STACK_ERROR);
+	}
+	struct task_struct *current = bpf_get_current_task_btf();
+	if (waker.tid != 0 && !(current->flags & (PF_KTHREAD | PF_EXITING))) {
+		waker.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		count_stack_error(waker.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
+				  EMBER_OFFCPU_USER_STACK_ERROR);
+	}
+	if (waker.tid == 0)
+		waker.tid = (__u32)-1; /* an idle CPU's interrupt: known, but no task */
+	__builtin_memcpy(&start->waker, &waker, sizeof(waker));
 	return 0;
 }
 
