@@ -151,7 +151,7 @@ final class ProfileBuilder {
                 }
             }
             if offCPU { path.append(marker("[off-cpu]", kind: .offCPU)) }
-            if let waker = stack.waker { appendWaker(waker, pid: stack.pid, to: &path) }
+            if let waker = stack.waker { appendWaker(waker, to: &path) }
             let labels = labelSet(pid: stack.pid, tid: stack.tid, processName: processName, threadName: stack.threadName)
             let stackID = profile.addStack(rootFirst: path)
             if stack.times.isEmpty {
@@ -233,9 +233,9 @@ final class ProfileBuilder {
 
     /// An off-wake stack: above the blocked stack, `--`, then the waker's stack upside down
     /// (its innermost frame first, its thread's name last), every frame of kind waker, as
-    /// offwaketime draws it. The waker's user frames are named in the blocked thread's process
-    /// when it is the same one, else from the waker's own maps if they are known.
-    private func appendWaker(_ waker: WakerStack, pid: Int32, to path: inout [Int32]) {
+    /// offwaketime draws it. The waker's user frames are named from its own process's maps
+    /// (known when it is a target, or system-wide).
+    private func appendWaker(_ waker: WakerStack, to path: inout [Int32]) {
         path.append(marker("--", kind: .waker))
         if settings.kernelStacks, case .frames(let addresses) = waker.kernel {
             for (index, address) in addresses.enumerated() {
@@ -244,7 +244,7 @@ final class ProfileBuilder {
         }
         if case .frames(let addresses) = waker.user {
             for (index, address) in addresses.enumerated() {
-                path.append(wakerLocation(of: address, pid: pid, isReturnAddress: index > 0))
+                path.append(wakerLocation(of: address, pid: waker.pid, isReturnAddress: index > 0))
             }
         }
         path.append(marker(waker.tid == -1 ? "[interrupt on an idle CPU]" : waker.threadName, kind: .waker))

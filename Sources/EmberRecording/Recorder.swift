@@ -479,7 +479,7 @@ final class Session {
             let raw = RawSamples(counts: Dictionary(keys.map { ($0.key.blocked, $0.value) }, uniquingKeysWith: +),
                                  stacks: samples.stacks, counters: SamplingCounters())
             let wakerStack = waker.map {
-                WakerStack(threadName: $0.comm, tid: $0.tid, user: FramePointerStacks.half($0.userStackID, samples.stacks),
+                WakerStack(pid: $0.pid, threadName: $0.comm, tid: $0.tid, user: FramePointerStacks.half($0.userStackID, samples.stacks),
                            kernel: FramePointerStacks.half($0.kernelStackID, samples.stacks))
             }
             for var stack in FramePointerStacks.callStacks(from: raw, leafFix: leafFix, statistics: &offCPULeafFixStatistics) {

@@ -62,13 +62,15 @@ public struct CallStack: Hashable, Sendable {
 
 /// The stacks of the task that woke a blocked thread (off-wake profiles).
 public struct WakerStack: Hashable, Sendable {
+    public var pid: Int32
     public var threadName: String
     /// -1: an interrupt on an idle CPU (no task).
     public var tid: Int32
     public var user: StackHalf
     public var kernel: StackHalf
 
-    public init(threadName: String, tid: Int32, user: StackHalf, kernel: StackHalf) {
+    public init(pid: Int32, threadName: String, tid: Int32, user: StackHalf, kernel: StackHalf) {
+        self.pid = pid
         self.threadName = threadName
         self.tid = tid
         self.user = user
