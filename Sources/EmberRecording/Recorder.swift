@@ -525,7 +525,7 @@ func descendants(of pid: pid_t) -> [pid_t] {
     var found: [pid_t] = []
     var queue = [pid]
     while let parent = queue.popLast() {
-        for task in directoryEntries("/proc/\(parent)/task") {
+        for task in FileContents.directoryEntries("/proc/\(parent)/task") {
             guard let text = try? FileContents.text("/proc/\(parent)/task/\(task)/children") else { continue }
             for child in text.split(separator: " ").compactMap({ pid_t($0) })
             where !found.contains(child) && child != pid {
@@ -535,20 +535,6 @@ func descendants(of pid: pid_t) -> [pid_t] {
         }
     }
     return found
-}
-
-/// The names in a directory, "." and ".." left out; empty if it cannot be read.
-func directoryEntries(_ path: String) -> [String] {
-    guard let directory = opendir(path) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
 }
 
 func processExists(_ pid: pid_t) -> Bool {

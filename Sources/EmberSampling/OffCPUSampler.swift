@@ -201,9 +201,9 @@ public final class OffCPUSampler {
         }
         let now = UInt64(Clock.monotonicNanoseconds())
         let ignored = getpid()
-        let pids = processes ?? directoryNames("/proc").compactMap { pid_t($0) }
+        let pids = processes ?? FileContents.directoryEntries("/proc").compactMap { pid_t($0) }
         for pid in pids where pid != ignored {
-            for tid in directoryNames("/proc/\(pid)/task").compactMap({ pid_t($0) }) {
+            for tid in FileContents.directoryEntries("/proc/\(pid)/task").compactMap({ pid_t($0) }) {
                 seed(pid: pid, tid: tid, time: now)
             }
         }
@@ -448,18 +448,4 @@ private func offCPUWaker(_ raw: ember_offcpu_waker) -> OffCPUWaker? {
     guard raw.tid != 0 else { return nil }
     return OffCPUWaker(pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
                        userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id)
-}
-
-/// The names in a directory ("." and ".." left out); empty if it cannot be read.
-private func directoryNames(_ path: String) -> [String] {
-    guard let directory = opendir(path) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
 }
