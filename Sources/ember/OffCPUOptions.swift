@@ -37,11 +37,16 @@ struct OffCPUOptions: ParsableArguments {
             if wakeups { throw ValidationError("--wakeups goes with --off-cpu or --wall") }
         }
         if let minBlock, Self.nanoseconds(minBlock) == nil {
-            throw ValidationError("--min-block must be a duration such as 500ns, 1us, 2ms or 1s (got '\(minBlock.prefix(40))')")
+            throw ValidationError("--min-block must be a duration such as 500ns, 1us, 2ms or 1s (got '\(Self.quoted(minBlock))')")
         }
         if let state, Self.states(state) == nil {
-            throw ValidationError("--state must list S, D, R or other, comma-separated (got '\(state.prefix(40))')")
+            throw ValidationError("--state must list S, D, R or other, comma-separated (got '\(Self.quoted(state))')")
         }
+    }
+
+    /// A value as an error line quotes it: its first 40 characters, control characters left out.
+    static func quoted(_ value: String) -> String {
+        String(value.prefix(40).filter { !($0.asciiValue.map { $0 < 32 || $0 == 127 } ?? false) })
     }
 
     var mode: RecordingMode { offCPU ? .offCPU : wall ? .wall : .cpu }
