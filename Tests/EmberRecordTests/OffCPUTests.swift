@@ -163,14 +163,29 @@ final class OffCPUTests: RecordingTestCase {
     func testNoBPFProgramRemainsAfterAnOffCPURecording() throws {
         let workload = try Workload(sample: "blocking", arguments: ["30"])
         defer { workload.stop() }
-        // Programs of other ember processes on this machine may come and go: none of those
-        // loaded meanwhile may stay, and no off-CPU program at all.
-        let before = Set(try emberPrograms())
-        let result = try ember(["record", "--wall", "--pid", "\(workload.pid)", "-d", "1", "-o", path("w.folded")])
+        // Other ember processes on a shared machine load programs named as the CPU sampler's
+        // (RecordTests checks those alone); the off-CPU programs' names are this recorder's.
+        func offCPUPrograms() throws -> [String] {
+            try emberPrograms().filter { $0.contains(" name on_switch ") } + bpftoolPrograms(named: ["on_exit", "on_waking"])
+        }
+        let result = try ember(["record", "--wall", "--wakeups", "--pid", "\(workload.pid)", "-d", "1",
+                                "-o", path("w.folded")])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let left = Set(try emberPrograms()).subtracting(before)
-        XCTAssertTrue(left.isEmpty, "BPF programs left loaded: \(left)")
-        XCTAssertFalse(try emberPrograms().contains { $0.contains(" name on_switch ") })
+        XCTAssertEqual(try offCPUPrograms(), [])
+        // Killed outright, ember leaves nothing either: the kernel closes its descriptors.
+        let recorder = Process()
+        recorder.executableURL = URL(fileURLWithPath: emberBinary)
+        recorder.arguments = ["record", "--off-cpu", "--wakeups", "--pid", "\(workload.pid)", "-o", path("k.folded")]
+        recorder.standardError = FileHandle.nullDevice
+        try recorder.run()
+        let deadline = Date().addingTimeInterval(15)
+        while try offCPUPrograms().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertFalse(try offCPUPrograms().isEmpty, "the off-CPU programs are loaded while it records")
+        kill(recorder.processIdentifier, SIGKILL)
+        recorder.waitUntilExit()
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(try offCPUPrograms(), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("k.folded")))
     }
 }
 

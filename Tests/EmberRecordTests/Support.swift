@@ -131,6 +131,16 @@ extension RecordingTestCase {
         }.map(String.init)
     }
 
+    /// The loaded BPF programs with these names, as bpftool lists them.
+    func bpftoolPrograms(named names: [String]) throws -> [String] {
+        guard let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }) else { throw XCTSkip("bpftool is not installed (scripts/bootstrap installs it)") }
+        let result = try runProgram(bpftool, ["prog", "show"])
+        return result.stdout.split(separator: "\n").filter { line in names.contains { line.contains(" name \($0) ") } }
+            .map(String.init)
+    }
+
     func XCTAssertNoLeftoverEmberPrograms(file: StaticString = #filePath, line: UInt = #line) throws {
         let left = try emberPrograms()
         XCTAssertTrue(left.isEmpty, "BPF programs left loaded: \(left)", file: file, line: line)
