@@ -44,7 +44,8 @@ struct BPFCompiler: BuildToolPlugin {
                     source.path(), object.path(), objcopy.path(), output.path(),
                     "\(lowerCamel(name))BPFObjectBase64",
                 ],
-                inputFiles: [source, sharedHeaders.appending(path: "ember_profile.h")],
+                inputFiles: [source, sharedHeaders.appending(path: "ember_profile.h"),
+                             bpfDirectory.appending(path: "ember_task.h")],
                 outputFiles: [output])
         }
     }

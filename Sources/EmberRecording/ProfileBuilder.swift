@@ -23,6 +23,8 @@ final class ProfileBuilder {
     let period: Int64
     /// Samples whose stack (or half of it) was lost, by reason, for the report.
     private(set) var lostStacks: [String: UInt64] = [:]
+    /// Off-CPU nanoseconds whose stack (or half of it) was lost, by reason.
+    private(set) var lostOffCPUTime: [String: UInt64] = [:]
     /// Distinct processes and threads added.
     private(set) var processes = Set<Int32>()
     private(set) var threads = Set<Int32>()
@@ -48,6 +50,7 @@ final class ProfileBuilder {
 
     private var locationsOfProcess: [Int32: [AddressKey: Int32]] = [:]
     private var kernelLocations: [AddressKey: Int32] = [:]
+    private var wakerLocations: [AddressKey: Int32] = [:]
     private var fileLocations: [FileAddressKey: Int32] = [:]
     private var markers: [String: Int32] = [:]
     /// Each thread's label set, by process (dropped with the process).
@@ -61,24 +64,49 @@ final class ProfileBuilder {
         self.symbolizer = symbolizer
         self.settings = settings
         period = Int64(1_000_000_000 / max(settings.frequency, 1))
-        var profile = Profile(sampleTypes: [.samples, .cpuNanoseconds])
-        profile.periodType = .cpuNanoseconds
-        profile.period = period
+        var profile: Profile
+        switch settings.mode {
+        case .cpu:
+            profile = Profile(sampleTypes: [.samples, .cpuNanoseconds])
+            profile.periodType = .cpuNanoseconds
+            profile.period = period
+        case .offCPU:
+            profile = Profile(sampleTypes: [.offCPUNanoseconds])
+            profile.periodType = .offCPUNanoseconds
+            profile.period = 1
+        case .wall:
+            profile = Profile(sampleTypes: [.samples, .cpuNanoseconds, .offCPUNanoseconds, .wallNanoseconds])
+            profile.periodType = .cpuNanoseconds
+            profile.period = period
+        }
         keys = (profile.intern(LabelKey.pid), profile.intern(LabelKey.tid), profile.intern(LabelKey.processName),
                 profile.intern(LabelKey.threadName))
         self.profile = profile
     }
 
-    /// Adds `stacks`: values `samples`/`count` and `cpu`/`nanoseconds` (the count times the
-    /// sampling period). A stack whose samples' times were kept gives a sample for each, at
-    /// its time of day (its monotonic time plus `clockOffset`).
-    func add(_ stacks: [CallStack], clockOffset: Int64) {
+    /// The values of `count` samples (on-CPU) or `count` nanoseconds (off-CPU), one per
+    /// sample type of the recording's mode.
+    private func values(_ count: Double, offCPU: Bool) -> [Double] {
+        switch (settings.mode, offCPU) {
+        case (.cpu, _): return [count, count * Double(period)]
+        case (.offCPU, _): return [count]
+        case (.wall, false): return [count, count * Double(period), 0, count * Double(period)]
+        case (.wall, true): return [0, 0, count, count]
+        }
+    }
+
+    /// Adds `stacks`: on-CPU, values `samples`/`count` and `cpu`/`nanoseconds` (the count times
+    /// the sampling period); off-CPU (`offCPU`, each stack's count its nanoseconds), the
+    /// `off_cpu`/`nanoseconds` value under an `[off-cpu]` leaf frame; in wall mode both, with
+    /// `wall`/`nanoseconds` their sum. A stack whose samples' times were kept gives a sample
+    /// for each, at its time of day (its monotonic time plus `clockOffset`).
+    func add(_ stacks: [CallStack], clockOffset: Int64, offCPU: Bool = false) {
         var path: [Int32] = []
         var countOfProcess: [Int32: UInt64] = [:]
         for stack in stacks {
             processes.insert(stack.pid)
             threads.insert(stack.tid)
-            countOfProcess[stack.pid, default: 0] += stack.count
+            countOfProcess[stack.pid, default: 0] += offCPU ? stack.count : stack.count &* UInt64(period)
             let processName = symbolizer.processName(stack.pid) ?? stack.threadName
             path.removeAll(keepingCapacity: true)
             path.append(marker(processName, kind: .process))
@@ -95,9 +123,15 @@ final class ProfileBuilder {
                 }
             case .absent:
                 break
+            case .lost(.blockedBeforeRecording):
+                path.append(marker("[blocked when recording began]", kind: .user))
             case .lost(let reason):
                 path.append(marker("[lost user stack: \(describe(reason))]", kind: .user))
-                lostStacks["user stack: \(describe(reason))", default: 0] += stack.count
+                if offCPU {
+                    lostOffCPUTime["user stack: \(describe(reason))", default: 0] += stack.count
+                } else {
+                    lostStacks["user stack: \(describe(reason))", default: 0] += stack.count
+                }
             }
             if settings.kernelStacks {
                 switch stack.kernel {
@@ -105,21 +139,27 @@ final class ProfileBuilder {
                     for (index, address) in addresses.enumerated().reversed() {
                         path.append(kernelLocation(of: address, isReturnAddress: index > 0))
                     }
-                case .absent:
+                case .absent, .lost(.blockedBeforeRecording):
                     break
                 case .lost(let reason):
                     path.append(marker("[lost kernel stack: \(describe(reason))]", kind: .kernel))
-                    lostStacks["kernel stack: \(describe(reason))", default: 0] += stack.count
+                    if offCPU {
+                        lostOffCPUTime["kernel stack: \(describe(reason))", default: 0] += stack.count
+                    } else {
+                        lostStacks["kernel stack: \(describe(reason))", default: 0] += stack.count
+                    }
                 }
             }
+            if offCPU { path.append(marker("[off-cpu]", kind: .offCPU)) }
+            if let waker = stack.waker { appendWaker(waker, to: &path) }
             let labels = labelSet(pid: stack.pid, tid: stack.tid, processName: processName, threadName: stack.threadName)
             let stackID = profile.addStack(rootFirst: path)
             if stack.times.isEmpty {
-                let count = Double(stack.count)
-                profile.addSample(stack: stackID, values: [count, count * Double(period)], labels: labels)
+                profile.addSample(stack: stackID, values: values(Double(stack.count), offCPU: offCPU), labels: labels)
             } else {
+                let one = values(1, offCPU: offCPU)
                 for time in stack.times {
-                    profile.addSample(stack: stackID, values: [1, Double(period)], labels: labels,
+                    profile.addSample(stack: stackID, values: one, labels: labels,
                                       time: Int64(bitPattern: time) &+ clockOffset)
                 }
             }
@@ -135,6 +175,7 @@ final class ProfileBuilder {
     func forget(process pid: Int32) {
         locationsOfProcess[pid] = nil
         labelSets[pid] = nil
+        if !wakerLocations.isEmpty { wakerLocations = wakerLocations.filter { $0.key.pid != pid } }
     }
 
     /// The profile, with its start time and duration; the programs' mappings first, the most
@@ -187,6 +228,35 @@ final class ProfileBuilder {
             location = makeLocation(address: address, mapping: mapping ?? -1, kind: .user, frames: frames)
         }
         locationsOfProcess[pid, default: [:]][key] = location
+        return location
+    }
+
+    /// An off-wake stack: above the blocked stack, `--`, then the waker's stack upside down
+    /// (its innermost frame first, its thread's name last), every frame of kind waker, as
+    /// offwaketime draws it. The waker's user frames are named from its own process's maps
+    /// (known when it is a target, or system-wide).
+    private func appendWaker(_ waker: WakerStack, to path: inout [Int32]) {
+        path.append(marker("--", kind: .waker))
+        if settings.kernelStacks, case .frames(let addresses) = waker.kernel {
+            for (index, address) in addresses.enumerated() {
+                path.append(wakerLocation(of: address, pid: -1, isReturnAddress: index > 0))
+            }
+        }
+        if case .frames(let addresses) = waker.user {
+            for (index, address) in addresses.enumerated() {
+                path.append(wakerLocation(of: address, pid: waker.pid, isReturnAddress: index > 0))
+            }
+        }
+        path.append(marker(waker.tid == -1 ? "[interrupt on an idle CPU]" : waker.threadName, kind: .waker))
+    }
+
+    private func wakerLocation(of address: UInt64, pid: Int32, isReturnAddress: Bool) -> Int32 {
+        let key = AddressKey(pid: pid, address: address, isReturnAddress: isReturnAddress)
+        if let known = wakerLocations[key] { return known }
+        let lookup = isReturnAddress ? address &- 1 : address
+        let frames = pid < 0 ? symbolizer.kernelFrames(stack: [lookup]) : symbolizer.userFrames(pid: pid, stack: [lookup])
+        let location = makeLocation(address: address, mapping: -1, kind: .waker, frames: frames)
+        wakerLocations[key] = location
         return location
     }
 
@@ -252,6 +322,7 @@ final class ProfileBuilder {
         case .missing: return "stack id no longer in the stack map"
         case .processGone: return "process exited before its stack was unwound"
         case .copyFailed: return "stack not readable, mid-exec or a page not present"
+        case .blockedBeforeRecording: return "blocked when recording began"
         }
     }
 }

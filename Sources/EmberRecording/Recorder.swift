@@ -31,12 +31,20 @@ public struct Recorder {
             probeResult: ember_probe_lbr_call_stack()) {
             throw RecordingError("--unwind lbr: \(reason)")
         }
-        let configuration = try settings.samplerConfiguration()
+        var configuration = try settings.samplerConfiguration()
+        configuration.samplesCPU = settings.mode != .offCPU
 
         // Load and attach before launching anything, so permission errors come first.
         let sampler = try Sampler(configuration: configuration)
         defer { sampler.close() }
-        let session = Session(settings: settings, sampler: sampler)
+        var offCPU: OffCPUSampler?
+        if settings.mode != .cpu {
+            var offCPUConfiguration = settings.offCPU
+            offCPUConfiguration.countsMapSize = settings.countsMapSize
+            offCPU = try OffCPUSampler(sharing: sampler, configuration: offCPUConfiguration)
+        }
+        defer { offCPU?.close() }
+        let session = Session(settings: settings, sampler: sampler, offCPU: offCPU)
         defer { session.close() }
 
         var child: LaunchedCommand?
@@ -59,6 +67,11 @@ public struct Recorder {
         if settings.kernelStacks { session.symbolizer.loadKernelSymbols() }
 
         try sampler.start()
+        switch settings.target {
+        case .process(let pid): try offCPU?.start(seeding: [pid] + descendants(of: pid))
+        case .command: try offCPU?.start(seeding: [])  // launched below: every switch is seen
+        case .system: try offCPU?.start(seeding: nil)
+        }
         let started = Clock.monotonicSeconds()
         let startTime = Clock.realtimeNanoseconds()
         // The wall clock at the BPF program's clock's zero: its timestamps plus this are times of day.
@@ -101,10 +114,13 @@ public struct Recorder {
         let elapsed = Clock.monotonicSeconds() - started
         // Disable the events first: nothing changes the maps while they are read.
         sampler.stop()
+        offCPU?.stop()
         let collectStart = Clock.monotonicSeconds()
         try session.drain()
         session.refresh()
         let samples = sampler.collect()
+        let offCPUSamples = offCPU?.collect()
+        offCPU?.close()
         sampler.close()
         child?.finish()
 
@@ -115,13 +131,21 @@ public struct Recorder {
         stacks += session.ringBuffer.callStacks(leafFix: session.leafFix, statistics: &session.leafFixStatistics)
         let builder = session.builder
         builder.add(stacks, clockOffset: session.clockOffset)
+        if let offCPUSamples { session.addOffCPU(offCPUSamples) }
         let profile = builder.finish(startTime: startTime, duration: elapsed)
         var targetName: String?
         if case .process(let pid) = settings.target { targetName = session.symbolizer.processName(pid) }
-        var treeBuilder = FrameTreeBuilder(tracksSelfSamples: true)
-        treeBuilder.add(profile, sampleType: 0, lines: settings.symbolization.lines)
+        // Off-CPU and wall profiles draw microseconds, as offcputime's folded output counts.
+        var transform = StackTransform()
+        if settings.mode != .cpu {
+            transform.factor = 1e-3
+            transform.roundsCounts = true
+        }
+        var treeBuilder = FrameTreeBuilder(transform: transform, tracksSelfSamples: true)
+        treeBuilder.add(profile, sampleType: settings.mode == .cpu ? 0 : profile.defaultSampleType,
+                        lines: settings.symbolization.lines)
         let tree = treeBuilder.finishTree()
-        let stored = UInt64(profile.total(ofType: 0))
+        let stored = settings.mode == .offCPU ? 0 : UInt64(profile.total(ofType: 0))
         let report = RecordingReport(
             counters: samples.counters, storedSamples: stored, uniqueStacks: tree.selfSamples().after.filter { $0 != 0 }.count,
             processCount: builder.processes.count, threadCount: builder.threads.count,
@@ -136,7 +160,12 @@ public struct Recorder {
                 framePointerProcesses: session.framePointerProcesses,
                 cfiProcesses: session.cfiProcesses, kernelTables: session.kernelTables?.statistics,
                 ringBuffer: session.ringBuffer.statistics, leafFix: session.leafFixStatistics,
-                uniqueKernelKeys: samples.counts.count + session.drainedKeys))
+                uniqueKernelKeys: samples.counts.count + session.drainedKeys),
+            offCPU: offCPUSamples.map {
+                OffCPUReport(counters: $0.counters, storedNanoseconds: UInt64(profile.total(ofType: profile.sampleTypes
+                    .firstIndex(of: .offCPUNanoseconds) ?? 0)), lostStacks: builder.lostOffCPUTime,
+                    configuration: offCPU?.configuration ?? settings.offCPU, leafFix: session.offCPULeafFixStatistics)
+            })
         return Recording(settings: settings, profile: profile, tree: tree, report: report)
     }
 }
@@ -179,6 +208,9 @@ extension RecordingSettings {
 final class Session {
     let settings: RecordingSettings
     let sampler: Sampler
+    let offCPU: OffCPUSampler?
+    /// Off-CPU leaf-fix figures, apart from the CPU samples' (they count nanoseconds).
+    var offCPULeafFixStatistics = FramePointerStacks.Statistics()
     let symbolizer: Symbolizer
     let unwinders: UnwinderCache
     let ringBuffer: RingBufferStacks
@@ -204,9 +236,10 @@ final class Session {
     private var lastDrain = Clock.monotonicSeconds()
     private var draining: EndedProcesses?
 
-    init(settings: RecordingSettings, sampler: Sampler) {
+    init(settings: RecordingSettings, sampler: Sampler, offCPU: OffCPUSampler? = nil) {
         self.settings = settings
         self.sampler = sampler
+        self.offCPU = offCPU
         self.symbolizer = Symbolizer(options: settings.symbolization)
         self.builder = ProfileBuilder(symbolizer: symbolizer, settings: settings)
         self.unwinders = UnwinderCache(debugDirectories: settings.symbolization.debugDirectories)
@@ -358,7 +391,8 @@ final class Session {
         // never had any, and nothing of it needs keeping.
         if !ended.isEmpty { _ = try? wait(milliseconds: 0) }
         let sampled = system || !ended.isEmpty
-            ? sampler.sampledProcesses().union(ringBuffer.sampledProcesses) : []
+            ? sampler.sampledProcesses().union(ringBuffer.sampledProcesses).union(offCPU?.sampledProcesses() ?? [])
+            : []
         for pid in ended {
             young[pid] = nil
             unwinders.processExited(pid)
@@ -416,7 +450,11 @@ final class Session {
                 if let stack = counted.stacks[key.userStackID] { addresses[key.pid, default: []] += stack }
                 if let walked = counted.walkedStacks[key.userStackHash] { addresses[key.pid, default: []] += walked.frames }
             }
-            draining = EndedProcesses(processes: ready, counted: counted, addresses: addresses)
+            let blocked = offCPU?.takeTimes(of: ready)
+            for key in blocked?.times.keys ?? [:].keys {
+                if let stack = blocked?.stacks[key.blocked.userStackID] { addresses[key.blocked.pid, default: []] += stack }
+            }
+            draining = EndedProcesses(processes: ready, counted: counted, blocked: blocked, addresses: addresses)
         }
         guard var batch = draining else { return }
         for (index, (pid, addresses)) in batch.addresses.enumerated() {
@@ -429,8 +467,10 @@ final class Session {
         var stacks = FramePointerStacks.callStacks(from: batch.counted, leafFix: leafFix, statistics: &leafFixStatistics)
         stacks += ringBuffer.takeStacks(of: batch.processes, leafFix: leafFix, statistics: &leafFixStatistics)
         let byProcess = Dictionary(grouping: stacks, by: \.pid)
+        let blockedByProcess = Dictionary(grouping: batch.blocked.map(offCPUStacks) ?? [], by: \.pid)
         for pid in batch.processes {
             builder.add(byProcess[pid] ?? [], clockOffset: clockOffset)
+            builder.add(blockedByProcess[pid] ?? [], clockOffset: clockOffset, offCPU: true)
             drainedProcesses += 1
             // A pid reused since (watched anew) keeps what its new program needs.
             if gone[pid] != nil {
@@ -450,6 +490,7 @@ final class Session {
     private struct EndedProcesses {
         var processes: Set<pid_t>
         var counted: RawSamples
+        var blocked: OffCPUSamples?
         /// User addresses of each process whose files may not be read yet.
         var addresses: [pid_t: [UInt64]]
     }
@@ -461,6 +502,30 @@ final class Session {
         draining = nil
         builder.add(FramePointerStacks.callStacks(from: batch.counted, leafFix: leafFix, statistics: &leafFixStatistics),
                     clockOffset: clockOffset)
+        if let blocked = batch.blocked { addOffCPU(blocked) }
+    }
+
+    /// Off-CPU time as call stacks, each stack's count its nanoseconds (with its waker's stacks).
+    func offCPUStacks(_ samples: OffCPUSamples) -> [CallStack] {
+        var stacks: [CallStack] = []
+        for (waker, keys) in Dictionary(grouping: samples.times, by: \.key.waker) {
+            let raw = RawSamples(counts: Dictionary(keys.map { ($0.key.blocked, $0.value) }, uniquingKeysWith: +),
+                                 stacks: samples.stacks, counters: SamplingCounters())
+            let wakerStack = waker.map {
+                WakerStack(pid: $0.pid, threadName: $0.comm, tid: $0.tid, user: FramePointerStacks.half($0.userStackID, samples.stacks),
+                           kernel: FramePointerStacks.half($0.kernelStackID, samples.stacks))
+            }
+            for var stack in FramePointerStacks.callStacks(from: raw, leafFix: leafFix, statistics: &offCPULeafFixStatistics) {
+                stack.waker = wakerStack
+                stacks.append(stack)
+            }
+        }
+        return stacks
+    }
+
+    /// Adds off-CPU time to the profile.
+    func addOffCPU(_ samples: OffCPUSamples) {
+        builder.add(offCPUStacks(samples), clockOffset: clockOffset, offCPU: true)
     }
 
     /// Waits for the next poll, counting (and unwinding) ring-buffer samples as they arrive,
@@ -468,10 +533,12 @@ final class Session {
     @discardableResult
     func wait(milliseconds: Int32) throws -> Int {
         let ringBuffer = self.ringBuffer
+        let offCPU = self.offCPU
         var started: [pid_t] = []
         let handled = try sampler.pollStackSamples(timeout: milliseconds) { record in
             switch record.kind {
             case .processForked, .processExecuted: started.append(record.pid)
+            case .offCPUTime: offCPU?.add(record)
             default: ringBuffer.add(record)
             }
         }
@@ -492,7 +559,7 @@ func descendants(of pid: pid_t) -> [pid_t] {
     var found: [pid_t] = []
     var queue = [pid]
     while let parent = queue.popLast() {
-        for task in directoryEntries("/proc/\(parent)/task") {
+        for task in FileContents.directoryEntries("/proc/\(parent)/task") {
             guard let text = try? FileContents.text("/proc/\(parent)/task/\(task)/children") else { continue }
             for child in text.split(separator: " ").compactMap({ pid_t($0) })
             where !found.contains(child) && child != pid {
@@ -502,20 +569,6 @@ func descendants(of pid: pid_t) -> [pid_t] {
         }
     }
     return found
-}
-
-/// The names in a directory, "." and ".." left out; empty if it cannot be read.
-func directoryEntries(_ path: String) -> [String] {
-    guard let directory = opendir(path) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
 }
 
 func processExists(_ pid: pid_t) -> Bool {

@@ -59,12 +59,26 @@ public struct RecordingReport: Sendable {
     /// The target process's name (with a process target).
     public var targetName: String?
     public var unwinding: UnwindingReport
+    /// Off-CPU and wall recordings: the blocks counted, dropped and lost.
+    public var offCPU: OffCPUReport?
 
     /// How many threads' samples keep their pid and tid labels.
     public static let labelledThreadLimit = 50_000
 
     /// Samples the program saw: every one is in the profile or counted as lost.
     public var samplesSeen: UInt64 { max(counters.samples, storedSamples) }
+}
+
+/// What an off-CPU recording counted, for the report.
+public struct OffCPUReport: Sendable {
+    public var counters: OffCPUCounters
+    /// Off-CPU nanoseconds in the profile.
+    public var storedNanoseconds: UInt64
+    /// Nanoseconds whose stack (or half of it) was lost, by reason.
+    public var lostStacks: [String: UInt64]
+    public var configuration: OffCPUConfiguration
+    /// The frameless-leaf fix on off-CPU stacks, in nanoseconds.
+    public var leafFix: FramePointerStacks.Statistics
 }
 
 /// How stacks were unwound, for the report.

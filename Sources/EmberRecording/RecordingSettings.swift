@@ -1,3 +1,4 @@
+import EmberSampling
 import EmberSymbolization
 #if canImport(Glibc)
 import Glibc
@@ -16,6 +17,16 @@ public enum RecordingTarget: Sendable {
 /// How user stacks are unwound (`--unwind`).
 public enum UnwindMode: String, CaseIterable, Sendable {
     case fp, dwarf, lbr, auto
+}
+
+/// What a recording measures (`--off-cpu`, `--wall`).
+public enum RecordingMode: Sendable, Equatable {
+    /// CPU samples at a frequency.
+    case cpu
+    /// Time switched out, by the stack the thread blocked in.
+    case offCPU
+    /// Both, in nanoseconds: the widths add up to each thread's wall-clock time.
+    case wall
 }
 
 /// Everything a recording is told: what to sample, how, and how to name frames.
@@ -45,6 +56,9 @@ public struct RecordingSettings: Sendable {
     /// Keep each sample's time where the sampler gives one (samples sent through the ring
     /// buffer), for outputs that show time; otherwise samples are counted.
     public var keepSampleTimes = false
+    public var mode = RecordingMode.cpu
+    /// Off-CPU and wall modes: what blocks to keep (`--min-block`, `--state`).
+    public var offCPU = OffCPUConfiguration()
 
     public init(target: RecordingTarget) {
         self.target = target

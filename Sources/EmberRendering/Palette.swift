@@ -36,6 +36,7 @@ struct FrameColors {
             case .inlined: return .aqua
             case .jit: return .green
             case .waker: return .aqua
+            case .offCPU: return .blue
             case .user, .process, .thread: break
             }
         default: break

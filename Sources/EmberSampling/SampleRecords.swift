@@ -79,6 +79,8 @@ public struct StackSample {
         case processForked
         /// Not a sample: the process exec'd a new program.
         case processExecuted
+        /// Off-CPU: a block the counts map had no room for (see ``offCPUBlock``).
+        case offCPUTime
     }
 
     public var kind: Kind

@@ -55,6 +55,9 @@ public struct SamplerConfiguration: Sendable {
     /// A process left out whatever the scope: system-wide, ember itself (it is the profiler,
     /// not the system it profiles).
     public var ignoredProcess: pid_t?
+    /// Whether to open the cpu-clock events. Without them the sampler only follows the
+    /// targets' forks and execs, for an ``OffCPUSampler`` that shares its maps.
+    public var samplesCPU = true
 
     public init(scope: Scope) {
         self.scope = scope
@@ -99,7 +102,7 @@ public final class Sampler {
         do {
             try load()
             try attachProcessTracepoints()
-            try openEvents()
+            if configuration.samplesCPU { try openEvents() }
         } catch {
             close()
             throw error
@@ -492,7 +495,7 @@ public final class Sampler {
     }
 
     /// The addresses of each stack id in the stack map, innermost first.
-    private func readStacks(_ ids: Set<Int32>) -> [Int32: [UInt64]] {
+    func readStacks(_ ids: Set<Int32>) -> [Int32: [UInt64]] {
         var stacks: [Int32: [UInt64]] = [:]
         var buffer = [UInt64](repeating: 0, count: Int(EMBER_MAX_STACK_DEPTH))
         for id in ids {
@@ -544,6 +547,14 @@ public final class Sampler {
         if result != 0 { throw SamplingError.from(errno: -result, doing: "size the \(name) map") }
     }
 
+    /// One of the program's maps, for an ``OffCPUSampler`` to share.
+    func map(named name: String) throws -> OpaquePointer {
+        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
+            throw SamplingError.system("the embedded BPF object lacks the \(name) map")
+        }
+        return map
+    }
+
     private func mapDescriptor(_ name: String) throws -> Int32 {
         guard let object, let map = bpf_object__find_map_by_name(object, name) else {
             throw SamplingError.system("the embedded BPF object lacks the \(name) map")
@@ -551,7 +562,7 @@ public final class Sampler {
         return bpf_map__fd(map)
     }
 
-    private func libbpfMessage() -> String {
+    func libbpfMessage() -> String {
         String(cString: ember_last_libbpf_message())
     }
 }
@@ -576,6 +587,7 @@ private final class StackSampleHandler {
         case EMBER_SAMPLE_BRANCH_RECORDS.rawValue: kind = .branchRecords
         case EMBER_PROCESS_FORKED.rawValue: kind = .processForked
         case EMBER_PROCESS_EXECUTED.rawValue: kind = .processExecuted
+        case UInt32(EMBER_SAMPLE_OFF_CPU_TIME): kind = .offCPUTime
         default: kind = .stackCopy
         }
         handler?(StackSample(
@@ -591,7 +603,7 @@ private final class StackSampleHandler {
     }
 }
 
-private func commString(_ comm: (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
+func commString(_ comm: (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
                                  CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar)) -> String {
     withUnsafeBytes(of: comm) { raw in
         let bytes = raw.prefix { $0 != 0 }

@@ -15,6 +15,20 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
 
 /// Reads whole files: /proc and /sys files (whose size reads as 0) and small inputs.
 public enum FileContents {
+    /// The names in a directory, "." and ".." left out; empty if it cannot be read.
+    public static func directoryEntries(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// The bytes of the file at `path`, read to its end. A file larger than `limit` bytes is
     /// an error rather than a reason to run out of memory.
     public static func read(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {

@@ -24,6 +24,9 @@ public enum StackLoss: Hashable, Sendable {
     /// The sample's stack could not be read: the process was exec'ing (its old memory going),
     /// or the page was not present.
     case copyFailed
+    /// Off-CPU: the thread was blocked already when recording began, so its stack was never
+    /// taken (``EmberSampling/blockedBeforeRecordingStackID``).
+    case blockedBeforeRecording
 }
 
 /// One distinct sampled stack and how many samples had it.
@@ -40,9 +43,11 @@ public struct CallStack: Hashable, Sendable {
     /// When each of its samples was taken (CLOCK_MONOTONIC nanoseconds), where they were
     /// kept (see ``RingBufferStacks/keepsSampleTimes``); empty otherwise.
     public var times: [UInt64]
+    /// Off-CPU with wakeups: the task that woke the blocked thread.
+    public var waker: WakerStack?
 
     public init(pid: Int32, tid: Int32, threadName: String, user: StackHalf, userEnd: StackEnd? = nil,
-                kernel: StackHalf, count: UInt64, times: [UInt64] = []) {
+                kernel: StackHalf, count: UInt64, times: [UInt64] = [], waker: WakerStack? = nil) {
         self.pid = pid
         self.tid = tid
         self.threadName = threadName
@@ -51,5 +56,24 @@ public struct CallStack: Hashable, Sendable {
         self.kernel = kernel
         self.count = count
         self.times = times
+        self.waker = waker
+    }
+}
+
+/// The stacks of the task that woke a blocked thread (off-wake profiles).
+public struct WakerStack: Hashable, Sendable {
+    public var pid: Int32
+    public var threadName: String
+    /// -1: an interrupt on an idle CPU (no task).
+    public var tid: Int32
+    public var user: StackHalf
+    public var kernel: StackHalf
+
+    public init(pid: Int32, threadName: String, tid: Int32, user: StackHalf, kernel: StackHalf) {
+        self.pid = pid
+        self.threadName = threadName
+        self.tid = tid
+        self.user = user
+        self.kernel = kernel
     }
 }

@@ -110,13 +110,15 @@ public enum FramePointerStacks {
         return fixed
     }
 
-    static func half(_ id: Int32, _ stacks: [Int32: [UInt64]]) -> StackHalf {
+    /// A stack id (or -errno) from the kernel's maps as a stack half.
+    public static func half(_ id: Int32, _ stacks: [Int32: [UInt64]]) -> StackHalf {
         let efault: Int32 = 14, eexist: Int32 = 17
         switch id {
         case 0...:
             guard let frames = stacks[id], !frames.isEmpty else { return .lost(.missing) }
             return .frames(frames)
         case -efault: return .absent
+        case blockedBeforeRecordingStackID: return .lost(.blockedBeforeRecording)
         case -eexist: return .lost(.stackMapCollision)
         default: return .lost(.error(-id))
         }

@@ -71,7 +71,7 @@ struct Diff: ParsableCommand {
         options.negate = negate
         options.differentialWidth = FlameGraphOptions.DifferentialWidth(rawValue: widthBasis) ?? .max
         options.subtitle = diff.normalizationNote ?? "not normalized"
-        options.countName = "samples"
+        options.countName = InputArguments.foldedCountName(of: diff.tree)
 
         if outputs.targets.isEmpty {
             if isatty(1) != 0 {

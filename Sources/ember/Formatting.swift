@@ -45,3 +45,18 @@ func format3(_ value: Double) -> String {
     let fraction = String(thousandths % 1000)
     return "\(thousandths / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
 }
+
+/// 1_234_567_890 ns → "1,234.568 ms".
+func formatMilliseconds(_ nanoseconds: UInt64) -> String {
+    let milliseconds = nanoseconds / 1_000_000
+    let fraction = String((nanoseconds % 1_000_000) / 1000)
+    return formatCount(milliseconds) + "." + String(repeating: "0", count: 3 - fraction.count) + fraction + " ms"
+}
+
+/// A duration as --min-block takes it: 1000 → "1us".
+func formatNanoseconds(_ nanoseconds: UInt64) -> String {
+    if nanoseconds >= 1_000_000_000, nanoseconds % 1_000_000_000 == 0 { return "\(nanoseconds / 1_000_000_000)s" }
+    if nanoseconds >= 1_000_000, nanoseconds % 1_000_000 == 0 { return "\(nanoseconds / 1_000_000)ms" }
+    if nanoseconds >= 1000, nanoseconds % 1000 == 0 { return "\(nanoseconds / 1000)us" }
+    return "\(nanoseconds)ns"
+}

@@ -76,6 +76,12 @@ struct InputArguments: ParsableArguments {
         for warning in warnings { warn(warning) }
     }
 
+    /// What a folded file's counts are: microseconds in off-CPU and wall-clock profiles (their
+    /// stacks end in `[off-cpu]_[o]`), samples otherwise.
+    static func foldedCountName(of tree: FrameTree) -> String {
+        (1..<max(tree.nodeCount, 1)).contains { tree.kind(of: $0) == .offCPU } ? "microseconds" : "samples"
+    }
+
     /// What a count is, by the unit of the sample type shown: `samples` for counts.
     static func countName(of profile: Profile, type: Int? = nil) -> String {
         let valueType = profile.sampleTypes[type ?? profile.defaultSampleType]

@@ -22,6 +22,7 @@ struct Record: ParsableCommand {
               ember record --pid 4242 -d 10 -o cpu.svg
               ember record -o run.svg -o run.folded -- ./my-benchmark --iterations 100
               ember record --all -d 5 -F 997 -o system.svg -o system.pb.gz
+              ember record --off-cpu --pid 4242 -d 10 -o waits.svg
             """)
 
     @Option(name: [.short, .long], help: "Profile this process: all of its threads, and its child processes (running or started later).")
@@ -89,6 +90,8 @@ struct Record: ParsableCommand {
 
     @OptionGroup var names: NameOptions
 
+    @OptionGroup(title: "Off-CPU and wall-clock time") var offCPU: OffCPUOptions
+
     @Argument(parsing: .postTerminator, help: "A command to launch and profile, with its children.")
     var command: [String] = []
 
@@ -150,6 +153,8 @@ struct Record: ParsableCommand {
         settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: names.debugDir, demangle: !names.noDemangle)
         settings.keepSampleTimes = outputs.targets.contains { $0.format == .speedscope }
         settings.includeSelf = includeEmber
+        settings.mode = offCPU.mode
+        settings.offCPU = offCPU.configuration
 
         let status = StatusLine(enabled: isatty(2) != 0)
         let recording: Recording
@@ -167,8 +172,19 @@ struct Record: ParsableCommand {
         status.clear()
         var options = FlameGraphOptions()
         options.title = title ?? "ember: \(RecordReportText.targetDescription(recording))"
-        options.subtitle = "\(formatCount(recording.report.storedSamples)) samples at "
-            + "\(settings.frequency) Hz over \(formatSeconds(recording.report.elapsed))"
+        switch settings.mode {
+        case .cpu:
+            options.subtitle = "\(formatCount(recording.report.storedSamples)) samples at "
+                + "\(settings.frequency) Hz over \(formatSeconds(recording.report.elapsed))"
+        case .offCPU:
+            options.subtitle = "off-CPU time in microseconds (blue: [off-cpu]) over "
+                + formatSeconds(recording.report.elapsed)
+            options.countName = "microseconds"
+        case .wall:
+            options.subtitle = "wall-clock time in microseconds: on-CPU samples at \(settings.frequency) Hz "
+                + "and off-CPU time (blue: [off-cpu]) over \(formatSeconds(recording.report.elapsed))"
+            options.countName = "microseconds"
+        }
         let notes = try outputs.write(
             tree: { recording.tree }, profile: { recording.profile }, svg: options,
             speedscopeName: options.title)

@@ -29,6 +29,16 @@ struct RecordReportText {
         var lines: [String] = []
         let processes = report.processCount
         let threads = report.threadCount
+        if let offCPU = report.offCPU, settings.mode == .offCPU {
+            lines.append(
+                "\(formatMilliseconds(offCPU.storedNanoseconds)) off-CPU of \(processes) process\(processes == 1 ? "" : "es") "
+                    + "(\(threads) thread\(threads == 1 ? "" : "s")) in \(formatSeconds(report.elapsed)), "
+                    + "\(formatCount(report.uniqueStacks)) unique stacks (\(endReason))")
+            lines += offCPULines(offCPU)
+            lines.append("wrote " + written.joined(separator: ", ")
+                + " \(format3(Clock.monotonicSeconds() - report.samplingEnded)) s after recording ended")
+            return lines
+        }
         lines.append(
             "\(formatCount(seen)) samples of \(processes) process\(processes == 1 ? "" : "es") "
                 + "(\(threads) thread\(threads == 1 ? "" : "s")) in \(formatSeconds(report.elapsed)) at "
@@ -71,7 +81,11 @@ struct RecordReportText {
         if !report.kernelSymbolsVisible {
             lines.append("kernel symbols hidden (kernel.kptr_restrict): kernel frames are unnamed")
         }
-        if seen == 0 {
+        if let offCPU = report.offCPU {
+            lines.append("and \(formatMilliseconds(offCPU.storedNanoseconds)) off-CPU")
+            lines += offCPULines(offCPU)
+        }
+        if seen == 0 && report.offCPU == nil {
             lines.append("no samples: the target ran no code on a CPU while recording")
         }
         if let hottest = hottestLine() { lines.append(hottest) }
@@ -87,6 +101,55 @@ struct RecordReportText {
         guard !hottest.isEmpty else { return nil }
         return "hottest (self): " + hottest.map { "\($0.name) \(SummaryText.percent($0.selfValue, of: summary.total))" }
             .joined(separator: ", ")
+    }
+
+    /// Off-CPU blocks: how many, what each filter dropped, every loss.
+    func offCPULines(_ offCPU: OffCPUReport) -> [String] {
+        let counters = offCPU.counters
+        var lines: [String] = []
+        var method = "stacks by frame pointers"
+        if settings.unwind == .dwarf || !report.unwinding.dwarfProcesses.isEmpty {
+            method += " (DWARF unwinding does not apply to off-CPU stacks yet: without frame pointers they end early)"
+        }
+        lines.append("off-CPU: \(formatCount(counters.blocks)) blocks kept of "
+            + "\(formatCount(counters.switches + counters.blockedAtStart)) switch-outs, " + method)
+        if offCPU.leafFix.unrecoverable > 0 {
+            lines.append("\(formatMilliseconds(offCPU.leafFix.unrecoverable)) off-CPU may miss the caller of a frameless "
+                + "function (a libc system call wrapper, most often: its return address is not at the stack pointer)")
+        }
+        if counters.shortBlocks > 0 {
+            lines.append("--min-block \(formatNanoseconds(offCPU.configuration.minimumBlock)) dropped "
+                + "\(formatCount(counters.shortBlocks)) shorter blocks (\(formatMilliseconds(counters.shortNanoseconds)))")
+        }
+        if counters.stateBlocks > 0 {
+            lines.append("--state dropped \(formatCount(counters.stateBlocks)) blocks in other states "
+                + "(\(formatMilliseconds(counters.stateNanoseconds)))")
+        }
+        if counters.blockedAtStart > 0 {
+            lines.append("\(formatCount(counters.blockedAtStart)) threads were blocked when recording began: "
+                + "their time until they ran is under [blocked when recording began]")
+        }
+        if counters.openAtStop > 0 {
+            lines.append("\(formatCount(counters.openAtStop)) threads still blocked at the end: counted to the end")
+        }
+        for (reason, nanoseconds) in offCPU.lostStacks.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(formatMilliseconds(nanoseconds)) off-CPU lost their \(reason)")
+        }
+        if counters.blockedMapFull > 0 {
+            lines.append("\(formatCount(counters.blockedMapFull)) switch-outs lost: the blocked-threads map was full")
+        }
+        if counters.countsMapFull > 0 {
+            lines.append("\(formatCount(counters.countsMapFull)) blocks sent through the ring buffer: the counts map was full "
+                + "(raise --counts-map-size)")
+        }
+        if counters.ringBufferFull > 0 {
+            lines.append("\(formatCount(counters.ringBufferFull)) blocks (\(formatMilliseconds(counters.ringBufferFullNanoseconds))) "
+                + "lost: the ring buffer was full")
+        }
+        if counters.switches + counters.blockedAtStart == 0 {
+            lines.append("no off-CPU time: the target never blocked while recording")
+        }
+        return lines
     }
 
     private var endReason: String {

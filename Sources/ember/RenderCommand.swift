@@ -134,8 +134,8 @@ struct Render: ParsableCommand {
         guard !builder.tree.isEmpty else {
             throw EmberError("no stacks in \(files.joined(separator: ", "))")
         }
-        options.countName = countName ?? unit ?? "samples"
         let tree = builder.finishTree()
+        options.countName = countName ?? unit ?? InputArguments.foldedCountName(of: tree)
         if outputs.targets.isEmpty {
             do { try FlameGraph.write(tree, options: options, toFile: "-") } catch let error as SystemError {
                 throw EmberError(error.description)

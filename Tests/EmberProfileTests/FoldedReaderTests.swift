@@ -20,6 +20,19 @@ final class FoldedReaderTests: XCTestCase {
         XCTAssertEqual(FoldedWriter.text(of: read(sorted)), sorted)
     }
 
+    func testOffCPUFramesKeepTheirKindThroughFoldedTextAndPprof() throws {
+        let text = "app;main;compute 20\napp;main;read;schedule_[k];[off-cpu]_[o] 1500\n"
+        let profile = read(text)
+        let frames = profile.frames(ofStack: profile.sampleStacks[1])
+        XCTAssertEqual(frames.map(\.kind), [.user, .user, .user, .kernel, .offCPU])
+        XCTAssertEqual(profile.name(ofFunction: frames[4].function), "[off-cpu]")
+        XCTAssertEqual(FoldedWriter.text(of: profile), text)
+        // pprof spells the kind as the location's mapping, and reads it back.
+        let back = try PprofReader.read(PprofWriter.encode(profile).bytes, name: "offcpu.pb.gz")
+        XCTAssertEqual(back.frames(ofStack: back.sampleStacks[1]).last?.kind, .offCPU)
+        XCTAssertEqual(FoldedWriter.text(of: back), text)
+    }
+
     func testInlinedFramesAreLinesOfTheFrameTheyWereInlinedInto() throws {
         let profile = read("app;hot_loop;step_one_[i];step_two_[i];leaf 5\napp;hot_loop 1\n")
         let locations = profile.locations(ofStack: profile.sampleStacks[0])

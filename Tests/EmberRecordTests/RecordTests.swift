@@ -346,22 +346,4 @@ final class RecordTests: RecordingTestCase {
         while try emberPrograms().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         return process
     }
-
-    private func emberPrograms() throws -> [String] {
-        let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"].first {
-            FileManager.default.isExecutableFile(atPath: $0)
-        }
-        guard let bpftool else { throw XCTSkip("bpftool is not installed (scripts/bootstrap installs it)") }
-        let result = try runProgram(bpftool, ["prog", "show"])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        // ember's programs are named after their functions: sample and follow_fork.
-        return result.stdout.split(separator: "\n").filter {
-            $0.contains(" name sample ") || $0.contains(" name follow_fork ")
-        }.map(String.init)
-    }
-
-    private func XCTAssertNoLeftoverEmberPrograms(file: StaticString = #filePath, line: UInt = #line) throws {
-        let left = try emberPrograms()
-        XCTAssertTrue(left.isEmpty, "BPF programs left loaded: \(left)", file: file, line: line)
-    }
 }

@@ -115,3 +115,34 @@ class RecordingTestCase: XCTestCase {
         return (result, try Folded(path: output))
     }
 }
+
+extension RecordingTestCase {
+    /// ember's BPF programs loaded now, as bpftool lists them.
+    func emberPrograms() throws -> [String] {
+        let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+        guard let bpftool else { throw XCTSkip("bpftool is not installed (scripts/bootstrap installs it)") }
+        let result = try runProgram(bpftool, ["prog", "show"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        // ember's programs are named after their functions: sample, follow_fork, on_switch.
+        return result.stdout.split(separator: "\n").filter {
+            $0.contains(" name sample ") || $0.contains(" name follow_fork ") || $0.contains(" name on_switch ")
+        }.map(String.init)
+    }
+
+    /// The loaded BPF programs with these names, as bpftool lists them.
+    func bpftoolPrograms(named names: [String]) throws -> [String] {
+        guard let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }) else { throw XCTSkip("bpftool is not installed (scripts/bootstrap installs it)") }
+        let result = try runProgram(bpftool, ["prog", "show"])
+        return result.stdout.split(separator: "\n").filter { line in names.contains { line.contains(" name \($0) ") } }
+            .map(String.init)
+    }
+
+    func XCTAssertNoLeftoverEmberPrograms(file: StaticString = #filePath, line: UInt = #line) throws {
+        let left = try emberPrograms()
+        XCTAssertTrue(left.isEmpty, "BPF programs left loaded: \(left)", file: file, line: line)
+    }
+}

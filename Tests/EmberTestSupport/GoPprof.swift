@@ -104,7 +104,7 @@ public enum GoPprof {
                     let file = mappingFiles[location.mapping] ?? ""
                     let suffix = file.hasPrefix("[kernel") ? "_[k]"
                         : (file == "[jit]" || (file.hasPrefix("/tmp/perf-") && file.hasSuffix(".map"))) ? "_[j]"
-                        : file == "[waker]" ? "_[w]" : ""
+                        : file == "[waker]" ? "_[w]" : file == "[off-cpu]" ? "_[o]" : ""
                     for (index, function) in location.functions.enumerated().reversed() {
                         frames.append(function + (index == location.functions.count - 1 ? suffix : "_[i]"))
                     }

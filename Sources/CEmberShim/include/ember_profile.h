@@ -192,4 +192,88 @@ enum ember_counter {
 	EMBER_COUNTER_COUNT,
 };
 
+/* ---------------------------------------------------------------------------------------
+ * Off-CPU time (Sources/EmberSampling/BPF/offcpu.bpf.c): the program on sched_switch notes
+ * when a target thread is switched out, with its stacks, and adds the time to the counts at
+ * switch-in. It shares the CPU program's config, targets, stacks and ring buffer maps.
+ * ------------------------------------------------------------------------------------- */
+
+/* The task that woke a blocked thread (sched_waking), and its stacks. */
+struct ember_offcpu_waker {
+	__u32 pid;
+	__u32 tid;
+	__s32 user_stack_id;
+	__s32 kernel_stack_id;
+	char comm[EMBER_TASK_COMM_LEN];
+};
+
+/* A key of the offcpu_counts map: the blocked thread's key, and (with wakeups) its waker. */
+struct ember_offcpu_key {
+	struct ember_sample_key blocked;
+	struct ember_offcpu_waker waker;
+};
+
+/* Where a switched-out thread blocked, and since when (the blocked map: tid → this; a
+ * thread's entry stays until it exits). */
+struct ember_offcpu_start {
+	struct ember_sample_key key;
+	__u64 time;             /* bpf_ktime_get_ns() at switch-out; 0: running now */
+	__u32 state;            /* enum ember_offcpu_state */
+	__u32 dropped;          /* 1: its state is filtered out (only its time is counted) */
+	struct ember_offcpu_waker waker; /* with wakeups: who woke it (tid 0: not known) */
+};
+
+/* The state a thread was switched out in, as a bit of ember_offcpu_config.states. */
+enum ember_offcpu_state {
+	EMBER_OFFCPU_RUNNABLE = 1,        /* preempted (R): waiting for a CPU */
+	EMBER_OFFCPU_INTERRUPTIBLE = 2,   /* S: a sleep, a wait on a file, a futex */
+	EMBER_OFFCPU_UNINTERRUPTIBLE = 4, /* D: disk I/O, some kernel locks */
+	EMBER_OFFCPU_OTHER = 8,           /* stopped, traced, parked */
+};
+
+/* Time and number of blocks of one key of the offcpu_counts map. */
+struct ember_offcpu_value {
+	__u64 nanoseconds;
+	__u64 blocks;
+};
+
+/* The single entry of the offcpu_config map. */
+struct ember_offcpu_config {
+	__u64 min_block_ns;     /* shorter blocks are counted as dropped, not kept */
+	__u32 states;           /* bits of enum ember_offcpu_state to keep */
+	__u32 wakeups;          /* 1: note each block's waker */
+};
+
+/* A ring-buffer record of kind EMBER_SAMPLE_OFF_CPU_TIME: a block the counts map had no
+ * room for. Its ember_stack_sample header's stack holds this payload. */
+#define EMBER_SAMPLE_OFF_CPU_TIME 16
+struct ember_offcpu_payload {
+	__u64 nanoseconds;
+	__s32 user_stack_id;
+	__s32 kernel_stack_id;
+	__u32 state;
+	__u32 unused;
+	struct ember_offcpu_waker waker;
+};
+
+/* Indices of the per-CPU offcpu_counters map. */
+enum ember_offcpu_counter {
+	EMBER_OFFCPU_SWITCHES = 0,        /* switch-outs of target threads noted */
+	EMBER_OFFCPU_BLOCKS,              /* switch-ins whose time was counted */
+	EMBER_OFFCPU_NANOSECONDS,         /* the time counted (kept or dropped by a filter) */
+	EMBER_OFFCPU_BLOCKED_MAP_FULL,    /* switch-outs not noted (their block is lost) */
+	EMBER_OFFCPU_COUNTS_MAP_FULL,     /* blocks sent through the ring buffer instead */
+	EMBER_OFFCPU_RING_BUFFER_FULL,    /* blocks lost with a full ring buffer... */
+	EMBER_OFFCPU_RING_BUFFER_FULL_NS, /* ...and their time */
+	EMBER_OFFCPU_USER_STACK_COLLISION,
+	EMBER_OFFCPU_KERNEL_STACK_COLLISION,
+	EMBER_OFFCPU_USER_STACK_ERROR,
+	EMBER_OFFCPU_KERNEL_STACK_ERROR,
+	EMBER_OFFCPU_SHORT_BLOCKS,        /* blocks under min_block_ns... */
+	EMBER_OFFCPU_SHORT_NS,            /* ...and their time */
+	EMBER_OFFCPU_STATE_BLOCKS,        /* blocks in a state filtered out... */
+	EMBER_OFFCPU_STATE_NS,            /* ...and their time */
+	EMBER_OFFCPU_COUNTER_COUNT,
+};
+
 #endif

@@ -12,6 +12,9 @@ public struct StackTransform: Sendable, Equatable {
     public var flameChart = false
     /// Multiply every count by this.
     public var factor: Double = 1
+    /// Round each sample's count (after `factor`) to a whole number: nanoseconds drawn as
+    /// whole microseconds.
+    public var roundsCounts = false
     /// Re-root on these functions: a stack is cut above its first (outermost) frame named
     /// one of them; stacks without such a frame are dropped.
     public var baseFrames: [String] = []
@@ -142,7 +145,8 @@ public struct FrameTreeBuilder {
         var nodes = direct ? [Int32](repeating: -1, count: profile.stacks.count) : []
         var chain: [Int32] = []
         for sample in 0..<profile.sampleCount {
-            let value = profile.value(ofSample: sample, type: type) * transform.factor
+            var value = profile.value(ofSample: sample, type: type) * transform.factor
+            if transform.roundsCounts { value.round() }
             let after: Double, before: Double
             switch counts {
             case .both: (after, before) = (value, value)

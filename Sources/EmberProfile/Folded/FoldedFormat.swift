@@ -13,6 +13,7 @@ public enum FoldedFormat {
         case .inlined: return "_[i]"
         case .jit: return "_[j]"
         case .waker: return "_[w]"
+        case .offCPU: return "_[o]"
         case .user, .process, .thread: return nil
         }
     }
@@ -29,6 +30,7 @@ public enum FoldedFormat {
         case UInt8(ascii: "i"): return .inlined
         case UInt8(ascii: "j"): return .jit
         case UInt8(ascii: "w"): return .waker
+        case UInt8(ascii: "o"): return .offCPU
         default: return .user
         }
     }

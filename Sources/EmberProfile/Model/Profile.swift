@@ -374,6 +374,10 @@ public struct ValueType: Hashable, Sendable, CustomStringConvertible {
     public static let samples = ValueType(type: "samples", unit: "count")
     /// CPU time, as Go's CPU profiles give it.
     public static let cpuNanoseconds = ValueType(type: "cpu", unit: "nanoseconds")
+    /// Time switched out (blocked, sleeping or waiting for a CPU), as off-CPU recordings give it.
+    public static let offCPUNanoseconds = ValueType(type: "off_cpu", unit: "nanoseconds")
+    /// On-CPU and off-CPU time together.
+    public static let wallNanoseconds = ValueType(type: "wall", unit: "nanoseconds")
     /// The two counts of a comparison.
     public static let before = ValueType(type: "before", unit: "count")
     public static let after = ValueType(type: "after", unit: "count")
@@ -398,6 +402,8 @@ public enum FrameKind: UInt8, Sendable, CaseIterable, BitwiseCopyable {
     case process
     /// The thread, as a frame under its process.
     case thread
+    /// The leaf of an off-CPU stack: the time above it was spent switched out.
+    case offCPU
 }
 
 /// An executable mapped into a process (pprof's `Mapping`).

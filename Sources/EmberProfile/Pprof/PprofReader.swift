@@ -361,6 +361,7 @@ public enum PprofReader {
             if file.hasPrefix("[kernel") || file.hasSuffix("vmlinux") { return .kernel }
             if file == "[jit]" || (file.hasPrefix("/tmp/perf-") && file.hasSuffix(".map")) { return .jit }
             if file == "[waker]" { return .waker }
+            if file == "[off-cpu]" { return .offCPU }
             return .user
         }
 

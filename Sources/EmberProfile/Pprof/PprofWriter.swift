@@ -160,6 +160,7 @@ public enum PprofWriter {
         case .kernel: return "[kernel.kallsyms]"
         case .jit: return "[jit]"
         case .waker: return "[waker]"
+        case .offCPU: return "[off-cpu]"
         case .user, .inlined, .process, .thread: return nil
         }
     }

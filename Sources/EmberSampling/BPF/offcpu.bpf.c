@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ember's off-CPU program: on every context switch, notes when a target thread is switched
+ * out, with its stacks (taken in its own context, the only moment its user stack is
+ * reachable), and at its switch-in adds the time it was away to the counts, keyed as the
+ * CPU profile's samples are. Every block that cannot be stored is counted in
+ * offcpu_counters.
+ *
+ * config, targets, stacks and stack_samples are the CPU program's maps (user space hands
+ * their descriptors over before loading): one pid filter, one stack table, one ring buffer.
+ */
+#include <linux/bpf.h>
+#include <linux/errno.h>
+#include <bpf/bpf_helpers.h>
+#include "ember_profile.h"
+#include "ember_task.h"
+
+/* Shared with profile.bpf.c: the definitions must match (libbpf checks them on reuse). */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, EMBER_MAX_STACK_DEPTH * sizeof(__u64));
+	__uint(max_entries, 16384);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, 8192);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_config);
+	__uint(max_entries, 1);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} stack_samples SEC(".maps");
+
+/* Its own. Sizes are placeholders: user space sets them before loading. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct ember_offcpu_start);
+	__uint(max_entries, 65536);
+} blocked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ember_offcpu_key);
+	__type(value, struct ember_offcpu_value);
+	__uint(max_entries, 65536);
+} offcpu_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_offcpu_config);
+	__uint(max_entries, 1);
+} offcpu_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, EMBER_OFFCPU_COUNTER_COUNT);
+} offcpu_counters SEC(".maps");
+
+static __always_inline void add(__u32 counter, __u64 amount)
+{
+	__u64 *value = bpf_map_lookup_elem(&offcpu_counters, &counter);
+	if (value)
+		*value += amount; /* per-CPU: no other writer */
+}
+
+static __always_inline void count_stack_error(__s32 id, __u32 collision, __u32 other)
+{
+	if (id == -EEXIST)
+		add(collision, 1);
+	else if (id < 0 && id != -EFAULT)
+		add(other, 1);
+}
+
+#define TASK_INTERRUPTIBLE 0x0001
+#define TASK_UNINTERRUPTIBLE 0x0002
+#define TASK_NOLOAD 0x0400
+
+static __always_inline __u32 state_bit(unsigned int state)
+{
+	if (state == 0)
+		return EMBER_OFFCPU_RUNNABLE;
+	if (state & TASK_INTERRUPTIBLE)
+		return EMBER_OFFCPU_INTERRUPTIBLE;
+	if ((state & TASK_UNINTERRUPTIBLE) && !(state & TASK_NOLOAD))
+		return EMBER_OFFCPU_UNINTERRUPTIBLE;
+	return EMBER_OFFCPU_OTHER;
+}
+
+/* The block `start` ended `elapsed` ns after it began: kept, dropped by a filter, or sent
+ * whole through the ring buffer when the counts map has no room. */
+static __always_inline void count_block(struct ember_offcpu_config *ocfg, struct ember_offcpu_start *start,
+					__u64 elapsed)
+{
+	add(EMBER_OFFCPU_NANOSECONDS, elapsed);
+	if (start->dropped) {
+		add(EMBER_OFFCPU_STATE_BLOCKS, 1);
+		add(EMBER_OFFCPU_STATE_NS, elapsed);
+		return;
+	}
+	if (elapsed < ocfg->min_block_ns) {
+		add(EMBER_OFFCPU_SHORT_BLOCKS, 1);
+		add(EMBER_OFFCPU_SHORT_NS, elapsed);
+		return;
+	}
+	add(EMBER_OFFCPU_BLOCKS, 1);
+	struct ember_offcpu_key key;
+	__builtin_memcpy(&key.blocked, &start->key, sizeof(key.blocked));
+	__builtin_memcpy(&key.waker, &start->waker, sizeof(key.waker));
+	struct ember_offcpu_value *value = bpf_map_lookup_elem(&offcpu_counts, &key);
+	if (!value) {
+		struct ember_offcpu_value zero = {};
+		bpf_map_update_elem(&offcpu_counts, &key, &zero, BPF_NOEXIST);
+		value = bpf_map_lookup_elem(&offcpu_counts, &key);
+	}
+	if (value) {
+		__sync_fetch_and_add(&value->nanoseconds, elapsed);
+		__sync_fetch_and_add(&value->blocks, 1);
+		return;
+	}
+	add(EMBER_OFFCPU_COUNTS_MAP_FULL, 1);
+	struct ember_stack_sample *record = bpf_ringbuf_reserve(
+		&stack_samples, sizeof(struct ember_stack_sample) + sizeof(struct ember_offcpu_payload), 0);
+	if (!record) {
+		add(EMBER_OFFCPU_RING_BUFFER_FULL, 1);
+		add(EMBER_OFFCPU_RING_BUFFER_FULL_NS, elapsed);
+		return;
+	}
+	__builtin_memset(record, 0, sizeof(*record));
+	record->pid = start->key.pid;
+	record->tid = start->key.tid;
+	record->kind = EMBER_SAMPLE_OFF_CPU_TIME;
+	record->stack_size = sizeof(struct ember_offcpu_payload);
+	record->time = start->time;
+	record->stack_words[0] = start->key.stack_words[0];
+	record->stack_words[1] = start->key.stack_words[1];
+	__builtin_memcpy(record->comm, start->key.comm, sizeof(record->comm));
+	struct ember_offcpu_payload *payload = (void *)(record + 1);
+	payload->nanoseconds = elapsed;
+	payload->user_stack_id = start->key.user_stack_id;
+	payload->kernel_stack_id = start->key.kernel_stack_id;
+	payload->state = start->state;
+	payload->unused = 0;
+	__builtin_memcpy(&payload->waker, &start->waker, sizeof(payload->waker));
+	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
+}
+
+/* The thread leaving the CPU: when, in which state, and its stacks. */
+static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg, struct ember_offcpu_config *ocfg,
+					    struct task_struct *prev, unsigned int prev_state, __u64 now)
+{
+	__u32 tid = prev->pid;
+	__u32 tgid = prev->tgid;
+	if (tid == 0)
+		return; /* a CPU's idle task */
+	if (cfg->filter_by_pid && !bpf_map_lookup_elem(&targets, &tgid))
+		return;
+	if (tgid == cfg->ignored_tgid)
+		return;
+	if (prev->flags & PF_EXITING)
+		return; /* its last switch: it never comes back */
+
+	struct ember_offcpu_start start = {};
+	start.time = now;
+	start.state = state_bit(prev_state);
+	start.dropped = !(ocfg->states & start.state);
+	start.key.pid = tgid;
+	start.key.tid = tid;
+	start.key.user_stack_id = -EFAULT;
+	start.key.kernel_stack_id = -EFAULT;
+	start.waker.user_stack_id = -EFAULT;
+	start.waker.kernel_stack_id = -EFAULT;
+	if (!start.dropped) {
+		bpf_get_current_comm(&start.key.comm, sizeof(start.key.comm));
+		if (cfg->kernel_stacks) {
+			/* The first two frames are this program and its tracepoint's trampoline. */
+			start.key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 2 & BPF_F_SKIP_FIELD_MASK);
+			count_stack_error(start.key.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
+					  EMBER_OFFCPU_KERNEL_STACK_ERROR);
+		}
+		if (!(prev->flags & (PF_KTHREAD | PF_EXITING))) {
+			start.key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+			count_stack_error(start.key.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
+					  EMBER_OFFCPU_USER_STACK_ERROR);
+			__u64 ip, sp, bp, words[2] = {};
+			if (cfg->stack_words && start.key.user_stack_id >= 0 &&
+			    user_registers(prev, &ip, &sp, &bp) == 0 &&
+			    bpf_probe_read_user(words, sizeof(words), (void *)sp) == 0) {
+				start.key.stack_words[0] = code_address_or_zero(words[0]);
+				start.key.stack_words[1] = code_address_or_zero(words[1]);
+			}
+		}
+	}
+	/* A thread's entry stays while it lives (taken at switch-in by setting its time to 0):
+	 * written in place, not allocated and freed at every switch. */
+	struct ember_offcpu_start *entry = bpf_map_lookup_elem(&blocked, &tid);
+	if (entry) {
+		__builtin_memcpy(entry, &start, sizeof(start));
+	} else if (bpf_map_update_elem(&blocked, &tid, &start, BPF_NOEXIST) != 0) {
+		add(EMBER_OFFCPU_BLOCKED_MAP_FULL, 1);
+		return;
+	}
+	add(EMBER_OFFCPU_SWITCHES, 1);
+}
+
+SEC("tp_btf/sched_switch")
+int on_switch(__u64 *ctx)
+{
+	/* TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next,
+	 *          unsigned int prev_state) */
+	struct task_struct *prev = (struct task_struct *)ctx[1];
+	struct task_struct *next = (struct task_struct *)ctx[2];
+	unsigned int prev_state = (unsigned int)ctx[3];
+	__u32 zero = 0;
+	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct ember_offcpu_config *ocfg = bpf_map_lookup_elem(&offcpu_config, &zero);
+	if (!cfg || !ocfg)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	note_switch_out(ctx, cfg, ocfg, prev, prev_state, now);
+
+	/* Only target threads have an entry: this lookup is the whole cost for the others. */
+	__u32 tid = next->pid;
+	struct ember_offcpu_start *start = bpf_map_lookup_elem(&blocked, &tid);
+	if (!start || start->time == 0)
+		return 0;
+	__u64 elapsed = now > start->time ? now - start->time : 0;
+	count_block(ocfg, start, elapsed);
+	start->time = 0;
+	return 0;
+}
+
+/* With wakeups: the task waking a blocked target thread, with its stacks (taken here, in
+ * the waker's context). A wakeup from an interrupt names the task it interrupted. */
+SEC("tp_btf/sched_waking")
+int on_waking(__u64 *ctx)
+{
+	struct task_struct *woken = (struct task_struct *)ctx[0];
+	__u32 zero = 0;
+	struct ember_offcpu_config *ocfg = bpf_map_lookup_elem(&offcpu_config, &zero);
+	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!ocfg || !cfg || !ocfg->wakeups)
+		return 0;
+	__u32 tid = woken->pid;
+	struct ember_offcpu_start *start = bpf_map_lookup_elem(&blocked, &tid);
+	if (!start || start->time == 0 || start->dropped || start->waker.tid != 0)
+		return 0; /* not blocked, filtered out, or woken already */
+	struct ember_offcpu_waker waker = {};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	waker.pid = pid_tgid >> 32;
+	waker.tid = (__u32)pid_tgid;
+	waker.user_stack_id = -EFAULT;
+	waker.kernel_stack_id = -EFAULT;
+	bpf_get_current_comm(&waker.comm, sizeof(waker.comm));
+	if (cfg->kernel_stacks) {
+		/* The first two frames are this program and its tracepoint's trampoline. */
+		waker.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 2 & BPF_F_SKIP_FIELD_MASK);
+		count_stack_error(waker.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
+				  EMBER_OFFCPU_KERNEL_STACK_ERROR);
+	}
+	struct task_struct *current = bpf_get_current_task_btf();
+	if (waker.tid != 0 && !(current->flags & (PF_KTHREAD | PF_EXITING))) {
+		waker.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		count_stack_error(waker.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
+				  EMBER_OFFCPU_USER_STACK_ERROR);
+	}
+	if (waker.tid == 0)
+		waker.tid = (__u32)-1; /* an idle CPU's interrupt: known, but no task */
+	__builtin_memcpy(&start->waker, &waker, sizeof(waker));
+	return 0;
+}
+
+/* A thread that ends gives its entry back. */
+SEC("tp_btf/sched_process_exit")
+int on_exit(__u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	__u32 tid = task->pid;
+	bpf_map_delete_elem(&blocked, &tid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

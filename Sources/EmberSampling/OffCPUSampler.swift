@@ -1,0 +1,451 @@
+import CEmberShim
+import CLibBPF
+import EmberSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The states a thread can be switched out in, as `--state` names them.
+public struct OffCPUStates: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// R: preempted, waiting for a CPU.
+    public static let runnable = OffCPUStates(rawValue: EMBER_OFFCPU_RUNNABLE.rawValue)
+    /// S: sleeping until something happens (a sleep, a read, a futex).
+    public static let interruptible = OffCPUStates(rawValue: EMBER_OFFCPU_INTERRUPTIBLE.rawValue)
+    /// D: uninterruptible (disk I/O, some kernel locks).
+    public static let uninterruptible = OffCPUStates(rawValue: EMBER_OFFCPU_UNINTERRUPTIBLE.rawValue)
+    /// Stopped, traced, parked and the rest.
+    public static let other = OffCPUStates(rawValue: EMBER_OFFCPU_OTHER.rawValue)
+    public static let all: OffCPUStates = [.runnable, .interruptible, .uninterruptible, .other]
+}
+
+/// What the off-CPU program keeps, and the sizes of its maps.
+public struct OffCPUConfiguration: Sendable {
+    /// Blocks shorter than this (nanoseconds) are counted as dropped, not kept.
+    public var minimumBlock: UInt64 = 1_000
+    public var states: OffCPUStates = .all
+    /// Entries of the map of threads switched out now.
+    public var blockedMapSize = 65536
+    /// Entries of the map of off-CPU time by key.
+    public var countsMapSize = 65536
+    /// Note the task that woke each blocked thread, with its stacks (`sched_waking`).
+    public var wakeups = false
+
+    public init() {}
+}
+
+/// What the off-CPU program's counters say, plus the time still open when it stopped.
+public struct OffCPUCounters: Sendable, Equatable {
+    /// Switch-outs of target threads noted.
+    public var switches: UInt64 = 0
+    /// Blocks whose time was kept.
+    public var blocks: UInt64 = 0
+    /// All the time counted: kept, or dropped by a filter.
+    public var nanoseconds: UInt64 = 0
+    /// Switch-outs that could not be noted: the blocked map was full (their time is lost).
+    public var blockedMapFull: UInt64 = 0
+    /// Blocks sent through the ring buffer because the counts map was full (not lost).
+    public var countsMapFull: UInt64 = 0
+    /// Blocks lost because the ring buffer was full, and their time.
+    public var ringBufferFull: UInt64 = 0
+    public var ringBufferFullNanoseconds: UInt64 = 0
+    public var userStackCollisions: UInt64 = 0
+    public var kernelStackCollisions: UInt64 = 0
+    public var userStackErrors: UInt64 = 0
+    public var kernelStackErrors: UInt64 = 0
+    /// Blocks under the minimum, and their time.
+    public var shortBlocks: UInt64 = 0
+    public var shortNanoseconds: UInt64 = 0
+    /// Blocks in a state left out, and their time.
+    public var stateBlocks: UInt64 = 0
+    public var stateNanoseconds: UInt64 = 0
+    /// Threads still switched out when recording stopped (their time counted to the stop).
+    public var openAtStop: UInt64 = 0
+    /// Threads found blocked when recording began (their stack is not known).
+    public var blockedAtStart: UInt64 = 0
+
+    public init() {}
+}
+
+/// The task that woke a blocked thread, and its stacks (ids in the stack map, or -errno).
+public struct OffCPUWaker: Hashable, Sendable {
+    public var pid: Int32
+    /// -1: an interrupt on an idle CPU.
+    public var tid: Int32
+    public var comm: String
+    public var userStackID: Int32
+    public var kernelStackID: Int32
+}
+
+/// Where a thread blocked (as a CPU sample's key), and with wakeups who woke it.
+public struct OffCPUKey: Hashable, Sendable {
+    public var blocked: SampleKey
+    public var waker: OffCPUWaker?
+}
+
+/// Off-CPU time as read at the end: nanoseconds and blocks by key, and the stacks.
+public struct OffCPUSamples: Sendable {
+    /// Nanoseconds by key.
+    public var times: [OffCPUKey: UInt64]
+    /// Blocks by key.
+    public var blocks: [OffCPUKey: UInt64]
+    /// The addresses of the stacks the keys name, innermost first.
+    public var stacks: [Int32: [UInt64]]
+    public var counters: OffCPUCounters
+}
+
+/// The stack id of a thread found blocked when recording began: its stack was taken
+/// before ember was there to see it.
+public let blockedBeforeRecordingStackID = -ESRCH
+
+/// Off-CPU time: a BPF program on the `sched_switch` BTF tracepoint that notes when a
+/// target thread leaves the CPU, with its stacks, and counts the time until it comes back.
+///
+/// It shares the ``Sampler``'s pid filter, stack map and ring buffer, so forks are followed
+/// and stacks read as for CPU samples; the sampler must outlive it. It owns its own BPF object
+/// and link, released in ``close()`` (and on deinit), and being file descriptors, by the
+/// kernel if ember dies.
+public final class OffCPUSampler {
+    public let configuration: OffCPUConfiguration
+    private let sampler: Sampler
+    private var object: OpaquePointer?
+    private var link: OpaquePointer?
+    private var exitLink: OpaquePointer?
+    private var wakingLink: OpaquePointer?
+    private var countsMap: Int32 = -1
+    private var blockedMap: Int32 = -1
+    private var countersMap: Int32 = -1
+    /// Blocks that came through the ring buffer (the counts map was full).
+    private var overflow: [OffCPUKey: (nanoseconds: UInt64, blocks: UInt64)] = [:]
+    private var stopTime: UInt64?
+    private var blockedAtStart: UInt64 = 0
+
+    /// Loads the program beside `sampler`'s; nothing runs until ``start(seeding:)``.
+    public init(sharing sampler: Sampler, configuration: OffCPUConfiguration) throws {
+        self.sampler = sampler
+        self.configuration = configuration
+        do { try load() } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    private func load() throws {
+        let bytes = EmbeddedProgram.offCPU
+        let opened: OpaquePointer? = bytes.withUnsafeBytes { buffer in
+            bpf_object__open_mem(buffer.baseAddress, buffer.count, nil)
+        }
+        guard let object = opened else {
+            throw SamplingError.from(errno: errno, doing: "open the off-CPU BPF program", detail: sampler.libbpfMessage())
+        }
+        self.object = object
+        for name in ["stacks", "targets", "config", "stack_samples"] {
+            let shared = try sampler.map(named: name)
+            let result = bpf_map__reuse_fd(try map(name), bpf_map__fd(shared))
+            if result != 0 { throw SamplingError.from(errno: -result, doing: "share the \(name) map") }
+        }
+        try setMaxEntries("blocked", configuration.blockedMapSize)
+        try setMaxEntries("offcpu_counts", configuration.countsMapSize)
+        let loaded = bytes.withUnsafeBytes { _ in bpf_object__load(object) }
+        if loaded != 0 {
+            let detail = sampler.libbpfMessage()
+            if detail.contains("sched_switch") || -loaded == ESRCH || -loaded == ENOENT {
+                throw SamplingError.unsupportedKernel(
+                    "off-CPU time needs the sched_switch BTF tracepoint (tp_btf) and /sys/kernel/btf/vmlinux (\(detail))")
+            }
+            throw SamplingError.from(errno: -loaded, doing: "load the off-CPU BPF program", detail: detail)
+        }
+        countsMap = bpf_map__fd(try map("offcpu_counts"))
+        blockedMap = bpf_map__fd(try map("blocked"))
+        countersMap = bpf_map__fd(try map("offcpu_counters"))
+        var config = ember_offcpu_config()
+        config.min_block_ns = configuration.minimumBlock
+        config.states = configuration.states.rawValue
+        config.wakeups = configuration.wakeups ? 1 : 0
+        var zero: UInt32 = 0
+        if bpf_map_update_elem(bpf_map__fd(try map("offcpu_config")), &zero, &config, UInt64(BPF_ANY)) != 0 {
+            throw SamplingError.from(errno: errno, doing: "configure the off-CPU BPF program")
+        }
+    }
+
+    /// Attaches to `sched_switch`, then notes the threads of `processes` (every process with
+    /// nil) that are blocked already: their time counts from now, under a stack that says
+    /// they were blocked when recording began.
+    public func start(seeding processes: [pid_t]?) throws {
+        guard let object, let program = bpf_object__find_program_by_name(object, "on_switch") else {
+            throw SamplingError.system("the embedded off-CPU BPF object lacks its on_switch program")
+        }
+        guard let attached = bpf_program__attach(program) else {
+            throw SamplingError.unsupportedKernel(
+                "could not attach to the sched_switch BTF tracepoint: \(String(cString: strerror(errno)))")
+        }
+        link = attached
+        guard let exit = bpf_object__find_program_by_name(object, "on_exit"), let exitAttached = bpf_program__attach(exit)
+        else {
+            throw SamplingError.unsupportedKernel(
+                "could not attach to the sched_process_exit BTF tracepoint: \(String(cString: strerror(errno)))")
+        }
+        exitLink = exitAttached
+        if configuration.wakeups {
+            guard let waking = bpf_object__find_program_by_name(object, "on_waking"),
+                  let wakingAttached = bpf_program__attach(waking)
+            else {
+                throw SamplingError.unsupportedKernel(
+                    "--wakeups needs the sched_waking BTF tracepoint: \(String(cString: strerror(errno)))")
+            }
+            wakingLink = wakingAttached
+        }
+        let now = UInt64(Clock.monotonicNanoseconds())
+        let ignored = getpid()
+        let pids = processes ?? FileContents.directoryEntries("/proc").compactMap { pid_t($0) }
+        for pid in pids where pid != ignored {
+            for tid in FileContents.directoryEntries("/proc/\(pid)/task").compactMap({ pid_t($0) }) {
+                seed(pid: pid, tid: tid, time: now)
+            }
+        }
+    }
+
+    private func seed(pid: pid_t, tid: pid_t, time: UInt64) {
+        guard let stat = try? FileContents.text("/proc/\(pid)/task/\(tid)/stat"),
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
+              let state = stat[stat.index(after: close)...].dropFirst().first
+        else { return }
+        let bit: OffCPUStates
+        switch state {
+        case "S": bit = .interruptible
+        case "D": bit = .uninterruptible
+        default: return  // running, idle kernel threads, zombies
+        }
+        var start = ember_offcpu_start()
+        start.key.pid = UInt32(bitPattern: pid)
+        start.key.tid = UInt32(bitPattern: tid)
+        start.key.user_stack_id = blockedBeforeRecordingStackID
+        start.key.kernel_stack_id = blockedBeforeRecordingStackID
+        withUnsafeMutableBytes(of: &start.key.comm) { comm in
+            for (index, byte) in stat[stat.index(after: open)..<close].utf8.prefix(comm.count - 1).enumerated() {
+                comm[index] = byte
+            }
+        }
+        start.time = time
+        start.state = bit.rawValue
+        start.dropped = configuration.states.contains(bit) ? 0 : 1
+        var key = UInt32(bitPattern: tid)
+        // A thread that switched out since the program was attached has its real stack.
+        if bpf_map_update_elem(blockedMap, &key, &start, UInt64(BPF_NOEXIST)) == 0 { blockedAtStart += 1 }
+    }
+
+    /// Detaches from `sched_switch`: the maps no longer change. Time still open counts to now.
+    public func stop() {
+        if let link {
+            bpf_link__destroy(link)
+            self.link = nil
+            stopTime = UInt64(Clock.monotonicNanoseconds())
+        }
+        if let exitLink {
+            bpf_link__destroy(exitLink)
+            self.exitLink = nil
+        }
+        if let wakingLink {
+            bpf_link__destroy(wakingLink)
+            self.wakingLink = nil
+        }
+    }
+
+    /// Takes a ring-buffer record of kind ``StackSample/Kind/offCPUTime``.
+    public func add(_ record: StackSample) {
+        guard record.kind == .offCPUTime, let block = record.offCPUBlock else { return }
+        let key = OffCPUKey(
+            blocked: SampleKey(pid: record.pid, tid: record.tid, comm: record.comm, userStackID: block.userStackID,
+                               kernelStackID: block.kernelStackID, stackWords: record.stackWords),
+            waker: block.waker)
+        overflow[key, default: (0, 0)].nanoseconds += block.nanoseconds
+        overflow[key, default: (0, 0)].blocks += 1
+    }
+
+    /// The processes with off-CPU time so far, or switched out now (for system-wide recordings).
+    public func sampledProcesses() -> Set<pid_t> {
+        var pids = Set(overflow.keys.map(\.blocked.pid))
+        forEachCountKey { key, _ in pids.insert(pid_t(bitPattern: key.blocked.pid)) }
+        forEachOpenBlock { start in pids.insert(pid_t(bitPattern: start.key.pid)) }
+        return pids
+    }
+
+    /// Takes out of the maps the time of `processes`, which have ended, with their stacks.
+    public func takeTimes(of processes: Set<pid_t>) -> OffCPUSamples {
+        var keys: [ember_offcpu_key] = []
+        forEachCountKey { raw, _ in
+            if processes.contains(pid_t(bitPattern: raw.blocked.pid)) { keys.append(raw) }
+        }
+        var times: [OffCPUKey: UInt64] = [:]
+        var blocks: [OffCPUKey: UInt64] = [:]
+        for var raw in keys {
+            var value = ember_offcpu_value()
+            guard bpf_map_lookup_and_delete_elem(countsMap, &raw, &value) == 0 else { continue }
+            let key = offCPUKey(raw.blocked, raw.waker)
+            times[key, default: 0] += value.nanoseconds
+            blocks[key, default: 0] += value.blocks
+        }
+        for (key, value) in overflow where processes.contains(key.blocked.pid) {
+            times[key, default: 0] += value.nanoseconds
+            blocks[key, default: 0] += value.blocks
+            overflow[key] = nil
+        }
+        return samples(times: times, blocks: blocks, counters: counters())
+    }
+
+    /// Stops and reads every block, with the time of the threads still switched out counted
+    /// to the stop.
+    public func collect() -> OffCPUSamples {
+        stop()
+        var times: [OffCPUKey: UInt64] = [:]
+        var blocks: [OffCPUKey: UInt64] = [:]
+        forEachCountKey { raw, value in
+            let key = offCPUKey(raw.blocked, raw.waker)
+            times[key, default: 0] += value.nanoseconds
+            blocks[key, default: 0] += value.blocks
+        }
+        for (key, value) in overflow {
+            times[key, default: 0] += value.nanoseconds
+            blocks[key, default: 0] += value.blocks
+        }
+        var counters = counters()
+        let stop = stopTime ?? UInt64(Clock.monotonicNanoseconds())
+        forEachOpenBlock { start in
+            let elapsed = stop > start.time ? stop - start.time : 0
+            counters.openAtStop += 1
+            counters.nanoseconds += elapsed
+            if start.dropped != 0 {
+                counters.stateBlocks += 1
+                counters.stateNanoseconds += elapsed
+            } else if elapsed < configuration.minimumBlock {
+                counters.shortBlocks += 1
+                counters.shortNanoseconds += elapsed
+            } else {
+                let key = offCPUKey(start.key, start.waker)
+                times[key, default: 0] += elapsed
+                blocks[key, default: 0] += 1
+                counters.blocks += 1
+            }
+        }
+        return samples(times: times, blocks: blocks, counters: counters)
+    }
+
+    private func samples(times: [OffCPUKey: UInt64], blocks: [OffCPUKey: UInt64],
+                         counters: OffCPUCounters) -> OffCPUSamples {
+        var ids = Set<Int32>()
+        for key in times.keys {
+            for id in [key.blocked.userStackID, key.blocked.kernelStackID, key.waker?.userStackID ?? -1,
+                       key.waker?.kernelStackID ?? -1] where id >= 0 {
+                ids.insert(id)
+            }
+        }
+        return OffCPUSamples(times: times, blocks: blocks, stacks: sampler.readStacks(ids), counters: counters)
+    }
+
+    /// Reads the per-CPU counters, summed over CPUs.
+    public func counters() -> OffCPUCounters {
+        let cpus = Int(libbpf_num_possible_cpus())
+        var values = [UInt64](repeating: 0, count: max(cpus, 1))
+        func read(_ counter: ember_offcpu_counter) -> UInt64 {
+            var index = counter.rawValue
+            guard bpf_map_lookup_elem(countersMap, &index, &values) == 0 else { return 0 }
+            return values.reduce(0, &+)
+        }
+        var result = OffCPUCounters()
+        result.switches = read(EMBER_OFFCPU_SWITCHES)
+        result.blocks = read(EMBER_OFFCPU_BLOCKS)
+        result.nanoseconds = read(EMBER_OFFCPU_NANOSECONDS)
+        result.blockedMapFull = read(EMBER_OFFCPU_BLOCKED_MAP_FULL)
+        result.countsMapFull = read(EMBER_OFFCPU_COUNTS_MAP_FULL)
+        result.ringBufferFull = read(EMBER_OFFCPU_RING_BUFFER_FULL)
+        result.ringBufferFullNanoseconds = read(EMBER_OFFCPU_RING_BUFFER_FULL_NS)
+        result.userStackCollisions = read(EMBER_OFFCPU_USER_STACK_COLLISION)
+        result.kernelStackCollisions = read(EMBER_OFFCPU_KERNEL_STACK_COLLISION)
+        result.userStackErrors = read(EMBER_OFFCPU_USER_STACK_ERROR)
+        result.kernelStackErrors = read(EMBER_OFFCPU_KERNEL_STACK_ERROR)
+        result.shortBlocks = read(EMBER_OFFCPU_SHORT_BLOCKS)
+        result.shortNanoseconds = read(EMBER_OFFCPU_SHORT_NS)
+        result.stateBlocks = read(EMBER_OFFCPU_STATE_BLOCKS)
+        result.stateNanoseconds = read(EMBER_OFFCPU_STATE_NS)
+        result.blockedAtStart = blockedAtStart
+        return result
+    }
+
+    private func offCPUKey(_ raw: ember_sample_key, _ waker: ember_offcpu_waker) -> OffCPUKey {
+        OffCPUKey(
+            blocked: SampleKey(pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
+                               userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
+                               stackWords: [raw.stack_words.0, raw.stack_words.1]),
+            waker: offCPUWaker(waker))
+    }
+
+    private func forEachCountKey(_ body: (ember_offcpu_key, ember_offcpu_value) -> Void) {
+        var key = ember_offcpu_key()
+        var previous = ember_offcpu_key()
+        var first = true
+        var value = ember_offcpu_value()
+        while withUnsafePointer(to: &previous, { previousPointer in
+            bpf_map_get_next_key(countsMap, first ? nil : UnsafeRawPointer(previousPointer), &key)
+        }) == 0 {
+            if bpf_map_lookup_elem(countsMap, &key, &value) == 0 { body(key, value) }
+            previous = key
+            first = false
+        }
+    }
+
+    private func forEachOpenBlock(_ body: (ember_offcpu_start) -> Void) {
+        var key: UInt32 = 0
+        var previous: UInt32 = 0
+        var first = true
+        var value = ember_offcpu_start()
+        while withUnsafePointer(to: &previous, { previousPointer in
+            bpf_map_get_next_key(blockedMap, first ? nil : UnsafeRawPointer(previousPointer), &key)
+        }) == 0 {
+            if bpf_map_lookup_elem(blockedMap, &key, &value) == 0, value.time != 0 { body(value) }
+            previous = key
+            first = false
+        }
+    }
+
+    /// Releases the link and the object (the shared maps stay the sampler's). Idempotent.
+    public func close() {
+        stop()
+        if let object { bpf_object__close(object) }
+        object = nil
+    }
+
+    private func map(_ name: String) throws -> OpaquePointer {
+        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
+            throw SamplingError.system("the embedded off-CPU BPF object lacks the \(name) map")
+        }
+        return map
+    }
+
+    private func setMaxEntries(_ name: String, _ entries: Int) throws {
+        guard entries > 0, entries <= 1 << 24 else {
+            throw SamplingError.system("the \(name) map size must be between 1 and \(1 << 24)")
+        }
+        let result = bpf_map__set_max_entries(try map(name), UInt32(entries))
+        if result != 0 { throw SamplingError.from(errno: -result, doing: "size the \(name) map") }
+    }
+}
+
+extension StackSample {
+    /// An off-CPU record's block: its time and stack ids.
+    public var offCPUBlock: (nanoseconds: UInt64, userStackID: Int32, kernelStackID: Int32, waker: OffCPUWaker?)? {
+        guard kind == .offCPUTime, bytes.count >= MemoryLayout<ember_offcpu_payload>.size else { return nil }
+        let payload = bytes.loadUnaligned(as: ember_offcpu_payload.self)
+        return (payload.nanoseconds, payload.user_stack_id, payload.kernel_stack_id, offCPUWaker(payload.waker))
+    }
+}
+
+/// A waker as the BPF program noted it; nil when none was (tid 0).
+private func offCPUWaker(_ raw: ember_offcpu_waker) -> OffCPUWaker? {
+    guard raw.tid != 0 else { return nil }
+    return OffCPUWaker(pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
+                       userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id)
+}
