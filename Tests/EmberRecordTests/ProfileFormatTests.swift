@@ -55,9 +55,12 @@ final class ProfileFormatTests: RecordingTestCase {
         // With --lines, folded frames carry their position: pprof keeps it in the lines instead.
         let withoutPositions = folded.stacks.reduce(into: [[String]: Double]()) { result, entry in
             let frames = entry.key.map { frame -> String in
-                guard let open = frame.range(of: " ("), frame.contains(".c:") || frame.contains(".h:") else { return frame }
+                // Any source file: a sample may land in libc's assembly (syscall-template.S:117).
                 let suffix = frame.hasSuffix("_[i]") ? "_[i]" : frame.hasSuffix("_[k]") ? "_[k]" : ""
-                return String(frame[..<open.lowerBound]) + suffix
+                let name = frame.dropLast(suffix.count)
+                guard name.hasSuffix(")"), let open = name.range(of: " (", options: .backwards),
+                      name[open.upperBound...].contains(":") else { return frame }
+                return String(name[..<open.lowerBound]) + suffix
             }
             result[frames, default: 0] += entry.value
         }
