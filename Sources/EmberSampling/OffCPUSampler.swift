@@ -348,13 +348,8 @@ public final class OffCPUSampler {
 
     /// Reads the per-CPU counters, summed over CPUs.
     public func counters() -> OffCPUCounters {
-        let cpus = Int(libbpf_num_possible_cpus())
-        var values = [UInt64](repeating: 0, count: max(cpus, 1))
-        func read(_ counter: ember_offcpu_counter) -> UInt64 {
-            var index = counter.rawValue
-            guard bpf_map_lookup_elem(countersMap, &index, &values) == 0 else { return 0 }
-            return values.reduce(0, &+)
-        }
+        var map = PerCPUCounters(map: countersMap)
+        func read(_ counter: ember_offcpu_counter) -> UInt64 { map.sum(counter.rawValue) }
         var result = OffCPUCounters()
         result.switches = read(EMBER_OFFCPU_SWITCHES)
         result.blocks = read(EMBER_OFFCPU_BLOCKS)

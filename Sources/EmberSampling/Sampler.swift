@@ -388,13 +388,8 @@ public final class Sampler {
 
     /// Reads the per-CPU loss counters, summed over CPUs.
     public func counters() -> SamplingCounters {
-        let cpus = Int(libbpf_num_possible_cpus())
-        var values = [UInt64](repeating: 0, count: max(cpus, 1))
-        func read(_ counter: ember_counter) -> UInt64 {
-            var index = counter.rawValue
-            guard bpf_map_lookup_elem(countersMap, &index, &values) == 0 else { return 0 }
-            return values.reduce(0, &+)
-        }
+        var map = PerCPUCounters(map: countersMap)
+        func read(_ counter: ember_counter) -> UInt64 { map.sum(counter.rawValue) }
         var result = SamplingCounters()
         result.samples = read(EMBER_SAMPLES)
         result.userStackCollisions = read(EMBER_USER_STACK_COLLISION)
