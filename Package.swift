@@ -89,6 +89,9 @@ let package = Package(
         .testTarget(name: "EmberRenderingTests", dependencies: ["EmberRendering", "EmberProfile"]),
         .testTarget(name: "EmberUnwindingTests", dependencies: ["EmberUnwinding", "EmberELF", "EmberTestSupport"]),
         .testTarget(name: "EmberSymbolizationTests", dependencies: ["EmberSymbolization", "EmberSystem", "EmberTestSupport"]),
+        .testTarget(name: "EmberRecordingTests", dependencies: [
+            "EmberRecording", "EmberProfile", "EmberSymbolization", "EmberUnwinding", "EmberTestSupport",
+        ]),
         // End to end: runs the built `ember` binary on the sample workloads.
         .testTarget(
             name: "EmberRecordTests",

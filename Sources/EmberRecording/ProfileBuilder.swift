@@ -15,7 +15,10 @@ import Glibc
 /// Memory follows the code sampled, not the processes: a file's locations are shared by
 /// every process that maps it (their addresses are offsets in the file, in one mapping per
 /// file), and past ``maximumThreads`` threads, those that end keep their samples without
-/// their pid and tid.
+/// their pid and tid. Hours of sampling big binaries reach ever new addresses, so past
+/// `settings.maximumLocations` locations a new address is merged into the location of what
+/// it is named (its function and line, or its file when unnamed): the flame graphs and
+/// folded text do not change, pprof's addresses get coarser, and memory stops growing.
 final class ProfileBuilder {
     let symbolizer: Symbolizer
     let settings: RecordingSettings
@@ -30,6 +33,9 @@ final class ProfileBuilder {
     private(set) var threads = Set<Int32>()
     /// Threads whose samples were kept without pid and tid (past ``maximumThreads``).
     private(set) var threadsWithoutLabels = 0
+    /// Frames whose new address was merged into its function's location (past the limit of
+    /// locations), counted once per process and address.
+    private(set) var mergedAddresses = 0
 
     static let maximumThreads = RecordingReport.labelledThreadLimit
 
@@ -53,9 +59,18 @@ final class ProfileBuilder {
     private var wakerLocations: [AddressKey: Int32] = [:]
     private var fileLocations: [FileAddressKey: Int32] = [:]
     private var markers: [String: Int32] = [:]
+    /// Past the limit of locations: a location by what it names (its address 0).
+    private var mergedLocations: [Location: Int32] = [:]
+    /// Samples of threads without labels, by stack and label set, merged as they come.
+    private var unlabelledSamples: [UnlabelledSample: Int] = [:]
+    private struct UnlabelledSample: Hashable {
+        var stack: Int32
+        var labels: Int32
+    }
     /// Each thread's label set, by process (dropped with the process).
     private var labelSets: [Int32: [Int32: Int32]] = [:]
     private var commOnlyLabels: [String: Int32] = [:]
+    private var commOnlyLabelSets: Set<Int32> = []
     /// Samples of each program's mapping, to put the most sampled first.
     private var programSamples: [Int32: UInt64] = [:]
     private let keys: (pid: Int32, tid: Int32, process: Int32, thread: Int32)
@@ -154,7 +169,17 @@ final class ProfileBuilder {
             if let waker = stack.waker { appendWaker(waker, to: &path) }
             let labels = labelSet(pid: stack.pid, tid: stack.tid, processName: processName, threadName: stack.threadName)
             let stackID = profile.addStack(rootFirst: path)
-            if stack.times.isEmpty {
+            if stack.times.isEmpty, commOnlyLabelSets.contains(labels) {
+                // Past the labelled threads, a thread's samples join those of its name.
+                let key = UnlabelledSample(stack: stackID, labels: labels)
+                let sampleValues = values(Double(stack.count), offCPU: offCPU)
+                if let index = unlabelledSamples[key] {
+                    profile.addValues(sampleValues, toSample: index)
+                } else {
+                    unlabelledSamples[key] = profile.sampleCount
+                    profile.addSample(stack: stackID, values: sampleValues, labels: labels)
+                }
+            } else if stack.times.isEmpty {
                 profile.addSample(stack: stackID, values: values(Double(stack.count), offCPU: offCPU), labels: labels)
             } else {
                 let one = values(1, offCPU: offCPU)
@@ -212,17 +237,25 @@ final class ProfileBuilder {
             let mapping = profile.addMapping(Mapping(start: module?.start ?? 0, limit: module?.end ?? 0, fileOffset: 0,
                                                      file: "/tmp/perf-\(pid).map"))
             location = makeLocation(address: address, mapping: mapping, kind: .jit, frames: frames)
-        } else if let module, module.path.hasPrefix("/") {
+        } else if let module, module.path.hasPrefix("/") || module.path == Self.vdsoName {
             // Code in a file: its address is its offset in the file, shared by every process.
-            let mapping = profile.addMapping(Self.fileMapping(module))
-            let offset = address &- module.start &+ module.fileOffset
+            // The vDSO is one image in every process: its offset in that image.
+            let isVDSO = !module.path.hasPrefix("/")
+            let mapping = profile.addMapping(isVDSO ? Self.vdsoMapping : Self.fileMapping(module))
+            let offset = address &- module.start &+ (isVDSO ? 0 : module.fileOffset)
             let fileKey = FileAddressKey(mapping: mapping, offset: offset, isReturnAddress: isReturnAddress)
             if let known = fileLocations[fileKey] {
                 location = known
+            } else if isOverLocationLimit {
+                location = mergedLocation(address: offset, mapping: mapping, kind: .user, frames: frames,
+                                          unnamed: Self.unnamedFrame(module.path))
             } else {
                 location = makeLocation(address: offset, mapping: mapping, kind: .user, frames: frames)
                 fileLocations[fileKey] = location
             }
+        } else if isOverLocationLimit {
+            location = mergedLocation(address: address, mapping: -1, kind: .user, frames: frames,
+                                      unnamed: Self.unnamedFrame(module?.path))
         } else {
             let mapping = module.map { profile.addMapping(Mapping(start: $0.start, limit: $0.end, fileOffset: 0, file: $0.path)) }
             location = makeLocation(address: address, mapping: mapping ?? -1, kind: .user, frames: frames)
@@ -264,14 +297,23 @@ final class ProfileBuilder {
         let key = AddressKey(pid: -1, address: address, isReturnAddress: isReturnAddress)
         if let known = kernelLocations[key] { return known }
         let frames = symbolizer.kernelFrames(stack: [isReturnAddress ? address &- 1 : address])
-        let location = makeLocation(address: address, mapping: profile.addMapping(Self.kernelMapping), kind: .kernel,
-                                    frames: frames)
+        let mapping = profile.addMapping(Self.kernelMapping)
+        // Kernel addresses are kept apart from one another (the kernel's code is bounded),
+        // but past the limit their locations are merged too.
+        let location = isOverLocationLimit
+            ? mergedLocation(address: address, mapping: mapping, kind: .kernel, frames: frames, unnamed: "[kernel]")
+            : makeLocation(address: address, mapping: mapping, kind: .kernel, frames: frames)
         kernelLocations[key] = location
         return location
     }
 
     private func makeLocation(address: UInt64, mapping: Int32, kind physical: FrameKind,
                               frames: [SymbolizedFrame]) -> Int32 {
+        let (lines, kind) = lines(of: frames, kind: physical)
+        return profile.appendLocation(Location(address: address, mapping: mapping, kind: kind, lines: lines))
+    }
+
+    private func lines(of frames: [SymbolizedFrame], kind physical: FrameKind) -> ([Line], FrameKind) {
         var lines: [Line] = []
         var kind = physical
         for frame in frames {
@@ -279,7 +321,33 @@ final class ProfileBuilder {
             lines.append(Line(function: function, line: Int64(frame.location?.line ?? 0)))
             if frame.kind == .jit { kind = .jit }
         }
-        return profile.appendLocation(Location(address: address, mapping: mapping, kind: kind, lines: lines))
+        return (lines, kind)
+    }
+
+    private var isOverLocationLimit: Bool { profile.locations.count >= settings.maximumLocations }
+
+    /// The location of what `frames` name in `mapping`, shared by every address that names
+    /// the same: an unnamed address is named after its file (`unnamed`, as
+    /// stackcollapse-perf.pl names unknown frames, `[libfoo.so]`), not its offset. The
+    /// location's address is the first one seen.
+    private func mergedLocation(address: UInt64, mapping: Int32, kind physical: FrameKind, frames: [SymbolizedFrame],
+                                unnamed: String) -> Int32 {
+        mergedAddresses += 1
+        let named = frames.last?.isResolved == true ? frames : [SymbolizedFrame(name: unnamed, isResolved: false)]
+        let (lines, kind) = lines(of: named, kind: physical)
+        let key = Location(address: 0, mapping: mapping, kind: kind, lines: lines)
+        if let known = mergedLocations[key] { return known }
+        let location = profile.appendLocation(Location(address: address, mapping: mapping, kind: kind, lines: lines))
+        mergedLocations[key] = location
+        return location
+    }
+
+    /// How a merged unnamed frame is named: `[file]` for a file, the mapping's own name for
+    /// `[heap]`, `[anon]` and the like.
+    static func unnamedFrame(_ path: String?) -> String {
+        guard let path, !path.isEmpty else { return path == nil ? "[unknown]" : "[anon]" }
+        if path.hasPrefix("[") { return path }
+        return "[" + (path.split(separator: "/").last.map(String.init) ?? path) + "]"
     }
 
     // MARK: - Labels
@@ -294,6 +362,7 @@ final class ProfileBuilder {
             } else {
                 labels = profile.addLabelSet([Label(key: keys.process, text: profile.intern(processName))])
                 commOnlyLabels[processName] = labels
+                commOnlyLabelSets.insert(labels)
             }
             labelSets[pid, default: [:]][tid] = labels
             return labels
@@ -309,6 +378,8 @@ final class ProfileBuilder {
     }
 
     private static let kernelMapping = Mapping(start: 0, limit: .max, fileOffset: 0, file: KernelMapping.name)
+    private static let vdsoName = "[vdso]"
+    private static let vdsoMapping = Mapping(start: 0, limit: .max, fileOffset: 0, file: vdsoName)
 
     /// The one mapping of a file in the profile: addresses in it are offsets in the file.
     private static func fileMapping(_ module: ModuleMapping) -> Mapping {

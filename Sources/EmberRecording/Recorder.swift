@@ -146,7 +146,7 @@ public struct Recorder {
                         lines: settings.symbolization.lines)
         let tree = treeBuilder.finishTree()
         let stored = settings.mode == .offCPU ? 0 : UInt64(profile.total(ofType: 0))
-        let report = RecordingReport(
+        var report = RecordingReport(
             counters: samples.counters, storedSamples: stored, uniqueStacks: tree.selfSamples().after.filter { $0 != 0 }.count,
             processCount: builder.processes.count, threadCount: builder.threads.count,
             threadsWithoutLabels: builder.threadsWithoutLabels, processesAddedAsTheyEnded: session.drainedProcesses,
@@ -166,6 +166,8 @@ public struct Recorder {
                     .firstIndex(of: .offCPUNanoseconds) ?? 0)), lostStacks: builder.lostOffCPUTime,
                     configuration: offCPU?.configuration ?? settings.offCPU, leafFix: session.offCPULeafFixStatistics)
             })
+        report.mergedAddresses = builder.mergedAddresses
+        report.locationLimit = settings.maximumLocations
         return Recording(settings: settings, profile: profile, tree: tree, report: report)
     }
 }
@@ -405,6 +407,7 @@ final class Session {
                 symbolizer.forget(process: pid)
                 known.remove(pid)
                 programs[pid] = nil
+                unwinders.forget(exited: pid)
             }
         }
         for pid in system ? sampled : watched where gone[pid] == nil && !ended.contains(pid) {
@@ -416,14 +419,16 @@ final class Session {
     }
 
     /// Closes, every few seconds, the files no process has mapped for a minute (with the
-    /// leaf fix's tables read from them), and lets go of the DWARF of those that named no
-    /// new address for a minute: hours of builds and reruns make new files all the time,
-    /// and each kept one holds its descriptors, symbol table and DWARF caches.
+    /// leaf fix's tables read from them, and their unwind tables in the kernel), and lets go
+    /// of the DWARF of those that named no new address for a minute: hours of builds and
+    /// reruns make new files all the time, and each kept one holds its descriptors, symbol
+    /// table, DWARF caches and unwind rows.
     private func releaseIdleFiles() {
         let now = Clock.monotonicSeconds()
         guard now - lastFileRelease >= 15 else { return }
         lastFileRelease = now
         symbolizer.releaseIdleFiles(unusedFor: 60, now: now) { leafFix?.forget(file: $0) }
+        kernelTables?.releaseUnmappedFiles(unusedFor: 60, now: now)
     }
 
     private var lastFileRelease = Clock.monotonicSeconds()

@@ -41,6 +41,10 @@ public struct RecordingReport: Sendable {
     /// Threads whose samples were kept without their pid and tid (a recording of more
     /// threads than the profile keeps labels for).
     public var threadsWithoutLabels: Int
+    /// Frames at addresses past the profile's limit of locations, merged into the location of
+    /// their function and line (counted once per process and address), and the limit.
+    public var mergedAddresses = 0
+    public var locationLimit = 0
     /// Processes that ended while recording whose samples were symbolized then, and whose
     /// maps and symbols were let go.
     public var processesAddedAsTheyEnded: Int

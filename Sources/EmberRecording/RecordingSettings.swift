@@ -45,6 +45,9 @@ public struct RecordingSettings: Sendable {
     /// --unwind auto: rows of the kernel's unwind tables (all files together); 0: none, and
     /// processes are unwound by frame pointers or DWARF in user space, by their binary.
     public var unwindTableRows = 1 << 20
+    /// Locations (distinct code addresses) the profile keeps apart; past it, a new address
+    /// is merged into the location of the function and line it names (see ProfileBuilder).
+    public var maximumLocations = 100_000
     /// DWARF unwinding: bytes of user stack copied per sample.
     public var stackSize = 16384
     /// Restore the caller of frameless leaf functions in frame-pointer stacks.

@@ -363,15 +363,20 @@ public final class Symbolizer {
         return (object.file.elf, object, object.symbols.virtualAddress(forFileOffset: fileOffset) ?? fileOffset)
     }
 
-    /// The frames of `address` in `object`, resolved on first use.
+    /// The frames of `address` in `object`, resolved on first use. A file keeps the frames
+    /// of its first ``maximumCachedAddresses`` addresses only: hours of a big binary reach
+    /// ever new ones, and the profile keeps what it needs of them; past that, a new address
+    /// is resolved each time it is asked for (and counted each time).
     private func cached(in object: ObjectFile, address: UInt64, moduleName: @autoclosure () -> String) -> [SymbolizedFrame] {
         if let frames = object.frames[address] { return frames }
         let frames = resolve(in: object, address: address, moduleName: moduleName)
-        object.frames[address] = frames
+        if object.frames.count < Self.maximumCachedAddresses { object.frames[address] = frames }
         statistics.userAddresses += 1
         if frames.last?.isResolved != true { statistics.unresolvedUserAddresses += 1 }
         return frames
     }
+
+    static let maximumCachedAddresses = 32_768
 
     /// The frames of one address in one file: the DWARF inline chain (innermost first) and
     /// the physical function, named by the symbol table.

@@ -31,6 +31,9 @@ public final class KernelUnwindTables {
         public var processesWithTooManyMappings = 0
         /// CPU seconds spent compiling tables.
         public var compileSeconds = 0.0
+        /// Tables let go of because no process mapped their file any more, and their rows.
+        public var tablesReleased = 0
+        public var rowsReleased = 0
         public init() {}
     }
 
@@ -44,9 +47,10 @@ public final class KernelUnwindTables {
 
     private enum FileState {
         case compiling(BackgroundWork<CompiledFile>, name: String)
-        case loaded(table: UInt32, segments: [(offset: UInt64, address: UInt64, size: UInt64)])
+        case loaded(table: UInt32, rows: Range<Int>, segments: [(offset: UInt64, address: UInt64, size: UInt64)])
         case withoutTable
-        case overBudget
+        /// Did not fit with `rows` rows; compiled again once that many are free.
+        case overBudget(rows: Int)
     }
 
     /// One executable mapping of a process, as /proc/PID/maps gives it.
@@ -70,13 +74,24 @@ public final class KernelUnwindTables {
     private var compiling: Set<String> = []
     /// Each watched process's mappings and what was last written for it.
     private var processes: [pid_t: (mappings: [Mapping], written: [ember_mapping])] = [:]
-    private var nextRow = 0
+    private var rows: RowSpace
+    private var freeTables: [UInt32] = []
     private var nextTable: UInt32 = 0
+    /// Since when no watched process maps each file (see ``releaseUnmappedFiles``).
+    private var unmappedSince: [String: Double] = [:]
     public private(set) var statistics = Statistics()
+
+    /// Files whose tables are being compiled.
+    var compilingCount: Int { compiling.count }
+    /// Rows taken by loaded tables.
+    var rowsInUse: Int { rows.used }
+    /// The kinds last written for a process's mappings (EMBER_MAPPING_*).
+    func mappingKinds(of pid: pid_t) -> [UInt32] { processes[pid]?.written.map { UInt32($0.kind) } ?? [] }
 
     public init(sampler: Sampler, debugDirectories: [String] = []) {
         self.sampler = sampler
         self.debugDirectories = debugDirectories
+        rows = RowSpace(capacity: sampler.unwindRowCapacity)
     }
 
     /// Reads the process's executable mappings (again: libraries loaded since), starts
@@ -135,27 +150,61 @@ public final class KernelUnwindTables {
                 continue
             }
             statistics.compileSeconds += compiled.seconds
-            if nextRow + compiled.rows.count > sampler.unwindRowCapacity || nextTable >= EMBER_MAX_UNWIND_TABLES {
-                files[file] = .overBudget
+            let table = freeTables.last ?? nextTable
+            guard table < EMBER_MAX_UNWIND_TABLES, let range = rows.allocate(compiled.rows.count) else {
+                files[file] = .overBudget(rows: compiled.rows.count)
                 statistics.tablesOverBudget += 1
                 if statistics.overBudgetNames.count < 3 { statistics.overBudgetNames.append(name) }
                 continue
             }
             do {
-                try sampler.loadUnwindTable(Int(nextTable), rows: compiled.rows, at: nextRow)
+                try sampler.loadUnwindTable(Int(table), rows: compiled.rows, at: range.lowerBound)
             } catch {
-                files[file] = .overBudget
+                rows.free(range)
+                files[file] = .overBudget(rows: compiled.rows.count)
                 continue
             }
-            files[file] = .loaded(table: nextTable, segments: compiled.segments)
-            nextTable += 1
-            nextRow += compiled.rows.count
+            if freeTables.last == table { freeTables.removeLast() } else { nextTable += 1 }
+            files[file] = .loaded(table: table, rows: range, segments: compiled.segments)
             statistics.tablesLoaded += 1
             statistics.rowsLoaded += compiled.rows.count
         }
         let changed = Set(ready)
         for (pid, process) in processes where process.mappings.contains(where: { $0.file.map(changed.contains) ?? false }) {
             write(pid)
+        }
+    }
+
+    /// Lets go of the tables (and what is known) of files no watched process has mapped for
+    /// `age` seconds, so that hours of rebuilt binaries do not fill the budget: their rows and
+    /// table numbers are used again. No process's mappings name such a table, so the BPF
+    /// program cannot be reading it. Files that did not fit are compiled again once enough
+    /// rows are free.
+    public func releaseUnmappedFiles(unusedFor age: Double, now: Double) {
+        var mapped = Set<String>()
+        for process in processes.values {
+            for mapping in process.mappings { if let file = mapping.file { mapped.insert(file) } }
+        }
+        for file in files.keys where !mapped.contains(file) && !compiling.contains(file) {
+            guard let since = unmappedSince[file] else {
+                unmappedSince[file] = now
+                continue
+            }
+            guard now - since >= age else { continue }
+            unmappedSince[file] = nil
+            if case .loaded(let table, let range, _)? = files.removeValue(forKey: file) {
+                rows.free(range)
+                freeTables.append(table)
+                statistics.tablesReleased += 1
+                statistics.rowsReleased += range.count
+            }
+        }
+        for file in mapped { unmappedSince[file] = nil }
+        let largest = rows.largestFree
+        for (file, state) in files {
+            if case .overBudget(let needed) = state, needed <= largest, !freeTables.isEmpty || nextTable < EMBER_MAX_UNWIND_TABLES {
+                files[file] = nil  // the next watch of a process that maps it compiles it again
+            }
         }
     }
 
@@ -191,7 +240,7 @@ public final class KernelUnwindTables {
             return entry
         }
         switch files[file] {
-        case .loaded(let table, let segments)?:
+        case .loaded(let table, _, let segments)?:
             entry.kind = EMBER_MAPPING_TABLE.rawValue
             entry.table = table
             entry.bias = Self.bias(of: mapping, segments: segments)
@@ -291,5 +340,56 @@ public final class KernelUnwindTables {
         else { return nil }
         let bytes = Array(UnsafeRawBufferPointer(start: base, count: Int(end - start)))
         return try? ELFFile(image: bytes, name: "[vdso]")
+    }
+}
+
+/// The rows map's space: tables take contiguous ranges, first fit, and give them back when
+/// their file is let go of. Adjacent free ranges merge, so the space a long recording
+/// churns through does not splinter into pieces no table fits.
+struct RowSpace {
+    let capacity: Int
+    /// Free ranges below `end`, sorted, none adjacent.
+    private(set) var free: [Range<Int>] = []
+    /// Everything from here up is free.
+    private(set) var end = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 0)
+    }
+
+    var used: Int { end - free.reduce(0) { $0 + $1.count } }
+    var largestFree: Int { max(capacity - end, free.map(\.count).max() ?? 0) }
+
+    mutating func allocate(_ count: Int) -> Range<Int>? {
+        guard count > 0 else { return end..<end }
+        if let index = free.firstIndex(where: { $0.count >= count }) {
+            let range = free[index]
+            if range.count == count { free.remove(at: index) } else { free[index] = (range.lowerBound + count)..<range.upperBound }
+            return range.lowerBound..<(range.lowerBound + count)
+        }
+        guard capacity - end >= count else { return nil }
+        end += count
+        return (end - count)..<end
+    }
+
+    mutating func free(_ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        var merged = range
+        let index = free.firstIndex { $0.lowerBound > range.lowerBound } ?? free.count
+        var insertAt = index
+        if index < free.count, free[index].lowerBound == merged.upperBound {
+            merged = merged.lowerBound..<free[index].upperBound
+            free.remove(at: index)
+        }
+        if index > 0, free[index - 1].upperBound == merged.lowerBound {
+            merged = free[index - 1].lowerBound..<merged.upperBound
+            free.remove(at: index - 1)
+            insertAt = index - 1
+        }
+        if merged.upperBound == end {
+            end = merged.lowerBound
+        } else {
+            free.insert(merged, at: insertAt)
+        }
     }
 }

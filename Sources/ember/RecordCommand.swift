@@ -74,6 +74,12 @@ struct Record: ParsableCommand {
     var unwindTableRows: Int = 1 << 20
 
     @Option(name: .long, help: ArgumentHelp(
+        "Distinct code addresses the profile keeps apart; past it, a new address joins the "
+            + "function and line it names (unnamed code: its file), so that long recordings stay "
+            + "bounded.", valueName: "n"))
+    var maxLocations: Int = 100_000
+
+    @Option(name: .long, help: ArgumentHelp(
         "DWARF unwinding: bytes of user stack copied per sample (at most 65536).", valueName: "bytes"))
     var stackSize: Int = 16384
 
@@ -115,6 +121,9 @@ struct Record: ParsableCommand {
         guard (0...(1 << 24)).contains(unwindTableRows) else {
             throw ValidationError("--unwind-table-rows must be between 0 and \(1 << 24)")
         }
+        guard (1_000...(1 << 26)).contains(maxLocations) else {
+            throw ValidationError("--max-locations must be between 1000 and \(1 << 26)")
+        }
         guard UnwindMode(rawValue: unwind) != nil else {
             throw ValidationError("--unwind must be one of: "
                 + UnwindMode.allCases.map(\.rawValue).joined(separator: ", "))
@@ -147,6 +156,7 @@ struct Record: ParsableCommand {
         settings.stackMapSize = stackMapSize
         settings.countsMapSize = countsMapSize
         settings.unwindTableRows = unwindTableRows
+        settings.maximumLocations = maxLocations
         settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix

@@ -64,6 +64,11 @@ struct RecordReportText {
             lines.append("\(formatCount(report.threadsWithoutLabels)) threads past the first "
                 + "\(formatCount(RecordingReport.labelledThreadLimit)) keep their samples without pid and tid labels")
         }
+        if report.mergedAddresses > 0 {
+            lines.append("\(formatCount(report.mergedAddresses)) frames at addresses past the first "
+                + "\(formatCount(report.locationLimit)) joined the location of their function and line (unnamed "
+                + "code: of its file, as [file]); raise --max-locations to keep each address")
+        }
         if counters.targetsMapFull > 0 {
             lines.append("\(formatCount(counters.targetsMapFull)) child processes not followed: targets map full")
         }
@@ -245,6 +250,10 @@ struct RecordReportText {
             lines.append("\(formatCount(counters.cfiSamples)) of \(formatCount(seen)) samples walked in the kernel by CFI "
                 + "(\(formatCount(tables.tablesLoaded)) unwind tables, \(formatCount(tables.rowsLoaded)) rows, "
                 + "\(format3(tables.compileSeconds)) s to compile)")
+        }
+        if let tables = report.unwinding.kernelTables, tables.tablesReleased > 0 {
+            lines.append("let go of \(formatCount(tables.tablesReleased)) unwind tables (\(formatCount(tables.rowsReleased)) rows) "
+                + "of files no process mapped any more")
         }
         if counters.cfiPending > 0 {
             lines.append("\(formatCount(counters.cfiPending)) \(counters.cfiPending == 1 ? "sample was" : "samples were") unwound in user space instead: a pc in a file "

@@ -544,9 +544,13 @@ private struct CollapseOptions {
     }
 }
 
-/// Runs FlameGraph's stackcollapse-perf.pl, from the peers' directory beside the project.
+/// Runs FlameGraph's stackcollapse-perf.pl, from the peers' directory beside the project
+/// (`../shared/peers`, as the benchmarks find it), or from `$EMBER_PEERS` for a checkout
+/// elsewhere.
 private enum StackCollapse {
-    static let script = packageRoot.appendingPathComponent("../shared/peers/stackcollapse-perf.pl").standardizedFileURL.path
+    static let script = (ProcessInfo.processInfo.environment["EMBER_PEERS"].map { URL(fileURLWithPath: $0) }
+        ?? packageRoot.appendingPathComponent("../shared/peers"))
+        .appendingPathComponent("stackcollapse-perf.pl").standardizedFileURL.path
 
     static var perl: String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
@@ -562,7 +566,7 @@ private enum StackCollapse {
     static func folded(_ input: [UInt8], arguments: [String]) throws -> [[UInt8]] {
         guard let perl else { throw XCTSkip("perl is not installed: stackcollapse-perf.pl cannot run") }
         guard FileManager.default.fileExists(atPath: script) else {
-            throw ComparisonError("stackcollapse-perf.pl is not at \(script)")
+            throw ComparisonError("stackcollapse-perf.pl is not at \(script) (set EMBER_PEERS to its directory)")
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ember-perl-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

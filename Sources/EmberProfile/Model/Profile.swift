@@ -160,6 +160,14 @@ public struct Profile: Sendable {
         sampleValues.append(contentsOf: values)
     }
 
+    /// Adds `values` (one per sample type) to those of sample `index`: for writers that merge
+    /// equal samples as they come.
+    public mutating func addValues(_ values: [Double], toSample index: Int) {
+        precondition(values.count == sampleTypes.count, "one value per sample type")
+        let first = index * sampleTypes.count
+        for (offset, value) in values.enumerated() { sampleValues[first + offset] += value }
+    }
+
     /// Adds one sample of a profile with one sample type.
     public mutating func addSample(stack: Int32, value: Double, labels: Int32 = 0, time: Int64? = nil) {
         precondition(sampleTypes.count == 1, "one value per sample type")
