@@ -79,6 +79,8 @@ public final class KernelUnwindTables {
     private var nextTable: UInt32 = 0
     /// Since when no watched process maps each file (see ``releaseUnmappedFiles``).
     private var unmappedSince: [String: Double] = [:]
+    /// Files counted as not fitting (a file compiled again when rows are freed is counted once).
+    private var countedOverBudget: Set<String> = []
     public private(set) var statistics = Statistics()
 
     /// Files whose tables are being compiled.
@@ -153,8 +155,10 @@ public final class KernelUnwindTables {
             let table = freeTables.last ?? nextTable
             guard table < EMBER_MAX_UNWIND_TABLES, let range = rows.allocate(compiled.rows.count) else {
                 files[file] = .overBudget(rows: compiled.rows.count)
-                statistics.tablesOverBudget += 1
-                if statistics.overBudgetNames.count < 3 { statistics.overBudgetNames.append(name) }
+                if countedOverBudget.insert(file).inserted {
+                    statistics.tablesOverBudget += 1
+                    if statistics.overBudgetNames.count < 3 { statistics.overBudgetNames.append(name) }
+                }
                 continue
             }
             do {
@@ -192,6 +196,7 @@ public final class KernelUnwindTables {
             }
             guard now - since >= age else { continue }
             unmappedSince[file] = nil
+            countedOverBudget.remove(file)
             if case .loaded(let table, let range, _)? = files.removeValue(forKey: file) {
                 rows.free(range)
                 freeTables.append(table)
