@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <linux/perf_event.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -145,4 +146,9 @@ void ember_capture_libbpf_messages(void)
 const char *ember_last_libbpf_message(void)
 {
 	return last_message;
+}
+
+void ember_return_free_memory(void)
+{
+	malloc_trim(0);
 }

@@ -427,8 +427,10 @@ final class Session {
         let now = Clock.monotonicSeconds()
         guard now - lastFileRelease >= 15 else { return }
         lastFileRelease = now
+        let released = (symbolizer.releasedFiles, symbolizer.releasedDWARF)
         symbolizer.releaseIdleFiles(unusedFor: 60, now: now) { leafFix?.forget(file: $0) }
         kernelTables?.releaseUnmappedFiles(unusedFor: 60, now: now)
+        if released != (symbolizer.releasedFiles, symbolizer.releasedDWARF) { ember_return_free_memory() }
     }
 
     private var lastFileRelease = Clock.monotonicSeconds()

@@ -33,4 +33,9 @@ void ember_restore_default_signals(void);
 void ember_capture_libbpf_messages(void);
 const char *ember_last_libbpf_message(void);
 
+/* Gives the heap's free pages back to the kernel (glibc's malloc_trim, not in Swift's
+ * Glibc module): after closing files a long recording's RSS follows what it still uses,
+ * not its highest point. */
+void ember_return_free_memory(void);
+
 #endif
