@@ -15,12 +15,26 @@ enum FlameGraphAssets {
         #graph g g g:hover>rect{stroke:#fff}#tip rect{fill:#2b2b31;stroke:#999}#tip text{fill:#eee}}
         """
 
-    static let script: StaticString = #"""
+    /// The script of an SVG flame graph: the flame graph function run on the document's graph.
+    static var script: String { "\(scriptOpening)\(flameGraphFunction)\(scriptClosing)" }
 
-        (function () {
-          'use strict';
-          var doc = document, root = doc.getElementById('ember');
-          if (!root) return;
+    static let scriptOpening: StaticString = "\n(function () {\n'use strict';\n"
+    static let scriptClosing: StaticString = """
+        var graph = document.getElementById('ember');
+        if (graph) emberFlameGraph(graph, null);
+        })();
+
+        """
+
+    /// `emberFlameGraph(root, page)` makes the graph drawn in the SVG element `root`
+    /// interactive (zoom, search, tooltips, the view in the URL). `page` is null in an SVG
+    /// file; a page that draws graphs of its own (the time view) passes an object with
+    /// `keys` (its own keys in the URL fragment) and `viewParts()` (their current
+    /// `key=value` parts), and listens for `hashchange` itself. Returns `loadState` (read
+    /// the view from the URL again) and `dispose` (remove the document's listeners).
+    static let flameGraphFunction: StaticString = #"""
+        function emberFlameGraph(root, page) {
+          var doc = document;
           function data(name) { return root.getAttribute('data-' + name) || ''; }
           var total = parseFloat(data('total')) || 0, allSamples = parseFloat(data('all-samples')) || 0;
           var xpad = parseFloat(data('xpad')), innerW = parseFloat(data('inner-width'));
@@ -336,7 +350,7 @@ enum FlameGraphAssets {
           }
           function writeState() {
             savePending = false;
-            var parts = [];
+            var parts = page ? page.viewParts() : [];
             if (zoomed > 0) parts.push('x=' + start[zoomed], 'y=' + depth[zoomed]);
             if (term) parts.push('s=' + encodeURIComponent(term));
             if (ignoreCase) parts.push('i=1');
@@ -346,6 +360,7 @@ enum FlameGraphAssets {
             try { history.replaceState(null, '', location.pathname + query + hash); } catch (err) {}
           }
           var viewKeys = { x: 1, y: 1, s: 1, i: 1 };
+          if (page) page.keys.forEach(function (key) { viewKeys[key] = 1; });
           // The query without the view's keys.
           function otherQuery() {
             var kept = location.search.replace(/^\?/, '').split('&').filter(function (part) {
@@ -483,7 +498,7 @@ enum FlameGraphAssets {
           unzoomBtn.addEventListener('click', unzoom);
           searchBtn.addEventListener('click', function () { if (term) search(''); else askSearch(); });
           icBtn.addEventListener('click', function () { setIgnoreCase(!ignoreCase); });
-          doc.addEventListener('keydown', function (evt) {
+          function onKey(evt) {
             var key = evt.key, mod = evt.ctrlKey || evt.metaKey;
             if ((mod && (key === 'f' || key === 'F')) || key === 'F3') {
               evt.preventDefault();
@@ -496,10 +511,14 @@ enum FlameGraphAssets {
               unzoom();
               hideTip();
             }
-          });
-          window.addEventListener('hashchange', loadState);
+          }
+          doc.addEventListener('keydown', onKey);
+          if (!page) window.addEventListener('hashchange', loadState);
           loadState();
-        })();
-
+          return {
+            loadState: loadState,
+            dispose: function () { doc.removeEventListener('keydown', onKey); }
+          };
+        }
         """#
 }

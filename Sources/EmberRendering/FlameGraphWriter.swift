@@ -177,7 +177,9 @@ struct FlameGraphWriter {
 
     private func writeFooter(to out: inout SVGOutput) {
         out.append("<script type=\"text/ecmascript\"><![CDATA[")
-        out.append(FlameGraphAssets.script)
+        out.append(FlameGraphAssets.scriptOpening)
+        out.append(FlameGraphAssets.flameGraphFunction)
+        out.append(FlameGraphAssets.scriptClosing)
         out.append("]]></script>\n</svg>\n")
     }
 

@@ -177,13 +177,15 @@ struct SVGOutput {
 /// characters, are replaced by a visible `\xNN` (or `\u{NNNN}`); bytes that are not valid
 /// UTF-8 are shown as `\xNN` too. Nothing from input can open markup, a script or a CDATA end.
 enum XMLEscaping {
-    static func append(_ text: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    /// With `entities` false, the five special characters are kept (for text that is
+    /// escaped again in another way, such as the time view's JSON), the rest as above.
+    static func append(_ text: UnsafeBufferPointer<UInt8>, to out: inout [UInt8], entities: Bool = true) {
         var index = 0
         let count = text.count
         while index < count {
             let byte = text[index]
             if byte >= 0x20, byte < 0x7F {
-                switch byte {
+                switch entities ? byte : 0 {
                 case UInt8(ascii: "&"): appendStatic("&amp;", to: &out)
                 case UInt8(ascii: "<"): appendStatic("&lt;", to: &out)
                 case UInt8(ascii: ">"): appendStatic("&gt;", to: &out)

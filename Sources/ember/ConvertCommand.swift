@@ -4,12 +4,14 @@ import EmberRendering
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert profiles between formats: folded, perf script, pprof, speedscope.",
+        abstract: "Convert profiles between formats: folded, perf script, pprof, speedscope, the time view.",
         discussion: """
             Reads every input (folded, `perf script` text or pprof, told apart by content; \
             `-` for standard input), merges them, and writes each output in the format its \
             extension names: .folded, .pb.gz or .pprof (gzip-compressed pprof), \
-            .speedscope.json, or .svg.
+            .speedscope.json, .svg, or .html (the time view: a heat map of the samples over \
+            time, thread tracks, and the flame graph of a selected range; for inputs with \
+            times, such as `perf script` text).
 
             Examples:
               perf script | ember convert - -o perf.pb.gz
@@ -20,7 +22,7 @@ struct Convert: ParsableCommand {
     var files: [String]
 
     @Option(name: .shortAndLong, help: ArgumentHelp(
-        "A file to write: .svg, .folded, .pb.gz/.pprof or .speedscope.json. Repeat for several.", valueName: "file"))
+        "A file to write: .svg, .folded, .pb.gz/.pprof, .speedscope.json or .html. Repeat for several.", valueName: "file"))
     var output: [String] = []
 
     @OptionGroup var input: InputArguments
@@ -51,7 +53,7 @@ struct Convert: ParsableCommand {
                 builder.add(profile, lines: lines)
                 return builder.finishTree()
             },
-            profile: { profile }, svg: options, speedscopeName: files.count == 1 ? files[0] : "ember")
+            profile: { profile }, svg: options, speedscopeName: files.count == 1 ? files[0] : "ember", lines: lines)
         for note in notes { warn(note) }
     }
 }

@@ -62,6 +62,10 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         let outputs = try Outputs(output)
+        if let html = outputs.targets.first(where: { $0.format == .html }) {
+            throw EmberError("ember diff writes no .html ('\(html.path)'): the time view compares two ranges of one "
+                + "recording (ember render FILE -o view.html, then Shift-drag a second range)")
+        }
         let diff = try comparison()
         guard !diff.tree.isEmpty else { throw EmberError("no stacks in \(before) or \(after)") }
 

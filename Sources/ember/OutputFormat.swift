@@ -19,6 +19,8 @@ enum OutputFormat: String, CaseIterable {
     case pprof
     /// speedscope's JSON file format.
     case speedscope
+    /// The time view: heat map, thread tracks and the flame graph of a selected range.
+    case html
 
     /// The extensions that name each format.
     var extensions: [String] {
@@ -27,6 +29,7 @@ enum OutputFormat: String, CaseIterable {
         case .folded: return [".folded"]
         case .pprof: return [".pb.gz", ".pprof"]
         case .speedscope: return [".speedscope.json"]
+        case .html: return [".html"]
         }
     }
 
@@ -59,11 +62,13 @@ struct Outputs {
         self.targets = targets
     }
 
-    /// Writes every output: `tree` for flame graphs and folded text, `profile` for pprof and
-    /// speedscope (made only when one of those is asked for). Returns what pprof had to round.
+    /// Writes every output: `tree` for flame graphs and folded text, `profile` for pprof,
+    /// speedscope and the time view (made only when one of those is asked for), or
+    /// `timeViewProfile` for the time view when given. Returns what pprof had to round.
     func write(
         tree: () -> FrameTree, profile: () -> Profile, svg options: FlameGraphOptions,
-        foldedOrder: FoldedWriter.LineOrder = .frames, speedscopeName: String
+        foldedOrder: FoldedWriter.LineOrder = .frames, speedscopeName: String, lines: Bool = false,
+        timeViewProfile: (() throws -> Profile)? = nil
     ) throws -> [String] {
         var notes: [String] = []
         var builtTree: FrameTree?
@@ -88,6 +93,13 @@ struct Outputs {
                 case .speedscope:
                     if builtProfile == nil { builtProfile = profile() }
                     try AtomicFile.write(SpeedscopeWriter.encode(builtProfile!, name: speedscopeName), to: path)
+                case .html:
+                    if let timeViewProfile {
+                        try TimeView.write(try timeViewProfile(), options: options, lines: lines, toFile: path)
+                    } else {
+                        if builtProfile == nil { builtProfile = profile() }
+                        try TimeView.write(builtProfile!, options: options, lines: lines, toFile: path)
+                    }
                 }
             } catch let error as SystemError {
                 throw EmberError(error.description)

@@ -16,7 +16,9 @@ struct Record: ParsableCommand {
             Exactly one target: --pid PID, --all, or a command after `--`. Without \
             --duration, recording lasts until Ctrl-C (or until the process or command exits). \
             The output format follows each --output's extension: .svg (flame graph), .folded \
-            (collapsed stacks), .pb.gz or .pprof (pprof) or .speedscope.json (speedscope).
+            (collapsed stacks), .pb.gz or .pprof (pprof), .speedscope.json (speedscope) or \
+            .html (the time view: a heat map of the samples over time, thread tracks, and the \
+            flame graph of a selected range).
 
             Examples:
               ember record --pid 4242 -d 10 -o cpu.svg
@@ -41,7 +43,7 @@ struct Record: ParsableCommand {
     var frequency: Int = 99
 
     @Option(name: [.short, .long], help: ArgumentHelp(
-        "A file to write: .svg, .folded, .pb.gz/.pprof or .speedscope.json. Repeat for several.",
+        "A file to write: .svg, .folded, .pb.gz/.pprof, .speedscope.json or .html. Repeat for several.",
         valueName: "file"))
     var output: [String] = []
 
@@ -161,7 +163,7 @@ struct Record: ParsableCommand {
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix
         settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: names.debugDir, demangle: !names.noDemangle)
-        settings.keepSampleTimes = outputs.targets.contains { $0.format == .speedscope }
+        settings.keepSampleTimes = outputs.targets.contains { $0.format == .speedscope || $0.format == .html }
         settings.includeSelf = includeEmber
         settings.mode = offCPU.mode
         settings.offCPU = offCPU.configuration
@@ -197,7 +199,7 @@ struct Record: ParsableCommand {
         }
         let notes = try outputs.write(
             tree: { recording.tree }, profile: { recording.profile }, svg: options,
-            speedscopeName: options.title)
+            speedscopeName: options.title, lines: lines)
         let text = RecordReportText(recording: recording)
         for line in text.lines(written: outputs.targets.map(\.path)) + notes { writeStandardError("ember: \(line)\n") }
     }

@@ -18,14 +18,17 @@ struct Render: ParsableCommand {
             `perf script` prints (collapsed as stackcollapse-perf.pl does); or pprof profiles \
             (gzip-compressed or not). The format is told from the content. Several files are \
             merged; `-` reads standard input. Lines with two counts (`stack BEFORE AFTER`) \
-            make a differential graph. Without -o the SVG goes to standard output.
+            make a differential graph. Without -o the SVG goes to standard output. An .html \
+            output is the time view (a heat map of the samples over time, thread tracks, and \
+            the flame graph of a selected range) of inputs with times, such as `perf script` \
+            text; of inputs without (folded), the flame graph alone.
             """)
 
     @Argument(help: "Input files (`-` for standard input).")
     var files: [String] = ["-"]
 
     @Option(name: .shortAndLong, help: ArgumentHelp(
-        "A file to write: .svg, .folded, .pb.gz/.pprof or .speedscope.json. Repeat for several.", valueName: "file"))
+        "A file to write: .svg, .folded, .pb.gz/.pprof, .speedscope.json or .html. Repeat for several.", valueName: "file"))
     var output: [String] = []
 
     @OptionGroup var input: InputArguments
@@ -143,9 +146,13 @@ struct Render: ParsableCommand {
             return
         }
         let countName = options.countName
+        let input = self.input
+        let files = self.files
         for note in try outputs.write(
             tree: { tree }, profile: { tree.profile(sampleTypes: Self.sampleTypes(of: tree, countName: countName)) },
-            svg: options, speedscopeName: options.title) {
+            svg: options, speedscopeName: options.title, lines: lines,
+            // The time view needs each sample (its time and thread), which the tree has not kept.
+            timeViewProfile: { try input.mergedProfile(of: files) }) {
             warn(note)
         }
     }

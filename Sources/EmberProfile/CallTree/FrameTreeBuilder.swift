@@ -136,6 +136,23 @@ public struct FrameTreeBuilder {
     /// default) as `counts`. Each frame is named by its label (see ``FrameTree``); with
     /// `lines`, labels carry their source position, `name (file.c:42)`.
     public mutating func add(_ profile: Profile, sampleType: Int? = nil, as counts: Counts = .both, lines: Bool = false) {
+        add(profile, sampleType: sampleType, as: counts, lines: lines, sampleNodes: nil)
+    }
+
+    /// Adds every sample of `profile` as ``add(_:sampleType:as:lines:)`` does, and returns
+    /// the node of each sample's innermost frame (0 for an empty stack), for views that
+    /// draw subsets of the samples (the time view). The builder must have no transform.
+    public mutating func addReturningNodes(_ profile: Profile, lines: Bool = false) -> [Int32] {
+        precondition(!transform.reverse && baseNames.isEmpty && !transform.flameChart, "nodes of untransformed stacks")
+        var nodes = [Int32](repeating: 0, count: profile.sampleCount)
+        nodes.withUnsafeMutableBufferPointer { add(profile, sampleType: nil, as: .both, lines: lines, sampleNodes: $0) }
+        return nodes
+    }
+
+    private mutating func add(
+        _ profile: Profile, sampleType: Int?, as counts: Counts, lines: Bool,
+        sampleNodes: UnsafeMutableBufferPointer<Int32>?
+    ) {
         let type = sampleType ?? profile.defaultSampleType
         if counts != .both { tree.markDifferential() }
         var labels = ProfileLabels(profile: profile, lines: lines)
@@ -182,6 +199,7 @@ public struct FrameTreeBuilder {
                 }
             }
             tree.addSamples(to: node, after: after, before: before)
+            sampleNodes?[sample] = node
         }
     }
 

@@ -1,0 +1,463 @@
+/// The markup, style sheet and script of the time view's page (see ``TimeView``). None of
+/// them contains user data: the title is escaped into the `<title>` element, everything else
+/// is read from the embedded JSON, and names are handled only as text (`textContent`).
+/// The page's Content-Security-Policy allows no request at all (no fetch, image, font or
+/// frame): only the inline script and style run.
+enum TimeViewAssets {
+    static let pageOpening: StaticString = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8">
+        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'">
+        <meta name="viewport" content="width=device-width">
+        <title>
+        """
+
+    static let pageStyleOpening: StaticString = "</title>\n<style>"
+
+    static let pageBody: StaticString = """
+        </style></head>
+        <body>
+        <h1 id="page-title"></h1>
+        <section id="heat"><h2>Samples over time <span class="hint">one column per second, one row per 20 ms; \
+        drag to select a range, Shift-drag a second range to compare with the first</span></h2>
+        <div id="heat-scroll"><svg id="heatmap" xmlns="http://www.w3.org/2000/svg"></svg></div>
+        <p id="heat-status" class="note">&#160;</p><p id="heat-note" class="note"></p></section>
+        <section id="threads"><h2>Threads <span class="hint">when each thread was sampled; drag to select</span></h2>
+        <div id="tracks-scroll"><svg id="tracks" xmlns="http://www.w3.org/2000/svg"></svg></div></section>
+        <div id="bar"><span id="range-text"></span> <button id="whole" type="button">Whole recording</button></div>
+        <div id="graph-holder"></div>
+        <script type="application/json" id="ember-data">
+        """
+
+    static let scriptOpening: StaticString = "</script>\n<script>\n(function () {\n'use strict';\n"
+
+    static let pageClosing: StaticString = "})();\n</script>\n</body></html>\n"
+
+    static let style: StaticString = """
+        body{margin:0;padding:8px 14px;font:13px Verdana,sans-serif;background:#fafafa;color:#111}\
+        h1{font-size:17px;margin:4px 0}h2{font-size:13px;margin:12px 0 4px}.hint,.note{color:#666;font-size:12px;font-weight:normal}\
+        .note{margin:2px 0}#heat-scroll,#tracks-scroll{overflow-x:auto}#heatmap,#tracks{display:block;user-select:none;cursor:crosshair}\
+        #heatmap .bgc,#tracks .lane{fill:#ebebeb}#heatmap .axis,#tracks .axis{fill:#555;font-size:10px}\
+        #tracks .on{fill:#d9502a}#tracks .off{fill:#4a78d0}#tracks .proc{fill:#111;font-weight:bold;font-size:11px}#tracks .tname{fill:#222;font-size:11px}\
+        .sel-a{fill:rgba(0,80,230,.16);stroke:#0048d0;stroke-width:1}.sel-b{fill:rgba(0,160,60,.18);stroke:#00802c;stroke-width:1}\
+        .drag{fill:rgba(110,110,110,.22);stroke:#444;stroke-dasharray:3 2}#bar{margin:10px 0 6px}#bar button{font:inherit}\
+        #range-text .a{color:#0048d0}#range-text .b{color:#00802c}\
+        @media (prefers-color-scheme:dark){body{background:#1c1c21;color:#e4e4e4}#heatmap .bgc,#tracks .lane{fill:#2b2b31}\
+        #heatmap .axis,#tracks .axis{fill:#aaa}.hint,.note{color:#aaa}#tracks .proc,#tracks .tname{fill:#e4e4e4}\
+        #range-text .a{color:#7aa2ff}#range-text .b{color:#5fd08a}}
+        """
+
+    static let script: StaticString = #"""
+        var doc = document, svgNS = 'http://www.w3.org/2000/svg';
+        var data = JSON.parse(doc.getElementById('ember-data').textContent);
+        function make(name, attrs, parent) {
+          var e = doc.createElementNS(svgNS, name);
+          for (var key in attrs) e.setAttribute(key, attrs[key]);
+          if (parent) parent.appendChild(e);
+          return e;
+        }
+        function text(name, attrs, content, parent) {
+          var e = make(name, attrs, parent);
+          e.textContent = content;
+          return e;
+        }
+        doc.getElementById('page-title').textContent = data.title;
+
+        // Samples in time order: seconds since the start, leaf node, thread, weight.
+        var count = data.time.length, times = new Float64Array(count), micros = 0;
+        for (var i = 0; i < count; i++) { micros += data.time[i]; times[i] = micros / 1e6; }
+        var leaf = Int32Array.from(data.node), threadOf = Int32Array.from(data.thread);
+        var weight = data.weight ? Float64Array.from(data.weight) : null;
+        var nodeCount = data.parent.length, parent = Int32Array.from(data.parent), labelOf = Int32Array.from(data.label);
+        var depth = new Int32Array(nodeCount);
+        for (i = 1; i < nodeCount; i++) depth[i] = depth[parent[i]] + 1;
+        var labels = data.labels, integral = data.integral;
+        var duration = Math.max(data.duration / 1e6, count ? times[count - 1] : 0, 1e-3);
+        function hex(color) { return '#' + (0x1000000 + color).toString(16).slice(1); }
+        function lowerBound(t) {
+          var lo = 0, hi = count;
+          while (lo < hi) { var mid = (lo + hi) >> 1; if (times[mid] < t) lo = mid + 1; else hi = mid; }
+          return lo;
+        }
+        // The smallest of 1, 2 and 5 times a power of ten that is at least `least`.
+        function niceStep(least) {
+          var power = Math.pow(10, Math.floor(Math.log10(Math.max(least, 1e-6))));
+          return [1, 2, 5, 10].map(function (m) { return m * power; }).filter(function (v) { return v >= least; })[0];
+        }
+        function seconds(t) { return String(Math.round(t * 1000) / 1000); }
+        function rangeText(r) { return r[0].toFixed(3) + '\u2013' + r[1].toFixed(3) + ' s'; }
+
+        var sel = null, sel2 = null, instance = null, drag = null;
+
+        // The heat map, in FlameScope's layout: a column per second, a row per 20 ms slice
+        // (the start of the second at the top), each cell shaded by its samples.
+        var slices = 50, cellH = 5, heatLeft = 46, heatTop = 16;
+        var columns = Math.max(1, Math.floor(duration - 1e-9) + 1);
+        var cellW = Math.max(13, Math.min(40, Math.floor((data.width - heatLeft - 8) / columns)));
+        var heat = doc.getElementById('heatmap'), heatLayer = null, heatNote = doc.getElementById('heat-note');
+        var heatStatus = doc.getElementById('heat-status');
+        var cells = new Float64Array(columns * slices);
+        function slotOf(t) { return Math.min(columns * slices - 1, Math.max(0, Math.floor(t * slices + 1e-9))); }
+        if (data.noTime) {
+          heat.style.display = 'none';
+          heatStatus.style.display = 'none';
+          heatNote.textContent = data.noTime;
+          doc.getElementById('threads').style.display = 'none';
+        } else {
+          for (i = 0; i < count; i++) cells[slotOf(times[i])] += 1;
+          var most = 0;
+          for (i = 0; i < cells.length; i++) most = Math.max(most, cells[i]);
+          var heatW = heatLeft + columns * cellW + 8, heatH = heatTop + slices * cellH + 16;
+          heat.setAttribute('width', heatW);
+          heat.setAttribute('height', heatH);
+          heat.setAttribute('data-left', heatLeft);
+          heat.setAttribute('data-top', heatTop);
+          heat.setAttribute('data-cell-width', cellW);
+          heat.setAttribute('data-cell-height', cellH);
+          make('rect', { 'class': 'bgc', x: heatLeft, y: heatTop, width: columns * cellW, height: slices * cellH }, heat);
+          var cellGroup = make('g', { id: 'cells' }, heat);
+          for (i = 0; i < cells.length; i++) {
+            if (!cells[i]) continue;
+            var v = cells[i] / most, shade = Math.round(235 * (1 - v));
+            make('rect', {
+              x: heatLeft + Math.floor(i / slices) * cellW, y: heatTop + (i % slices) * cellH, width: cellW - 1, height: cellH,
+              fill: 'rgb(255,' + shade + ',' + Math.round(shade * 0.85) + ')', 'data-n': cells[i]
+            }, cellGroup);
+          }
+          var step = niceStep(32 / cellW);
+          for (var c = 0; c < columns; c += step) {
+            text('text', { 'class': 'axis', x: heatLeft + c * cellW, y: heatTop - 4 }, c + ' s', heat);
+          }
+          [0, 250, 500, 750].forEach(function (ms) {
+            text('text', { 'class': 'axis', x: 2, y: heatTop + (ms / 20) * cellH + 8 }, ms + ' ms', heat);
+          });
+          heatLayer = make('g', {}, heat);
+          var heatSlot = function (evt) {
+            var box = heat.getBoundingClientRect();
+            var col = Math.floor((evt.clientX - box.left - heatLeft) / cellW), row = Math.floor((evt.clientY - box.top - heatTop) / cellH);
+            if (col < 0 || row < 0 || col >= columns || row >= slices) return -1;
+            return col * slices + row;
+          };
+          heat.addEventListener('mousedown', function (evt) {
+            var slot = heatSlot(evt);
+            if (slot < 0) return;
+            evt.preventDefault();
+            drag = { from: slot, to: slot, second: evt.shiftKey, heat: true };
+            drawSelections();
+          });
+          heat.addEventListener('mousemove', function (evt) {
+            var slot = heatSlot(evt);
+            if (slot >= 0) {
+              heatStatus.textContent = seconds(Math.floor(slot / slices)) + ' s + ' + (slot % slices) * 20 + ' ms: ' +
+                cells[slot] + (cells[slot] === 1 ? ' sample' : ' samples');
+            }
+            if (drag && drag.heat && slot >= 0 && slot !== drag.to) { drag.to = slot; drawSelections(); }
+          });
+        }
+        function heatRange(d) {
+          return [Math.min(d.from, d.to) / slices, (Math.max(d.from, d.to) + 1) / slices];
+        }
+        // A range on the heat map: per column, the run of its slices inside the range.
+        function drawHeatRange(range, cls) {
+          if (!heatLayer || !range) return;
+          var first = slotOf(range[0]), last = Math.max(first, Math.ceil(range[1] * slices - 1e-6) - 1);
+          last = Math.min(last, columns * slices - 1);
+          for (var col = Math.floor(first / slices); col <= Math.floor(last / slices); col++) {
+            var top = col === Math.floor(first / slices) ? first % slices : 0;
+            var bottom = col === Math.floor(last / slices) ? last % slices : slices - 1;
+            make('rect', { 'class': cls, x: heatLeft + col * cellW - 0.5, y: heatTop + top * cellH, width: cellW, height: (bottom - top + 1) * cellH }, heatLayer);
+          }
+        }
+
+        // Thread tracks, grouped by process: one lane per thread, marked where it was sampled.
+        var tracks = doc.getElementById('tracks'), trackLayer = null;
+        var labelW = 190, trackH = 13, plotW = Math.max(200, data.width - labelW - 10);
+        function trackX(t) { return labelW + t / duration * plotW; }
+        if (!data.noTime) {
+          var firstSample = new Float64Array(data.threads.length).fill(Infinity);
+          for (i = 0; i < count; i++) firstSample[threadOf[i]] = Math.min(firstSample[threadOf[i]], times[i]);
+          var byProcess = {}, processes = [];
+          data.threads.forEach(function (thread, index) {
+            if (firstSample[index] === Infinity) return;
+            var pid = thread[0];
+            if (!byProcess[pid]) { byProcess[pid] = { pid: pid, name: thread[3], threads: [], first: Infinity }; processes.push(byProcess[pid]); }
+            byProcess[pid].threads.push(index);
+            byProcess[pid].first = Math.min(byProcess[pid].first, firstSample[index]);
+          });
+          processes.sort(function (a, b) { return a.first - b.first || a.pid - b.pid; });
+          // Per thread, the pixels of the plot in which it has samples.
+          var columnsOn = {};
+          for (i = 0; i < count; i++) {
+            var lane = columnsOn[threadOf[i]] || (columnsOn[threadOf[i]] = new Uint8Array(plotW + 1));
+            lane[Math.min(plotW, Math.floor(times[i] / duration * plotW))] = 1;
+          }
+          var y = 18, laneGroup = make('g', {}, tracks);
+          var tick = niceStep(duration * 60 / plotW);
+          for (var t = 0; t <= duration + 1e-9; t += tick) {
+            text('text', { 'class': 'axis', x: trackX(t), y: 10 }, seconds(t) + ' s', tracks);
+          }
+          processes.forEach(function (proc) {
+            var title = (proc.name || 'process') + (proc.pid >= 0 ? ' (pid ' + proc.pid + ')' : '');
+            text('text', { 'class': 'proc', x: 2, y: y + 10 }, title, laneGroup);
+            y += 15;
+            proc.threads.sort(function (a, b) { return firstSample[a] - firstSample[b] || data.threads[a][1] - data.threads[b][1]; });
+            proc.threads.forEach(function (index) {
+              var thread = data.threads[index];
+              var g = make('g', { 'class': 'track', 'data-tid': thread[1], 'data-pid': thread[0] }, laneGroup);
+              text('text', { 'class': 'tname', x: 12, y: y + 10 }, (thread[2] || 'thread') + (thread[1] >= 0 ? ' ' + thread[1] : ''), g);
+              make('rect', { 'class': 'lane', x: labelW, y: y, width: plotW, height: trackH - 2 }, g);
+              var on = columnsOn[index];
+              for (var x = 0; x <= plotW; x++) {
+                if (!on[x]) continue;
+                var end = x;
+                while (end + 1 <= plotW && on[end + 1]) end++;
+                make('rect', { 'class': 'on', x: labelW + x, y: y, width: end - x + 1, height: trackH - 2 }, g);
+                x = end;
+              }
+              y += trackH;
+            });
+            y += 4;
+          });
+          tracks.setAttribute('width', labelW + plotW + 10);
+          tracks.setAttribute('height', y + 4);
+          tracks.setAttribute('data-left', labelW);
+          tracks.setAttribute('data-plot-width', plotW);
+          tracks.setAttribute('data-duration', duration);
+          trackLayer = make('g', {}, tracks);
+          var trackTime = function (evt) {
+            var box = tracks.getBoundingClientRect();
+            return Math.min(duration, Math.max(0, (evt.clientX - box.left - labelW) / plotW * duration));
+          };
+          tracks.addEventListener('mousedown', function (evt) {
+            var box = tracks.getBoundingClientRect();
+            if (evt.clientX - box.left < labelW) return;
+            evt.preventDefault();
+            var t = trackTime(evt);
+            drag = { from: t, to: t, second: evt.shiftKey, heat: false, x: evt.clientX };
+            drawSelections();
+          });
+          tracks.addEventListener('mousemove', function (evt) {
+            if (drag && !drag.heat) { drag.to = trackTime(evt); drawSelections(); }
+          });
+        }
+        function dragRange(d) {
+          return d.heat ? heatRange(d) : [Math.round(Math.min(d.from, d.to) * 1000) / 1000, Math.round(Math.max(d.from, d.to) * 1000) / 1000];
+        }
+        window.addEventListener('mouseup', function (evt) {
+          if (!drag) return;
+          var d = drag, range = dragRange(d);
+          drag = null;
+          if (!d.heat && Math.abs(evt.clientX - d.x) < 3) { drawSelections(); return; }
+          select(range, d.second);
+        });
+        function drawTrackRange(range, cls) {
+          if (!trackLayer || !range) return;
+          make('rect', { 'class': cls, x: trackX(range[0]), y: 14, width: Math.max(1, trackX(range[1]) - trackX(range[0])), height: Math.max(0, tracks.getAttribute('height') - 16) }, trackLayer);
+        }
+        function drawSelections() {
+          if (heatLayer) heatLayer.textContent = '';
+          if (trackLayer) trackLayer.textContent = '';
+          [[sel, 'sel-a'], [sel2, 'sel-b'], [drag ? dragRange(drag) : null, 'drag']].forEach(function (pair) {
+            drawHeatRange(pair[0], pair[1]);
+            drawTrackRange(pair[0], pair[1]);
+          });
+          var line = doc.getElementById('range-text');
+          line.textContent = '';
+          function part(cls, content) { var s = doc.createElement('span'); s.className = cls; s.textContent = content; line.appendChild(s); }
+          if (!sel) part('', 'The whole recording' + (data.noTime ? '' : ' (' + rangeText([0, duration]) + ')'));
+          else if (!sel2) part('a', 'Selected: ' + rangeText(sel) + ' (' + samplesIn(sel) + ' samples)');
+          else {
+            part('a', 'Before: ' + rangeText(sel) + ' (' + samplesIn(sel) + ' samples)');
+            part('', ', ');
+            part('b', 'after: ' + rangeText(sel2) + ' (' + samplesIn(sel2) + ' samples)');
+          }
+        }
+        function samplesIn(range) { return lowerBound(range[1]) - lowerBound(range[0]); }
+
+        // The flame graph of a range: its samples' weights summed up the tree (a node's id
+        // is larger than its parent's), laid out in node order (a parent's children follow it
+        // in drawing order), drawn as the SVG writer draws, and made interactive by the SVG's
+        // own script.
+        function weightsOf(range) {
+          var w = new Float64Array(nodeCount), first = range ? lowerBound(range[0]) : 0, end = range ? lowerBound(range[1]) : count;
+          for (var i = first; i < end; i++) w[leaf[i]] += weight ? weight[i] : 1;
+          if (!range) for (i = 0; i < data.untimedNode.length; i++) w[data.untimedNode[i]] += data.untimedWeight[i];
+          for (var n = nodeCount - 1; n > 0; n--) w[parent[n]] += w[n];
+          return w;
+        }
+        function differentialColor(ratio) {
+          var fade = Math.round(255 * (1 - Math.min(1, Math.abs(ratio))));
+          return ratio >= 0 ? 'rgb(255,' + fade + ',' + fade + ')' : 'rgb(' + fade + ',' + fade + ',255)';
+        }
+        function buildGraph() {
+          var differential = !!(sel && sel2), after = weightsOf(differential ? sel2 : sel), before = null, widths = after, factor = 1;
+          var subtitle = sel ? rangeText(sel) : 'the whole recording';
+          if (differential) {
+            before = weightsOf(sel);
+            // As ember diff: BEFORE scaled to AFTER's total, widths the larger of each frame's own
+            // before and after, plus its children's.
+            factor = before[0] > 0 ? after[0] / before[0] : 1;
+            for (var n = 0; n < nodeCount; n++) before[n] *= factor;
+            widths = new Float64Array(nodeCount);
+            var childA = new Float64Array(nodeCount), childB = new Float64Array(nodeCount), childW = new Float64Array(nodeCount);
+            for (n = nodeCount - 1; n >= 0; n--) {
+              widths[n] = childW[n] + Math.max(after[n] - childA[n], before[n] - childB[n], 0);
+              if (n > 0) { childA[parent[n]] += after[n]; childB[parent[n]] += before[n]; childW[parent[n]] += widths[n]; }
+            }
+            subtitle = 'before: ' + rangeText(sel) + (factor !== 1 ? ' (scaled \u00d7' + factor.toFixed(3) + ')' : '') + ', after: ' + rangeText(sel2);
+          }
+          var fontSize = data.fontSize, frameH = data.frameHeight, width = data.width, xpad = 10, innerW = width - 2 * xpad;
+          var start = new Float64Array(nodeCount), cursor = new Float64Array(nodeCount), rows = [];
+          for (n = 0; n < nodeCount; n++) {
+            if (!(widths[n] > 0)) continue;
+            if (n > 0) { start[n] = cursor[parent[n]]; cursor[parent[n]] += widths[n]; }
+            cursor[n] = start[n];
+            (rows[depth[n]] || (rows[depth[n]] = [])).push(n);
+          }
+          var total = widths[0], scale = total > 0 ? innerW / total : 1;
+          var topPad = fontSize * 5, bottomPad = fontSize * 2 + 10, imageH = topPad + Math.max(rows.length, 1) * frameH + bottomPad;
+          var charWidth = fontSize * 0.59, labelY = (frameH - 1) / 2 + fontSize / 4;
+          var svg = make('svg', {
+            version: '1.1', id: 'ember', width: width, height: imageH, viewBox: '0 0 ' + width + ' ' + imageH,
+            'font-family': data.fontType, 'font-size': fontSize, 'data-char-width': charWidth, 'data-label-y': labelY,
+            'data-total': total, 'data-all-samples': after[0], 'data-xpad': xpad, 'data-drawn-width': 1, 'data-inner-width': innerW,
+            'data-integral': integral && factor === 1 ? 1 : 0, 'data-differential': differential ? 1 : 0,
+            'data-count-name': data.countName, 'data-name-type': data.nameType
+          });
+          var gradient = make('linearGradient', { id: 'bgg', y1: 0, y2: 1, x1: 0, x2: 0 }, make('defs', {}, svg));
+          make('stop', { 'stop-color': data.background[0], offset: '5%' }, gradient);
+          make('stop', { 'stop-color': data.background[1], offset: '95%' }, gradient);
+          make('rect', { id: 'bg', width: '100%', height: '100%', fill: 'url(#bgg)' }, svg);
+          function chrome(id, cls, x, y, anchor, content, size) {
+            var attrs = { id: id, 'class': cls, x: x, y: y };
+            if (anchor) attrs['text-anchor'] = anchor;
+            if (size) attrs['font-size'] = size;
+            return text('text', attrs, content, svg);
+          }
+          var bottom = imageH - bottomPad / 2;
+          chrome('title', 'ui', width / 2, fontSize * 2, 'middle', differential ? 'Differential Flame Graph' : 'Flame Graph', fontSize + 5);
+          chrome('subtitle', 'ui', width / 2, fontSize * 4, 'middle', subtitle);
+          chrome('details', 'ui', xpad, bottom, null, ' ');
+          chrome('unzoom', 'ui btn h', xpad, fontSize * 2, null, 'Reset Zoom');
+          chrome('search', 'ui btn', width - xpad - fontSize * 2.5, fontSize * 2, 'end', 'Search');
+          chrome('ic', 'ui btn', width - xpad, fontSize * 2, 'end', 'ic');
+          chrome('matched', 'ui', width - xpad, bottom, 'end', ' ');
+          if (!rows.length) chrome('empty', 'ui', width / 2, topPad + frameH, 'middle', 'No samples in this range');
+          var clip = make('clipPath', { id: 'graph-area' }, svg);
+          make('rect', { x: xpad, y: topPad, width: innerW, height: rows.length * frameH }, clip);
+          var framesG = make('g', { id: 'frames' }, make('g', { id: 'graph', 'clip-path': 'url(#graph-area)' }, svg));
+
+          var largest = 0;
+          if (differential) for (n = 1; n < nodeCount; n++) largest = Math.max(largest, Math.abs(after[n] - before[n]));
+          var drawn = new Uint8Array(nodeCount);
+          function labelElement(name, x, w) {
+            var fit = Math.floor((w - 6) / charWidth);
+            if (fit < 3) return text('text', { 'class': 'h' }, name);
+            var chars = Math.min(fit, name.length);
+            if (chars < name.length && /[\uD800-\uDBFF]/.test(name.charAt(chars - 1))) chars--;
+            var label = text('text', { x: x + 3, y: labelY }, name.slice(0, chars));
+            if (chars < name.length) text('tspan', { 'class': 'h' }, name.slice(chars), label);
+            return label;
+          }
+          for (var r = 0; r < rows.length; r++) {
+            var y = data.inverted ? topPad + r * frameH : imageH - bottomPad - (r + 1) * frameH;
+            var rowG = make('g', { transform: 'translate(0,' + y + ')' }, framesG), lines = [], hidden = false;
+            var run = null;
+            var flush = function () {
+              if (!run) return;
+              var g = make('g', { 'class': 'run' }, rowG);
+              make('rect', { x: run.x, width: run.w, height: frameH - 1, fill: '#c8c8c8' }, g);
+              g.appendChild(labelElement('(' + run.count + ' more)', run.x, run.w));
+              run = null;
+            };
+            for (var k = 0; k < rows[r].length; k++) {
+              n = rows[r][k];
+              var x = xpad + start[n] * scale, w = widths[n] * scale, up = parent[n];
+              var parentDrawn = n === 0 || drawn[up] === 1, isDrawn = parentDrawn && w >= 1;
+              if (run && (isDrawn || run.up !== up)) flush();
+              var fill = differential ? differentialColor(largest > 0 ? (after[n] - before[n]) / largest : 0) : hex(data.colors[labelOf[n]]);
+              var name = labels[labelOf[n]];
+              if (!isDrawn) {
+                if (parentDrawn) {
+                  if (!run) run = { up: up, x: x, w: 0, count: 0 };
+                  run.w += w;
+                  run.count++;
+                }
+                hidden = true;
+                lines.push(x + ' ' + w + ' ' + fill + ' 1 ' + (differential ? before[n] + ' ' + after[n] + ' ' : '') + name);
+                continue;
+              }
+              drawn[n] = 1;
+              lines.push('');
+              var kind = differential && before[n] === 0 && after[n] > 0 ? 'new' : differential && after[n] === 0 && before[n] > 0 ? 'gone' : '';
+              var g = make('g', kind ? { 'class': kind } : {}, rowG);
+              var attrs = { x: x, width: w, height: frameH - 1, fill: fill };
+              if (differential) { attrs['data-b'] = before[n]; attrs['data-a'] = after[n]; }
+              make('rect', attrs, g);
+              g.appendChild(labelElement(name, x, w));
+            }
+            flush();
+            if (hidden) text('metadata', {}, lines.join('\n') + '\n', rowG);
+          }
+          return svg;
+        }
+        var host = {
+          keys: ['t', 't2'],
+          viewParts: function () {
+            var parts = [];
+            if (sel) parts.push('t=' + seconds(sel[0]) + '-' + seconds(sel[1]));
+            if (sel2) parts.push('t2=' + seconds(sel2[0]) + '-' + seconds(sel2[1]));
+            return parts;
+          }
+        };
+        function redraw() {
+          if (instance) instance.dispose();
+          var holder = doc.getElementById('graph-holder');
+          holder.textContent = '';
+          holder.appendChild(buildGraph());
+          instance = emberFlameGraph(doc.getElementById('ember'), host);
+        }
+        function hashParams() {
+          var params = {};
+          location.hash.replace(/^#/, '').split('&').forEach(function (part) {
+            var eq = part.indexOf('=');
+            if (eq > 0) try { params[part.slice(0, eq)] = decodeURIComponent(part.slice(eq + 1)); } catch (err) {}
+          });
+          return params;
+        }
+        function parseRange(value) {
+          var m = /^(\d+(?:\.\d*)?|\.\d+)-(\d+(?:\.\d*)?|\.\d+)$/.exec(value || '');
+          if (!m || data.noTime) return null;
+          var a = parseFloat(m[1]), b = parseFloat(m[2]);
+          return b > a ? [a, b] : null;
+        }
+        function same(a, b) { return a === b || (a && b && a[0] === b[0] && a[1] === b[1]); }
+        // A new selection keeps the search; the zoom belongs to the graph it was made in.
+        function select(range, second) {
+          if (second && sel) sel2 = range; else { sel = range; sel2 = null; }
+          var params = hashParams(), parts = host.viewParts();
+          if (params.s) parts.push('s=' + encodeURIComponent(params.s));
+          if (params.i === '1') parts.push('i=1');
+          try { history.replaceState(null, '', location.pathname + location.search + (parts.length ? '#' + parts.join('&') : '')); } catch (err) {}
+          drawSelections();
+          redraw();
+        }
+        function applyHash() {
+          var params = hashParams(), a = parseRange(params.t), b = a ? parseRange(params.t2) : null;
+          if (instance && same(a, sel) && same(b, sel2)) { instance.loadState(); return; }
+          sel = a;
+          sel2 = b;
+          drawSelections();
+          redraw();
+        }
+        doc.getElementById('whole').addEventListener('click', function () { select(null, false); });
+        window.addEventListener('hashchange', applyHash);
+        if (!data.noTime && data.untimedNode.length) {
+          var untimed = data.untimedWeight.reduce(function (a, b) { return a + b; }, 0);
+          heatNote.textContent = untimed + ' ' + data.countName + ' have no time (counted in the kernel): they are in the ' +
+            'graph of the whole recording, not in the graph of a range.';
+        }
+        applyHash();
+
+        """#
+}

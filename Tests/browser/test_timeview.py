@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Real-browser tests of ember's time view (`.html`), in headless Chromium.
+
+usage: test_timeview.py EMBER_BINARY [WORK_DIR]
+
+Records the time-view samples (samples/phases: one function for the first half of its
+run, another for the second; samples/staggered: three threads started 0.8 s apart) with
+ember, opens the pages and checks that a `#t=` range inside either half shows only that
+half's function, that dragging on the heat map selects the same range, that a Shift-drag
+shows the differential graph of the two ranges (the first function gone, the second new,
+with ember diff's tooltips), that the three threads' tracks begin when they started, that
+hostile names (perf script input) stay inert, that the page makes no request, and that
+input without times (folded) says why it has no heat map.
+Recording needs root (BPF); without it those checks are skipped and say why.
+Prints `timeview: N passed, M failed, K skipped` last and exits non-zero on any failure.
+"""
+import os
+import subprocess
+import sys
+import time
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+import test_flamegraph as flame
+from test_flamegraph import Checks, Skip, expect, make_driver
+
+EMBER = flame.EMBER
+WORK = flame.WORK
+SAMPLES = os.path.join(flame.REPO, "samples", "build")
+
+
+def record(name, *command, extra=()):
+    """Records `command` into WORK/name.html with DWARF unwinding (whose samples keep their
+    times); None with the reason when this machine cannot record."""
+    if os.geteuid() != 0:
+        raise Skip("recording needs root (BPF programs and perf events)")
+    program = os.path.join(SAMPLES, command[0])
+    if not os.path.exists(program):
+        subprocess.run(["make", "-s", "-C", os.path.dirname(SAMPLES)], check=True)
+    target = os.path.join(WORK, name + ".html")
+    result = subprocess.run([EMBER, "record", "--unwind", "dwarf", "-F", "997", *extra, "-o", target, "--",
+                             program, *command[1:]], capture_output=True, text=True)
+    expect(result.returncode == 0, f"ember record failed: {result.stderr}")
+    return target
+
+
+def frame_names(driver):
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#frames > g > g:not(.run) > text')).map(function (t) {"
+        "  return t.textContent; })"
+        ".concat(Array.from(document.querySelectorAll('#frames metadata')).map(function (m) {"
+        "  return m.textContent.split('\\n').filter(Boolean).map(function (l) {"
+        "    return l.split(' ').slice(document.getElementById('ember').getAttribute('data-differential') === '1' ? 6 : 4).join(' '); });"
+        "}).flat())")
+
+
+def open_page(driver, url):
+    driver.get("about:blank")
+    driver.get(url)
+    time.sleep(0.1)
+
+
+def check_range_shows_its_phase(driver, page):
+    open_page(driver, page + "#t=0.2-0.8")
+    names = frame_names(driver)
+    expect("phase_one" in names and "phase_two" not in names, f"first half: {names}")
+    open_page(driver, page + "#t=1.2-1.8")
+    names = frame_names(driver)
+    expect("phase_two" in names and "phase_one" not in names, f"second half: {names}")
+    open_page(driver, page)
+    names = frame_names(driver)
+    expect("phase_one" in names and "phase_two" in names, f"whole recording: {names}")
+
+
+def heat_cell_offset(driver, second, slot):
+    """Offsets from the heat map's centre (as ActionChains takes them) of the middle of the
+    cell of `slot` (20 ms slices) of column `second`."""
+    box = driver.execute_script(
+        "var h = document.getElementById('heatmap'), r = h.getBoundingClientRect();"
+        "return [r.width, r.height, +h.getAttribute('data-left'), +h.getAttribute('data-top'),"
+        "        +h.getAttribute('data-cell-width'), +h.getAttribute('data-cell-height')];")
+    width, height, left, top, cell_w, cell_h = box
+    x = left + second * cell_w + cell_w / 2
+    y = top + slot * cell_h + cell_h / 2
+    return int(x - width / 2), int(y - height / 2)
+
+
+def drag_heat(driver, start, end, shift=False):
+    heat = driver.find_element(By.ID, "heatmap")
+    actions = ActionChains(driver)
+    if shift:
+        actions.key_down(Keys.SHIFT)
+    actions.move_to_element_with_offset(heat, *heat_cell_offset(driver, *start)).click_and_hold()
+    actions.move_to_element_with_offset(heat, *heat_cell_offset(driver, *end)).release()
+    if shift:
+        actions.key_up(Keys.SHIFT)
+    actions.perform()
+    time.sleep(0.3)
+
+
+def check_heat_map_drag(driver, page):
+    open_page(driver, page)
+    drag_heat(driver, (0, 10), (0, 39))  # 0.20 s up to the end of the slice at 0.78 s
+    fragment = driver.execute_script("return location.hash")
+    expect(fragment == "#t=0.2-0.8", f"fragment after the drag: {fragment!r}")
+    names = frame_names(driver)
+    expect("phase_one" in names and "phase_two" not in names, f"dragged range: {names}")
+    text = driver.find_element(By.ID, "range-text").text
+    expect("0.200" in text and "0.800" in text, f"range line: {text!r}")
+
+
+def tooltip_of(driver, name):
+    target = driver.execute_script(
+        "var t = document.querySelectorAll('#frames > g > g > text');"
+        "for (var i = 0; i < t.length; i++) if (t[i].textContent === arguments[0]) return t[i].parentNode;"
+        "return null;", name)
+    expect(target is not None, f"no drawn frame {name}")
+    ActionChains(driver).move_to_element(target).perform()
+    time.sleep(0.1)
+    return target, driver.find_element(By.ID, "tip").get_attribute("textContent")
+
+
+def check_shift_selection_diff(driver, page):
+    open_page(driver, page + "#t=0.2-0.8")
+    drag_heat(driver, (1, 10), (1, 39), shift=True)
+    fragment = driver.execute_script("return location.hash")
+    expect(fragment == "#t=0.2-0.8&t2=1.2-1.8", f"fragment after the Shift-drag: {fragment!r}")
+    expect(driver.find_element(By.ID, "ember").get_attribute("data-differential") == "1", "not a differential graph")
+    one, tip = tooltip_of(driver, "phase_one")
+    expect(one.get_attribute("class") == "gone", f"phase_one's class: {one.get_attribute('class')!r}")
+    expect("change: gone" in tip, f"phase_one's tooltip: {tip!r}")
+    two, tip = tooltip_of(driver, "phase_two")
+    expect(two.get_attribute("class") == "new", f"phase_two's class: {two.get_attribute('class')!r}")
+    expect("change: new" in tip and "before: 0 samples" in tip, f"phase_two's tooltip: {tip!r}")
+    fill = two.find_element(By.CSS_SELECTOR, "rect").get_attribute("fill")
+    expect(fill.startswith("rgb(255,") , f"phase_two (grown) is not red: {fill}")
+    # The link reproduces the comparison.
+    open_page(driver, page + fragment)
+    expect(driver.find_element(By.ID, "ember").get_attribute("data-differential") == "1", "link: not differential")
+
+
+def check_zoom_and_search_in_fragment(driver, page):
+    open_page(driver, page + "#t=0.2-0.8&s=phase")
+    matched = driver.find_element(By.ID, "matched").get_attribute("textContent")
+    expect(matched.startswith("Matched: "), f"search from the fragment: {matched!r}")
+    target, _ = tooltip_of(driver, "main")
+    target.click()
+    time.sleep(0.3)
+    fragment = driver.execute_script("return location.hash")
+    expect(fragment.startswith("#t=0.2-0.8&x=") and "&s=phase" in fragment, f"fragment after a zoom: {fragment!r}")
+    open_page(driver, page + fragment)
+    expect("h" not in (driver.find_element(By.ID, "unzoom").get_attribute("class") or "").split(), "zoom not restored")
+
+
+def check_thread_tracks(driver, page):
+    open_page(driver, page)
+    starts = driver.execute_script(
+        "var t = document.getElementById('tracks'), left = +t.getAttribute('data-left'),"
+        "    w = +t.getAttribute('data-plot-width'), d = +t.getAttribute('data-duration'), out = {};"
+        "document.querySelectorAll('#tracks .track').forEach(function (g) {"
+        "  var name = g.querySelector('text').textContent, first = g.querySelector('.on');"
+        "  out[name] = first ? (+first.getAttribute('x') - left) / w * d : null; });"
+        "return out;")
+    workers = {name.split(" ")[0]: value for name, value in starts.items() if name.startswith("stagger-")}
+    expect(sorted(workers) == ["stagger-0", "stagger-1", "stagger-2"], f"tracks: {starts}")
+    t0, t1, t2 = workers["stagger-0"], workers["stagger-1"], workers["stagger-2"]
+    expect(t0 < 0.4, f"stagger-0 starts at {t0:.3f} s")
+    expect(0.55 < t1 - t0 < 1.1 and 0.55 < t2 - t1 < 1.1, f"starts {t0:.3f}, {t1:.3f}, {t2:.3f} s (0.8 s apart)")
+    groups = driver.execute_script("return document.querySelectorAll('#tracks .proc').length")
+    expect(groups == 1, f"{groups} process groups")
+
+
+HOSTILE_NAMES = [
+    "<script>window.__pwned=1</script>",
+    "</script><script>window.__pwned=2</script>",
+    "<!--<script>window.__pwned=3</script>",
+    "<img/src=x/onerror=window.__pwned=4>",
+    "\\u003c/script\\u003e",
+]
+
+
+def perf_script(samples):
+    """perf script text: one process, two threads, a sample every 4 ms for 2 s."""
+    lines = []
+    for index in range(samples):
+        tid = 700 if index % 2 == 0 else 701
+        comm = "<b onmouseover=window.__pwned=5>" if tid == 700 else "worker"
+        lines.append(f"{comm} 700/{tid} [000] {100 + index * 0.004:.6f}: 4000000 cpu-clock:")
+        leaf = HOSTILE_NAMES[index % len(HOSTILE_NAMES)] if index < samples // 2 else "plain_leaf"
+        lines.append(f"\t    4005d0 {leaf}+0x10 (/tmp/hostile)")
+        lines.append("\t    4004b0 main+0x20 (/tmp/hostile)")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def check_hostile_names_inert(driver, work):
+    source = os.path.join(work, "hostile.perf")
+    target = os.path.join(work, "hostile.html")
+    with open(source, "w") as out:
+        out.write(perf_script(500))
+    subprocess.run([EMBER, "render", source, "-o", target, "--title=</title><script>window.__pwned=6</script>"],
+                   check=True)
+    page = open(target, encoding="utf-8").read()
+    expect(page.count("<script") == 2 and page.count("</script") == 2, "a name opened or closed a script element")
+    for fragment in ("", "#t=0.1-0.9", "#t=0.1-0.9&t2=1.1-1.9&s=%3Cscript"):
+        open_page(driver, "file://" + target + fragment)
+        driver.execute_script("document.querySelectorAll('#frames > g > g').forEach(function (g) {"
+                              "  g.dispatchEvent(new MouseEvent('mousemove', { bubbles: true })); });")
+        pwned = driver.execute_script("return window.__pwned")
+        expect(pwned is None, f"hostile input ran script ({fragment}): {pwned}")
+        injected = driver.execute_script("return document.querySelectorAll('img, b, iframe, object, embed').length")
+        expect(injected == 0, f"{injected} injected elements")
+    open_page(driver, "file://" + target + "#t=0.1-0.9")
+    names = frame_names(driver)
+    for name in HOSTILE_NAMES:
+        expect(name in names, f"{name!r} not shown as text: {names}")
+    tracks = driver.execute_script("return Array.from(document.querySelectorAll('#tracks text')).map(function (t) {"
+                                   "  return t.textContent; })")
+    expect(any("<b onmouseover=window.__pwned=5>" in name for name in tracks), f"thread names: {tracks}")
+    title = driver.execute_script("return document.title + '|' + document.getElementById('page-title').textContent")
+    expect(title.count("</title><script>window.__pwned=6</script>") == 2, f"title: {title!r}")
+
+
+def check_no_requests(driver, page):
+    open_page(driver, page + "#t=0.2-0.8")
+    driver.execute_script("document.querySelectorAll('#frames > g > g').forEach(function (g) {"
+                          "  g.dispatchEvent(new MouseEvent('mousemove', { bubbles: true })); });")
+    resources = driver.execute_script("return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
+    expect(resources == [], f"requests: {resources}")
+    policy = driver.execute_script(
+        "var m = document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]'); return m && m.content;")
+    expect(policy and "default-src 'none'" in policy, f"policy: {policy!r}")
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    expect(errors == [], f"console errors: {errors}")
+
+
+def check_folded_says_why(driver, work):
+    source = os.path.join(work, "plain.folded")
+    target = os.path.join(work, "plain.html")
+    with open(source, "w") as out:
+        out.write("main;alpha 30\nmain;beta 10\n")
+    subprocess.run([EMBER, "render", source, "-o", target], check=True)
+    open_page(driver, "file://" + target)
+    note = driver.find_element(By.ID, "heat-note").text
+    expect("no times" in note, f"note: {note!r}")
+    expect(not driver.find_element(By.ID, "heatmap").is_displayed(), "a heat map without times")
+    names = frame_names(driver)
+    expect("alpha" in names and "beta" in names, f"graph of the whole profile: {names}")
+
+
+def main():
+    checks = Checks()
+    driver = make_driver()
+    recorded = {}
+
+    def recording(name, *command):
+        def run():
+            recorded[name] = "file://" + record(name, *command)
+        return run
+
+    def with_page(name, check):
+        def run():
+            if name not in recorded:
+                raise Skip(f"no recording of {name}")
+            check(driver, recorded[name])
+        return run
+
+    try:
+        checks.run("record samples/phases to .html", recording("phases", "phases", "2"))
+        checks.run("a #t= range shows only its half's function", with_page("phases", check_range_shows_its_phase))
+        checks.run("dragging on the heat map selects the range", with_page("phases", check_heat_map_drag))
+        checks.run("Shift-drag: differential graph of the two ranges", with_page("phases", check_shift_selection_diff))
+        checks.run("zoom and search kept beside #t=", with_page("phases", check_zoom_and_search_in_fragment))
+        checks.run("no request, no console error", with_page("phases", check_no_requests))
+        checks.run("record samples/staggered to .html", recording("staggered", "staggered", "3", "0.8"))
+        checks.run("thread tracks begin when each thread started", with_page("staggered", check_thread_tracks))
+        checks.run("hostile names and title stay inert", check_hostile_names_inert, driver, WORK)
+        checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)
+    finally:
+        driver.quit()
+    print(f"timeview: {checks.passed} passed, {checks.failed} failed, {checks.skipped} skipped")
+    return 1 if checks.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
