@@ -112,7 +112,9 @@ struct TimeViewData {
         func number(_ key: String, _ set: Int32) -> Int64? {
             profile.numericLabel(key, inSet: set) ?? profile.label(key, inSet: set).flatMap { Int64($0) }
         }
-        for set in 0..<profile.labelSets.count {
+        var used = [Bool](repeating: false, count: profile.labelSets.count)
+        for set in profile.sampleLabels { used[Int(set)] = true }
+        for set in 0..<profile.labelSets.count where used[set] {
             let labelSet = Int32(set)
             let pid = number("pid", labelSet) ?? -1
             let tid = number("tid", labelSet) ?? pid

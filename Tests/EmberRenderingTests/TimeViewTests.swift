@@ -1,0 +1,121 @@
+import EmberProfile
+@testable import EmberRendering
+import Foundation
+import XCTest
+
+/// The time view's page: what its embedded data holds (checked by parsing it back), and that
+/// nothing from the profile can end its script elements. Tests/browser/test_timeview.py
+/// drives the page itself in Chromium.
+final class TimeViewTests: XCTestCase {
+    private let second: Int64 = 1_000_000_000
+
+    /// Two threads of one process: `main;one` in the first second, `main;two` in the next.
+    private func timedProfile(names: (String, String) = ("one", "two")) -> Profile {
+        var profile = Profile()
+        profile.startTime = 50 * second
+        let pid = profile.intern("pid"), tid = profile.intern("tid"), comm = profile.intern("comm")
+        let threads = [11, 12].map { thread in
+            profile.addLabelSet([
+                Label(key: pid, number: 11), Label(key: tid, number: Int64(thread)),
+                Label(key: comm, text: profile.intern(thread == 11 ? "server" : "helper")),
+            ])
+        }
+        for index in 0..<100 {
+            let leaf = index < 50 ? names.0 : names.1
+            profile.addSample(frames: [("main", .user), (leaf, .user)], values: [1], labels: threads[index % 2],
+                              time: 50 * second + Int64(index) * 20_000_000 + 5_000_000)
+        }
+        return profile
+    }
+
+    /// The page's JSON data, parsed back.
+    private func embeddedData(_ html: String) throws -> [String: Any] {
+        let opening = "<script type=\"application/json\" id=\"ember-data\">"
+        let start = try XCTUnwrap(html.range(of: opening)).upperBound
+        let end = try XCTUnwrap(html.range(of: "</script>", range: start..<html.endIndex)).lowerBound
+        let object = try JSONSerialization.jsonObject(with: Data(html[start..<end].utf8))
+        return try XCTUnwrap(object as? [String: Any])
+    }
+
+    private func html(_ profile: Profile, options: FlameGraphOptions = .init()) -> String {
+        String(decoding: TimeView.htmlBytes(of: profile, options: options), as: UTF8.self)
+    }
+
+    func testDataHoldsTheTreeInDrawingOrderAndEachSampleInTimeOrder() throws {
+        let data = try embeddedData(html(timedProfile(names: ("zeta", "alpha"))))
+        let labels = try XCTUnwrap(data["labels"] as? [String])
+        let parent = try XCTUnwrap(data["parent"] as? [Int])
+        let label = try XCTUnwrap(data["label"] as? [Int])
+        // The root, the process, main, then its children in name order: alpha before zeta.
+        XCTAssertEqual(label.map { labels[$0] }, ["all", "main", "alpha", "zeta"])
+        XCTAssertEqual(parent, [-1, 0, 1, 1])
+        let time = try XCTUnwrap(data["time"] as? [Int])
+        XCTAssertEqual(time.count, 100)
+        // From the recording's start: 5 ms, then every 20 ms, in microseconds.
+        XCTAssertEqual(time.first, 5000)
+        XCTAssertEqual(Set(time.dropFirst()), [20000])
+        let node = try XCTUnwrap(data["node"] as? [Int])
+        XCTAssertEqual(node.prefix(50).map { labels[label[$0]] }, Array(repeating: "zeta", count: 50))
+        XCTAssertEqual(node.suffix(50).map { labels[label[$0]] }, Array(repeating: "alpha", count: 50))
+        let threads = try XCTUnwrap(data["threads"] as? [[Any]])
+        XCTAssertEqual(threads.count, 2)
+        XCTAssertEqual(threads.map { $0[1] as? Int }, [11, 12])
+        XCTAssertEqual(threads.map { $0[2] as? String }, ["server", "helper"])
+        XCTAssertEqual(threads.map { $0[3] as? String }, ["server", "server"], "the process is named by its main thread")
+        XCTAssertEqual(data["thread"] as? [Int], (0..<100).map { $0 % 2 })
+        XCTAssertTrue(data["weight"] is NSNull, "every sample counts 1: no weights")
+        XCTAssertEqual(data["noTime"] as? String, "")
+    }
+
+    func testSamplesWithoutTimesAreInTheWholeGraphOnlyAndSaySo() throws {
+        var profile = timedProfile()
+        profile.addSample(names: ["main", "counted"], value: 7)
+        let data = try embeddedData(html(profile))
+        let labels = try XCTUnwrap(data["labels"] as? [String])
+        let label = try XCTUnwrap(data["label"] as? [Int])
+        XCTAssertEqual((data["untimedNode"] as? [Int])?.map { labels[label[$0]] }, ["counted"])
+        XCTAssertEqual(data["untimedWeight"] as? [Double], [7])
+        XCTAssertEqual((data["time"] as? [Int])?.count, 100)
+
+        var folded = Profile()
+        folded.addSample(names: ["main", "a"], value: 3)
+        let untimed = try embeddedData(html(folded))
+        XCTAssertTrue((untimed["noTime"] as? String ?? "").contains("no times"))
+        XCTAssertEqual((untimed["time"] as? [Int])?.count, 0)
+        XCTAssertEqual(untimed["untimedWeight"] as? [Double], [3])
+    }
+
+    func testHostileNamesCannotEndTheScriptAndAreShownAsTheSVGShowsThem() throws {
+        let markup = "</script><script>alert(1)</script><!--"
+        let control = "a\u{1}b\u{7F}\u{2028}"
+        var options = FlameGraphOptions()
+        options.title = "</title><script>alert(2)</script>"
+        let page = html(timedProfile(names: (markup, control)), options: options)
+        XCTAssertEqual(page.components(separatedBy: "<script").count - 1, 2, "only the page's own script elements")
+        XCTAssertEqual(page.components(separatedBy: "</script").count - 1, 2)
+        XCTAssertFalse(page.contains("<!--"))
+        XCTAssertTrue(page.contains("<title>&lt;/title&gt;&lt;script&gt;alert(2)&lt;/script&gt;</title>"))
+        let data = try embeddedData(page)
+        let labels = try XCTUnwrap(data["labels"] as? [String])
+        XCTAssertTrue(labels.contains(markup), "\(labels)")
+        XCTAssertTrue(labels.contains("a\\x01b\\x7F\u{2028}"), "\(labels)")
+        XCTAssertEqual(data["title"] as? String, options.title)
+    }
+
+    func testScriptsUseNoMarkupParsing() {
+        for script in [TimeViewAssets.script.description, FlameGraphAssets.flameGraphFunction.description] {
+            XCTAssertFalse(script.contains("innerHTML"))
+            XCTAssertFalse(script.contains("insertAdjacentHTML"))
+            XCTAssertFalse(script.contains("document.write"))
+            XCTAssertFalse(script.lowercased().contains("</script"))
+        }
+    }
+
+    func testWeightsAreKeptWhenSamplesCountDifferently() throws {
+        var profile = Profile(sampleTypes: [.samples, .cpuNanoseconds], defaultSampleType: 1)
+        profile.addSample(frames: [("main", .user)], values: [1, 1000], time: 10)
+        profile.addSample(frames: [("main", .user)], values: [1, 3000], time: 20)
+        let data = try embeddedData(html(profile))
+        XCTAssertEqual(data["weight"] as? [Double], [1000, 3000])
+    }
+}
