@@ -183,9 +183,14 @@ final class ProfileBuilder {
                 profile.addSample(stack: stackID, values: values(Double(stack.count), offCPU: offCPU), labels: labels)
             } else {
                 let one = values(1, offCPU: offCPU)
-                for time in stack.times {
+                for time in stack.times.prefix(Int(stack.count)) {
                     profile.addSample(stack: stackID, values: one, labels: labels,
                                       time: Int64(bitPattern: time) &+ clockOffset)
+                }
+                // Counted samples whose time the full ring buffer refused: counted, untimed.
+                if stack.count > UInt64(stack.times.count) {
+                    profile.addSample(stack: stackID, values: values(Double(stack.count - UInt64(stack.times.count)), offCPU: offCPU),
+                                      labels: labels)
                 }
             }
         }

@@ -126,7 +126,7 @@ public struct Recorder {
 
         // What ended processes left was added as they went; now the rest.
         session.addTakenStacks()
-        var stacks = FramePointerStacks.callStacks(from: samples, leafFix: session.leafFix,
+        var stacks = FramePointerStacks.callStacks(from: samples, leafFix: session.leafFix, times: session.countedTimes,
                                                    statistics: &session.leafFixStatistics)
         stacks += session.ringBuffer.callStacks(leafFix: session.leafFix, statistics: &session.leafFixStatistics)
         let builder = session.builder
@@ -201,6 +201,7 @@ extension RecordingSettings {
         case .auto: configuration.unwinding = .perProcess
         }
         if unwindTableRows > 0 { configuration.unwindTableRows = unwindTableRows }
+        configuration.sampleTimes = keepSampleTimes
         return configuration
     }
 }
@@ -229,6 +230,9 @@ final class Session {
     /// The frameless-leaf fix's view of the files' CFI, and what it did.
     private(set) var leafFix: FramelessLeafFix?
     var leafFixStatistics = FramePointerStacks.Statistics()
+    /// With ``RecordingSettings/keepSampleTimes``: the times of samples counted in the
+    /// kernel, by their key, until the key's count is read.
+    private(set) var countedTimes: [SampleKey: [UInt64]] = [:]
     /// Keys of the kernel's counts map taken out for ended processes.
     private(set) var drainedKeys = 0
     /// Ended processes whose samples joined the profile before the recording's end.
@@ -471,7 +475,8 @@ final class Session {
         draining = batch
         guard batch.addresses.isEmpty else { return }
         draining = nil
-        var stacks = FramePointerStacks.callStacks(from: batch.counted, leafFix: leafFix, statistics: &leafFixStatistics)
+        var stacks = FramePointerStacks.callStacks(from: batch.counted, leafFix: leafFix, times: takeTimes(of: batch.counted),
+                                                   statistics: &leafFixStatistics)
         stacks += ringBuffer.takeStacks(of: batch.processes, leafFix: leafFix, statistics: &leafFixStatistics)
         let byProcess = Dictionary(grouping: stacks, by: \.pid)
         let blockedByProcess = Dictionary(grouping: batch.blocked.map(offCPUStacks) ?? [], by: \.pid)
@@ -504,10 +509,19 @@ final class Session {
 
     /// Adds the stacks taken for ended processes whose files are still being read (the
     /// recording is over: nothing is left to wait for).
+    /// The times of the samples counted under the keys of `counted`, which no longer need keeping.
+    private func takeTimes(of counted: RawSamples) -> [SampleKey: [UInt64]] {
+        guard !countedTimes.isEmpty else { return [:] }
+        var taken: [SampleKey: [UInt64]] = [:]
+        for key in counted.counts.keys { taken[key] = countedTimes.removeValue(forKey: key) }
+        return taken
+    }
+
     func addTakenStacks() {
         guard let batch = draining else { return }
         draining = nil
-        builder.add(FramePointerStacks.callStacks(from: batch.counted, leafFix: leafFix, statistics: &leafFixStatistics),
+        builder.add(FramePointerStacks.callStacks(from: batch.counted, leafFix: leafFix, times: takeTimes(of: batch.counted),
+                                                  statistics: &leafFixStatistics),
                     clockOffset: clockOffset)
         if let blocked = batch.blocked { addOffCPU(blocked) }
     }
@@ -546,6 +560,7 @@ final class Session {
             switch record.kind {
             case .processForked, .processExecuted: started.append(record.pid)
             case .offCPUTime: offCPU?.add(record)
+            case .countedTime: if let key = record.countedKey { self.countedTimes[key, default: []].append(record.time) }
             default: ringBuffer.add(record)
             }
         }

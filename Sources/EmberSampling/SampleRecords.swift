@@ -81,6 +81,9 @@ public struct StackSample {
         case processExecuted
         /// Off-CPU: a block the counts map had no room for (see ``offCPUBlock``).
         case offCPUTime
+        /// Not a stack: the time of a sample counted in the kernel under ``countedKey``
+        /// (``SamplerConfiguration/sampleTimes``).
+        case countedTime
     }
 
     public var kind: Kind
@@ -104,11 +107,13 @@ public struct StackSample {
     /// ``Kind/addresses`` walked in the kernel by CFI: how the walk ended (nil for a
     /// frame-pointer walk).
     public var walkEnd: WalkEnd?
+    /// ``Kind/countedTime``: the key the sample was counted under.
+    public var countedKey: SampleKey?
 
     public init(kind: Kind, pid: Int32, tid: Int32, comm: String, time: UInt64 = 0, cpu: UInt32 = 0,
                 instructionPointer: UInt64, stackPointer: UInt64, framePointer: UInt64, stackWords: [UInt64],
                 stackIsTruncated: Bool, bytes: UnsafeRawBufferPointer, kernelAddresses: [UInt64],
-                walkEnd: WalkEnd? = nil) {
+                walkEnd: WalkEnd? = nil, countedKey: SampleKey? = nil) {
         self.kind = kind
         self.pid = pid
         self.tid = tid
@@ -123,6 +128,7 @@ public struct StackSample {
         self.bytes = bytes
         self.kernelAddresses = kernelAddresses
         self.walkEnd = walkEnd
+        self.countedKey = countedKey
     }
 
     /// `bytes` read as addresses (for ``Kind/addresses``).
@@ -169,6 +175,9 @@ public struct SamplingCounters: Sendable, Equatable {
     public var cfiNeedsCopy: UInt64 = 0
     /// CFI stacks sent whole through the ring buffer (their map full, or their hash taken).
     public var cfiStacksFull: UInt64 = 0
+    /// Times of counted samples dropped by a full ring buffer (the samples are counted,
+    /// without a time).
+    public var sampleTimesLost: UInt64 = 0
     /// Fork and exec events dropped by a full ring buffer (user space finds those
     /// processes at its next scan of the targets, about a second later).
     public var processEventsLost: UInt64 = 0

@@ -58,6 +58,9 @@ public struct SamplerConfiguration: Sendable {
     /// Whether to open the cpu-clock events. Without them the sampler only follows the
     /// targets' forks and execs, for an ``OffCPUSampler`` that shares its maps.
     public var samplesCPU = true
+    /// Whether each sample counted in the kernel also sends its time (``StackSample/Kind/countedTime``),
+    /// for outputs that show time; without it, counted samples cost what they always did.
+    public var sampleTimes = false
 
     public init(scope: Scope) {
         self.scope = scope
@@ -172,6 +175,7 @@ public final class Sampler {
         config.stack_copy_size = UInt32(configuration.stackCopySize)
         config.stack_words = configuration.recordStackWords ? 1 : 0
         config.ignored_tgid = configuration.ignoredProcess.map { UInt32(bitPattern: $0) } ?? 0
+        config.sample_times = configuration.sampleTimes ? 1 : 0
         var zero: UInt32 = 0
         let configMap = try mapDescriptor("config")
         if bpf_map_update_elem(configMap, &zero, &config, UInt64(BPF_ANY)) != 0 {
@@ -409,6 +413,7 @@ public final class Sampler {
         result.cfiPending = read(EMBER_CFI_PENDING)
         result.cfiNeedsCopy = read(EMBER_CFI_NEEDS_COPY)
         result.cfiStacksFull = read(EMBER_CFI_STACKS_FULL)
+        result.sampleTimesLost = read(EMBER_SAMPLE_TIMES_LOST)
         return result
     }
 
@@ -464,12 +469,7 @@ public final class Sampler {
                           walkedStacks: readWalkedStacks(hashes))
     }
 
-    private func sampleKey(_ raw: ember_sample_key) -> SampleKey {
-        SampleKey(
-            pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
-            userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
-            stackWords: [raw.stack_words.0, raw.stack_words.1], userStackHash: raw.user_stack_hash)
-    }
+    private func sampleKey(_ raw: ember_sample_key) -> SampleKey { SampleKey(raw) }
 
     /// The user stacks walked in the kernel by CFI, by hash.
     private func readWalkedStacks(_ hashes: Set<UInt64>) -> [UInt64: WalkedStack] {
@@ -583,8 +583,11 @@ private final class StackSampleHandler {
         case EMBER_PROCESS_FORKED.rawValue: kind = .processForked
         case EMBER_PROCESS_EXECUTED.rawValue: kind = .processExecuted
         case UInt32(EMBER_SAMPLE_OFF_CPU_TIME): kind = .offCPUTime
+        case UInt32(EMBER_SAMPLE_COUNTED_TIME): kind = .countedTime
         default: kind = .stackCopy
         }
+        let countedKey = kind == .countedTime && size >= MemoryLayout<ember_sample_key>.size
+            ? SampleKey(bytes.loadUnaligned(fromByteOffset: headerSize, as: ember_sample_key.self)) : nil
         handler?(StackSample(
             kind: kind,
             pid: Int32(bitPattern: header.pid), tid: Int32(bitPattern: header.tid),
@@ -594,7 +597,8 @@ private final class StackSampleHandler {
             stackIsTruncated: header.truncated != 0,
             bytes: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<kernelStart]),
             kernelAddresses: kernel,
-            walkEnd: kind == .addresses && header.truncated > 0 ? WalkEnd(kernelValue: header.truncated - 1) : nil))
+            walkEnd: kind == .addresses && header.truncated > 0 ? WalkEnd(kernelValue: header.truncated - 1) : nil,
+            countedKey: countedKey))
     }
 }
 
@@ -609,5 +613,14 @@ func commString(_ comm: (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar,
 extension String {
     func trimmingWhitespace() -> String {
         String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}
+
+extension SampleKey {
+    init(_ raw: ember_sample_key) {
+        self.init(
+            pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
+            userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
+            stackWords: [raw.stack_words.0, raw.stack_words.1], userStackHash: raw.user_stack_hash)
     }
 }

@@ -48,9 +48,11 @@ public enum FramePointerStacks {
     ///
     /// - Parameter leafFix: the processes' CFI, which tells whether the sampled function
     ///   had set up its frame. Without it, stacks are left as the kernel walked them.
+    /// - Parameter times: the times of counted samples, by key, where they were kept.
     public static func callStacks(
         from samples: RawSamples,
         leafFix: FramelessLeafFix? = nil,
+        times: [SampleKey: [UInt64]] = [:],
         statistics: inout Statistics
     ) -> [CallStack] {
         samples.counts.map { key, count in
@@ -60,7 +62,7 @@ public enum FramePointerStacks {
                 return CallStack(
                     pid: key.pid, tid: key.tid, threadName: key.comm,
                     user: walked.map { .frames($0.frames) } ?? .lost(.missing), userEnd: walked.map { StackEnd($0.end) },
-                    kernel: half(key.kernelStackID, samples.stacks), count: count)
+                    kernel: half(key.kernelStackID, samples.stacks), count: count, times: times[key] ?? [])
             }
             var user = half(key.userStackID, samples.stacks)
             var end: StackEnd?
@@ -79,7 +81,7 @@ public enum FramePointerStacks {
             }
             return CallStack(
                 pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: end,
-                kernel: half(key.kernelStackID, samples.stacks), count: count)
+                kernel: half(key.kernelStackID, samples.stacks), count: count, times: times[key] ?? [])
         }
     }
 

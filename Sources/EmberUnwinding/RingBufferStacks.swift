@@ -82,8 +82,8 @@ public final class RingBufferStacks {
             unwind(sample, into: &key)
         case .branchRecords:
             addBranchRecords(sample, into: &key)
-        case .processForked, .processExecuted, .offCPUTime:
-            return  // events and off-CPU time, not CPU samples: the recorder handles them
+        case .processForked, .processExecuted, .offCPUTime, .countedTime:
+            return  // events, off-CPU time and counted samples' times: the recorder handles them
         }
         counts[key, default: 0] += 1
         if keepsSampleTimes { times[key, default: []].append(sample.time) }

@@ -239,6 +239,10 @@ struct RecordReportText {
             lines.append("\(formatCount(report.counters.ringBufferFull)) of \(formatCount(seen)) samples lost: "
                 + "ring buffer full (lower -F or --stack-size)")
         }
+        if report.counters.sampleTimesLost > 0 {
+            lines.append("\(formatCount(report.counters.sampleTimesLost)) of \(formatCount(seen)) samples have no time "
+                + "(ring buffer full): counted in the whole profile, in no time range (lower -F)")
+        }
         return lines
     }
 

@@ -106,6 +106,44 @@ final class ProfileFormatTests: RecordingTestCase {
         for (stack, weight) in counts { XCTAssertEqual(fromSpeedscope[stack] ?? 0, weight, accuracy: weight * 0.001 + 1) }
     }
 
+    /// Samples counted in the kernel (frame pointers, the kernel's CFI walk) keep their times
+    /// when the output shows time: each also sends its time through the ring buffer.
+    func testCountedSamplesKeepTheirTimesForTheTimeView() throws {
+        for unwind in ["fp", "auto"] {
+            let page = path("phases-\(unwind).html")
+            let folded = path("phases-\(unwind).folded")
+            let result = try ember(["record", "-F", "499", "--unwind", unwind, "-o", page, "-o", folded, "--",
+                                    try sampleBinary("phases"), "2"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let html = try String(contentsOfFile: page, encoding: .utf8)
+            let opening = "<script type=\"application/json\" id=\"ember-data\">"
+            let start = try XCTUnwrap(html.range(of: opening)).upperBound
+            let end = try XCTUnwrap(html.range(of: "</script>", range: start..<html.endIndex)).lowerBound
+            let data = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(html[start..<end].utf8)) as? [String: Any])
+            let deltas = try XCTUnwrap(data["time"] as? [Int])
+            let total = try Folded(path: folded).stacks.values.reduce(0, +)
+            XCTAssertGreaterThan(total, 400, unwind)
+            XCTAssertEqual(Double(deltas.count), total, "\(unwind): every sample has its time")
+            XCTAssertEqual((data["untimedWeight"] as? [Double])?.reduce(0, +), 0, unwind)
+            XCTAssertTrue(deltas.allSatisfy { $0 >= 0 }, "time order")
+            XCTAssertLessThan(deltas.reduce(0, +), 3_000_000, "\(unwind): within the recording (microseconds)")
+            // phase_one's samples come before phase_two's.
+            let labels = try XCTUnwrap(data["labels"] as? [String])
+            let label = try XCTUnwrap(data["label"] as? [Int])
+            let nodes = try XCTUnwrap(data["node"] as? [Int])
+            var time = 0
+            var times: [String: [Int]] = [:]
+            for (delta, node) in zip(deltas, nodes) {
+                time += delta
+                times[labels[label[node]], default: []].append(time)
+            }
+            let one = try XCTUnwrap(times["phase_one"]).sorted(), two = try XCTUnwrap(times["phase_two"]).sorted()
+            XCTAssertLessThan(one[one.count / 2], 1_000_000, unwind)
+            XCTAssertGreaterThan(two[two.count / 2], 1_000_000, unwind)
+            XCTAssertLessThan(one[one.count * 9 / 10], two[two.count / 10], "\(unwind): the first phase before the second")
+        }
+    }
+
     func testConvertingTheRecordingBackGivesTheFoldedOutput() throws {
         let (folded, pprof, _) = try recordBoth(try sampleBinary("syscalls"), arguments: ["1"])
         let back = path("back.folded")

@@ -4,8 +4,8 @@
 usage: test_timeview.py EMBER_BINARY [WORK_DIR]
 
 Records the time-view samples (samples/phases: one function for the first half of its
-run, another for the second; samples/staggered: three threads started 0.8 s apart) with
-ember, opens the pages and checks that a `#t=` range inside either half shows only that
+run, another for the second, its samples counted in the kernel; samples/staggered: three
+threads started 0.8 s apart, unwound with DWARF) with ember, opens the pages and checks that a `#t=` range inside either half shows only that
 half's function, that dragging on the heat map selects the same range, that a Shift-drag
 shows the differential graph of the two ranges (the first function gone, the second new,
 with ember diff's tooltips), that the three threads' tracks begin when they started, that
@@ -31,16 +31,18 @@ WORK = flame.WORK
 SAMPLES = os.path.join(flame.REPO, "samples", "build")
 
 
-def record(name, *command, extra=()):
-    """Records `command` into WORK/name.html with DWARF unwinding (whose samples keep their
-    times); None with the reason when this machine cannot record."""
+def record(name, *command, dwarf=False):
+    """Records `command` into WORK/name.html (by default unwinding as ember does, the samples
+    counted in the kernel; with `dwarf`, sent whole through the ring buffer). Skips, saying
+    why, when this machine cannot record."""
     if os.geteuid() != 0:
         raise Skip("recording needs root (BPF programs and perf events)")
     program = os.path.join(SAMPLES, command[0])
     if not os.path.exists(program):
         subprocess.run(["make", "-s", "-C", os.path.dirname(SAMPLES)], check=True)
     target = os.path.join(WORK, name + ".html")
-    result = subprocess.run([EMBER, "record", "--unwind", "dwarf", "-F", "997", *extra, "-o", target, "--",
+    unwind = ["--unwind", "dwarf"] if dwarf else []
+    result = subprocess.run([EMBER, "record", *unwind, "-F", "997", "-o", target, "--",
                              program, *command[1:]], capture_output=True, text=True)
     expect(result.returncode == 0, f"ember record failed: {result.stderr}")
     return target
@@ -255,9 +257,9 @@ def main():
     driver = make_driver()
     recorded = {}
 
-    def recording(name, *command):
+    def recording(name, *command, dwarf=False):
         def run():
-            recorded[name] = "file://" + record(name, *command)
+            recorded[name] = "file://" + record(name, *command, dwarf=dwarf)
         return run
 
     def with_page(name, check):
@@ -268,13 +270,13 @@ def main():
         return run
 
     try:
-        checks.run("record samples/phases to .html", recording("phases", "phases", "2"))
+        checks.run("record samples/phases to .html (counted samples with times)", recording("phases", "phases", "2"))
         checks.run("a #t= range shows only its half's function", with_page("phases", check_range_shows_its_phase))
         checks.run("dragging on the heat map selects the range", with_page("phases", check_heat_map_drag))
         checks.run("Shift-drag: differential graph of the two ranges", with_page("phases", check_shift_selection_diff))
         checks.run("zoom and search kept beside #t=", with_page("phases", check_zoom_and_search_in_fragment))
         checks.run("no request, no console error", with_page("phases", check_no_requests))
-        checks.run("record samples/staggered to .html", recording("staggered", "staggered", "3", "0.8"))
+        checks.run("record samples/staggered to .html (DWARF samples)", recording("staggered", "staggered", "3", "0.8", dwarf=True))
         checks.run("thread tracks begin when each thread started", with_page("staggered", check_thread_tracks))
         checks.run("hostile names and title stay inert", check_hostile_names_inert, driver, WORK)
         checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)

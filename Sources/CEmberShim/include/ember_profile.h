@@ -154,6 +154,12 @@ struct ember_stack_sample {
 	__u8 stack[];
 };
 
+/* A ring-buffer record of kind EMBER_SAMPLE_COUNTED_TIME: a sample counted in the kernel,
+ * when config.sample_times is set. Its ember_stack_sample header has the time, CPU, pid and
+ * tid; its stack holds the struct ember_sample_key it was counted under, by which user space
+ * gives the key's samples their times. */
+#define EMBER_SAMPLE_COUNTED_TIME 17
+
 /* The single entry of the config map, written before the events are enabled. */
 struct ember_config {
 	__u32 filter_by_pid;    /* 0: every task on the system */
@@ -163,6 +169,8 @@ struct ember_config {
 	__u32 stack_copy_size;  /* DWARF: bytes of user stack to copy (<= EMBER_MAX_STACK_COPY) */
 	__u32 stack_words;      /* FP: record stack_words in the key */
 	__u32 ignored_tgid;     /* a process never sampled (ember itself, system-wide); 0: none */
+	__u32 sample_times;     /* 1: each sample counted in the kernel also sends its time
+	                         * (EMBER_SAMPLE_COUNTED_TIME), for outputs that show time */
 };
 
 /* Indices of the per-CPU counters map. Every sample that is not in the counts map is here. */
@@ -189,6 +197,8 @@ enum ember_counter {
 	EMBER_CFI_NEEDS_COPY,          /* ... sent as stack copies instead: a rule the walk lacks */
 	EMBER_CFI_STACKS_FULL,         /* CFI stacks not counted (map full or hash taken by another
 	                                * stack): sent whole through the ring buffer */
+	EMBER_SAMPLE_TIMES_LOST,       /* counted samples whose time the full ring buffer refused
+	                                * (counted still, but in no range of the time view) */
 	EMBER_COUNTER_COUNT,
 };
 

@@ -564,6 +564,31 @@ static __always_inline int store_walked_stack(__u64 hash, struct ember_user_stac
 	return same_stack(stored, stack) ? 0 : -1;
 }
 
+/* With config.sample_times: the time of a sample just counted under `key`, a small record
+ * through the ring buffer. The count in the map is exact either way; a time the full buffer
+ * refuses is counted as lost. */
+static __always_inline void send_counted_time(struct ember_config *cfg, struct ember_sample_key *key)
+{
+	if (!cfg->sample_times)
+		return;
+	struct ember_stack_sample *record =
+		bpf_ringbuf_reserve(&stack_samples, sizeof(*record) + sizeof(*key), 0);
+	if (!record) {
+		count(EMBER_SAMPLE_TIMES_LOST);
+		return;
+	}
+	__builtin_memset(record, 0, sizeof(*record));
+	record->pid = key->pid;
+	record->tid = key->tid;
+	record->kind = EMBER_SAMPLE_COUNTED_TIME;
+	record->stack_size = sizeof(*key);
+	record->cpu = bpf_get_smp_processor_id();
+	record->time = bpf_ktime_get_ns();
+	__builtin_memcpy(record->stack, key, sizeof(*key));
+	/* No wakeup (an interrupt per sample): user space drains the buffer every few ms. */
+	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
+}
+
 SEC("perf_event")
 int sample(struct bpf_perf_event_data *ctx)
 {
@@ -652,15 +677,19 @@ int sample(struct bpf_perf_event_data *ctx)
 	__u64 *value = bpf_map_lookup_elem(&counts, &key);
 	if (value) {
 		__sync_fetch_and_add(value, 1);
+		send_counted_time(cfg, &key);
 		return 0;
 	}
 	__u64 one = 1;
-	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) == 0) {
+		send_counted_time(cfg, &key);
 		return 0;
+	}
 	/* Another CPU may have inserted the same key meanwhile. */
 	value = bpf_map_lookup_elem(&counts, &key);
 	if (value) {
 		__sync_fetch_and_add(value, 1);
+		send_counted_time(cfg, &key);
 	} else {
 		count(EMBER_COUNTS_MAP_FULL);
 		send_addresses(ctx, cfg, &key, pid_tgid, user_code, walked);
