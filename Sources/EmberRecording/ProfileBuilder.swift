@@ -188,9 +188,9 @@ final class ProfileBuilder {
                                       time: Int64(bitPattern: time) &+ clockOffset)
                 }
                 // Counted samples whose time the full ring buffer refused: counted, untimed.
-                if stack.count > UInt64(stack.times.count) {
-                    profile.addSample(stack: stackID, values: values(Double(stack.count - UInt64(stack.times.count)), offCPU: offCPU),
-                                      labels: labels)
+                let untimed = stack.count > UInt64(stack.times.count) ? stack.count - UInt64(stack.times.count) : 0
+                if untimed > 0 {
+                    profile.addSample(stack: stackID, values: values(Double(untimed), offCPU: offCPU), labels: labels)
                 }
             }
         }

@@ -507,8 +507,6 @@ final class Session {
         var addresses: [pid_t: [UInt64]]
     }
 
-    /// Adds the stacks taken for ended processes whose files are still being read (the
-    /// recording is over: nothing is left to wait for).
     /// The times of the samples counted under the keys of `counted`, which no longer need keeping.
     private func takeTimes(of counted: RawSamples) -> [SampleKey: [UInt64]] {
         guard !countedTimes.isEmpty else { return [:] }
@@ -517,6 +515,8 @@ final class Session {
         return taken
     }
 
+    /// Adds the stacks taken for ended processes whose files are still being read (the
+    /// recording is over: nothing is left to wait for).
     func addTakenStacks() {
         guard let batch = draining else { return }
         draining = nil

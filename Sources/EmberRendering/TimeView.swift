@@ -49,9 +49,11 @@ public enum TimeView {
 ///   page lays a selection out in one pass over the nodes.
 /// - `threads`: `[pid, tid, thread name, process name]`.
 /// - `time`: per sample in time order, microseconds since the previous one (the first since
-///   `origin`); `node`, `thread`: its leaf node and thread; `weight`: its value (left out
-///   when every sample counts 1).
-/// - `untimed`: samples without a time (counted in the kernel), in the whole graph only.
+///   the start of the recording, or the first sample where the start is not known); `node`,
+///   `thread`: its leaf node and thread; `weight`: its value (left out when every sample
+///   counts 1). `duration`: the recording's, in microseconds.
+/// - `untimedNode`, `untimedWeight`: samples without a time, in the whole graph only.
+/// - `noTime`: why there is no heat map, when no sample has a time.
 struct TimeViewData {
     var labels: [String] = []
     var colors: [UInt32] = []
@@ -151,7 +153,8 @@ struct TimeViewData {
         guard let first = timed.first, let last = timed.last else {
             noTimeReason = profile.sampleCount == 0 ? "The profile has no samples."
                 : "No heat map or thread tracks: this profile's samples have no times (folded text and "
-                + "pprof files carry none; ember record keeps them for .html and .speedscope.json outputs)."
+                + "pprof files carry none, and off-CPU time is summed in the kernel without them; ember record "
+                + "keeps the times of CPU samples for .html and .speedscope.json outputs)."
             return
         }
         let firstTime = profile.sampleTimes[first]
@@ -222,7 +225,6 @@ struct TimeViewData {
         json.key("fontType"); json.string(options.fontType)
         json.key("inverted"); json.bool(options.inverted)
         json.key("integral"); json.bool(integral)
-        json.key("origin"); json.number(Double(origin / 1_000_000))
         json.key("duration"); json.number(Double(duration / 1000))
         json.key("noTime"); json.string(noTimeReason ?? "")
         json.key("background"); json.strings(backgroundStops)
