@@ -181,6 +181,18 @@ final class ProfileBuilder {
                 }
             } else if stack.times.isEmpty {
                 profile.addSample(stack: stackID, values: values(Double(stack.count), offCPU: offCPU), labels: labels)
+            } else if offCPU {
+                // Each block a sample of its length at its end (covering the time before it);
+                // the time of blocks whose interval the full ring buffer refused, one more.
+                var timed: UInt64 = 0
+                for (end, length) in zip(stack.times, stack.durations) {
+                    profile.addSample(stack: stackID, values: values(Double(length), offCPU: true), labels: labels,
+                                      time: Int64(bitPattern: end) &+ clockOffset)
+                    timed += length
+                }
+                if stack.count > timed {
+                    profile.addSample(stack: stackID, values: values(Double(stack.count - timed), offCPU: true), labels: labels)
+                }
             } else {
                 let one = values(1, offCPU: offCPU)
                 for time in stack.times.prefix(Int(stack.count)) {

@@ -532,11 +532,21 @@ final class Session {
         for (waker, keys) in Dictionary(grouping: samples.times, by: \.key.waker) {
             let raw = RawSamples(counts: Dictionary(keys.map { ($0.key.blocked, $0.value) }, uniquingKeysWith: +),
                                  stacks: samples.stacks, counters: SamplingCounters())
+            // With times kept: each block's end and length, by the blocked thread's key.
+            var ends: [SampleKey: [UInt64]] = [:]
+            var lengths: [SampleKey: [UInt64]] = [:]
+            for (key, _) in keys {
+                for interval in samples.intervals[key] ?? [] {
+                    ends[key.blocked, default: []].append(interval.end)
+                    lengths[key.blocked, default: []].append(interval.nanoseconds)
+                }
+            }
             let wakerStack = waker.map {
                 WakerStack(pid: $0.pid, threadName: $0.comm, tid: $0.tid, user: FramePointerStacks.half($0.userStackID, samples.stacks),
                            kernel: FramePointerStacks.half($0.kernelStackID, samples.stacks))
             }
-            for var stack in FramePointerStacks.callStacks(from: raw, leafFix: leafFix, statistics: &offCPULeafFixStatistics) {
+            for var stack in FramePointerStacks.callStacks(from: raw, leafFix: leafFix, times: ends, durations: lengths,
+                                                           statistics: &offCPULeafFixStatistics) {
                 stack.waker = wakerStack
                 stacks.append(stack)
             }
@@ -559,7 +569,7 @@ final class Session {
         let handled = try sampler.pollStackSamples(timeout: milliseconds) { record in
             switch record.kind {
             case .processForked, .processExecuted: started.append(record.pid)
-            case .offCPUTime: offCPU?.add(record)
+            case .offCPUTime, .blockTime: offCPU?.add(record)
             case .countedTime: if let key = record.countedKey { self.countedTimes[key, default: []].append(record.time) }
             default: ringBuffer.add(record)
             }

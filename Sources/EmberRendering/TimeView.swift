@@ -10,14 +10,17 @@ import EmberSystem
 /// selection adds up the weights of its samples' nodes. The flame graph is drawn by the
 /// same script as the SVG flame graphs (``FlameGraphAssets/flameGraphFunction``).
 public enum TimeView {
-    /// The HTML document of `profile`'s default sample type.
-    public static func htmlBytes(of profile: Profile, options: FlameGraphOptions = .init(), lines: Bool = false) -> [UInt8] {
+    /// The HTML document of `profile`'s values of `sampleType` (by default its default),
+    /// multiplied by `options.factor` (rounded when it is not 1, as a recording's graph is).
+    public static func htmlBytes(
+        of profile: Profile, options: FlameGraphOptions = .init(), lines: Bool = false, sampleType: Int? = nil
+    ) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(1 << 20)
         func append(_ text: StaticString) {
             out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         }
-        let data = TimeViewData(profile: profile, options: options, lines: lines)
+        let data = TimeViewData(profile: profile, options: options, lines: lines, sampleType: sampleType)
         append(TimeViewAssets.pageOpening)
         // The title is the only outside text in the markup; everything else is JSON data.
         XMLEscaping.escaped(options.title).utf8.forEach { out.append($0) }
@@ -35,8 +38,11 @@ public enum TimeView {
 
     /// Writes the HTML document of `profile` to `path` (`-` for standard output), whole or
     /// not at all (see `AtomicFile`).
-    public static func write(_ profile: Profile, options: FlameGraphOptions = .init(), lines: Bool = false, toFile path: String) throws {
-        try AtomicFile.write(htmlBytes(of: profile, options: options, lines: lines), to: path)
+    public static func write(
+        _ profile: Profile, options: FlameGraphOptions = .init(), lines: Bool = false, sampleType: Int? = nil,
+        toFile path: String
+    ) throws {
+        try AtomicFile.write(htmlBytes(of: profile, options: options, lines: lines, sampleType: sampleType), to: path)
     }
 }
 
@@ -51,7 +57,9 @@ public enum TimeView {
 /// - `time`: per sample in time order, microseconds since the previous one (the first since
 ///   the start of the recording, or the first sample where the start is not known); `node`,
 ///   `thread`: its leaf node and thread; `weight`: its value (left out when every sample
-///   counts 1). `duration`: the recording's, in microseconds.
+///   counts 1); `length`: for off-CPU time, each block's length in microseconds (it ended
+///   at its time), 0 for a sample, left out when there is none. `duration`: the
+///   recording's, in microseconds.
 /// - `untimedNode`, `untimedWeight`: samples without a time, in the whole graph only.
 /// - `noTime`: why there is no heat map, when no sample has a time.
 struct TimeViewData {
@@ -64,6 +72,7 @@ struct TimeViewData {
     var sampleNode: [Int32] = []
     var sampleThread: [Int32] = []
     var sampleWeight: [Double]? = nil
+    var sampleLength: [Int64]? = nil
     var untimedNodes: [Int32] = []
     var untimedWeights: [Double] = []
     var origin: Int64 = 0
@@ -72,12 +81,11 @@ struct TimeViewData {
     var options: FlameGraphOptions
     var noTimeReason: String?
 
-    init(profile: Profile, options: FlameGraphOptions, lines: Bool) {
+    init(profile: Profile, options: FlameGraphOptions, lines: Bool, sampleType: Int? = nil) {
         self.options = options
         var builder = FrameTreeBuilder(tracksSelfSamples: false)
         let leaves = builder.addReturningNodes(profile, lines: lines)
         let tree = builder.finishTree()
-        integral = !tree.hasFractionalCounts
 
         // Nodes renumbered depth first, children in the graph's order.
         let order: FlameGraphOptions.FrameOrder = options.order == .weight ? .weight : .alphabetical
@@ -137,7 +145,13 @@ struct TimeViewData {
         }
 
         // Samples in time order.
-        let type = profile.defaultSampleType
+        let type = sampleType ?? profile.defaultSampleType
+        let factor = options.factor
+        func weight(_ sample: Int) -> Double {
+            let value = profile.value(ofSample: sample, type: type)
+            return factor == 1 ? value : (value * factor).rounded()
+        }
+        let offCPUType = profile.sampleType(named: ValueType.offCPUNanoseconds.type)
         var timed: [Int] = []
         if profile.hasSampleTimes {
             timed = (0..<profile.sampleCount).filter { profile.sampleTimes[$0] != 0 }
@@ -145,8 +159,9 @@ struct TimeViewData {
         }
         let timedSet = Set(timed)
         for sample in 0..<profile.sampleCount where !timedSet.contains(sample) {
-            let value = profile.value(ofSample: sample, type: type)
+            let value = weight(sample)
             guard value != 0 else { continue }
+            if value.rounded() != value { integral = false }
             untimedNodes.append(newID[Int(leaves[sample])])
             untimedWeights.append(value)
         }
@@ -173,9 +188,15 @@ struct TimeViewData {
             previous = micros
             sampleNode.append(newID[Int(leaves[sample])])
             sampleThread.append(threadOfLabelSet[Int(profile.sampleLabels[sample])])
-            let value = profile.value(ofSample: sample, type: type)
+            let value = weight(sample)
             if value != 1 { allOne = false }
+            if value.rounded() != value { integral = false }
             weights.append(value)
+            if let offCPUType {
+                let length = Int64(profile.value(ofSample: sample, type: offCPUType)) / 1000
+                if length > 0, sampleLength == nil { sampleLength = Array(repeating: 0, count: timeDeltas.count - 1) }
+                sampleLength?.append(length)
+            }
         }
         if !allOne { sampleWeight = weights }
     }
@@ -246,6 +267,8 @@ struct TimeViewData {
         json.key("thread"); json.integers(sampleThread.lazy.map(Int64.init))
         json.key("weight")
         if let sampleWeight { json.numbers(sampleWeight) } else { json.null() }
+        json.key("length")
+        if let sampleLength { json.integers(sampleLength) } else { json.null() }
         json.key("untimedNode"); json.integers(untimedNodes.lazy.map(Int64.init))
         json.key("untimedWeight"); json.numbers(untimedWeights)
         json.close()

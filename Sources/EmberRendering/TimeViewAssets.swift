@@ -68,10 +68,23 @@ enum TimeViewAssets {
         for (var i = 0; i < count; i++) { micros += data.time[i]; times[i] = micros / 1e6; }
         var leaf = Int32Array.from(data.node), threadOf = Int32Array.from(data.thread);
         var weight = data.weight ? Float64Array.from(data.weight) : null;
+        // Off-CPU blocks are intervals: each ended at its time, `length` seconds long. The
+        // rest are points (a sample covers its period, too short to draw).
+        var length = new Float64Array(count), blocks = [];
+        if (data.length) for (i = 0; i < count; i++) if (data.length[i] > 0) { length[i] = data.length[i] / 1e6; blocks.push(i); }
+        function weightOf(i) { return weight ? weight[i] : 1; }
+        // What sample i adds to [a, b): all of it for a point inside, the overlap's share for a block.
+        function share(i, a, b) {
+          if (!length[i]) return times[i] >= a && times[i] < b ? weightOf(i) : 0;
+          var overlap = Math.min(times[i], b) - Math.max(times[i] - length[i], a);
+          return overlap > 0 ? weightOf(i) * overlap / length[i] : 0;
+        }
         var nodeCount = data.parent.length, parent = Int32Array.from(data.parent), labelOf = Int32Array.from(data.label);
         var depth = new Int32Array(nodeCount);
         for (i = 1; i < nodeCount; i++) depth[i] = depth[parent[i]] + 1;
         var labels = data.labels, integral = data.integral;
+        var amountFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: integral && !blocks.length ? 0 : 1 });
+        function amount(v) { return amountFormat.format(v) + ' ' + data.countName; }
         var duration = Math.max(data.duration / 1e6, count ? times[count - 1] : 0, 1e-3);
         function hex(color) { return '#' + (0x1000000 + color).toString(16).slice(1); }
         function lowerBound(t) {
@@ -104,7 +117,12 @@ enum TimeViewAssets {
           heatNote.textContent = data.noTime;
           doc.getElementById('threads').style.display = 'none';
         } else {
-          for (i = 0; i < count; i++) cells[slotOf(times[i])] += 1;
+          for (i = 0; i < count; i++) {
+            if (!length[i]) { cells[slotOf(times[i])] += weightOf(i); continue; }
+            for (var slot = slotOf(times[i] - length[i]); slot <= slotOf(times[i]); slot++) {
+              cells[slot] += share(i, slot / slices, (slot + 1) / slices);
+            }
+          }
           var most = 0;
           for (i = 0; i < cells.length; i++) most = Math.max(most, cells[i]);
           var heatW = heatLeft + columns * cellW + 8, heatH = heatTop + slices * cellH + 16;
@@ -121,7 +139,7 @@ enum TimeViewAssets {
             var v = cells[i] / most, shade = Math.round(235 * (1 - v));
             make('rect', {
               x: heatLeft + Math.floor(i / slices) * cellW, y: heatTop + (i % slices) * cellH, width: cellW - 1, height: cellH,
-              fill: 'rgb(255,' + shade + ',' + Math.round(shade * 0.85) + ')', 'data-n': cells[i]
+              fill: 'rgb(255,' + shade + ',' + Math.round(shade * 0.85) + ')'
             }, cellGroup);
           }
           var step = niceStep(32 / cellW);
@@ -149,7 +167,7 @@ enum TimeViewAssets {
             var slot = heatSlot(evt);
             if (slot >= 0) {
               heatStatus.textContent = seconds(Math.floor(slot / slices)) + ' s + ' + (slot % slices) * 20 + ' ms: ' +
-                cells[slot] + (cells[slot] === 1 ? ' sample' : ' samples');
+                amount(cells[slot]);
             }
             if (drag && drag.heat && slot >= 0 && slot !== drag.to) { drag.to = slot; drawSelections(); }
           });
@@ -175,7 +193,7 @@ enum TimeViewAssets {
         function trackX(t) { return labelW + t / duration * plotW; }
         if (!data.noTime) {
           var firstSample = new Float64Array(data.threads.length).fill(Infinity);
-          for (i = 0; i < count; i++) firstSample[threadOf[i]] = Math.min(firstSample[threadOf[i]], times[i]);
+          for (i = 0; i < count; i++) firstSample[threadOf[i]] = Math.min(firstSample[threadOf[i]], times[i] - length[i]);
           var byProcess = {}, processes = [];
           data.threads.forEach(function (thread, index) {
             if (firstSample[index] === Infinity) return;
@@ -186,10 +204,15 @@ enum TimeViewAssets {
           });
           processes.sort(function (a, b) { return a.first - b.first || a.pid - b.pid; });
           // Per thread, the pixels of the plot in which it has samples.
-          var columnsOn = {};
+          var columnsOn = {}, blocksOf = {};
           for (i = 0; i < count; i++) {
+            if (length[i]) { (blocksOf[threadOf[i]] || (blocksOf[threadOf[i]] = [])).push(i); continue; }
             var lane = columnsOn[threadOf[i]] || (columnsOn[threadOf[i]] = new Uint8Array(plotW + 1));
             lane[Math.min(plotW, Math.floor(times[i] / duration * plotW))] = 1;
+          }
+          for (i = 0; i < count; i++) {
+            var t0 = times[i] - length[i];
+            if (t0 < firstSample[threadOf[i]]) firstSample[threadOf[i]] = t0;
           }
           var y = 18, laneGroup = make('g', {}, tracks);
           var tick = niceStep(duration * 60 / plotW);
@@ -206,11 +229,15 @@ enum TimeViewAssets {
               var g = make('g', { 'class': 'track', 'data-tid': thread[1], 'data-pid': thread[0] }, laneGroup);
               text('text', { 'class': 'tname', x: 12, y: y + 10 }, (thread[2] || 'thread') + (thread[1] >= 0 ? ' ' + thread[1] : ''), g);
               make('rect', { 'class': 'lane', x: labelW, y: y, width: plotW, height: trackH - 2 }, g);
-              var on = columnsOn[index];
-              for (var x = 0; x <= plotW; x++) {
+              (blocksOf[index] || []).forEach(function (b) {
+                var x0 = trackX(times[b] - length[b]), x1 = trackX(times[b]);
+                make('rect', { 'class': 'off', x: x0, y: y + 2, width: Math.max(1, x1 - x0), height: trackH - 6 }, g);
+              });
+              var on = columnsOn[index] || new Uint8Array(0);
+              for (var x = 0; x < on.length; x++) {
                 if (!on[x]) continue;
                 var end = x;
-                while (end + 1 <= plotW && on[end + 1]) end++;
+                while (end + 1 < on.length && on[end + 1]) end++;
                 make('rect', { 'class': 'on', x: labelW + x, y: y, width: end - x + 1, height: trackH - 2 }, g);
                 x = end;
               }
@@ -265,14 +292,19 @@ enum TimeViewAssets {
           line.textContent = '';
           function part(cls, content) { var s = doc.createElement('span'); s.className = cls; s.textContent = content; line.appendChild(s); }
           if (!sel) part('', 'The whole recording' + (data.noTime ? '' : ' (' + rangeText([0, duration]) + ')'));
-          else if (!sel2) part('a', 'Selected: ' + rangeText(sel) + ' (' + samplesIn(sel) + ' samples)');
+          else if (!sel2) part('a', 'Selected: ' + rangeText(sel) + ' (' + amount(amountIn(sel)) + ')');
           else {
-            part('a', 'Before: ' + rangeText(sel) + ' (' + samplesIn(sel) + ' samples)');
+            part('a', 'Before: ' + rangeText(sel) + ' (' + amount(amountIn(sel)) + ')');
             part('', ', ');
-            part('b', 'after: ' + rangeText(sel2) + ' (' + samplesIn(sel2) + ' samples)');
+            part('b', 'after: ' + rangeText(sel2) + ' (' + amount(amountIn(sel2)) + ')');
           }
         }
-        function samplesIn(range) { return lowerBound(range[1]) - lowerBound(range[0]); }
+        function amountIn(range) {
+          var total = 0, end = lowerBound(range[1]);
+          for (var i = lowerBound(range[0]); i < end; i++) if (!length[i]) total += weightOf(i);
+          for (i = 0; i < blocks.length; i++) total += share(blocks[i], range[0], range[1]);
+          return total;
+        }
 
         // The flame graph of a range: its samples' weights summed up the tree (a node's id
         // is larger than its parent's), laid out in node order (a parent's children follow it
@@ -280,7 +312,8 @@ enum TimeViewAssets {
         // own script.
         function weightsOf(range) {
           var w = new Float64Array(nodeCount), first = range ? lowerBound(range[0]) : 0, end = range ? lowerBound(range[1]) : count;
-          for (var i = first; i < end; i++) w[leaf[i]] += weight ? weight[i] : 1;
+          for (var i = first; i < end; i++) if (!range || !length[i]) w[leaf[i]] += weightOf(i);
+          for (i = 0; range && i < blocks.length; i++) w[leaf[blocks[i]]] += share(blocks[i], range[0], range[1]);
           if (!range) for (i = 0; i < data.untimedNode.length; i++) w[data.untimedNode[i]] += data.untimedWeight[i];
           for (var n = nodeCount - 1; n > 0; n--) w[parent[n]] += w[n];
           return w;
@@ -321,7 +354,7 @@ enum TimeViewAssets {
             version: '1.1', id: 'ember', width: width, height: imageH, viewBox: '0 0 ' + width + ' ' + imageH,
             'font-family': data.fontType, 'font-size': fontSize, 'data-char-width': charWidth, 'data-label-y': labelY,
             'data-total': total, 'data-all-samples': after[0], 'data-xpad': xpad, 'data-drawn-width': 1, 'data-inner-width': innerW,
-            'data-integral': integral && factor === 1 ? 1 : 0, 'data-differential': differential ? 1 : 0,
+            'data-integral': integral && factor === 1 && !(sel && blocks.length) ? 1 : 0, 'data-differential': differential ? 1 : 0,
             'data-count-name': data.countName, 'data-name-type': data.nameType
           });
           var gradient = make('linearGradient', { id: 'bgg', y1: 0, y2: 1, x1: 0, x2: 0 }, make('defs', {}, svg));

@@ -61,6 +61,9 @@ public struct OffCPUCounters: Sendable, Equatable {
     /// Blocks in a state left out, and their time.
     public var stateBlocks: UInt64 = 0
     public var stateNanoseconds: UInt64 = 0
+    /// Counted blocks whose interval the full ring buffer refused (their time is counted, in
+    /// no range of the time view).
+    public var timesLost: UInt64 = 0
     /// Threads still switched out when recording stopped (their time counted to the stop).
     public var openAtStop: UInt64 = 0
     /// Threads found blocked when recording began (their stack is not known).
@@ -94,6 +97,20 @@ public struct OffCPUSamples: Sendable {
     /// The addresses of the stacks the keys name, innermost first.
     public var stacks: [Int32: [UInt64]]
     public var counters: OffCPUCounters
+    /// With ``SamplerConfiguration/sampleTimes``: each block's interval by key, its end
+    /// (CLOCK_MONOTONIC nanoseconds) and length.
+    public var intervals: [OffCPUKey: [BlockInterval]] = [:]
+}
+
+/// One block: when it ended (CLOCK_MONOTONIC nanoseconds) and how long it lasted.
+public struct BlockInterval: Sendable, Hashable {
+    public var end: UInt64
+    public var nanoseconds: UInt64
+
+    public init(end: UInt64, nanoseconds: UInt64) {
+        self.end = end
+        self.nanoseconds = nanoseconds
+    }
 }
 
 /// The stack id of a thread found blocked when recording began: its stack was taken
@@ -119,6 +136,8 @@ public final class OffCPUSampler {
     private var countersMap: Int32 = -1
     /// Blocks that came through the ring buffer (the counts map was full).
     private var overflow: [OffCPUKey: (nanoseconds: UInt64, blocks: UInt64)] = [:]
+    /// With the sampler's `sampleTimes`: the intervals of the blocks counted so far.
+    private var intervals: [OffCPUKey: [BlockInterval]] = [:]
     private var stopTime: UInt64?
     private var blockedAtStart: UInt64 = 0
 
@@ -255,8 +274,13 @@ public final class OffCPUSampler {
         }
     }
 
-    /// Takes a ring-buffer record of kind ``StackSample/Kind/offCPUTime``.
+    /// Takes a ring-buffer record of kind ``StackSample/Kind/offCPUTime`` or ``StackSample/Kind/blockTime``.
     public func add(_ record: StackSample) {
+        if record.kind == .blockTime, let (raw, nanoseconds) = record.blockInterval {
+            intervals[offCPUKey(raw.blocked, raw.waker), default: []].append(
+                BlockInterval(end: record.time &+ nanoseconds, nanoseconds: nanoseconds))
+            return
+        }
         guard record.kind == .offCPUTime, let block = record.offCPUBlock else { return }
         let key = OffCPUKey(
             blocked: SampleKey(pid: record.pid, tid: record.tid, comm: record.comm, userStackID: block.userStackID,
@@ -294,7 +318,11 @@ public final class OffCPUSampler {
             blocks[key, default: 0] += value.blocks
             overflow[key] = nil
         }
-        return samples(times: times, blocks: blocks, counters: counters())
+        var taken = samples(times: times, blocks: blocks, counters: counters())
+        for key in intervals.keys where processes.contains(key.blocked.pid) {
+            taken.intervals[key] = intervals.removeValue(forKey: key)
+        }
+        return taken
     }
 
     /// Stops and reads every block, with the time of the threads still switched out counted
@@ -329,9 +357,14 @@ public final class OffCPUSampler {
                 times[key, default: 0] += elapsed
                 blocks[key, default: 0] += 1
                 counters.blocks += 1
+                if sampler.configuration.sampleTimes {
+                    intervals[key, default: []].append(BlockInterval(end: stop, nanoseconds: elapsed))
+                }
             }
         }
-        return samples(times: times, blocks: blocks, counters: counters)
+        var collected = samples(times: times, blocks: blocks, counters: counters)
+        collected.intervals = intervals
+        return collected
     }
 
     private func samples(times: [OffCPUKey: UInt64], blocks: [OffCPUKey: UInt64],
@@ -366,6 +399,7 @@ public final class OffCPUSampler {
         result.shortNanoseconds = read(EMBER_OFFCPU_SHORT_NS)
         result.stateBlocks = read(EMBER_OFFCPU_STATE_BLOCKS)
         result.stateNanoseconds = read(EMBER_OFFCPU_STATE_NS)
+        result.timesLost = read(EMBER_OFFCPU_TIMES_LOST)
         result.blockedAtStart = blockedAtStart
         return result
     }
@@ -431,6 +465,14 @@ public final class OffCPUSampler {
 
 extension StackSample {
     /// An off-CPU record's block: its time and stack ids.
+    /// A ``Kind/blockTime`` record's block: its key as the kernel counted it, and its length
+    /// (the record's time is its start).
+    var blockInterval: (key: ember_offcpu_key, nanoseconds: UInt64)? {
+        guard kind == .blockTime, bytes.count >= MemoryLayout<ember_block_time>.size else { return nil }
+        let payload = bytes.loadUnaligned(as: ember_block_time.self)
+        return (payload.key, payload.nanoseconds)
+    }
+
     public var offCPUBlock: (nanoseconds: UInt64, userStackID: Int32, kernelStackID: Int32, waker: OffCPUWaker?)? {
         guard kind == .offCPUTime, bytes.count >= MemoryLayout<ember_offcpu_payload>.size else { return nil }
         let payload = bytes.loadUnaligned(as: ember_offcpu_payload.self)

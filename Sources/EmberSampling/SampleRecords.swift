@@ -84,6 +84,9 @@ public struct StackSample {
         /// Not a stack: the time of a sample counted in the kernel under ``countedKey``
         /// (``SamplerConfiguration/sampleTimes``).
         case countedTime
+        /// Off-CPU, not a stack: the interval of a block counted in the kernel (see
+        /// ``blockInterval``), with ``SamplerConfiguration/sampleTimes``.
+        case blockTime
     }
 
     public var kind: Kind

@@ -584,6 +584,7 @@ private final class StackSampleHandler {
         case EMBER_PROCESS_EXECUTED.rawValue: kind = .processExecuted
         case UInt32(EMBER_SAMPLE_OFF_CPU_TIME): kind = .offCPUTime
         case UInt32(EMBER_SAMPLE_COUNTED_TIME): kind = .countedTime
+        case UInt32(EMBER_SAMPLE_BLOCK_TIME): kind = .blockTime
         default: kind = .stackCopy
         }
         let countedKey = kind == .countedTime && size >= MemoryLayout<ember_sample_key>.size

@@ -43,6 +43,9 @@ public struct CallStack: Hashable, Sendable {
     /// When each of its samples was taken (CLOCK_MONOTONIC nanoseconds), where they were
     /// kept (see ``RingBufferStacks/keepsSampleTimes``); empty otherwise.
     public var times: [UInt64]
+    /// Off-CPU with times kept: each block's length, beside ``times`` (each block's end);
+    /// ``count`` is then nanoseconds.
+    public var durations: [UInt64] = []
     /// Off-CPU with wakeups: the task that woke the blocked thread.
     public var waker: WakerStack?
 

@@ -48,41 +48,52 @@ public enum FramePointerStacks {
     ///
     /// - Parameter leafFix: the processes' CFI, which tells whether the sampled function
     ///   had set up its frame. Without it, stacks are left as the kernel walked them.
-    /// - Parameter times: the times of counted samples, by key, where they were kept.
+    /// - Parameter times: the times of counted samples, by key, where they were kept; for
+    ///   off-CPU time, the ends of the blocks, whose lengths are `durations`.
     public static func callStacks(
         from samples: RawSamples,
         leafFix: FramelessLeafFix? = nil,
         times: [SampleKey: [UInt64]] = [:],
+        durations: [SampleKey: [UInt64]] = [:],
         statistics: inout Statistics
     ) -> [CallStack] {
         samples.counts.map { key, count in
-            // Walked in the kernel by CFI: whole from the sampled pc, with its end.
-            if key.userStackHash != 0 {
-                let walked = samples.walkedStacks[key.userStackHash]
-                return CallStack(
-                    pid: key.pid, tid: key.tid, threadName: key.comm,
-                    user: walked.map { .frames($0.frames) } ?? .lost(.missing), userEnd: walked.map { StackEnd($0.end) },
-                    kernel: half(key.kernelStackID, samples.stacks), count: count, times: times[key] ?? [])
-            }
-            var user = half(key.userStackID, samples.stacks)
-            var end: StackEnd?
-            if case .frames(var frames) = user {
-                if let leafFix {
-                    frames = restoringFramelessCaller(
-                        frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
-                        count: count, statistics: &statistics)
-                }
-                let (cut, wentRound) = cuttingRepeats(frames)
-                if wentRound {
-                    end = .unknown
-                    statistics.wentRound += count
-                }
-                user = .frames(cut)
-            }
-            return CallStack(
-                pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: end,
-                kernel: half(key.kernelStackID, samples.stacks), count: count, times: times[key] ?? [])
+            var stack = callStack(key, count, samples: samples, leafFix: leafFix, statistics: &statistics)
+            stack.times = times[key] ?? []
+            stack.durations = durations[key] ?? []
+            return stack
         }
+    }
+
+    private static func callStack(
+        _ key: SampleKey, _ count: UInt64, samples: RawSamples, leafFix: FramelessLeafFix?, statistics: inout Statistics
+    ) -> CallStack {
+        // Walked in the kernel by CFI: whole from the sampled pc, with its end.
+        if key.userStackHash != 0 {
+            let walked = samples.walkedStacks[key.userStackHash]
+            return CallStack(
+                pid: key.pid, tid: key.tid, threadName: key.comm,
+                user: walked.map { .frames($0.frames) } ?? .lost(.missing), userEnd: walked.map { StackEnd($0.end) },
+                kernel: half(key.kernelStackID, samples.stacks), count: count)
+        }
+        var user = half(key.userStackID, samples.stacks)
+        var end: StackEnd?
+        if case .frames(var frames) = user {
+            if let leafFix {
+                frames = restoringFramelessCaller(
+                    frames, pid: key.pid, stackWords: key.stackWords, leafFix: leafFix,
+                    count: count, statistics: &statistics)
+            }
+            let (cut, wentRound) = cuttingRepeats(frames)
+            if wentRound {
+                end = .unknown
+                statistics.wentRound += count
+            }
+            user = .frames(cut)
+        }
+        return CallStack(
+            pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: end,
+            kernel: half(key.kernelStackID, samples.stacks), count: count)
     }
 
     /// The frameless-leaf fix: if the CFI says the sampled function had not set up its

@@ -82,7 +82,7 @@ public final class RingBufferStacks {
             unwind(sample, into: &key)
         case .branchRecords:
             addBranchRecords(sample, into: &key)
-        case .processForked, .processExecuted, .offCPUTime, .countedTime:
+        case .processForked, .processExecuted, .offCPUTime, .countedTime, .blockTime:
             return  // events, off-CPU time and counted samples' times: the recorder handles them
         }
         counts[key, default: 0] += 1

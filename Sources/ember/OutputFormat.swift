@@ -68,7 +68,7 @@ struct Outputs {
     func write(
         tree: () -> FrameTree, profile: () -> Profile, svg options: FlameGraphOptions,
         foldedOrder: FoldedWriter.LineOrder = .frames, speedscopeName: String, lines: Bool = false,
-        timeViewProfile: (() throws -> Profile)? = nil
+        timeViewProfile: (() throws -> Profile)? = nil, timeViewSampleType: Int? = nil
     ) throws -> [String] {
         var notes: [String] = []
         var builtTree: FrameTree?
@@ -98,7 +98,8 @@ struct Outputs {
                         try TimeView.write(try timeViewProfile(), options: options, lines: lines, toFile: path)
                     } else {
                         if builtProfile == nil { builtProfile = profile() }
-                        try TimeView.write(builtProfile!, options: options, lines: lines, toFile: path)
+                        try TimeView.write(builtProfile!, options: options, lines: lines, sampleType: timeViewSampleType,
+                                           toFile: path)
                     }
                 }
             } catch let error as SystemError {

@@ -197,9 +197,11 @@ struct Record: ParsableCommand {
                 + "and off-CPU time (blue: [off-cpu]) over \(formatSeconds(recording.report.elapsed))"
             options.countName = "microseconds"
         }
+        // The time view draws the values the graph draws: samples, or microseconds.
+        if settings.mode != .cpu { options.factor = 1e-3 }
         let notes = try outputs.write(
             tree: { recording.tree }, profile: { recording.profile }, svg: options,
-            speedscopeName: options.title, lines: lines)
+            speedscopeName: options.title, lines: lines, timeViewSampleType: settings.mode == .cpu ? 0 : nil)
         let text = RecordReportText(recording: recording)
         for line in text.lines(written: outputs.targets.map(\.path)) + notes { writeStandardError("ember: \(line)\n") }
     }

@@ -151,6 +151,10 @@ struct RecordReportText {
             lines.append("\(formatCount(counters.ringBufferFull)) blocks (\(formatMilliseconds(counters.ringBufferFullNanoseconds))) "
                 + "lost: the ring buffer was full")
         }
+        if counters.timesLost > 0 {
+            lines.append("\(formatCount(counters.timesLost)) blocks have no interval (ring buffer full): their time is "
+                + "counted in the whole profile, in no time range")
+        }
         if counters.switches + counters.blockedAtStart == 0 {
             lines.append("no off-CPU time: the target never blocked while recording")
         }

@@ -5,10 +5,12 @@ usage: test_timeview.py EMBER_BINARY [WORK_DIR]
 
 Records the time-view samples (samples/phases: one function for the first half of its
 run, another for the second, its samples counted in the kernel; samples/staggered: three
-threads started 0.8 s apart, unwound with DWARF) with ember, opens the pages and checks that a `#t=` range inside either half shows only that
+threads started 0.8 s apart, unwound with DWARF; samples/blocking with --off-cpu and --wall)
+with ember, opens the pages and checks that a `#t=` range inside either half shows only that
 half's function, that dragging on the heat map selects the same range, that a Shift-drag
 shows the differential graph of the two ranges (the first function gone, the second new,
-with ember diff's tooltips), that the three threads' tracks begin when they started, that
+with ember diff's tooltips), that the three threads' tracks begin when they started, that off-CPU blocks are drawn
+as intervals and a range takes its share of each, that
 hostile names (perf script input) stay inert, that the page makes no request, and that
 input without times (folded) says why it has no heat map.
 Recording needs root (BPF); without it those checks are skipped and say why.
@@ -31,7 +33,7 @@ WORK = flame.WORK
 SAMPLES = os.path.join(flame.REPO, "samples", "build")
 
 
-def record(name, *command, dwarf=False):
+def record(name, *command, dwarf=False, options=()):
     """Records `command` into WORK/name.html (by default unwinding as ember does, the samples
     counted in the kernel; with `dwarf`, sent whole through the ring buffer). Skips, saying
     why, when this machine cannot record."""
@@ -42,7 +44,7 @@ def record(name, *command, dwarf=False):
         subprocess.run(["make", "-s", "-C", os.path.dirname(SAMPLES)], check=True)
     target = os.path.join(WORK, name + ".html")
     unwind = ["--unwind", "dwarf"] if dwarf else []
-    result = subprocess.run([EMBER, "record", *unwind, "-F", "997", "-o", target, "--",
+    result = subprocess.run([EMBER, "record", *unwind, *options, "-F", "997", "-o", target, "--",
                              program, *command[1:]], capture_output=True, text=True)
     expect(result.returncode == 0, f"ember record failed: {result.stderr}")
     return target
@@ -174,6 +176,45 @@ def check_thread_tracks(driver, page):
     expect(groups == 1, f"{groups} process groups")
 
 
+def lanes(driver):
+    """Per thread name: its lane's on-CPU marks and off-CPU blocks as (start, end) seconds."""
+    return driver.execute_script(
+        "var t = document.getElementById('tracks'), left = +t.getAttribute('data-left'),"
+        "    w = +t.getAttribute('data-plot-width'), d = +t.getAttribute('data-duration'), out = {};"
+        "function span(r) { var x = +r.getAttribute('x'); return [(x - left) / w * d, (x + +r.getAttribute('width') - left) / w * d]; }"
+        "document.querySelectorAll('#tracks .track').forEach(function (g) {"
+        "  out[g.querySelector('text').textContent.split(' ')[0]] = {"
+        "    on: Array.from(g.querySelectorAll('.on')).map(span), off: Array.from(g.querySelectorAll('.off')).map(span) }; });"
+        "return out;")
+
+
+def check_off_cpu_intervals(driver, page):
+    open_page(driver, page + "#t=0.5-1.5")
+    threads = lanes(driver)
+    idler, main = threads.get("idler"), threads.get("blocking")
+    expect(idler and main, f"lanes: {sorted(threads)}")
+    longest = max((end - start for start, end in idler["off"]), default=0)
+    expect(longest > 1.5, f"the idler blocks the whole run: its longest block is {longest:.3f} s")
+    waits = [end - start for start, end in main["off"]]
+    # 50 ms on the pipe and 30 ms asleep per 100 ms cycle: blocks, drawn as intervals.
+    expect(len(waits) >= 10 and 10 <= len([w for w in waits if 0.02 < w < 0.07]), f"main thread's blocks: {waits}")
+    names = frame_names(driver)
+    for name in ("nap", "idler", "[off-cpu]_[o]"):
+        expect(name in names, f"{name} not in the range's graph: {names}")
+    # Three threads: a range's off-CPU time is at most its length per thread.
+    total = driver.execute_script("return +document.getElementById('ember').getAttribute('data-total')")
+    expect(1.2e6 < total <= 3.0e6 * 1.01, f"off-CPU microseconds in 1 s of 3 threads: {total}")
+
+
+def check_wall_clock_ranges(driver, page):
+    open_page(driver, page + "#t=0.5-1.5")
+    names = frame_names(driver)
+    for name in ("compute", "nap", "[off-cpu]_[o]"):
+        expect(name in names, f"{name} not in the wall-clock range's graph: {names}")
+    main = lanes(driver).get("blocking")
+    expect(main and main["on"] and main["off"], f"main thread lane: {main}")
+
+
 HOSTILE_NAMES = [
     "<script>window.__pwned=1</script>",
     "</script><script>window.__pwned=2</script>",
@@ -257,9 +298,9 @@ def main():
     driver = make_driver()
     recorded = {}
 
-    def recording(name, *command, dwarf=False):
+    def recording(name, *command, dwarf=False, options=()):
         def run():
-            recorded[name] = "file://" + record(name, *command, dwarf=dwarf)
+            recorded[name] = "file://" + record(name, *command, dwarf=dwarf, options=options)
         return run
 
     def with_page(name, check):
@@ -278,6 +319,10 @@ def main():
         checks.run("no request, no console error", with_page("phases", check_no_requests))
         checks.run("record samples/staggered to .html (DWARF samples)", recording("staggered", "staggered", "3", "0.8", dwarf=True))
         checks.run("thread tracks begin when each thread started", with_page("staggered", check_thread_tracks))
+        checks.run("record samples/blocking --off-cpu to .html", recording("off-cpu", "blocking", "2", options=("--off-cpu",)))
+        checks.run("off-CPU blocks are intervals; a range takes its share", with_page("off-cpu", check_off_cpu_intervals))
+        checks.run("record samples/blocking --wall to .html", recording("wall", "blocking", "2", options=("--wall",)))
+        checks.run("wall-clock: a range has on- and off-CPU time", with_page("wall", check_wall_clock_ranges))
         checks.run("hostile names and title stay inert", check_hostile_names_inert, driver, WORK)
         checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)
     finally:

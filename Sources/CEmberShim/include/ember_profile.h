@@ -266,6 +266,15 @@ struct ember_offcpu_payload {
 	struct ember_offcpu_waker waker;
 };
 
+/* A ring-buffer record of kind EMBER_SAMPLE_BLOCK_TIME, when config.sample_times is set:
+ * one block counted in the offcpu_counts map under `key`, from the header's time for
+ * `nanoseconds` (an interval of the time view). */
+#define EMBER_SAMPLE_BLOCK_TIME 18
+struct ember_block_time {
+	struct ember_offcpu_key key;
+	__u64 nanoseconds;
+};
+
 /* Indices of the per-CPU offcpu_counters map. */
 enum ember_offcpu_counter {
 	EMBER_OFFCPU_SWITCHES = 0,        /* switch-outs of target threads noted */
@@ -283,6 +292,8 @@ enum ember_offcpu_counter {
 	EMBER_OFFCPU_SHORT_NS,            /* ...and their time */
 	EMBER_OFFCPU_STATE_BLOCKS,        /* blocks in a state filtered out... */
 	EMBER_OFFCPU_STATE_NS,            /* ...and their time */
+	EMBER_OFFCPU_TIMES_LOST,          /* counted blocks whose interval the full ring buffer
+	                                   * refused (counted still, in no range of the time view) */
 	EMBER_OFFCPU_COUNTER_COUNT,
 };
 

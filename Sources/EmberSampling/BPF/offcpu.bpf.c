@@ -101,10 +101,36 @@ static __always_inline __u32 state_bit(unsigned int state)
 	return EMBER_OFFCPU_OTHER;
 }
 
+/* With config.sample_times: the interval of a block just counted under `key`, a small record
+ * through the ring buffer. The time in the map is exact either way; an interval the full
+ * buffer refuses is counted as lost. */
+static __always_inline void send_block_time(struct ember_config *cfg, struct ember_offcpu_key *key,
+					    __u64 start, __u64 elapsed)
+{
+	if (!cfg->sample_times)
+		return;
+	struct ember_stack_sample *record = bpf_ringbuf_reserve(
+		&stack_samples, sizeof(struct ember_stack_sample) + sizeof(struct ember_block_time), 0);
+	if (!record) {
+		add(EMBER_OFFCPU_TIMES_LOST, 1);
+		return;
+	}
+	__builtin_memset(record, 0, sizeof(*record));
+	record->pid = key->blocked.pid;
+	record->tid = key->blocked.tid;
+	record->kind = EMBER_SAMPLE_BLOCK_TIME;
+	record->stack_size = sizeof(struct ember_block_time);
+	record->time = start;
+	struct ember_block_time *payload = (void *)(record + 1);
+	__builtin_memcpy(&payload->key, key, sizeof(*key));
+	payload->nanoseconds = elapsed;
+	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
+}
+
 /* The block `start` ended `elapsed` ns after it began: kept, dropped by a filter, or sent
  * whole through the ring buffer when the counts map has no room. */
-static __always_inline void count_block(struct ember_offcpu_config *ocfg, struct ember_offcpu_start *start,
-					__u64 elapsed)
+static __always_inline void count_block(struct ember_config *cfg, struct ember_offcpu_config *ocfg,
+					struct ember_offcpu_start *start, __u64 elapsed)
 {
 	add(EMBER_OFFCPU_NANOSECONDS, elapsed);
 	if (start->dropped) {
@@ -130,6 +156,7 @@ static __always_inline void count_block(struct ember_offcpu_config *ocfg, struct
 	if (value) {
 		__sync_fetch_and_add(&value->nanoseconds, elapsed);
 		__sync_fetch_and_add(&value->blocks, 1);
+		send_block_time(cfg, &key, start->time, elapsed);
 		return;
 	}
 	add(EMBER_OFFCPU_COUNTS_MAP_FULL, 1);
@@ -239,7 +266,7 @@ int on_switch(__u64 *ctx)
 	if (!start || start->time == 0)
 		return 0;
 	__u64 elapsed = now > start->time ? now - start->time : 0;
-	count_block(ocfg, start, elapsed);
+	count_block(cfg, ocfg, start, elapsed);
 	start->time = 0;
 	return 0;
 }
