@@ -27,6 +27,11 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var input: InputArguments
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "pprof output: keep each sample's time (a `timestamp` label, nanoseconds), as the input gives it "
+            + "(perf script, ember's pprof with --timestamps)."))
+    var timestamps = false
+
     @Flag(name: .long, help: "Folded and SVG output: frames with source positions, `function (file.c:42)`.")
     var lines = false
 
@@ -53,7 +58,8 @@ struct Convert: ParsableCommand {
                 builder.add(profile, lines: lines)
                 return builder.finishTree()
             },
-            profile: { profile }, svg: options, speedscopeName: files.count == 1 ? files[0] : "ember", lines: lines)
+            profile: { profile }, svg: options, speedscopeName: files.count == 1 ? files[0] : "ember", lines: lines,
+            pprofTimestamps: timestamps)
         for note in notes { warn(note) }
     }
 }

@@ -68,7 +68,7 @@ struct Outputs {
     func write(
         tree: () -> FrameTree, profile: () -> Profile, svg options: FlameGraphOptions,
         foldedOrder: FoldedWriter.LineOrder = .frames, speedscopeName: String, lines: Bool = false,
-        timeViewProfile: (() throws -> Profile)? = nil, timeViewSampleType: Int? = nil
+        timeViewProfile: (() throws -> Profile)? = nil, timeViewSampleType: Int? = nil, pprofTimestamps: Bool = false
     ) throws -> [String] {
         var notes: [String] = []
         var builtTree: FrameTree?
@@ -85,7 +85,7 @@ struct Outputs {
                     try AtomicFile.write(path: path) { sink in try FoldedWriter.write(folded, order: foldedOrder, to: sink) }
                 case .pprof:
                     if builtProfile == nil { builtProfile = profile() }
-                    let encoded = PprofWriter.encode(builtProfile!)
+                    let encoded = PprofWriter.encode(builtProfile!, timestamps: pprofTimestamps)
                     try AtomicFile.write(encoded.bytes, to: path)
                     if encoded.roundedValues > 0 {
                         notes.append("\(path): pprof holds whole numbers: \(encoded.roundedValues) fractional values rounded")

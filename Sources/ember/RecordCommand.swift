@@ -47,6 +47,11 @@ struct Record: ParsableCommand {
         valueName: "file"))
     var output: [String] = []
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "pprof output: keep each sample's time (a `timestamp` label, nanoseconds since the epoch), "
+            + "for the time view of `ember render FILE.pb.gz -o view.html`."))
+    var timestamps = false
+
     @Flag(name: .long, help: "Leave kernel frames out.")
     var noKernel = false
 
@@ -163,7 +168,7 @@ struct Record: ParsableCommand {
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix
         settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: names.debugDir, demangle: !names.noDemangle)
-        settings.keepSampleTimes = outputs.targets.contains { $0.format == .speedscope || $0.format == .html }
+        settings.keepSampleTimes = timestamps || outputs.targets.contains { $0.format == .speedscope || $0.format == .html }
         settings.includeSelf = includeEmber
         settings.mode = offCPU.mode
         settings.offCPU = offCPU.configuration
@@ -201,7 +206,8 @@ struct Record: ParsableCommand {
         if settings.mode != .cpu { options.factor = 1e-3 }
         let notes = try outputs.write(
             tree: { recording.tree }, profile: { recording.profile }, svg: options,
-            speedscopeName: options.title, lines: lines, timeViewSampleType: settings.mode == .cpu ? 0 : nil)
+            speedscopeName: options.title, lines: lines, timeViewSampleType: settings.mode == .cpu ? 0 : nil,
+            pprofTimestamps: timestamps)
         let text = RecordReportText(recording: recording)
         for line in text.lines(written: outputs.targets.map(\.path)) + notes { writeStandardError("ember: \(line)\n") }
     }

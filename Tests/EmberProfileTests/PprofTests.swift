@@ -77,6 +77,24 @@ final class PprofTests: XCTestCase {
         XCTAssertEqual(FoldedWriter.text(of: plain), FoldedWriter.text(of: read))
     }
 
+    func testTimestampsAreKeptAsALabelWhenAskedAndReadBackAsTimes() throws {
+        var profile = Profile()
+        let pid = profile.intern("pid")
+        let labels = profile.addLabelSet([Label(key: pid, number: 7)])
+        for index in 0..<3 {
+            profile.addSample(frames: [("main", .user), ("work\(index % 2)", .user)], values: [1], labels: labels,
+                              time: 1_700_000_000_000_000_000 + Int64(index) * 1_000_000)
+        }
+        let timed = try PprofReader.read(PprofWriter.encode(profile, timestamps: true).bytes, name: "timed.pb.gz")
+        XCTAssertEqual(timed.sampleTimes, profile.sampleTimes)
+        XCTAssertEqual(timed.sampleCount, 3)
+        for sample in 0..<timed.sampleCount {
+            XCTAssertEqual(timed.labels(ofSample: sample).map { timed.strings[$0.key] }, ["pid"], "the time is no label")
+        }
+        let plain = try PprofReader.read(PprofWriter.encode(profile).bytes, name: "plain.pb.gz")
+        XCTAssertFalse(plain.hasSampleTimes, "without timestamps, no times")
+    }
+
     func testFractionalValuesAreRoundedAndCounted() {
         var profile = Profile()
         profile.addSample(names: ["a"], value: 1.4)

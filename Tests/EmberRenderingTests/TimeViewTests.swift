@@ -111,6 +111,25 @@ final class TimeViewTests: XCTestCase {
         }
     }
 
+    /// A wall-clock recording: CPU samples are points, off-CPU blocks intervals (their
+    /// length beside their end time), in the graph's unit (microseconds with a factor).
+    func testOffCPUBlocksHaveTheirLengthAndTheChosenValues() throws {
+        var profile = Profile(sampleTypes: [.samples, .cpuNanoseconds, .offCPUNanoseconds, .wallNanoseconds],
+                              defaultSampleType: 3)
+        profile.addSample(frames: [("main", .user), ("compute", .user)], values: [1, 10_000_000, 0, 10_000_000],
+                          time: 1_000_000_000)
+        profile.addSample(frames: [("main", .user), ("[off-cpu]", .offCPU)], values: [0, 0, 50_000_000, 50_000_000],
+                          time: 1_060_000_000)
+        var options = FlameGraphOptions()
+        options.factor = 1e-3
+        let data = try embeddedData(String(decoding: TimeView.htmlBytes(of: profile, options: options), as: UTF8.self))
+        XCTAssertEqual(data["weight"] as? [Double], [10_000, 50_000], "microseconds of wall time")
+        XCTAssertEqual(data["length"] as? [Int], [0, 50_000], "the block's length; the sample a point")
+        XCTAssertEqual(data["time"] as? [Int], [0, 60_000])
+        let counts = try embeddedData(String(decoding: TimeView.htmlBytes(of: profile, sampleType: 0), as: UTF8.self))
+        XCTAssertEqual(counts["weight"] as? [Double], [1, 0])
+    }
+
     func testWeightsAreKeptWhenSamplesCountDifferently() throws {
         var profile = Profile(sampleTypes: [.samples, .cpuNanoseconds], defaultSampleType: 1)
         profile.addSample(frames: [("main", .user)], values: [1, 1000], time: 10)

@@ -521,6 +521,9 @@ public enum LabelKey {
     /// The process's name.
     public static let processName = "comm"
     public static let threadName = "thread_name"
+    /// A sample's time, a numeric label in nanoseconds since the epoch: pprof has no field
+    /// for it (written with `--timestamps`, read back as the sample's time).
+    public static let timestamp = "timestamp"
 }
 
 /// One frame of a stack, as flame graphs and folded text show frames.

@@ -313,6 +313,7 @@ public enum PprofReader {
             }
 
             let processKey = profile.intern(LabelKey.processName)
+            let timestampKey = profile.intern(LabelKey.timestamp)
             var processRoots: [Int32: Int32] = [:]
             var labelStart = 0, locationStart = 0, valueStart = 0
             var stack: [Int32] = []
@@ -328,6 +329,12 @@ public enum PprofReader {
                                         number: raw.number, unit: try string(raw.unit, "a label's unit")))
                 }
                 labelStart = sampleLabelEnds[sample]
+                // ember's --timestamps: the sample's time, not a label of it.
+                var time: Int64?
+                if let index = labels.firstIndex(where: { $0.key == timestampKey && $0.text == 0 && $0.number > 0 }) {
+                    time = labels[index].number
+                    labels.remove(at: index)
+                }
                 stack.removeAll(keepingCapacity: true)
                 if let process = labels.first(where: { $0.key == processKey && $0.text != 0 }) {
                     if let root = processRoots[process.text] {
@@ -351,7 +358,7 @@ public enum PprofReader {
                 let values = sampleValues[valueStart..<valueEnd].map { Double(Int64(bitPattern: $0)) }
                 valueStart = valueEnd
                 profile.addSample(stack: profile.addStack(rootFirst: stack), values: values,
-                                  labels: profile.addLabelSet(labels))
+                                  labels: profile.addLabelSet(labels), time: time)
             }
             return profile
         }

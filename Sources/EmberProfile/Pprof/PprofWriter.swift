@@ -15,15 +15,20 @@ public enum PprofWriter {
         public var roundedValues: Int
     }
 
-    /// The compressed profile.
-    public static func encode(_ profile: Profile) -> Result {
-        let (protobuf, rounded) = protobuf(of: profile)
+    /// The compressed profile. With `timestamps`, each sample that has a time keeps it as a
+    /// numeric label `timestamp` in nanoseconds (pprof has no field for it), so that the
+    /// time view can be drawn from the file; viewers then see one sample per timestamp.
+    public static func encode(_ profile: Profile, timestamps: Bool = false) -> Result {
+        let (protobuf, rounded) = protobuf(of: profile, timestamps: timestamps)
         return Result(bytes: Gzip.compress(protobuf), roundedValues: rounded)
     }
 
     /// The uncompressed protobuf, and how many values were rounded.
-    static func protobuf(of profile: Profile) -> (bytes: [UInt8], roundedValues: Int) {
+    static func protobuf(of profile: Profile, timestamps: Bool = false) -> (bytes: [UInt8], roundedValues: Int) {
         var strings = profile.strings
+        let withTimes = timestamps && profile.hasSampleTimes
+        let timestampKey = withTimes ? Int64(strings.intern(LabelKey.timestamp)) : 0
+        let nanosecondsUnit = withTimes ? Int64(strings.intern("nanoseconds")) : 0
         var out = ProtobufWriter(capacity: 1 << 20)
         var scratch = ProtobufWriter()
         var inner = ProtobufWriter()
@@ -67,6 +72,13 @@ public enum PprofWriter {
                         $0.field(2, Int64(label.text))
                         $0.field(3, label.number)
                         $0.field(4, Int64(label.unit))
+                    }
+                }
+                if withTimes, profile.sampleTimes[sample] != 0 {
+                    message.message(3, scratch: &inner) {
+                        $0.field(1, timestampKey)
+                        $0.field(3, profile.sampleTimes[sample])
+                        $0.field(4, nanosecondsUnit)
                     }
                 }
             }
