@@ -193,7 +193,7 @@ enum TimeViewAssets {
         function trackX(t) { return labelW + t / duration * plotW; }
         if (!data.noTime) {
           var firstSample = new Float64Array(data.threads.length).fill(Infinity);
-          for (i = 0; i < count; i++) firstSample[threadOf[i]] = Math.min(firstSample[threadOf[i]], times[i] - length[i]);
+          for (i = 0; i < count; i++) firstSample[threadOf[i]] = Math.min(firstSample[threadOf[i]], Math.max(0, times[i] - length[i]));
           var byProcess = {}, processes = [];
           data.threads.forEach(function (thread, index) {
             if (firstSample[index] === Infinity) return;
@@ -209,10 +209,6 @@ enum TimeViewAssets {
             if (length[i]) { (blocksOf[threadOf[i]] || (blocksOf[threadOf[i]] = [])).push(i); continue; }
             var lane = columnsOn[threadOf[i]] || (columnsOn[threadOf[i]] = new Uint8Array(plotW + 1));
             lane[Math.min(plotW, Math.floor(times[i] / duration * plotW))] = 1;
-          }
-          for (i = 0; i < count; i++) {
-            var t0 = times[i] - length[i];
-            if (t0 < firstSample[threadOf[i]]) firstSample[threadOf[i]] = t0;
           }
           var y = 18, laneGroup = make('g', {}, tracks);
           var tick = niceStep(duration * 60 / plotW);
@@ -230,7 +226,7 @@ enum TimeViewAssets {
               text('text', { 'class': 'tname', x: 12, y: y + 10 }, (thread[2] || 'thread') + (thread[1] >= 0 ? ' ' + thread[1] : ''), g);
               make('rect', { 'class': 'lane', x: labelW, y: y, width: plotW, height: trackH - 2 }, g);
               (blocksOf[index] || []).forEach(function (b) {
-                var x0 = trackX(times[b] - length[b]), x1 = trackX(times[b]);
+                var x0 = trackX(Math.max(0, times[b] - length[b])), x1 = trackX(times[b]);
                 make('rect', { 'class': 'off', x: x0, y: y + 2, width: Math.max(1, x1 - x0), height: trackH - 6 }, g);
               });
               var on = columnsOn[index] || new Uint8Array(0);
