@@ -56,6 +56,16 @@ public struct FlameGraphOptions: Sendable, Equatable {
 
     public init() {}
 
+    /// The background drawn: the one asked for, else the palette's usual one.
+    var resolvedBackground: Background {
+        if let background { return background }
+        switch palette {
+        case .mem: return .green
+        case .io, .wakeup: return .blue
+        default: return .yellow
+        }
+    }
+
     public enum MinWidth: Sendable, Equatable {
         case pixels(Double)
         /// A percentage of all samples.
@@ -83,6 +93,17 @@ public struct FlameGraphOptions: Sendable, Equatable {
         case yellow, blue, green, grey
         /// A flat colour, `#rgb` or `#rrggbb`.
         case flat(String)
+
+        /// The gradient's top and bottom colours (nil for a flat colour).
+        var gradientStops: (StaticString, StaticString)? {
+            switch self {
+            case .yellow: return ("#eeeeee", "#eeeeb0")
+            case .blue: return ("#eeeeee", "#e0e0ff")
+            case .green: return ("#eef2ee", "#e0ffe0")
+            case .grey: return ("#f8f8f8", "#e8e8e8")
+            case .flat: return nil
+            }
+        }
 
         /// Parses `yellow`, `blue`, `green`, `grey`/`gray` or `#rrggbb`; nil when it is none.
         public init?(parsing text: String) {

@@ -150,24 +150,10 @@ struct FlameGraphWriter {
         out.append("</text>\n")
     }
 
-    private var background: FlameGraphOptions.Background {
-        if let background = options.background { return background }
-        switch options.palette {
-        case .mem: return .green
-        case .io, .wakeup: return .blue
-        default: return .yellow
-        }
-    }
+    private var background: FlameGraphOptions.Background { options.resolvedBackground }
 
     private func writeBackgroundGradient(to out: inout SVGOutput) {
-        let stops: (StaticString, StaticString)
-        switch background {
-        case .yellow: stops = ("#eeeeee", "#eeeeb0")
-        case .blue: stops = ("#eeeeee", "#e0e0ff")
-        case .green: stops = ("#eef2ee", "#e0ffe0")
-        case .grey: stops = ("#f8f8f8", "#e8e8e8")
-        case .flat: return
-        }
+        guard let stops = background.gradientStops else { return }
         out.append("<linearGradient id=\"bgg\" y1=\"0\" y2=\"1\" x1=\"0\" x2=\"0\"><stop stop-color=\"")
         out.append(stops.0)
         out.append("\" offset=\"5%\"/><stop stop-color=\"")

@@ -215,20 +215,10 @@ struct TimeViewData {
 
     /// The background gradient's two colours, as the SVG writer picks them.
     var backgroundStops: [String] {
-        let background = options.background ?? {
-            switch options.palette {
-            case .mem: return .green
-            case .io, .wakeup: return .blue
-            default: return .yellow
-            }
-        }()
-        switch background {
-        case .yellow: return ["#eeeeee", "#eeeeb0"]
-        case .blue: return ["#eeeeee", "#e0e0ff"]
-        case .green: return ["#eef2ee", "#e0ffe0"]
-        case .grey: return ["#f8f8f8", "#e8e8e8"]
-        case .flat(let color): return [color, color]
-        }
+        let background = options.resolvedBackground
+        if let (top, bottom) = background.gradientStops { return [top.description, bottom.description] }
+        if case .flat(let color) = background { return [color, color] }
+        return []
     }
 
     // MARK: - JSON
