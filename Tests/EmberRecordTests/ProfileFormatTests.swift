@@ -122,7 +122,7 @@ final class ProfileFormatTests: RecordingTestCase {
             let data = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(html[start..<end].utf8)) as? [String: Any])
             let deltas = try XCTUnwrap(data["time"] as? [Int])
             let total = try Folded(path: folded).stacks.values.reduce(0, +)
-            XCTAssertGreaterThan(total, 400, unwind)
+            XCTAssertGreaterThan(total, 100, "\(unwind): a recording of some size (the machine may be busy)")
             XCTAssertEqual(Double(deltas.count), total, "\(unwind): every sample has its time")
             XCTAssertEqual((data["untimedWeight"] as? [Double])?.reduce(0, +), 0, unwind)
             XCTAssertTrue(deltas.allSatisfy { $0 >= 0 }, "time order")
