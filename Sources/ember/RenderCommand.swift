@@ -115,8 +115,17 @@ struct Render: ParsableCommand {
         let outputs = try Outputs(output.isEmpty ? [] : output)
         var builder = FrameTreeBuilder(transform: options.stackTransform)
         var unit: String?
+        // The time view needs each sample (its time and thread), which the tree does not keep:
+        // with an .html output every input is read once, whole, into a profile, and the tree
+        // is built from it (standard input cannot be read twice).
+        let timeViewProfile = outputs.targets.contains { $0.format == .html } ? try input.mergedProfile(of: files) : nil
         do {
-            for file in files {
+            if let timeViewProfile {
+                let profileUnit = InputArguments.countName(of: timeViewProfile)
+                if profileUnit != "samples" { unit = profileUnit }
+                builder.add(timeViewProfile, lines: lines)
+            }
+            for file in files where timeViewProfile == nil {
                 let source = try input.open(file)
                 if source.format == .folded {
                     if let size = source.regularFileSize { builder.reserveCapacity(forInputBytes: size) }
@@ -146,13 +155,10 @@ struct Render: ParsableCommand {
             return
         }
         let countName = options.countName
-        let input = self.input
-        let files = self.files
         for note in try outputs.write(
             tree: { tree }, profile: { tree.profile(sampleTypes: Self.sampleTypes(of: tree, countName: countName)) },
             svg: options, speedscopeName: options.title, lines: lines,
-            // The time view needs each sample (its time and thread), which the tree has not kept.
-            timeViewProfile: { try input.mergedProfile(of: files) }) {
+            timeViewProfile: timeViewProfile.map { profile in { profile } }) {
             warn(note)
         }
     }
