@@ -167,9 +167,9 @@ struct TimeViewData {
         }
         guard let first = timed.first, let last = timed.last else {
             noTimeReason = profile.sampleCount == 0 ? "The profile has no samples."
-                : "No heat map or thread tracks: this profile's samples have no times (folded text and "
-                + "pprof files carry none, and off-CPU time is summed in the kernel without them; ember record "
-                + "keeps the times of CPU samples for .html and .speedscope.json outputs)."
+                : "No heat map or thread tracks: this profile's samples have no times (folded text carries "
+                + "none, nor pprof but ember's with --timestamps; ember record keeps them for .html and "
+                + ".speedscope.json outputs)."
             return
         }
         let firstTime = profile.sampleTimes[first]

@@ -213,5 +213,31 @@ final class ProfileFormatTests: RecordingTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.folded")))
         let unknown = try ember(["convert", garbage, "-o", path("x.png")])
         XCTAssertTrue(unknown.stderr.contains("cannot tell the format of"), unknown.stderr)
+        let page = path("x.html")
+        let bad = try ember(["render", garbage, "-o", page])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: page))
+    }
+
+    /// render and convert write the time view of any input (a folded one says it has no
+    /// times); diff writes none, and says why in one line.
+    func testTheTimeViewComesFromRenderAndConvertNotDiff() throws {
+        let folded = path("plain.folded")
+        try "main;a 3\nmain;b 2\n".write(toFile: folded, atomically: true, encoding: .utf8)
+        for command in ["render", "convert"] {
+            let page = path("\(command).html")
+            let result = try ember([command, folded, "-o", page])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let html = try String(contentsOfFile: page, encoding: .utf8)
+            XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
+            XCTAssertTrue(html.contains("have no times"), "a folded input says why there is no heat map")
+        }
+        let page = path("diff.html")
+        let diff = try ember(["diff", folded, folded, "-o", page])
+        XCTAssertNotEqual(diff.status, 0)
+        XCTAssertTrue(diff.stderr.contains("ember diff writes no .html"), diff.stderr)
+        XCTAssertEqual(diff.stderr.split(separator: "\n").count, 1, diff.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: page))
     }
 }
