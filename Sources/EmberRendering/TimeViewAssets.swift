@@ -23,7 +23,8 @@ enum TimeViewAssets {
         <div id="heat-scroll"><svg id="heatmap" xmlns="http://www.w3.org/2000/svg"></svg></div>
         <p id="heat-status" class="note">&#160;</p><p id="heat-note" class="note"></p></section>
         <section id="threads"><h2>Threads <span class="hint">when each thread was sampled; drag to select</span></h2>
-        <div id="tracks-scroll"><svg id="tracks" xmlns="http://www.w3.org/2000/svg"></svg></div></section>
+        <div id="tracks-scroll"><svg id="tracks" xmlns="http://www.w3.org/2000/svg"></svg></div>
+        <p id="tracks-note" class="note"></p></section>
         <div id="bar"><span id="range-text"></span> <button id="whole" type="button">Whole recording</button></div>
         <div id="graph-holder"></div>
         <script type="application/json" id="ember-data">
@@ -189,14 +190,25 @@ enum TimeViewAssets {
 
         // Thread tracks, grouped by process: one lane per thread, marked where it was sampled.
         var tracks = doc.getElementById('tracks'), trackLayer = null;
-        var labelW = 190, trackH = 13, plotW = Math.max(200, data.width - labelW - 10);
+        var labelW = 190, trackH = 13, plotW = Math.max(200, data.width - labelW - 10), maxLanes = 200;
         function trackX(t) { return labelW + t / duration * plotW; }
         if (!data.noTime) {
           var firstSample = new Float64Array(data.threads.length).fill(Infinity);
           for (i = 0; i < count; i++) firstSample[threadOf[i]] = Math.min(firstSample[threadOf[i]], Math.max(0, times[i] - length[i]));
+          // A system-wide recording can have thousands of threads: the busiest get lanes.
+          var amountOfThread = new Float64Array(data.threads.length), shown = new Uint8Array(data.threads.length);
+          for (i = 0; i < count; i++) amountOfThread[threadOf[i]] += weightOf(i);
+          var ranked = [];
+          for (i = 0; i < data.threads.length; i++) if (firstSample[i] !== Infinity) ranked.push(i);
+          ranked.sort(function (a, b) { return amountOfThread[b] - amountOfThread[a] || a - b; });
+          ranked.slice(0, maxLanes).forEach(function (index) { shown[index] = 1; });
+          if (ranked.length > maxLanes) {
+            doc.getElementById('tracks-note').textContent = (ranked.length - maxLanes) + ' more threads with fewer ' +
+              data.countName + ' are not drawn (the ' + maxLanes + ' busiest are).';
+          }
           var byProcess = {}, processes = [];
           data.threads.forEach(function (thread, index) {
-            if (firstSample[index] === Infinity) return;
+            if (!shown[index]) return;
             var pid = thread[0];
             if (!byProcess[pid]) { byProcess[pid] = { pid: pid, name: thread[3], threads: [], first: Infinity }; processes.push(byProcess[pid]); }
             byProcess[pid].threads.push(index);

@@ -277,6 +277,27 @@ def check_no_requests(driver, page):
     expect(errors == [], f"console errors: {errors}")
 
 
+def check_lanes_are_bounded(driver, work):
+    """300 threads (a system-wide recording has thousands): the 200 busiest get lanes, and a
+    line says how many are not drawn."""
+    lines = []
+    for index in range(3000):
+        tid = 1000 + index % 300
+        count = 1 + (tid < 1100)  # the first 100 threads twice as busy: they must be drawn
+        for _ in range(count):
+            lines.append(f"worker 1000/{tid} [000] {100 + index * 0.001:.6f}: 1000000 cpu-clock:\n"
+                         f"\t    4005d0 f{index % 7}+0x10 (/tmp/x)\n")
+    target = os.path.join(work, "threads.html")
+    subprocess.run([EMBER, "render", "-", "-o", target], input="\n".join(lines).encode(), check=True)
+    open_page(driver, "file://" + target)
+    tids = driver.execute_script("return Array.from(document.querySelectorAll('#tracks .track')).map(function (g) {"
+                                 "  return +g.getAttribute('data-tid'); })")
+    expect(len(tids) == 200, f"{len(tids)} lanes")
+    expect(all(1000 + t in tids for t in range(100)), "the busiest threads have lanes")
+    note = driver.find_element(By.ID, "tracks-note").text
+    expect(note.startswith("100 more threads"), f"note: {note!r}")
+
+
 def check_folded_says_why(driver, work):
     source = os.path.join(work, "plain.folded")
     target = os.path.join(work, "plain.html")
@@ -323,6 +344,7 @@ def main():
         checks.run("wall-clock: a range has on- and off-CPU time", with_page("wall", check_wall_clock_ranges))
         checks.run("hostile names and title stay inert", check_hostile_names_inert, driver, WORK)
         checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)
+        checks.run("thousands of threads: the busiest get lanes", check_lanes_are_bounded, driver, WORK)
     finally:
         driver.quit()
     print(f"timeview: {checks.passed} passed, {checks.failed} failed, {checks.skipped} skipped")
