@@ -74,6 +74,13 @@ final class ProfileBuilder {
     /// Samples of each program's mapping, to put the most sampled first.
     private var programSamples: [Int32: UInt64] = [:]
     private let keys: (pid: Int32, tid: Int32, process: Int32, thread: Int32)
+    /// Names the Python frames of stacks that have them (nil: native frames only).
+    var pythonFrames: PythonFrames?
+    /// Whether each user location is an activation of the Python interpreter's loop.
+    private var interpreterLocations: [Int32: Bool] = [:]
+    private var pythonLocations: [PythonFrameName: Int32] = [:]
+    /// Python merging, for the report.
+    private(set) var pythonStatistics = PythonMergeStatistics()
 
     init(symbolizer: Symbolizer, settings: RecordingSettings) {
         self.symbolizer = symbolizer
@@ -133,8 +140,12 @@ final class ProfileBuilder {
             }
             switch stack.user {
             case .frames(let addresses):
+                let start = path.count
                 for (index, address) in addresses.enumerated().reversed() {
                     path.append(userLocation(of: address, pid: stack.pid, isReturnAddress: index > 0))
+                }
+                if stack.pythonStackHash != 0 {
+                    mergePythonFrames(of: stack, into: &path, from: start)
                 }
             case .absent:
                 break
@@ -367,6 +378,82 @@ final class ProfileBuilder {
         return "[" + (path.split(separator: "/").last.map(String.init) ?? path) + "]"
     }
 
+    // MARK: - Python
+
+    /// Replaces each activation of `_PyEval_EvalFrameDefault` in `path[start...]` (the
+    /// native user frames, root first) by the Python frames it was running, in order. The
+    /// kernel marks where each activation's frames begin; the activations are paired with
+    /// them from the innermost out. Python frames outer than the native stack reaches (a
+    /// stack cut short) join the outermost activation found; a stack with no activation
+    /// keeps its native frames (counted).
+    private func mergePythonFrames(of stack: CallStack, into path: inout [Int32], from start: Int) {
+        guard let pythonFrames else { return }
+        guard let python = pythonFrames.stack(pid: stack.pid, hash: stack.pythonStackHash) else {
+            pythonStatistics.unnamedSamples += stack.count
+            return
+        }
+        // The activations' frames, innermost activation first, each root first.
+        var segments: [[Int32]] = []
+        var current: [Int32] = []
+        for frame in python.frames {
+            current.append(pythonLocation(frame.name))
+            if frame.isEntry {
+                segments.append(current.reversed())
+                current.removeAll()
+            }
+        }
+        if !current.isEmpty { segments.append(current.reversed()) }
+        let activations = (start..<path.count).filter { isInterpreterLoop(path[$0]) }
+        guard !activations.isEmpty else {
+            pythonStatistics.samplesWithoutInterpreterFrame += stack.count
+            return
+        }
+        if activations.count != segments.count { pythonStatistics.samplesWithUnpairedActivations += stack.count }
+        pythonStatistics.mergedSamples += stack.count
+        var replacement: [Int: [Int32]] = [:]
+        let paired = min(activations.count, segments.count)
+        for index in 0..<paired {
+            replacement[activations[activations.count - 1 - index]] = segments[index]
+        }
+        if segments.count > paired {
+            let outermost = activations[activations.count - paired]
+            replacement[outermost] = segments[paired...].reversed().flatMap { $0 } + (replacement[outermost] ?? [])
+        }
+        var merged = Array(path[..<start])
+        for index in start..<path.count {
+            if let frames = replacement[index] { merged += frames } else { merged.append(path[index]) }
+        }
+        path = merged
+    }
+
+    /// The interpreter's loop: each activation runs one or more Python frames.
+    private static let interpreterLoop = "_PyEval_EvalFrameDefault"
+
+    private func isInterpreterLoop(_ location: Int32) -> Bool {
+        if let known = interpreterLocations[location] { return known }
+        var isLoop = false
+        if let line = profile.locations[Int(location)].lines.last, let loop = profile.strings.id(of: Self.interpreterLoop) {
+            let function = profile.functions[Int(line.function)]
+            isLoop = function.name == loop || function.systemName == loop
+        }
+        interpreterLocations[location] = isLoop
+        return isLoop
+    }
+
+    private func pythonLocation(_ name: PythonFrameName?) -> Int32 {
+        guard let name else { return marker("[python: code object not readable]", kind: .python) }
+        if let known = pythonLocations[name] { return known }
+        let function = profile.addFunction(name: name.function, file: name.file, startLine: Int64(name.firstLine))
+        let location = profile.appendLocation(Location(
+            mapping: profile.addMapping(Self.pythonMapping), kind: .python,
+            lines: [Line(function: function, line: Int64(name.line))]))
+        pythonLocations[name] = location
+        return location
+    }
+
+    private static let pythonMapping = Mapping(start: 0, limit: .max, fileOffset: 0, file: "[python]",
+                                               hasFilenames: true, hasLineNumbers: true)
+
     // MARK: - Labels
 
     private func labelSet(pid: Int32, tid: Int32, processName: String, threadName: String) -> Int32 {
@@ -418,4 +505,19 @@ final class ProfileBuilder {
 /// The mapping kernel frames belong to in profiles (perf's name for it).
 public enum KernelMapping {
     public static let name = "[kernel.kallsyms]"
+}
+
+/// How Python frames joined the native stacks, in samples.
+public struct PythonMergeStatistics: Sendable, Equatable {
+    /// Samples whose Python frames replaced their interpreter frames.
+    public var mergedSamples: UInt64 = 0
+    /// ... of which the native stack had more or fewer interpreter activations than the
+    /// Python stack had (a native stack cut short, or a sample between a call and its frame).
+    public var samplesWithUnpairedActivations: UInt64 = 0
+    /// Samples with Python frames but no interpreter frame among their native frames (kept
+    /// native only).
+    public var samplesWithoutInterpreterFrame: UInt64 = 0
+    /// Samples whose Python stack could not be named (the process ended first).
+    public var unnamedSamples: UInt64 = 0
+    public init() {}
 }

@@ -165,6 +165,11 @@ public struct Recorder {
                 OffCPUReport(counters: $0.counters, storedNanoseconds: UInt64(profile.total(ofType: profile.sampleTypes
                     .firstIndex(of: .offCPUNanoseconds) ?? 0)), lostStacks: builder.lostOffCPUTime,
                     configuration: offCPU?.configuration ?? settings.offCPU, leafFix: session.offCPULeafFixStatistics)
+            },
+            python: session.pythonFrames.map {
+                PythonReport(processes: $0.pythonProcesses, unsupportedProcesses: $0.unsupportedProcesses,
+                             debugOffsetMismatches: $0.debugOffsetMismatches, merging: builder.pythonStatistics,
+                             naming: $0.statistics)
             })
         report.mergedAddresses = builder.mergedAddresses
         report.locationLimit = settings.maximumLocations
@@ -194,6 +199,7 @@ extension RecordingSettings {
         configuration.countsMapSize = countsMapSize
         configuration.stackCopySize = stackSize
         configuration.recordStackWords = leafFix
+        configuration.interpreterFrames = interpreterFrames
         switch unwind {
         case .fp: configuration.unwinding = .framePointers
         case .lbr: configuration.unwinding = .branchRecords
@@ -241,6 +247,8 @@ final class Session {
     var clockOffset: Int64 = 0
     private var lastDrain = Clock.monotonicSeconds()
     private var draining: EndedProcesses?
+    /// Python processes' frames (nil with --no-interpreter).
+    let pythonFrames: PythonFrames?
 
     init(settings: RecordingSettings, sampler: Sampler, offCPU: OffCPUSampler? = nil) {
         self.settings = settings
@@ -256,6 +264,8 @@ final class Session {
         kernelTables = settings.unwind == .auto && settings.unwindTableRows > 0
             ? KernelUnwindTables(sampler: sampler, debugDirectories: settings.symbolization.debugDirectories) : nil
         kernelTables?.prepareCommonLibraries()
+        pythonFrames = settings.interpreterFrames ? PythonFrames(sampler: sampler, symbolizer: symbolizer) : nil
+        builder.pythonFrames = pythonFrames
     }
 
     /// Releases the CFI tables before the files they read.
@@ -275,6 +285,7 @@ final class Session {
         guard !known.contains(pid) || isNew || (program != nil && program != programs[pid]) else {
             symbolizer.refresh(process: pid)  // new libraries
             if walkedProcesses.contains(pid) { kernelTables?.watch(pid) }
+            pythonFrames?.watch(pid, program: program)
             return
         }
         unwinders.forget(pid)
@@ -300,6 +311,7 @@ final class Session {
             if framePointers == false { try? sampler.unwindWithDWARF(pid) }
         }
         if !walked { symbolizer.refresh(process: pid) }
+        pythonFrames?.watch(pid, program: program)
         if walked || framePointers != nil {
             // Named by its comm, or by its program's file; one that ended before either
             // could be read is counted among the rest, never shown as `?`.
@@ -374,6 +386,7 @@ final class Session {
             } else {
                 symbolizer.refresh(process: pid)
                 if walkedProcesses.contains(pid) { kernelTables?.watch(pid) }
+                pythonFrames?.watch(pid, program: programs[pid])
             }
         }
     }
@@ -404,6 +417,7 @@ final class Session {
             unwinders.processExited(pid)
             kernelTables?.forget(pid)
             walkedProcesses.remove(pid)
+            pythonFrames?.forget(pid)
             if !system { sampler.removeTarget(pid) }
             if sampled.contains(pid) {
                 gone[pid] = Clock.monotonicSeconds()
@@ -491,6 +505,7 @@ final class Session {
                 programs[pid] = nil
                 symbolizer.forget(process: pid)
                 builder.forget(process: pid)
+                pythonFrames?.dropStacks(of: pid)
                 unwinders.forget(exited: pid)
             }
             _ = try? wait(milliseconds: 0)
@@ -565,12 +580,14 @@ final class Session {
     func wait(milliseconds: Int32) throws -> Int {
         let ringBuffer = self.ringBuffer
         let offCPU = self.offCPU
+        let pythonFrames = self.pythonFrames
         var started: [pid_t] = []
         let handled = try sampler.pollStackSamples(timeout: milliseconds) { record in
             switch record.kind {
             case .processForked, .processExecuted: started.append(record.pid)
             case .offCPUTime, .blockTime: offCPU?.add(record)
             case .countedTime: if let key = record.countedKey { self.countedTimes[key, default: []].append(record.time) }
+            case .pythonStackNew: pythonFrames?.noteNewStack(pid: record.pid, hash: record.pythonStackHash)
             default: ringBuffer.add(record)
             }
         }

@@ -1,3 +1,4 @@
+import CEmberShim
 import EmberProfile
 import EmberSampling
 import EmberSymbolization
@@ -65,12 +66,29 @@ public struct RecordingReport: Sendable {
     public var unwinding: UnwindingReport
     /// Off-CPU and wall recordings: the blocks counted, dropped and lost.
     public var offCPU: OffCPUReport?
+    /// Python frames: the processes that had them, and what kept samples native only
+    /// (nil with --no-interpreter).
+    public var python: PythonReport?
 
     /// How many threads' samples keep their pid and tid labels.
     public static let labelledThreadLimit = 50_000
 
     /// Samples the program saw: every one is in the profile or counted as lost.
     public var samplesSeen: UInt64 { max(counters.samples, storedSamples) }
+}
+
+/// Python frames in a recording, for the report.
+public struct PythonReport: Sendable {
+    /// "name (pid): CPython 3.12.1", for each process given Python frames.
+    public var processes: [String]
+    /// "name (pid): why", for each Python process left with native frames only.
+    public var unsupportedProcesses: [String]
+    /// Processes whose 3.13+ debug offsets disagreed with ember's table, with the fields.
+    public var debugOffsetMismatches: [String]
+    public var merging: PythonMergeStatistics
+    public var naming: PythonCodeNames.Statistics
+    /// The deepest Python stack the kernel walks.
+    public static let maximumDepth = Int(EMBER_MAX_PYTHON_DEPTH)
 }
 
 /// What an off-CPU recording counted, for the report.

@@ -62,6 +62,8 @@ public struct RecordingSettings: Sendable {
     public var mode = RecordingMode.cpu
     /// Off-CPU and wall modes: what blocks to keep (`--min-block`, `--state`).
     public var offCPU = OffCPUConfiguration()
+    /// Python processes' frames in place of the interpreter's (`--no-interpreter` turns it off).
+    public var interpreterFrames = true
 
     public init(target: RecordingTarget) {
         self.target = target

@@ -37,6 +37,7 @@ struct FrameColors {
             case .jit: return .green
             case .waker: return .aqua
             case .offCPU: return .blue
+            case .python: return .purple
             case .user, .process, .thread: break
             }
         default: break

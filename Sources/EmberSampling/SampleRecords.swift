@@ -18,9 +18,12 @@ public struct SampleKey: Hashable, Sendable {
     /// Nonzero: the user stack was walked in the kernel by CFI, and is
     /// ``RawSamples/walkedStacks`` under this hash (``userStackID`` is then -ENOENT).
     public var userStackHash: UInt64
+    /// Nonzero: the thread was running Python, and its frames are the Python stack of this
+    /// hash (``Sampler/pythonStack(_:)``).
+    public var pythonStackHash: UInt64
 
     public init(pid: Int32, tid: Int32, comm: String, userStackID: Int32, kernelStackID: Int32,
-                stackWords: [UInt64] = [0, 0], userStackHash: UInt64 = 0) {
+                stackWords: [UInt64] = [0, 0], userStackHash: UInt64 = 0, pythonStackHash: UInt64 = 0) {
         self.pid = pid
         self.tid = tid
         self.comm = comm
@@ -28,6 +31,7 @@ public struct SampleKey: Hashable, Sendable {
         self.kernelStackID = kernelStackID
         self.stackWords = stackWords
         self.userStackHash = userStackHash
+        self.pythonStackHash = pythonStackHash
     }
 }
 
@@ -87,6 +91,9 @@ public struct StackSample {
         /// Off-CPU, not a stack: the interval of a block counted in the kernel (see
         /// ``blockInterval``), with ``SamplerConfiguration/sampleTimes``.
         case blockTime
+        /// Not a sample: a Python stack new to the kernel's map (``pythonStackHash``), whose
+        /// code objects are to be named while the process lives.
+        case pythonStackNew
     }
 
     public var kind: Kind
@@ -112,6 +119,8 @@ public struct StackSample {
     public var walkEnd: WalkEnd?
     /// ``Kind/countedTime``: the key the sample was counted under.
     public var countedKey: SampleKey?
+    /// The sampled thread's Python frames (see ``SampleKey/pythonStackHash``); 0: none.
+    public var pythonStackHash: UInt64 = 0
 
     public init(kind: Kind, pid: Int32, tid: Int32, comm: String, time: UInt64 = 0, cpu: UInt32 = 0,
                 instructionPointer: UInt64, stackPointer: UInt64, framePointer: UInt64, stackWords: [UInt64],
@@ -184,6 +193,18 @@ public struct SamplingCounters: Sendable, Equatable {
     /// Fork and exec events dropped by a full ring buffer (user space finds those
     /// processes at its next scan of the targets, about a second later).
     public var processEventsLost: UInt64 = 0
+    /// Samples of Python processes that carry their Python frames.
+    public var pythonSamples: UInt64 = 0
+    /// Samples of Python processes whose thread ran no Python (no thread state or no frame).
+    public var pythonNoThread: UInt64 = 0
+    /// Python frame chains cut by a read fault, and by the depth limit.
+    public var pythonReadErrors: UInt64 = 0
+    public var pythonTruncated: UInt64 = 0
+    /// Python stacks the map had no room for: those samples kept only their native frames.
+    public var pythonStacksFull: UInt64 = 0
+    /// New Python stacks not announced (a full ring buffer): named at the end if their
+    /// process still lives.
+    public var pythonNewsLost: UInt64 = 0
 
     public init() {}
 }

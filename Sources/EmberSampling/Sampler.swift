@@ -61,6 +61,9 @@ public struct SamplerConfiguration: Sendable {
     /// Whether each sample counted in the kernel also sends its time (``StackSample/Kind/countedTime``),
     /// for outputs that show time; without it, counted samples cost what they always did.
     public var sampleTimes = false
+    /// Whether the processes given a layout with ``Sampler/setPythonProcess(_:_:)`` have their
+    /// Python frames walked (sizes the map of their stacks).
+    public var interpreterFrames = true
 
     public init(scope: Scope) {
         self.scope = scope
@@ -135,6 +138,7 @@ public final class Sampler {
         let walksStacks = configuration.unwinding == .perProcess
         try setMaxEntries("unwind_rows", walksStacks ? configuration.unwindTableRows : 1)
         try setMaxEntries("cfi_stacks", walksStacks ? configuration.walkedStacksMapSize : 1)
+        try setMaxEntries("python_stacks", configuration.interpreterFrames ? configuration.walkedStacksMapSize : 1)
         guard (0...Int(EMBER_MAX_STACK_COPY)).contains(configuration.stackCopySize) else {
             throw SamplingError.system("the stack copy size must be at most \(EMBER_MAX_STACK_COPY) bytes")
         }
@@ -414,6 +418,12 @@ public final class Sampler {
         result.cfiNeedsCopy = read(EMBER_CFI_NEEDS_COPY)
         result.cfiStacksFull = read(EMBER_CFI_STACKS_FULL)
         result.sampleTimesLost = read(EMBER_SAMPLE_TIMES_LOST)
+        result.pythonSamples = read(EMBER_PYTHON_SAMPLES)
+        result.pythonNoThread = read(EMBER_PYTHON_NO_THREAD)
+        result.pythonReadErrors = read(EMBER_PYTHON_READ_ERROR)
+        result.pythonTruncated = read(EMBER_PYTHON_TRUNCATED)
+        result.pythonStacksFull = read(EMBER_PYTHON_STACKS_FULL)
+        result.pythonNewsLost = read(EMBER_PYTHON_NEWS_LOST)
         return result
     }
 
@@ -585,11 +595,12 @@ private final class StackSampleHandler {
         case UInt32(EMBER_SAMPLE_OFF_CPU_TIME): kind = .offCPUTime
         case UInt32(EMBER_SAMPLE_COUNTED_TIME): kind = .countedTime
         case UInt32(EMBER_SAMPLE_BLOCK_TIME): kind = .blockTime
+        case EMBER_PYTHON_STACK_NEW.rawValue: kind = .pythonStackNew
         default: kind = .stackCopy
         }
         let countedKey = kind == .countedTime && size >= MemoryLayout<ember_sample_key>.size
             ? SampleKey(bytes.loadUnaligned(fromByteOffset: headerSize, as: ember_sample_key.self)) : nil
-        handler?(StackSample(
+        var sample = StackSample(
             kind: kind,
             pid: Int32(bitPattern: header.pid), tid: Int32(bitPattern: header.tid),
             comm: commString(header.comm), time: header.time, cpu: header.cpu,
@@ -599,7 +610,9 @@ private final class StackSampleHandler {
             bytes: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<kernelStart]),
             kernelAddresses: kernel,
             walkEnd: kind == .addresses && header.truncated > 0 ? WalkEnd(kernelValue: header.truncated - 1) : nil,
-            countedKey: countedKey))
+            countedKey: countedKey)
+        sample.pythonStackHash = header.python_stack_hash
+        handler?(sample)
     }
 }
 
@@ -622,6 +635,7 @@ extension SampleKey {
         self.init(
             pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
             userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
-            stackWords: [raw.stack_words.0, raw.stack_words.1], userStackHash: raw.user_stack_hash)
+            stackWords: [raw.stack_words.0, raw.stack_words.1], userStackHash: raw.user_stack_hash,
+            pythonStackHash: raw.python_stack_hash)
     }
 }

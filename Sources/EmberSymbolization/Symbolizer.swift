@@ -257,6 +257,9 @@ public final class Symbolizer {
     /// The process's name as /proc/PID/comm gave it at the last refresh.
     public func processName(_ pid: pid_t) -> String? { processNames[pid] }
 
+    /// The process's memory map as last read (with mappings gone since kept).
+    public func memoryMap(pid: pid_t) -> MemoryMap? { memoryMaps[pid] }
+
     // MARK: Symbolization
 
     /// Names the frames of a user stack of `pid`, innermost first as the kernel records it.

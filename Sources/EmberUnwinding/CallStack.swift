@@ -48,6 +48,9 @@ public struct CallStack: Hashable, Sendable {
     public var durations: [UInt64] = []
     /// Off-CPU with wakeups: the task that woke the blocked thread.
     public var waker: WakerStack?
+    /// Nonzero: the thread was running Python; its frames are the Python stack of this hash
+    /// (``EmberSampling/SampleKey/pythonStackHash``), merged into the native ones when named.
+    public var pythonStackHash: UInt64 = 0
 
     public init(pid: Int32, tid: Int32, threadName: String, user: StackHalf, userEnd: StackEnd? = nil,
                 kernel: StackHalf, count: UInt64, times: [UInt64] = [], waker: WakerStack? = nil) {

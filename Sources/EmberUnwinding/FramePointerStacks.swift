@@ -61,6 +61,7 @@ public enum FramePointerStacks {
             var stack = callStack(key, count, samples: samples, leafFix: leafFix, statistics: &statistics)
             stack.times = times[key] ?? []
             stack.durations = durations[key] ?? []
+            stack.pythonStackHash = key.pythonStackHash
             return stack
         }
     }

@@ -23,6 +23,11 @@ public final class ProcessUnwinder {
     private var lastReport = 0.0
     /// Each module's entry point in memory.
     private var entryPoints: [OpaquePointer: UInt64] = [:]
+    /// The process's anonymous executable mappings (JIT code), as of the last report.
+    private var anonymousCode: [ClosedRange<UInt64>] = []
+    private var anonymousCodeRead = 0.0
+    /// Frames of JIT code (without CFI) unwound by its layout or the frame-pointer rule.
+    public private(set) var jitFrameSteps = 0
 
     /// Reports the modules of live process `pid`; throws if it is gone. Separate debug
     /// files are looked for with `debugFiles` (its root should be the process's).
@@ -71,6 +76,7 @@ public final class ProcessUnwinder {
             if userData?.pointee == nil { userData?.pointee = search }
             return Int32(DWARF_CB_OK)
         }, search, 0)
+        anonymousCode = Self.anonymousCode(pid: pid)
         if result != 0 {
             throw UnwindingError("cannot read the memory map of process \(pid): "
                 + (result > 0 ? String(cString: strerror(result)) : Self.lastError()))
@@ -92,7 +98,104 @@ public final class ProcessUnwinder {
            Clock.monotonicSeconds() - lastReport > 0.05, (try? report()) != nil {
             unwound = unwindOnce(sample, maxFrames: maxFrames)
         }
+        return continuingThroughJITCode(unwound, sample: sample, maxFrames: maxFrames)
+    }
+
+    /// JIT code has no CFI. Where libdwfl stops at a pc in anonymous executable memory, that
+    /// frame is unwound here and libdwfl goes on from its caller: a CPython `-X perf`
+    /// trampoline (3.12, 3.13: `sub $8,%rsp; call *%rcx; add $8,%rsp; ret`, no frame
+    /// pointer) by its own layout, the return address at rsp + 8; other JIT code (V8's
+    /// `--perf-basic-prof`, HotSpot's `-XX:+PreserveFramePointer`) by the frame-pointer rule,
+    /// the return address at rbp + 8, the caller's rbp at rbp, its stack at rbp + 16.
+    private func continuingThroughJITCode(_ first: UnwoundStack, sample: StackSample, maxFrames: Int) -> UnwoundStack {
+        var unwound = first
+        var frames = first.frames
+        var isSampledPC = frames.count == 1
+        // JIT code mapped since the last look (a new arena of trampolines): look again, at most
+        // every few milliseconds.
+        if unwound.end == .unknown, let pc = frames.last, !anonymousCode.contains(where: { $0.contains(pc) }),
+           !isCodeAddress(pc), Clock.monotonicSeconds() - anonymousCodeRead > 0.005 {
+            anonymousCode = Self.anonymousCode(pid: pid)
+            anonymousCodeRead = Clock.monotonicSeconds()
+        }
+        while unwound.end == .unknown, !unwound.wentRound, frames.count < maxFrames,
+              let pc = frames.last, anonymousCode.contains(where: { $0.contains(pc) }),
+              let stackPointer = context.lastFrameStackPointer, stackPointer >= sample.stackPointer {
+            // (frame pointer, return address's offset in the copy, the caller's stack pointer)
+            var step: (framePointer: UInt64, returnAddress: Int, callerStack: UInt64)?
+            let framePointer = context.lastFramePointer ?? 0
+            if let offset = perfTrampolineOffset(of: pc, isReturnAddress: !isSampledPC) {
+                // Its return address is at rsp between its `sub` and its `add`, else at rsp.
+                let returnAddress: UInt64 = offset == 0 || offset == 10 ? 0 : 8
+                step = (framePointer, Int(stackPointer - sample.stackPointer + returnAddress),
+                        stackPointer + returnAddress + 8)
+            } else if framePointer >= stackPointer {
+                let offset = Int(framePointer - sample.stackPointer)
+                if offset + 16 <= sample.bytes.count {
+                    step = (sample.bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self), offset + 8,
+                            framePointer + 16)
+                }
+            }
+            guard let step, step.returnAddress + 8 <= sample.bytes.count,
+                  step.callerStack - sample.stackPointer <= UInt64(sample.bytes.count)
+            else { break }
+            let returnAddress = sample.bytes.loadUnaligned(fromByteOffset: step.returnAddress, as: UInt64.self)
+            guard returnAddress != 0 else { break }
+            var caller = sample
+            caller.instructionPointer = returnAddress
+            caller.stackPointer = step.callerStack
+            caller.framePointer = step.framePointer
+            caller.bytes = UnsafeRawBufferPointer(rebasing: sample.bytes[Int(step.callerStack - sample.stackPointer)...])
+            jitFrameSteps += 1
+            isSampledPC = false
+            unwound = unwindOnce(caller, maxFrames: maxFrames - frames.count)
+            frames += unwound.frames
+        }
+        unwound.frames = frames
         return unwound
+    }
+
+    /// CPython's perf trampoline: `sub $8,%rsp; call *%rcx; add $8,%rsp; ret`.
+    private static let perfTrampoline: [UInt8] = [0x48, 0x83, 0xec, 0x08, 0xff, 0xd1, 0x48, 0x83, 0xc4, 0x08, 0xc3]
+    private var trampolineOffsets: [UInt64: Int] = [:]
+    private lazy var memory = ProcessMemory(pid: pid)
+
+    /// Where `pc` is in a CPython perf trampoline (the offset of its instruction), or nil:
+    /// a return address is just past the call (6); a sampled pc may be at any instruction.
+    /// The code is read from the process's memory, once per address.
+    private func perfTrampolineOffset(of pc: UInt64, isReturnAddress: Bool) -> Int? {
+        if let known = trampolineOffsets[pc] { return known >= 0 && (!isReturnAddress || known == 6) ? known : nil }
+        var found = -1
+        for offset in [6, 0, 4, 10] where pc >= UInt64(offset) {
+            if memory?.read(pc - UInt64(offset), count: Self.perfTrampoline.count) == Self.perfTrampoline {
+                found = offset
+                break
+            }
+        }
+        if trampolineOffsets.count < 65536 { trampolineOffsets[pc] = found }
+        return found >= 0 && (!isReturnAddress || found == 6) ? found : nil
+    }
+
+    /// The anonymous executable mappings in /proc/PID/maps.
+    private static func anonymousCode(pid: pid_t) -> [ClosedRange<UInt64>] {
+        guard let bytes = try? FileContents.read("/proc/\(pid)/maps") else { return [] }
+        var ranges: [ClosedRange<UInt64>] = []
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+            guard fields.count >= 5, fields[1].count >= 3, fields[1][fields[1].startIndex + 2] == UInt8(ascii: "x"),
+                  fields.count == 5 || fields[5].first != UInt8(ascii: "/")
+            else { continue }
+            let range = fields[0].split(separator: UInt8(ascii: "-"))
+            guard range.count == 2, let start = UInt64(String(decoding: range[0], as: UTF8.self), radix: 16),
+                  let end = UInt64(String(decoding: range[1], as: UTF8.self), radix: 16), end > start
+            else { continue }
+            // The vDSO and vsyscall pages have CFI (the vDSO) or are never on a stack.
+            if fields.count > 5, fields[5].first == UInt8(ascii: "["), !fields[5].starts(with: Array("[anon".utf8)) {
+                continue
+            }
+            ranges.append(start...(end - 1))
+        }
+        return ranges
     }
 
     /// Whether the return address `address` lies in the first bytes after its file's entry
@@ -192,6 +295,9 @@ final class UnwindContext {
     var reachedEntryCode = false
     /// The stack pointer of the last frame, and whether a caller's was not above it.
     var lastStackPointer: UInt64?
+    /// The last frame's registers as libdwfl found them (for the frame-pointer rule in JIT code).
+    var lastFramePointer: UInt64?
+    var lastFrameStackPointer: UInt64?
     var wentRound = false
     /// The unwinder this context belongs to (it owns the context).
     unowned(unsafe) var unwinder: ProcessUnwinder?
@@ -207,6 +313,8 @@ final class UnwindContext {
         readFailed = false
         reachedEntryCode = false
         lastStackPointer = nil
+        lastFramePointer = nil
+        lastFrameStackPointer = nil
         wentRound = false
         frames.removeAll(keepingCapacity: true)
         self.maxFrames = maxFrames
@@ -301,7 +409,12 @@ private let unwindFrameCallback: @convention(c) (OpaquePointer?, UnsafeMutableRa
             return Int32(DWARF_CB_ABORT)
         }
         context.lastStackPointer = stackPointer
+        context.lastFrameStackPointer = stackPointer
+    } else {
+        context.lastFrameStackPointer = nil
     }
+    var framePointer: Dwarf_Word = 0
+    context.lastFramePointer = dwfl_frame_reg(frame, UInt32(DWARFRegister.rbp), &framePointer) == 0 ? framePointer : nil
     // libdwfl hands out non-activation frames' pcs as return addresses; ember's symbolizer
     // does the "minus one" itself, so keep them as they are.
     context.frames.append(pc)
@@ -351,3 +464,4 @@ final class DebugFileSearch {
     let locator: DebugFileLocator
     init(locator: DebugFileLocator) { self.locator = locator }
 }
+

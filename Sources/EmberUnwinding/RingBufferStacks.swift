@@ -18,6 +18,7 @@ public final class RingBufferStacks {
         var end: StackEnd?
         var kernel: StackHalf
         var stackWords: [UInt64]
+        var pythonStackHash: UInt64 = 0
     }
 
     /// What the unwinder did, for the report.
@@ -67,6 +68,7 @@ public final class RingBufferStacks {
         let kernel: StackHalf = sample.kernelAddresses.isEmpty ? .absent : .frames(sample.kernelAddresses)
         var key = Key(pid: sample.pid, tid: sample.tid, comm: sample.comm, user: .absent, end: nil,
                       kernel: kernel, stackWords: [])
+        key.pythonStackHash = sample.pythonStackHash
         switch sample.kind {
         case .addresses:
             statistics.addressSamples += 1
@@ -82,7 +84,7 @@ public final class RingBufferStacks {
             unwind(sample, into: &key)
         case .branchRecords:
             addBranchRecords(sample, into: &key)
-        case .processForked, .processExecuted, .offCPUTime, .countedTime, .blockTime:
+        case .processForked, .processExecuted, .offCPUTime, .countedTime, .blockTime, .pythonStackNew:
             return  // events, off-CPU time and counted samples' times: the recorder handles them
         }
         counts[key, default: 0] += 1
@@ -179,8 +181,10 @@ public final class RingBufferStacks {
                 }
                 user = .frames(cut)
             }
-            return CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: end,
-                             kernel: key.kernel, count: count, times: times[key] ?? [])
+            var stack = CallStack(pid: key.pid, tid: key.tid, threadName: key.comm, user: user, userEnd: end,
+                                  kernel: key.kernel, count: count, times: times[key] ?? [])
+            stack.pythonStackHash = key.pythonStackHash
+            return stack
         }
     }
 }

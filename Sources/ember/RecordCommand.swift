@@ -95,6 +95,9 @@ struct Record: ParsableCommand {
         visibility: .hidden))
     var noLeafFix = false
 
+    @Flag(name: .long, help: "Leave Python frames out: the interpreter's own frames only.")
+    var noInterpreter = false
+
     @Option(name: .long, help: "The flame graph's title.")
     var title: String?
 
@@ -167,6 +170,7 @@ struct Record: ParsableCommand {
         settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix
+        settings.interpreterFrames = !noInterpreter
         settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: names.debugDir, demangle: !names.noDemangle)
         settings.keepSampleTimes = timestamps || outputs.targets.contains { $0.format == .speedscope || $0.format == .html }
         settings.includeSelf = includeEmber

@@ -44,6 +44,7 @@ struct RecordReportText {
                 + "(\(threads) thread\(threads == 1 ? "" : "s")) in \(formatSeconds(report.elapsed)) at "
                 + "\(settings.frequency) Hz, \(formatCount(report.uniqueStacks)) unique stacks (\(endReason))")
         lines += unwindingLines(seen: seen)
+        if let python = report.python { lines += pythonLines(python, seen: seen) }
         if report.processesAddedAsTheyEnded > 0 {
             lines.append("symbolized \(formatCount(report.processesAddedAsTheyEnded)) processes as they ended, "
                 + "and let go of their maps")
@@ -284,6 +285,60 @@ struct RecordReportText {
         if let tables = report.unwinding.kernelTables, tables.processesWithTooManyMappings > 0 {
             lines.append("\(formatCount(tables.processesWithTooManyMappings)) processes had more than "
                 + "\(KernelUnwindTables.mappingLimit) executable mappings: unwound without the kernel's CFI walk")
+        }
+        return lines
+    }
+
+    /// Which processes got Python frames, which did not and why, and every sample of theirs
+    /// that kept native frames only.
+    func pythonLines(_ python: PythonReport, seen: UInt64) -> [String] {
+        let counters = report.counters
+        var lines: [String] = []
+        if !python.processes.isEmpty {
+            let shown = python.processes.prefix(3).joined(separator: ", ")
+            let more = python.processes.count > 3 ? " and \(formatCount(python.processes.count - 3)) more" : ""
+            lines.append("Python frames for \(shown)\(more): \(formatCount(python.merging.mergedSamples)) of "
+                + "\(formatCount(seen)) samples; \(formatCount(counters.pythonNoThread)) in threads running no Python")
+        }
+        for process in python.unsupportedProcesses.prefix(5) {
+            lines.append("native frames only for \(process)")
+        }
+        if python.unsupportedProcesses.count > 5 {
+            lines.append("native frames only for \(formatCount(python.unsupportedProcesses.count - 5)) more Python processes")
+        }
+        for mismatch in python.debugOffsetMismatches.prefix(3) {
+            lines.append("Python debug offsets differ from ember's table (used the interpreter's): \(mismatch)")
+        }
+        if counters.pythonReadErrors + counters.pythonTruncated > 0 {
+            lines.append("\(formatCount(counters.pythonReadErrors + counters.pythonTruncated)) Python stacks were cut: "
+                + "\(formatCount(counters.pythonReadErrors)) at a frame that could not be read, "
+                + "\(formatCount(counters.pythonTruncated)) deeper than \(PythonReport.maximumDepth) frames")
+        }
+        if counters.pythonNewsLost > 0 {
+            lines.append("\(formatCount(counters.pythonNewsLost)) new Python stacks were not announced (ring buffer "
+                + "full): named at the end")
+        }
+        if counters.pythonStacksFull > 0 {
+            lines.append("\(formatCount(counters.pythonStacksFull)) samples kept native frames only: the Python stacks map was full")
+        }
+        let merging = python.merging
+        if merging.samplesWithoutInterpreterFrame > 0 {
+            lines.append("\(formatCount(merging.samplesWithoutInterpreterFrame)) samples with Python frames kept native "
+                + "frames only: no _PyEval_EvalFrameDefault in their native stack")
+        }
+        if merging.unnamedSamples > 0 {
+            lines.append("\(formatCount(merging.unnamedSamples)) samples kept native frames only: their Python stack was "
+                + "not named before the process ended")
+        }
+        if merging.samplesWithUnpairedActivations > 0 {
+            lines.append("\(formatCount(merging.samplesWithUnpairedActivations)) samples had more or fewer interpreter "
+                + "activations than Python stack segments (paired from the innermost)")
+        }
+        let naming = python.naming
+        if naming.unreadable > 0 || naming.evicted > 0 {
+            lines.append("named \(formatCount(naming.codeObjectsRead)) Python code objects; \(formatCount(naming.unreadable)) "
+                + "frames' were not readable (freed), \(formatCount(naming.evicted)) evicted, "
+                + "\(formatCount(naming.rereadAfterEviction)) read again, \(formatCount(naming.replaced)) replaced at their address")
         }
         return lines
     }

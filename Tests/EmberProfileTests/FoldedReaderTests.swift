@@ -20,6 +20,18 @@ final class FoldedReaderTests: XCTestCase {
         XCTAssertEqual(FoldedWriter.text(of: read(sorted)), sorted)
     }
 
+    func testPythonFramesKeepTheirKindThroughFoldedTextAndPprof() throws {
+        let text = "python3.12;Py_RunMain;<module> (app.py:12)_[p];handle (app.py:40)_[p];write_[k] 7\n"
+        let profile = read(text)
+        let frames = profile.frames(ofStack: profile.sampleStacks[0])
+        XCTAssertEqual(frames.map(\.kind), [.user, .user, .python, .python, .kernel])
+        XCTAssertEqual(profile.name(ofFunction: frames[3].function), "handle (app.py:40)")
+        XCTAssertEqual(FoldedWriter.text(of: profile), text)
+        let pprof = try PprofReader.read(PprofWriter.encode(profile).bytes, name: "python.pb.gz")
+        XCTAssertEqual(FoldedWriter.text(of: pprof), text)
+        XCTAssertTrue(pprof.mappings.contains { $0.file == "[python]" })
+    }
+
     func testOffCPUFramesKeepTheirKindThroughFoldedTextAndPprof() throws {
         let text = "app;main;compute 20\napp;main;read;schedule_[k];[off-cpu]_[o] 1500\n"
         let profile = read(text)

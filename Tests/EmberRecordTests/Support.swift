@@ -52,8 +52,12 @@ final class Workload {
     let process = Process()
     var pid: Int32 { process.processIdentifier }
 
-    init(sample: String, arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: try sampleBinary(sample))
+    convenience init(sample: String, arguments: [String]) throws {
+        try self.init(executable: try sampleBinary(sample), arguments: arguments)
+    }
+
+    init(executable: String, arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let out = Pipe()
         process.standardOutput = out
@@ -68,18 +72,6 @@ final class Workload {
             process.terminate()
             process.waitUntilExit()
         }
-    }
-}
-
-extension FileHandle {
-    func availableDataUntilNewline() -> String {
-        var bytes: [UInt8] = []
-        while true {
-            let data = readData(ofLength: 1)
-            guard let byte = data.first, byte != 10 else { break }
-            bytes.append(byte)
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

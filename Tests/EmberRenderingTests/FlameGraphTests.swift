@@ -251,6 +251,12 @@ final class FlameGraphRenderingTests: XCTestCase {
         XCTAssertEqual((inline >> 8) & 0xFF, inline & 0xFF)  // aqua: green == blue
         let jit = UInt32(try XCTUnwrap(kinds.frame(named: "jit_[j]")?.fill).dropFirst(), radix: 16)!
         XCTAssertGreaterThan((jit >> 8) & 0xFF, jit >> 16)  // green dominates
+        // Python frames purple: red and blue over green.
+        let python = try render("main;_PyEval_Vector;handle (app.py:40)_[p] 1\n")
+        let purple = UInt32(try XCTUnwrap(python.frame(named: "handle (app.py:40)_[p]")?.fill).dropFirst(), radix: 16)!
+        XCTAssertGreaterThan(purple >> 16, (purple >> 8) & 0xFF)
+        XCTAssertGreaterThan(purple & 0xFF, (purple >> 8) & 0xFF)
+        XCTAssertNotEqual(purple, jit)
         let blue = try render("main 1\n") { $0.palette = .blue }
         let blueColor = UInt32(try XCTUnwrap(blue.frame(named: "main")?.fill).dropFirst(), radix: 16)!
         XCTAssertGreaterThanOrEqual(blueColor & 0xFF, 205)

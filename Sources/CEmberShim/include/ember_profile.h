@@ -113,6 +113,9 @@ struct ember_sample_key {
 	/* Nonzero: the user stack was walked in the kernel by CFI and is in the CFI stacks
 	 * map under this hash (user_stack_id is then -ENOENT). */
 	__u64 user_stack_hash;
+	/* Nonzero: the thread was running Python, whose frames are in the Python stacks map
+	 * under this hash. */
+	__u64 python_stack_hash;
 };
 
 /* What a ring-buffer sample carries after its header. */
@@ -131,6 +134,9 @@ enum ember_sample_kind {
 	 * a short-lived process's memory map while it lives. */
 	EMBER_PROCESS_FORKED = 3,
 	EMBER_PROCESS_EXECUTED = 4,
+	/* Not a sample: a Python stack new to the Python stacks map (python_stack_hash), for
+	 * user space to name its code objects while the process lives. */
+	EMBER_PYTHON_STACK_NEW = 5,
 };
 
 /* A sample sent through the ring buffer. After the header: stack_size bytes (see kind),
@@ -150,6 +156,7 @@ struct ember_stack_sample {
 	__u64 sp;
 	__u64 bp;
 	__u64 stack_words[2];   /* ADDRESSES: as in struct ember_sample_key */
+	__u64 python_stack_hash; /* as in struct ember_sample_key; EMBER_PYTHON_STACK_NEW: the new stack's */
 	char comm[EMBER_TASK_COMM_LEN];
 	__u8 stack[];
 };
@@ -199,6 +206,14 @@ enum ember_counter {
 	                                * stack): sent whole through the ring buffer */
 	EMBER_SAMPLE_TIMES_LOST,       /* counted samples whose time the full ring buffer refused
 	                                * (counted still, but in no range of the time view) */
+	EMBER_PYTHON_SAMPLES,          /* samples of Python processes with their Python frames */
+	EMBER_PYTHON_NO_THREAD,        /* ... whose thread has no Python thread state (a native thread) */
+	EMBER_PYTHON_READ_ERROR,       /* ... whose frame chain could not be read (walk cut there) */
+	EMBER_PYTHON_TRUNCATED,        /* ... whose frame chain was deeper than the walk (cut) */
+	EMBER_PYTHON_STACKS_FULL,      /* Python stacks not kept (map full): the sample keeps its
+	                                * native stack only */
+	EMBER_PYTHON_NEWS_LOST,        /* new Python stacks the full ring buffer did not announce
+	                                * (named at the end instead, if the process still lives) */
 	EMBER_COUNTER_COUNT,
 };
 
@@ -295,6 +310,55 @@ enum ember_offcpu_counter {
 	EMBER_OFFCPU_TIMES_LOST,          /* counted blocks whose interval the full ring buffer
 	                                   * refused (counted still, in no range of the time view) */
 	EMBER_OFFCPU_COUNTER_COUNT,
+};
+
+
+/* ---------------------------------------------------------------------------------------
+ * Python frames (CPython 3.11+): for a process in the python_processes map, the sampled
+ * thread's interpreter frames are walked in the kernel and kept by hash in python_stacks.
+ * ------------------------------------------------------------------------------------- */
+
+/* The deepest Python stack kept; deeper ones are cut (counted). */
+#define EMBER_MAX_PYTHON_DEPTH 96
+/* The most thread states searched for the sampled thread. */
+#define EMBER_MAX_PYTHON_THREADS 256
+/* No such field in this version. */
+#define EMBER_PYTHON_NO_FIELD 0xffffffffu
+/* Set in a frame's `instruction`: the frame is the first (outermost) that its activation
+ * of _PyEval_EvalFrameDefault ran (instructions are 2-byte code units: bit 0 is free). */
+#define EMBER_PYTHON_ENTRY_FRAME 1ULL
+/* The owner of a frame pushed on the C stack by _PyEval_EvalFrameDefault (3.12+): a shim
+ * marking the activation's boundary, not Python code. */
+#define EMBER_PYTHON_FRAME_OWNED_BY_CSTACK 3
+
+/* Where an interpreter's structures keep what the walk reads (byte offsets), and the
+ * runtime's address; written by user space from its per-version tables. */
+struct ember_python_process {
+	__u64 runtime;                  /* the address of _PyRuntime */
+	__u32 interpreters_head;        /* _PyRuntimeState.interpreters.head */
+	__u32 threads_head;             /* PyInterpreterState.threads.head */
+	__u32 thread_next;              /* PyThreadState.next */
+	__u32 thread_native_id;         /* PyThreadState.native_thread_id */
+	__u32 thread_frame;             /* PyThreadState.cframe (3.11, 3.12) or .current_frame */
+	__u32 cframe_current_frame;     /* _PyCFrame.current_frame, or EMBER_PYTHON_NO_FIELD (3.13) */
+	__u32 frame_code;               /* _PyInterpreterFrame.f_code / f_executable */
+	__u32 frame_previous;
+	__u32 frame_instruction;        /* .prev_instr / .instr_ptr */
+	__u32 frame_owner;
+	__u32 frame_is_entry;           /* .is_entry (3.11), or EMBER_PYTHON_NO_FIELD */
+	__u32 reserved;
+};
+
+struct ember_python_frame {
+	__u64 code;                     /* the code object (f_executable in 3.13: perhaps not one) */
+	__u64 instruction;              /* the instruction pointer, | EMBER_PYTHON_ENTRY_FRAME */
+};
+
+/* One thread's Python frames, innermost first (in the Python stacks map by hash). */
+struct ember_python_stack {
+	__u32 depth;
+	__u32 end;                      /* enum ember_stack_end */
+	struct ember_python_frame frames[EMBER_MAX_PYTHON_DEPTH];
 };
 
 #endif

@@ -369,7 +369,9 @@ struct ProfileLabels {
             let kind: FrameKind = index == location.lines.count - 1 && location.kind != .inlined ? location.kind : .inlined
             let function = profile.functions[Int(line.function)]
             profile.strings.withBytes(of: function.name) { name in
-                if lines, function.file != 0 {
+                // A Python function's name alone says little (`run`, `<module>`): its
+                // position always shows.
+                if lines || kind == .python, function.file != 0 {
                     profile.strings.withBytes(of: function.file) { file in
                         FoldedFormat.appendLabel(name: name, position: (file, line.line), kind: kind, to: &bytes)
                     }

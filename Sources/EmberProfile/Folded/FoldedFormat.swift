@@ -14,6 +14,7 @@ public enum FoldedFormat {
         case .jit: return "_[j]"
         case .waker: return "_[w]"
         case .offCPU: return "_[o]"
+        case .python: return "_[p]"
         case .user, .process, .thread: return nil
         }
     }
@@ -31,6 +32,7 @@ public enum FoldedFormat {
         case UInt8(ascii: "j"): return .jit
         case UInt8(ascii: "w"): return .waker
         case UInt8(ascii: "o"): return .offCPU
+        case UInt8(ascii: "p"): return .python
         default: return .user
         }
     }

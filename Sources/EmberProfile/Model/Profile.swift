@@ -412,6 +412,9 @@ public enum FrameKind: UInt8, Sendable, CaseIterable, BitwiseCopyable {
     case thread
     /// The leaf of an off-CPU stack: the time above it was spent switched out.
     case offCPU
+    /// A function of an interpreted language (Python), in place of the interpreter's
+    /// native frame that ran it.
+    case python
 }
 
 /// An executable mapped into a process (pprof's `Mapping`).

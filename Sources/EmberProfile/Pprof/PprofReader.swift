@@ -369,6 +369,7 @@ public enum PprofReader {
             if file == "[jit]" || (file.hasPrefix("/tmp/perf-") && file.hasSuffix(".map")) { return .jit }
             if file == "[waker]" { return .waker }
             if file == "[off-cpu]" { return .offCPU }
+            if file == "[python]" { return .python }
             return .user
         }
 

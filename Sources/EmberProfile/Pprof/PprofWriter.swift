@@ -173,6 +173,7 @@ public enum PprofWriter {
         case .jit: return "[jit]"
         case .waker: return "[waker]"
         case .offCPU: return "[off-cpu]"
+        case .python: return "[python]"
         case .user, .inlined, .process, .thread: return nil
         }
     }

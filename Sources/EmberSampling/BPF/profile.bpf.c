@@ -179,7 +179,7 @@ static __always_inline __u32 copy_user_stack(struct ember_stack_sample *sample, 
 }
 
 static __always_inline struct ember_stack_sample *
-begin_ring_sample(__u64 pid_tgid, __u32 kind)
+begin_ring_sample(__u64 pid_tgid, __u32 kind, __u64 python_hash)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct ember_stack_sample *sample = (void *)bpf_map_lookup_elem(&scratch, &cpu);
@@ -196,6 +196,7 @@ begin_ring_sample(__u64 pid_tgid, __u32 kind)
 	sample->time = bpf_ktime_get_ns();
 	sample->stack_words[0] = 0;
 	sample->stack_words[1] = 0;
+	sample->python_stack_hash = python_hash;
 	bpf_get_current_comm(&sample->comm, sizeof(sample->comm));
 	return sample;
 }
@@ -234,9 +235,9 @@ static __always_inline int finish_ring_sample(struct bpf_perf_event_data *ctx, s
 
 /* DWARF mode: the user registers and a copy of the top of the user stack. */
 static __always_inline void send_stack_copy(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
-					    struct task_struct *task, __u64 pid_tgid)
+					    struct task_struct *task, __u64 pid_tgid, __u64 python_hash)
 {
-	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_STACK_COPY);
+	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_STACK_COPY, python_hash);
 	if (!sample)
 		return;
 	__u32 size = 0;
@@ -256,9 +257,9 @@ static __always_inline void send_stack_copy(struct bpf_perf_event_data *ctx, str
 /* LBR mode: the user registers and the CPU's call-stack branch records (the event was
  * opened with branch-stack sampling in call-stack mode, user calls only). */
 static __always_inline void send_branch_records(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
-						struct task_struct *task, __u64 pid_tgid)
+						struct task_struct *task, __u64 pid_tgid, __u64 python_hash)
 {
-	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_BRANCH_RECORDS);
+	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_BRANCH_RECORDS, python_hash);
 	if (!sample)
 		return;
 	long size = 0;
@@ -280,7 +281,7 @@ static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, stru
 					   struct ember_sample_key *key, __u64 pid_tgid, int user_code,
 					   struct ember_user_stack *walked)
 {
-	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_ADDRESSES);
+	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_ADDRESSES, key->python_stack_hash);
 	if (!sample)
 		return;
 	if (walked) {
@@ -395,6 +396,16 @@ static __always_inline struct ember_unwind_row *find_row(struct ember_unwind_tab
 	return bpf_map_lookup_elem(&unwind_rows, &index);
 }
 
+/* Whether `ra` returns into CPython's perf trampoline (3.12, 3.13), just past its call. */
+static __always_inline int is_perf_trampoline_return(__u64 ra)
+{
+	__u8 code[6];
+	if (ra < 6 || bpf_probe_read_user(code, sizeof(code), (void *)(ra - 6)) != 0)
+		return 0;
+	return code[0] == 0x48 && code[1] == 0x83 && code[2] == 0xec && code[3] == 0x08 && code[4] == 0xff &&
+	       code[5] == 0xd1;
+}
+
 /* One frame: records its pc, then finds its caller's registers (a bpf_loop callback:
  * verified once, not per frame). */
 static long cfi_step(__u32 index, struct cfi_walk *walk)
@@ -475,6 +486,13 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 		walk->outcome = CFI_NEEDS_COPY;
 		return 1;
 	default:
+		/* A CPython -X perf trampoline (JIT code, no CFI, no frame pointer): returned to
+		 * just past `sub $8,%rsp; call *%rcx`, so its caller's return address is at rsp + 8. */
+		if (!walk->exact && mapping->kind == EMBER_MAPPING_FRAME_POINTER && is_perf_trampoline_return(walk->ip)) {
+			cfa = sp + 16;
+			rbp_offset = 0;
+			break;
+		}
 		/* No CFI (code between FDEs, or a mapping of frame-pointer code): the frame
 		 * pointer's rule, CFA = rbp + 16, rbp saved at CFA - 16. */
 		if (bp == 0)
@@ -589,6 +607,215 @@ static __always_inline void send_counted_time(struct ember_config *cfg, struct e
 	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
 }
 
+/* ---- Python frames ---------------------------------------------------------------------
+ * For a process in python_processes, the sampled thread's interpreter frames: its thread
+ * state is found by walking the interpreter's list of thread states for the one whose
+ * native_thread_id is the sampled tid (every thread, holding the GIL or not, and the same
+ * code for a static python and a libpython.so: a thread-local would need each build's TLS
+ * layout), remembered per tid and checked again at each use. Its frame chain is then
+ * walked, recording each frame's code object and instruction pointer; user space names
+ * them while the process lives (EMBER_PYTHON_STACK_NEW tells it of each new stack). */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct ember_python_process);
+	__uint(max_entries, 1024);
+} python_processes SEC(".maps");
+
+/* tid → its PyThreadState, as last found (checked against the tid before each use). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 16384);
+} python_threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct ember_python_stack);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} python_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_python_stack);
+	__uint(max_entries, 1);
+} python_scratch SEC(".maps");
+
+struct python_thread_search {
+	struct ember_python_process *layout;
+	__u64 thread;   /* the thread state looked at; 0 at the list's end */
+	__u32 tid;
+	__u32 found;
+};
+
+static long python_thread_step(__u32 index, struct python_thread_search *search)
+{
+	if (search->thread == 0)
+		return 1;
+	__u64 native_id = 0;
+	if (bpf_probe_read_user(&native_id, sizeof(native_id),
+				(void *)(search->thread + search->layout->thread_native_id)) != 0)
+		return 1;
+	if (native_id == search->tid) {
+		search->found = 1;
+		return 1;
+	}
+	__u64 next = 0;
+	if (bpf_probe_read_user(&next, sizeof(next), (void *)(search->thread + search->layout->thread_next)) != 0)
+		next = 0;
+	search->thread = next;
+	return 0;
+}
+
+/* The sampled thread's PyThreadState, or 0 if it has none. */
+static __always_inline __u64 python_thread_state(struct ember_python_process *layout, __u32 tid)
+{
+	__u64 *known = bpf_map_lookup_elem(&python_threads, &tid);
+	if (known) {
+		__u64 native_id = 0;
+		if (bpf_probe_read_user(&native_id, sizeof(native_id), (void *)(*known + layout->thread_native_id)) == 0 &&
+		    native_id == tid)
+			return *known;
+	}
+	__u64 interpreter = 0;
+	if (bpf_probe_read_user(&interpreter, sizeof(interpreter),
+				(void *)(layout->runtime + layout->interpreters_head)) != 0 || interpreter == 0)
+		return 0;
+	struct python_thread_search search = {.layout = layout, .tid = tid};
+	if (bpf_probe_read_user(&search.thread, sizeof(search.thread),
+				(void *)(interpreter + layout->threads_head)) != 0)
+		return 0;
+	bpf_loop(EMBER_MAX_PYTHON_THREADS, python_thread_step, &search, 0);
+	if (!search.found)
+		return 0;
+	bpf_map_update_elem(&python_threads, &tid, &search.thread, BPF_ANY);
+	return search.thread;
+}
+
+struct python_walk {
+	struct ember_python_process *layout;
+	struct ember_python_stack *stack;
+	__u64 frame;
+	__u64 hash;
+};
+
+static long python_walk_ends(struct python_walk *walk, __u32 end)
+{
+	walk->stack->end = end;
+	return 1;
+}
+
+/* One interpreter frame (a bpf_loop callback). */
+static long python_step(__u32 index, struct python_walk *walk)
+{
+	struct ember_python_process *layout = walk->layout;
+	struct ember_python_stack *stack = walk->stack;
+	__u64 frame = walk->frame;
+	if (frame == 0)
+		return python_walk_ends(walk, EMBER_END_COMPLETE);
+	__u64 code = 0, instruction = 0, previous = 0;
+	__u8 owner = 0, is_entry = 0;
+	if (bpf_probe_read_user(&code, sizeof(code), (void *)(frame + layout->frame_code)) != 0 ||
+	    bpf_probe_read_user(&instruction, sizeof(instruction), (void *)(frame + layout->frame_instruction)) != 0 ||
+	    bpf_probe_read_user(&previous, sizeof(previous), (void *)(frame + layout->frame_previous)) != 0 ||
+	    bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + layout->frame_owner)) != 0)
+		return python_walk_ends(walk, EMBER_END_UNKNOWN);
+	if (layout->frame_is_entry != EMBER_PYTHON_NO_FIELD &&
+	    bpf_probe_read_user(&is_entry, sizeof(is_entry), (void *)(frame + layout->frame_is_entry)) != 0)
+		return python_walk_ends(walk, EMBER_END_UNKNOWN);
+	walk->frame = previous;
+	__u32 depth = stack->depth;
+	if (owner == EMBER_PYTHON_FRAME_OWNED_BY_CSTACK) {
+		/* 3.12+: the frame below belongs to this activation, the next ones to an outer one. */
+		if (depth > 0 && depth <= EMBER_MAX_PYTHON_DEPTH) {
+			stack->frames[depth - 1].instruction |= EMBER_PYTHON_ENTRY_FRAME;
+			walk->hash = fnv1a(walk->hash, EMBER_PYTHON_ENTRY_FRAME);
+		}
+		return 0;
+	}
+	if (depth >= EMBER_MAX_PYTHON_DEPTH)
+		return python_walk_ends(walk, EMBER_END_TRUNCATED);
+	if (is_entry)
+		instruction |= EMBER_PYTHON_ENTRY_FRAME;
+	stack->frames[depth].code = code;
+	stack->frames[depth].instruction = instruction;
+	stack->depth = depth + 1;
+	walk->hash = fnv1a(fnv1a(walk->hash, code), instruction);
+	return 0;
+}
+
+static __always_inline void send_python_stack_news(__u32 tgid, __u64 hash)
+{
+	struct ember_stack_sample event = {.kind = EMBER_PYTHON_STACK_NEW, .pid = tgid, .python_stack_hash = hash};
+	if (bpf_ringbuf_output(&stack_samples, &event, sizeof(event), BPF_RB_NO_WAKEUP) != 0)
+		count(EMBER_PYTHON_NEWS_LOST);
+}
+
+/* The sampled thread's Python frames, kept in python_stacks: their hash, or 0 when the
+ * process is not a Python one or the thread runs no Python (counted). */
+static __always_inline __u64 python_stack(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+	struct ember_python_process *layout = bpf_map_lookup_elem(&python_processes, &tgid);
+	if (!layout)
+		return 0;
+	__u64 thread = python_thread_state(layout, (__u32)pid_tgid);
+	if (thread == 0) {
+		count(EMBER_PYTHON_NO_THREAD);
+		return 0;
+	}
+	__u32 zero = 0;
+	struct ember_python_stack *stack = bpf_map_lookup_elem(&python_scratch, &zero);
+	if (!stack)
+		return 0;
+	stack->depth = 0;
+	stack->end = EMBER_END_TRUNCATED;
+	struct python_walk walk = {.layout = layout, .stack = stack, .hash = FNV_OFFSET};
+	__u64 frame = 0;
+	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(thread + layout->thread_frame)) != 0) {
+		count(EMBER_PYTHON_READ_ERROR);
+		return 0;
+	}
+	if (layout->cframe_current_frame != EMBER_PYTHON_NO_FIELD && frame != 0 &&
+	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + layout->cframe_current_frame)) != 0) {
+		count(EMBER_PYTHON_READ_ERROR);
+		return 0;
+	}
+	walk.frame = frame;
+	/* Shim frames take steps too: room for one per kept frame. */
+	bpf_loop(2 * EMBER_MAX_PYTHON_DEPTH + 1, python_step, &walk, 0);
+	if (stack->depth == 0 && stack->end == EMBER_END_COMPLETE) {
+		count(EMBER_PYTHON_NO_THREAD);  /* a thread state with no frames: not running Python */
+		return 0;
+	}
+	if (stack->end == EMBER_END_UNKNOWN)
+		count(EMBER_PYTHON_READ_ERROR);
+	else if (stack->end == EMBER_END_TRUNCATED)
+		count(EMBER_PYTHON_TRUNCATED);
+	/* A hit is not compared with the stack (as CFI stacks are): a 64-bit collision would
+	 * give a sample another stack's Python frames. */
+	__u64 hash = fnv1a(walk.hash, stack->end);
+	if (hash == 0)
+		hash = 1;
+	struct ember_python_stack *stored = bpf_map_lookup_elem(&python_stacks, &hash);
+	if (!stored) {
+		if (bpf_map_update_elem(&python_stacks, &hash, stack, BPF_NOEXIST) == 0) {
+			send_python_stack_news(tgid, hash);
+		} else if (!bpf_map_lookup_elem(&python_stacks, &hash)) {
+			count(EMBER_PYTHON_STACKS_FULL);
+			return 0;
+		}
+	}
+	count(EMBER_PYTHON_SAMPLES);
+	return hash;
+}
+/* ---- end of Python frames ------------------------------------------------------------ */
+
 SEC("perf_event")
 int sample(struct bpf_perf_event_data *ctx)
 {
@@ -609,6 +836,7 @@ int sample(struct bpf_perf_event_data *ctx)
 	/* A kernel thread has no user stack, and an exiting task's is being torn down (its
 	 * samples are the kernel's exit work): neither is a lost stack. */
 	int user_code = !(task->flags & (PF_KTHREAD | PF_EXITING));
+	__u64 python_hash = user_code ? python_stack(pid_tgid) : 0;
 	/* AUTO: a process with mappings is walked here by CFI; one marked for DWARF gets stack
 	 * copies; the others frame pointers. */
 	struct ember_process_mappings *mappings = 0;
@@ -620,24 +848,25 @@ int sample(struct bpf_perf_event_data *ctx)
 		if (outcome != CFI_WALKED) {
 			/* The user-space unwinder takes it (as --unwind dwarf would). */
 			count(outcome == CFI_NEEDS_COPY ? EMBER_CFI_NEEDS_COPY : EMBER_CFI_PENDING);
-			send_stack_copy(ctx, cfg, task, pid_tgid);
+			send_stack_copy(ctx, cfg, task, pid_tgid, python_hash);
 			return 0;
 		}
 		count(EMBER_CFI_SAMPLES);
 	} else if (user_code && (cfg->unwind == EMBER_UNWIND_DWARF ||
 			  (cfg->unwind == EMBER_UNWIND_AUTO &&
 			   bpf_map_lookup_elem(&dwarf_processes, &tgid)))) {
-		send_stack_copy(ctx, cfg, task, pid_tgid);
+		send_stack_copy(ctx, cfg, task, pid_tgid, python_hash);
 		return 0;
 	}
 	if (user_code && cfg->unwind == EMBER_UNWIND_LBR) {
-		send_branch_records(ctx, cfg, task, pid_tgid);
+		send_branch_records(ctx, cfg, task, pid_tgid, python_hash);
 		return 0;
 	}
 
 	struct ember_sample_key key = {};
 	key.pid = tgid;
 	key.tid = (__u32)pid_tgid;
+	key.python_stack_hash = python_hash;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
 	/* -EFAULT means "no such stack" (a kernel thread has no user stack,
 	 * a sample in user mode no kernel stack): not a loss. */
@@ -746,6 +975,7 @@ int note_exec(__u64 *ctx)
 	__u32 tgid = task->tgid;
 	bpf_map_delete_elem(&dwarf_processes, &tgid);
 	bpf_map_delete_elem(&process_mappings, &tgid);
+	bpf_map_delete_elem(&python_processes, &tgid);  /* a new program: looked at again */
 	__u32 zero = 0;
 	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (cfg && (!cfg->filter_by_pid || bpf_map_lookup_elem(&targets, &tgid)))
@@ -761,8 +991,10 @@ int forget_exit(__u64 *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx[0];
 	__u32 tgid = task->tgid;
-	if (task->pid == tgid)
+	if (task->pid == tgid) {
 		bpf_map_delete_elem(&process_mappings, &tgid);
+		bpf_map_delete_elem(&python_processes, &tgid);
+	}
 	return 0;
 }
 
