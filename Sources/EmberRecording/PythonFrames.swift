@@ -153,5 +153,6 @@ extension PythonCodeNames.Statistics {
         replaced += other.replaced
         evicted += other.evicted
         unreadable += other.unreadable
+        namedAfterFree += other.namedAfterFree
     }
 }

@@ -340,6 +340,10 @@ struct RecordReportText {
                 + "frames' were not readable (freed), \(formatCount(naming.evicted)) evicted, "
                 + "\(formatCount(naming.rereadAfterEviction)) read again, \(formatCount(naming.replaced)) replaced at their address")
         }
+        if naming.namedAfterFree > 0 {
+            lines.append("\(formatCount(naming.namedAfterFree)) Python frames were named after their code object was freed "
+                + "(the interpreter ending): named as last read at its address")
+        }
         return lines
     }
 

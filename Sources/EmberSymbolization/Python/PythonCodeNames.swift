@@ -57,6 +57,9 @@ public final class PythonCodeNames {
         public var evicted = 0
         /// Frames whose code object could not be read or was no code object.
         public var unreadable = 0
+        /// Frames whose code object was gone when they were named (freed as the process
+        /// ended, moments after the sample), named as it was last read at that address.
+        public var namedAfterFree = 0
         public init() {}
     }
 
@@ -76,6 +79,14 @@ public final class PythonCodeNames {
         // Compared with memory every time (one read of its header): a code object freed and
         // another made at its address moments later must not keep the old name.
         guard let fingerprint = fingerprint(of: code) else {
+            // Gone (an interpreter that ends frees its code objects while the last stacks
+            // wait to be named): the sample was taken while it lived, and what was last read
+            // at its address was it, unless another code object came and went there in the
+            // moments between.
+            if var known = entries[code] {
+                statistics.namedAfterFree += 1
+                return frame(of: &known, code: code, instruction: instruction)
+            }
             statistics.unreadable += 1
             return nil
         }
