@@ -112,9 +112,19 @@ final class ProfileFormatTests: RecordingTestCase {
         for unwind in ["fp", "auto"] {
             let page = path("phases-\(unwind).html")
             let folded = path("phases-\(unwind).folded")
-            let result = try ember(["record", "-F", "499", "--unwind", unwind, "-o", page, "-o", folded, "--",
-                                    try sampleBinary("phases"), "2"])
+            let pprof = path("phases-\(unwind).pb.gz")
+            let result = try ember(["record", "-F", "499", "--unwind", unwind, "--timestamps", "-o", page, "-o", folded,
+                                    "-o", pprof, "--", try sampleBinary("phases"), "2"])
             XCTAssertEqual(result.status, 0, result.stderr)
+            // go tool pprof reads the times too: a timestamp label on every sample, in nanoseconds.
+            let raw = try GoPprof.parseRaw(try GoPprof.run(["-raw"], pprof))
+            let stamps = try raw.samples.map { sample -> Double in
+                let text = try XCTUnwrap(sample.labels["timestamp"], "\(unwind): a sample without its time")
+                XCTAssertTrue(text.hasSuffix(" nanoseconds"), text)
+                return try XCTUnwrap(Double(text.split(separator: " ")[0]))
+            }
+            XCTAssertEqual(raw.foldedStacks(type: 0).values.reduce(0, +), try Folded(path: folded).stacks.values.reduce(0, +))
+            XCTAssertLessThan((stamps.max() ?? 0) - (stamps.min() ?? 0), 3e9, "\(unwind): within the recording")
             let html = try String(contentsOfFile: page, encoding: .utf8)
             let opening = "<script type=\"application/json\" id=\"ember-data\">"
             let start = try XCTUnwrap(html.range(of: opening)).upperBound
