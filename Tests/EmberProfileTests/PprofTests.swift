@@ -77,6 +77,28 @@ final class PprofTests: XCTestCase {
         XCTAssertEqual(FoldedWriter.text(of: plain), FoldedWriter.text(of: read))
     }
 
+    /// Text formats make each inlined frame a location of its own; pprof has no kind to say
+    /// so, so the run joins the location of the frame it was inlined into as its extra lines.
+    func testInlinedFramesReadFromTextAreLinesOfTheFrameTheyWereInlinedInto() throws {
+        let text = "app;main;outer_[i];inner_[i];leaf 3\napp;main;outer_[i];other 2\napp;main;leaf 1\n"
+            + "app;lone_[i];vfs_read_[k] 4\n"
+        let folded = try FoldedReader.read(bytes: Array(text.utf8)).profile
+        let encoded = PprofWriter.encode(folded)
+        let read = try PprofReader.read(encoded.bytes, name: "inlined.pb.gz")
+        XCTAssertEqual(FoldedWriter.text(of: read), FoldedWriter.text(of: folded))
+        let chain = try XCTUnwrap(read.locations.first { $0.lines.count == 3 })
+        XCTAssertEqual(chain.lines.map { read.strings[read.functions[Int($0.function)].name] }, ["inner", "outer", "main"])
+
+        let file = NSTemporaryDirectory() + "ember-inlined-\(getpid()).pb.gz"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: file) }
+        try Data(encoded.bytes).write(to: URL(fileURLWithPath: file))
+        let raw = try GoPprof.parseRaw(try GoPprof.run(["-raw"], file))
+        XCTAssertEqual(raw.foldedStacks(type: 0), [
+            ["app", "main", "outer_[i]", "inner_[i]", "leaf"]: 3, ["app", "main", "outer_[i]", "other"]: 2,
+            ["app", "main", "leaf"]: 1, ["app", "lone_[i]", "vfs_read_[k]"]: 4,
+        ])
+    }
+
     func testTimestampsAreKeptAsALabelWhenAskedAndReadBackAsTimes() throws {
         var profile = Profile()
         let pid = profile.intern("pid")

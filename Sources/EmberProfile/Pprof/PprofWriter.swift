@@ -4,7 +4,8 @@
 /// pprof has no frame kinds, so they are spelled the way these tools recognise them: kernel
 /// frames lie in the mapping `[kernel.kallsyms]`, JIT frames in a mapping named after the
 /// perf map that named them (`/tmp/perf-PID.map`, or `[jit]`), frames of a waking task in
-/// `[waker]`, and inlined frames are the extra lines of a location. Process and thread frames are not locations: the samples' labels (`comm`,
+/// `[waker]`, and inlined frames are the extra lines of a location (those read from text join
+/// the frame they were inlined into). Process and thread frames are not locations: the samples' labels (`comm`,
 /// `thread_name`, `pid`, `tid`) carry them, and ``PprofReader`` turns `comm` back into the
 /// root frame. Values are whole numbers in pprof: fractional ones are rounded.
 public enum PprofWriter {
@@ -45,6 +46,8 @@ public enum PprofWriter {
         let written = profile.locations.map { $0.kind != .process && $0.kind != .thread }
         let valueCount = profile.sampleTypes.count
         var locationIDs: [UInt64] = []
+        var joined = JoinedLocations(firstID: UInt64(profile.locations.count) + 1)
+        var inlinedRun: [Int32] = []
         var values: [UInt64] = []
         var rounded = 0
         for sample in 0..<profile.sampleCount {
@@ -52,9 +55,21 @@ public enum PprofWriter {
             var stack = profile.sampleStacks[sample]
             while stack >= 0 {
                 let location = profile.stacks.location(of: stack)
-                if written[Int(location)] { locationIDs.append(UInt64(location) + 1) }
                 stack = profile.stacks.caller(of: stack)
+                if profile.locations[Int(location)].kind == .inlined {
+                    inlinedRun.append(location)
+                    continue
+                }
+                if written[Int(location)], !inlinedRun.isEmpty {
+                    locationIDs.append(joined.id(physical: location, inlined: inlinedRun))
+                } else {
+                    locationIDs += inlinedRun.map { UInt64($0) + 1 }
+                    if written[Int(location)] { locationIDs.append(UInt64(location) + 1) }
+                }
+                inlinedRun.removeAll(keepingCapacity: true)
             }
+            locationIDs += inlinedRun.map { UInt64($0) + 1 }
+            inlinedRun.removeAll(keepingCapacity: true)
             values.removeAll(keepingCapacity: true)
             for type in 0..<valueCount {
                 let value = profile.value(ofSample: sample, type: type)
@@ -109,13 +124,13 @@ public enum PprofWriter {
             }
         }
 
-        for (index, location) in profile.locations.enumerated() where written[index] {
+        func writeLocation(id: UInt64, _ location: Location, lines: [Line]) {
             out.message(4, scratch: &scratch) { message in
-                message.field(1, UInt64(index + 1))
+                message.field(1, id)
                 let mapping = location.mapping >= 0 ? Int(location.mapping) : kindMappings[location.kind] ?? -1
                 message.field(2, UInt64(mapping + 1))
                 message.field(3, location.address)
-                for line in location.lines {
+                for line in lines {
                     message.message(4, scratch: &inner) {
                         $0.field(1, UInt64(line.function + 1))
                         $0.field(2, line.line)
@@ -123,6 +138,14 @@ public enum PprofWriter {
                     }
                 }
             }
+        }
+        for (index, location) in profile.locations.enumerated() where written[index] {
+            writeLocation(id: UInt64(index + 1), location, lines: location.lines)
+        }
+        for (offset, chain) in joined.chains.enumerated() {
+            let physical = profile.locations[Int(chain.physical)]
+            let lines = chain.inlined.flatMap { profile.locations[Int($0)].lines } + physical.lines
+            writeLocation(id: joined.firstID + UInt64(offset), physical, lines: lines)
         }
 
         for (index, function) in profile.functions.enumerated() {
@@ -164,6 +187,31 @@ public enum PprofWriter {
         for comment in comments { out.field(13, Int64(comment)) }
         out.field(14, Int64(defaultType))
         return (out.bytes, rounded)
+    }
+
+    /// Locations made for frames read from text, where an inlined frame is a location of its
+    /// own: pprof has no kind to say so, so each run of them becomes the extra lines of the
+    /// physical frame it was inlined into, one new location per distinct run.
+    private struct JoinedLocations {
+        struct Chain: Hashable {
+            var physical: Int32
+            /// Innermost first.
+            var inlined: [Int32]
+        }
+        let firstID: UInt64
+        private(set) var chains: [Chain] = []
+        private var ids: [Chain: UInt64] = [:]
+
+        init(firstID: UInt64) { self.firstID = firstID }
+
+        mutating func id(physical: Int32, inlined: [Int32]) -> UInt64 {
+            let chain = Chain(physical: physical, inlined: inlined)
+            if let known = ids[chain] { return known }
+            let id = firstID + UInt64(chains.count)
+            chains.append(chain)
+            ids[chain] = id
+            return id
+        }
     }
 
     /// The name of the mapping that marks frames of `kind` where no real mapping does.
