@@ -176,6 +176,21 @@ public final class ProcessUnwinder {
         return found >= 0 && (!isReturnAddress || found == 6) ? found : nil
     }
 
+    /// x86-64 `rt_sigreturn`'s trampoline, `mov $15,%rax; syscall`: the return address of
+    /// every signal handler's frame (glibc's `__restore_rt`, musl's, Go's own).
+    private static let signalReturn: [UInt8] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
+    private var signalReturns: [UInt64: Bool] = [:]
+
+    /// Whether `pc` is a signal frame's trampoline. The frame it returns to was interrupted,
+    /// and its stack may lie anywhere: a handler on an alternate signal stack (sigaltstack)
+    /// runs below or above the stack it interrupted.
+    func isSignalReturn(_ pc: UInt64) -> Bool {
+        if let known = signalReturns[pc] { return known }
+        let found = memory?.read(pc, count: Self.signalReturn.count) == Self.signalReturn
+        if signalReturns.count < 65536 { signalReturns[pc] = found }
+        return found
+    }
+
     /// The anonymous executable mappings in /proc/PID/maps.
     private static func anonymousCode(pid: pid_t) -> [ClosedRange<UInt64>] {
         guard let bytes = try? FileContents.read("/proc/\(pid)/maps") else { return [] }
@@ -256,6 +271,9 @@ public struct UnwoundStack: Hashable, Sendable {
     /// round in place (bad CFI, or the frame-pointer fallback on a corrupt rbp). `end` is
     /// `.unknown` then.
     public var wentRound = false
+    /// The stack crossed a signal frame to the interrupted code's stack, another one than
+    /// the handler's (sigaltstack), and ended there: that stack is not in the copy.
+    public var endedPastSignalStack = false
 }
 
 /// How an unwound user stack ends.
@@ -299,8 +317,19 @@ final class UnwindContext {
     var lastFramePointer: UInt64?
     var lastFrameStackPointer: UInt64?
     var wentRound = false
+    var crossedSignalStacks = false
     /// The unwinder this context belongs to (it owns the context).
     unowned(unsafe) var unwinder: ProcessUnwinder?
+
+    /// Whether a caller at `stackPointer`, not above the last frame, is the code a signal
+    /// interrupted: the last frame is a signal return, and the stack is another one.
+    func isPastSignalFrame(_ stackPointer: UInt64) -> Bool {
+        guard stackPointer != lastStackPointer, let pc = frames.last, unwinder?.isSignalReturn(pc) == true else {
+            return false
+        }
+        crossedSignalStacks = true
+        return true
+    }
 
     func begin(sample: StackSample, maxFrames: Int) {
         tid = sample.tid
@@ -316,6 +345,7 @@ final class UnwindContext {
         lastFramePointer = nil
         lastFrameStackPointer = nil
         wentRound = false
+        crossedSignalStacks = false
         frames.removeAll(keepingCapacity: true)
         self.maxFrames = maxFrames
     }
@@ -336,7 +366,8 @@ final class UnwindContext {
         } else {
             end = .unknown
         }
-        return UnwoundStack(frames: frames, end: end, wentRound: wentRound)
+        return UnwoundStack(frames: frames, end: end, wentRound: wentRound,
+                            endedPastSignalStack: crossedSignalStacks && end == .unknown)
     }
 
     func read(_ address: UInt64) -> UInt64? {
@@ -401,10 +432,11 @@ private let unwindFrameCallback: @convention(c) (OpaquePointer?, UnsafeMutableRa
     guard dwfl_frame_pc(frame, &pc, nil) else { return Int32(DWARF_CB_ABORT) }
     // Every caller's frame lies above its callee's: a caller whose stack pointer is not
     // above (the same frame again, or a step down) means the unwinder is going round in
-    // place, and would until the depth limit.
+    // place, and would until the depth limit. Past a signal frame the interrupted code's
+    // stack can be anywhere.
     var stackPointer: Dwarf_Word = 0
     if dwfl_frame_reg(frame, UInt32(DWARFRegister.rsp), &stackPointer) == 0 {
-        if let last = context.lastStackPointer, stackPointer <= last {
+        if let last = context.lastStackPointer, stackPointer <= last, !context.isPastSignalFrame(stackPointer) {
             context.wentRound = true
             return Int32(DWARF_CB_ABORT)
         }

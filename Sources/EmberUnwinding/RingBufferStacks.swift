@@ -30,6 +30,9 @@ public final class RingBufferStacks {
         public var unknownEnd: UInt64 = 0
         /// Of those, stacks cut where they went round in place (see ``UnwoundStack/wentRound``).
         public var wentRound: UInt64 = 0
+        /// Of those, stacks of a handler on an alternate signal stack whose interrupted code's
+        /// stack was not in the copy (see ``UnwoundStack/endedPastSignalStack``).
+        public var endedPastSignalStack: UInt64 = 0
         public var processGone: UInt64 = 0
         public var copyFailed: UInt64 = 0
         /// Frame-pointer samples received whole (their maps were full).
@@ -104,6 +107,7 @@ public final class RingBufferStacks {
             key.user = .frames(unwound.frames)
             key.end = unwound.end
             if unwound.wentRound { statistics.wentRound += 1 }
+            if unwound.endedPastSignalStack { statistics.endedPastSignalStack += 1 }
             switch unwound.end {
             case .complete: statistics.complete += 1
             case .truncated: statistics.truncated += 1

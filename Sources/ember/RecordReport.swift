@@ -226,6 +226,11 @@ struct RecordReportText {
             lines.append("\(formatCount(dwarf.wentRound)) of \(formatCount(dwarf.samples)) DWARF stacks went round in "
                 + "place (a caller's stack pointer not above its callee's): cut there, shown under [unknown]")
         }
+        if dwarf.endedPastSignalStack > 0 {
+            lines.append("\(formatCount(dwarf.endedPastSignalStack)) of \(formatCount(dwarf.samples)) DWARF stacks are in a "
+                + "signal handler on an alternate stack (sigaltstack): the stack it interrupted is not in the copy, "
+                + "so they end there (--unwind auto walks it)")
+        }
         if dwarf.unknownEnd > 0 {
             lines.append("\(formatCount(dwarf.unknownEnd)) of \(formatCount(dwarf.samples)) DWARF stacks could not "
                 + "be unwound to their root: shown under [unknown]")

@@ -8,7 +8,8 @@ import XCTest
 
 /// The unwinding acceptance tests: complete stacks with and without frame pointers, on the
 /// samples built -O2 with frameless leaves (split-fp-o2), -O2 without frame pointers
-/// (split-nofp), with threads, system calls, a shared library (PLT) and a signal handler.
+/// (split-nofp), with threads, system calls, a shared library (PLT), signal handlers and
+/// JIT code.
 /// They record real processes with real BPF programs and need root.
 final class UnwindingTests: RecordingTestCase {
 
@@ -204,6 +205,77 @@ final class UnwindingTests: RecordingTestCase {
             let handlerTotal = handlerStacks.values.reduce(0, +)
             let handlerComplete = handlerStacks.filter { self.userFrames($0.key).first == "_start" }.values.reduce(0, +)
             XCTAssertGreaterThanOrEqual(handlerComplete / handlerTotal, 0.98, "stacks in the handler reach _start")
+        }
+    }
+
+    /// A handler on an alternate signal stack mapped above the thread's own stack (as Go and
+    /// Rust runtimes set theirs up): past the signal frame the walk goes down the address
+    /// space. The kernel's walk reads the interrupted stack where it is; a DWARF copy of the
+    /// handler's stack does not hold it, and says so rather than calling it a loop.
+    func testStacksThroughAHandlerOnAnAlternateSignalStack() throws {
+        func handlerStacks(_ folded: Folded) -> [[String]: Double] {
+            folded.stacks.filter { $0.key.last == "handler_spin" }
+        }
+        let (auto, kernelWalked) = try recordWorkload("signals-nofp", arguments: ["30", "altstack"],
+                                                      options: ["-d", "2", "-F", "499", "--unwind", "auto"])
+        let inHandler = handlerStacks(kernelWalked)
+        let handlerTotal = inHandler.values.reduce(0, +)
+        XCTAssertGreaterThan(handlerTotal, 50, auto.stderr)
+        let complete = inHandler.filter { stack, _ in
+            let frames = self.userFrames(stack)
+            // (The signal may interrupt work_loop's callees: clock_gettime, the vDSO.)
+            guard frames.first == "__GI___clone3", let loop = frames.firstIndex(of: "work_loop"),
+                  let handler = frames.firstIndex(of: "on_signal") else { return false }
+            return frames[..<loop].contains("worker") && handler >= loop + 2
+        }.values.reduce(0, +)
+        // Samples before the tables were loaded are copies unwound in user space (below).
+        let copies = auto.stderr.split(separator: "\n").first { $0.contains("unwound in user space instead") }
+            .flatMap { Double($0.split(separator: " ")[1].replacingOccurrences(of: ",", with: "")) } ?? 0
+        let listing = inHandler.map { "\($0.value) \($0.key.joined(separator: ";"))" }.joined(separator: "\n")
+        XCTAssertGreaterThanOrEqual((complete + copies) / handlerTotal, 0.99,
+                                    "the kernel's walk crosses to the thread's stack\n\(auto.stderr)\n\(listing)")
+        XCTAssertGreaterThanOrEqual(complete / handlerTotal, 0.9, "most are walked in the kernel\n\(auto.stderr)")
+
+        let (dwarf, copied) = try recordWorkload("signals-nofp", arguments: ["30", "altstack"],
+                                                 options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
+        XCTAssertFalse(dwarf.stderr.contains("went round in place"), dwarf.stderr)
+        XCTAssertTrue(dwarf.stderr.contains("signal handler on an alternate stack (sigaltstack)"), dwarf.stderr)
+        let copiedHandler = handlerStacks(copied)
+        // [unknown];interrupted code;signal trampoline;on_signal;handler_spin
+        let throughSignalFrame = copiedHandler.filter { stack, _ in
+            let frames = self.userFrames(stack)
+            guard let handler = frames.firstIndex(of: "on_signal") else { return false }
+            return handler >= 3 && !frames[handler - 2].hasPrefix("[")
+        }.values.reduce(0, +)
+        XCTAssertGreaterThanOrEqual(throughSignalFrame / copiedHandler.values.reduce(0, +), 0.98,
+                                    "the interrupted pc comes from the signal frame, which is in the copy\n"
+                                        + copiedHandler.map { "\($0.value) \($0.key.joined(separator: ";"))" }
+                                        .joined(separator: "\n"))
+    }
+
+    /// Generated code with no CFI, named by a perf map, in a program without frame pointers:
+    /// both the kernel's walk and the user-space unwinder take the frame pointer's rule in
+    /// the anonymous mapping, and go on by CFI below it.
+    func testStacksThroughJITCodeWithoutCFIReachStart() throws {
+        for unwind in ["auto", "dwarf"] {
+            let output = path("jit-\(unwind).folded")
+            let result = try ember(["record", "-F", "499", "--unwind", unwind, "-o", output, "--",
+                                    try sampleBinary("jit"), "2"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let folded = try Folded(path: output)
+            let inJIT = folded.stacks.filter { $0.key.contains("jit_loop_[j]") }
+            let total = inJIT.values.reduce(0, +)
+            XCTAssertGreaterThan(total / folded.total, 0.9, "the time is in the JIT code and what it calls\n\(result.stderr)")
+            let complete = inJIT.filter { stack, _ in
+                let frames = self.userFrames(stack)
+                guard frames.first == "_start", let jit = frames.firstIndex(of: "jit_loop_[j]") else { return false }
+                return frames[jit - 2] == "main" && frames[jit - 1] == "run_jit"
+                    && (jit == frames.count - 1 || Array(frames[(jit + 1)...]) == ["hot"])
+            }.values.reduce(0, +)
+            let listing = inJIT.sorted { $0.value > $1.value }.prefix(5)
+                .map { "\($0.value) \($0.key.joined(separator: ";"))" }.joined(separator: "\n")
+            XCTAssertGreaterThanOrEqual(complete / total, 0.98, "--unwind \(unwind)\n\(result.stderr)\n\(listing)")
+            XCTAssertTrue(folded.stacks.keys.contains { $0.last == "jit_loop_[j]" }, "samples in the JIT code itself")
         }
     }
 
