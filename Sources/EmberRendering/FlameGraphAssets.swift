@@ -6,13 +6,15 @@ enum FlameGraphAssets {
     static let style: StaticString = """
         .ui{fill:#000}.btn{cursor:pointer}.btn:hover{text-decoration:underline}\
         #ic{opacity:.35}#ic.on{opacity:1}#search.on{fill:#b00}.h{display:none}\
-        #graph text{fill:#000;pointer-events:none}#graph rect{rx:2px}#graph g g g{cursor:pointer}\
-        #graph g g g:hover>rect{stroke:#000;stroke-width:.6;vector-effect:non-scaling-stroke}\
+        #graph text{fill:#000;pointer-events:none}#graph rect{rx:2px}#graph g g g,#graph g g>rect{cursor:pointer}\
+        #graph g g g:hover>rect,#graph g g>rect:hover{stroke:#000;stroke-width:.6;vector-effect:non-scaling-stroke}\
         #graph .dim{opacity:.55}\
-        #graph .new>rect{stroke:#900;stroke-width:1;vector-effect:non-scaling-stroke}#graph .gone>rect{fill-opacity:.5;stroke:#555;stroke-dasharray:3 2;vector-effect:non-scaling-stroke}#graph .hl>rect{fill:#e600e6}\
+        #graph .new>rect,#graph rect.new{stroke:#900;stroke-width:1;vector-effect:non-scaling-stroke}\
+        #graph .gone>rect,#graph rect.gone{fill-opacity:.5;stroke:#555;stroke-dasharray:3 2;vector-effect:non-scaling-stroke}\
+        #graph .hl>rect,#graph rect.hl{fill:#e600e6}\
         #tip{pointer-events:none}#tip rect{fill:#fffff0;stroke:#777;stroke-width:.5}#tip text{fill:#000}\
         @media (prefers-color-scheme:dark){#bg,#cover{fill:#1c1c21}.ui{fill:#e4e4e4}#search.on{fill:#ff7070}\
-        #graph g g g:hover>rect{stroke:#fff}#tip rect{fill:#2b2b31;stroke:#999}#tip text{fill:#eee}}
+        #graph g g g:hover>rect,#graph g g>rect:hover{stroke:#fff}#tip rect{fill:#2b2b31;stroke:#999}#tip text{fill:#eee}}
         """
 
     /// The script of an SVG flame graph: the flame graph function run on the document's graph.
@@ -29,9 +31,11 @@ enum FlameGraphAssets {
     /// `emberFlameGraph(root, page)` makes the graph drawn in the SVG element `root`
     /// interactive (zoom, search, tooltips, the view in the URL). `page` is null in an SVG
     /// file; a page that draws graphs of its own (the time view) passes an object with
-    /// `keys` (its own keys in the URL fragment) and `viewParts()` (their current
-    /// `key=value` parts), and listens for `hashchange` itself. Returns `loadState` (read
-    /// the view from the URL again) and `dispose` (remove the document's listeners).
+    /// `keys` (its own keys in the URL fragment), `viewParts()` (their current
+    /// `key=value` parts) and `frames` (the graph's frames as arrays, which this function
+    /// draws into the empty rows of `root`, instead of reading frames drawn in it), and
+    /// listens for `hashchange` itself. Returns `loadState` (read the view from the URL
+    /// again) and `dispose` (remove the document's listeners).
     static let flameGraphFunction: StaticString = #"""
         function emberFlameGraph(root, page) {
           var doc = document;
@@ -50,9 +54,10 @@ enum FlameGraphAssets {
           // frame is a group of a rect and its label; a frame narrower than a pixel is a line of
           // its row's metadata, "x width fill count [before after] name", where an empty line
           // stands for the next drawn frame. "(N more)" slivers drawn for those are not frames.
-          var el = [], hiddenFrames = [], rowFirst = [0], slivers = [];
+          // A page's frames come as arrays (`model`), and are drawn below.
+          var model = page && page.frames, el = [], hiddenFrames = [], rowFirst = model ? model.rowFirst : [0], slivers = [];
           var rows = framesG ? framesG.children : [];
-          for (var r = 0; r < rows.length; r++) {
+          for (var r = 0; !model && r < rows.length; r++) {
             var kids = rows[r].children, shownKids = [], lines = null;
             for (var k = 0; k < kids.length; k++) {
               if (kids[k].localName === 'metadata') lines = kids[k].textContent.split('\n');
@@ -66,14 +71,24 @@ enum FlameGraphAssets {
             }
             rowFirst.push(el.length);
           }
-          var n = el.length, rowCount = rowFirst.length - 1;
-          var start = new Float64Array(n), width = new Float64Array(n), own = new Float64Array(n);
-          var names = [], fills = [], more = new Int32Array(n);  // frames a frame stands for: 1, or N for "(N more)"
-          var depth = new Int32Array(n), parent = new Int32Array(n), shownChars = new Int32Array(n);  // -1: label hidden
+          var n = model ? model.start.length : el.length, rowCount = rowFirst.length - 1;
+          var start = model ? model.start : new Float64Array(n), width = model ? model.width : new Float64Array(n);
+          var own = new Float64Array(n), names = model ? model.names : [], fills = [];
+          var more = new Int32Array(n).fill(1);  // frames a frame stands for: 1, or N for "(N more)"
+          var depth = new Int32Array(n), parent = new Int32Array(n), shownChars = new Int32Array(n).fill(-1);  // -1: label hidden
           var charWidth = parseFloat(data('char-width')) || 7, labelY = data('label-y');
-          var before = new Float64Array(differential ? n : 0), after = new Float64Array(differential ? n : 0);
+          var before = model && differential ? model.before : new Float64Array(differential ? n : 0);
+          var after = model && differential ? model.after : new Float64Array(differential ? n : 0);
+          var fillOf = model ? model.fill : function (i) { return fills[i]; };
           var eps = integral ? 0.5 : Math.max(total * 1e-9, 1e-12), fields = [];
-          for (r = 0; r < rowCount; r++) {
+          if (model) {
+            for (r = 0; r < rowCount; r++) {
+              for (i = rowFirst[r]; i < rowFirst[r + 1]; i++) { depth[i] = r; own[i] = width[i]; }
+            }
+            parent.set(model.parent);
+            for (i = 1; i < n; i++) own[parent[i]] -= width[i];
+          }
+          for (r = 0; !model && r < rowCount; r++) {
             for (var i = rowFirst[r]; i < rowFirst[r + 1]; i++) {
               var f = el[i], x, w;
               if (f) {
@@ -123,28 +138,13 @@ enum FlameGraphAssets {
             }
           }
           hiddenFrames = null;
-          // A sliver stands for a run of hidden frames [first, end) of one drawn parent `up`,
-          // and for their subtrees. host[i]: the first frame of the full graph's run that
-          // stands for hidden frame i (-1 for a drawn frame).
-          var host = new Int32Array(n), fullSlivers = {};
-          for (i = 0; i < n; i++) {
-            var up = parent[i];
-            host[i] = el[i] ? -1 : up >= 0 && !el[up] ? host[up] : i > 0 && !el[i - 1] && parent[i - 1] === up ? host[i - 1] : i;
-          }
-          for (k = 0; k < slivers.length; k += 2) {
-            r = slivers[k];
-            var first = lowerBound(r, (slivers[k + 1].firstElementChild.getAttribute('x') - xpad) / scale - eps), end = first;
-            while (end < rowFirst[r + 1] && host[end] === first) end++;
-            if (end === first) continue;
-            slivers[k + 1].__emberRun = { up: parent[first], first: first, end: end };
-            fullSlivers[first] = slivers[k + 1];
-          }
-          slivers = null;
-
           var svgNS = 'http://www.w3.org/2000/svg';
+          var boxH = model ? model.frameHeight - 1 : n ? el[0].firstElementChild.getAttribute('height') : 0;
           var zoomed = -1, term = '', ignoreCase = false, matches = [], restoring = false;
           // isMatch[i]: frame i matches the search; inMatch[i]: it or a frame of its subtree does.
           var isMatch = new Uint8Array(n), inMatch = new Uint8Array(n);
+          var clones = {}, zoomRuns = [], drawn = new Uint8Array(n);
+          var drawnWidth = parseFloat(data('drawn-width')) || 1;
 
           function lowerBound(row, value) {
             var lo = rowFirst[row], hi = rowFirst[row + 1];
@@ -179,8 +179,7 @@ enum FlameGraphAssets {
           // than drawnWidth pixels are not drawn: per drawn parent, each run of them becomes one
           // "(N more)" sliver. So a zoom costs in proportion to what the screen can show, not
           // to the size of the graph.
-          var zoomLayer = doc.createElementNS(svgNS, 'g'), clones = {}, zoomRuns = [], drawn = new Uint8Array(n);
-          var drawnWidth = parseFloat(data('drawn-width')) || 1;
+          var zoomLayer = doc.createElementNS(svgNS, 'g');
           zoomLayer.setAttribute('id', 'zoomed');
           if (graph) graph.appendChild(zoomLayer);
           function addClone(i, row, x, w, dim) {
@@ -198,22 +197,64 @@ enum FlameGraphAssets {
           var emptyFrame = doc.createElementNS(svgNS, 'g');
           emptyFrame.appendChild(doc.createElementNS(svgNS, 'rect'));
           emptyFrame.appendChild(doc.createElementNS(svgNS, 'text'));
-          emptyFrame.firstChild.setAttribute('height', n ? el[0].firstElementChild.getAttribute('height') : 0);
+          emptyFrame.firstChild.setAttribute('height', boxH);
           emptyFrame.lastChild.setAttribute('class', 'h');
+          var fullSlivers = {};
+          if (model) drawView(0, null);
+          // A sliver stands for a run of hidden frames [first, end) of one drawn parent `up`,
+          // and for their subtrees. host[i]: the first frame of the full graph's run that
+          // stands for hidden frame i (-1 for a drawn frame).
+          var host = new Int32Array(n);
+          for (i = 0; i < n; i++) {
+            var up = parent[i];
+            host[i] = el[i] ? -1 : up >= 0 && !el[up] ? host[up] : i > 0 && !el[i - 1] && parent[i - 1] === up ? host[i - 1] : i;
+          }
+          for (k = 0; !model && k < slivers.length; k += 2) {
+            r = slivers[k];
+            var first = lowerBound(r, (slivers[k + 1].firstElementChild.getAttribute('x') - xpad) / scale - eps), end = first;
+            while (end < rowFirst[r + 1] && host[end] === first) end++;
+            if (end === first) continue;
+            slivers[k + 1].__emberRun = { up: parent[first], first: first, end: end };
+            fullSlivers[first] = slivers[k + 1];
+          }
+          slivers = null;
+          function kindOf(i) {
+            return !differential ? '' : before[i] === 0 && after[i] > 0 ? 'new' : after[i] === 0 && before[i] > 0 ? 'gone' : '';
+          }
           function frameCopy(i) {
-            if (el[i]) return el[i].cloneNode(true);
-            var copy = emptyFrame.cloneNode(true);
-            var kind = !differential ? '' : before[i] === 0 && after[i] > 0 ? 'new' : after[i] === 0 && before[i] > 0 ? 'gone' : '';
+            if (el[i] && el[i].localName === 'g') return el[i].cloneNode(true);
+            var copy = emptyFrame.cloneNode(true), kind = kindOf(i);
             if (kind) copy.setAttribute('class', kind);
-            copy.firstChild.setAttribute('fill', fills[i]);
+            copy.firstChild.setAttribute('fill', fillOf(i));
             copy.lastChild.textContent = names[i];
             return copy;
           }
-          function addSliver(row, run, end) {
+          // A frame of a page's full graph: a group of its rect and label where the label
+          // shows, else only the rect (a third of the elements for the browser to style).
+          // Geometry to a hundredth of a pixel (the exact values are in the arrays).
+          function addFrame(i, row, x, w) {
+            var box = emptyFrame.firstChild.cloneNode(false), kind = kindOf(i), f = box;
+            box.setAttribute('x', Math.round(x * 100) / 100);
+            box.setAttribute('width', Math.round(w * 100) / 100);
+            box.setAttribute('fill', fillOf(i));
+            if (Math.floor((w - 6) / charWidth) >= 3) {
+              f = doc.createElementNS(svgNS, 'g');
+              f.appendChild(box);
+              var label = doc.createElementNS(svgNS, 'text');
+              setLabel(label, names[i], x, w, -2);
+              shownChars[i] = label.firstChild ? label.firstChild.data.length : 0;
+              f.appendChild(label);
+            }
+            if (kind) f.setAttribute('class', kind);
+            f.__emberFrame = i;
+            el[i] = f;
+            row.appendChild(f);
+          }
+          function addSliver(row, run, end, full) {
             var sliver = emptyFrame.cloneNode(true);
             run.end = end;
             sliver.__emberRun = run;
-            zoomRuns.push(sliver);
+            if (full) fullSlivers[run.first] = sliver; else zoomRuns.push(sliver);
             sliver.setAttribute('class', run.hl ? 'run hl' : 'run');
             sliver.firstChild.setAttribute('fill', '#c8c8c8');
             sliver.firstChild.setAttribute('x', run.x);
@@ -227,15 +268,10 @@ enum FlameGraphAssets {
             clones = {};
             zoomRuns = [];
           }
-          // Zoom on frame i: its subtree fills the width, its ancestors stay (dimmed).
-          function zoom(i) {
-            if (!(i > 0 && i < n)) { unzoom(); return; }
-            clearZoom();
-            zoomed = i;
-            var k = innerW / width[i], a = start[i], end = a + width[i] - eps, rowGroup;
-            var layer = doc.createDocumentFragment(), cover = doc.getElementById('bg').cloneNode(false);
-            cover.setAttribute('id', 'cover');
-            layer.appendChild(cover);
+          // Draws the view of frame i's subtree, filling the width, into `layer`, over its
+          // ancestors (dimmed); with no layer, the full graph (i = 0) into the rows of `root`.
+          function drawView(i, layer) {
+            var k = innerW / width[i], a = start[i], end = a + width[i] - eps, rowGroup, full = !layer;
             function addRow(r) {
               rowGroup = doc.createElementNS(svgNS, 'g');
               rowGroup.setAttribute('transform', rows[r].getAttribute('transform'));
@@ -246,24 +282,36 @@ enum FlameGraphAssets {
               addClone(p, rowGroup, xpad, innerW, true);
               drawn[p] = 1;
             }
+            if (full) drawn[0] = 1;
             for (var row = depth[i]; row < rowCount; row++) {
               var j = lowerBound(row, a - eps), stop = rowFirst[row + 1], run = null;
               if (j >= stop || start[j] >= end) break;
-              addRow(row);
+              if (full) rowGroup = doc.createDocumentFragment(); else addRow(row);
               for (; j < stop && start[j] < end; j++) {
                 var x = xpad + (start[j] - a) * k, w = width[j] * k, up = parent[j];
-                drawn[j] = drawn[up] && w >= drawnWidth ? 1 : 0;
-                if (run && (drawn[j] || run.up !== up)) { addSliver(rowGroup, run, j); run = null; }
-                if (drawn[j]) addClone(j, rowGroup, x, w, false);
-                else if (drawn[up]) {
+                drawn[j] = (j === 0 || drawn[up]) && w >= drawnWidth ? 1 : 0;
+                if (run && (drawn[j] || run.up !== up)) { addSliver(rowGroup, run, j, full); run = null; }
+                if (drawn[j]) { if (full) addFrame(j, rowGroup, x, w); else addClone(j, rowGroup, x, w, false); }
+                else if (j > 0 && drawn[up]) {
                   if (!run) run = { up: up, first: j, x: x, w: 0, count: 0, hl: 0 };
                   run.w += w;
                   run.count += more[j];
                   run.hl |= inMatch[j];
                 }
               }
-              if (run) addSliver(rowGroup, run, j);
+              if (run) addSliver(rowGroup, run, j, full);
+              if (full) rows[row].appendChild(rowGroup);
             }
+          }
+          // Zoom on frame i: its subtree fills the width, its ancestors stay (dimmed).
+          function zoom(i) {
+            if (!(i > 0 && i < n)) { unzoom(); return; }
+            clearZoom();
+            zoomed = i;
+            var layer = doc.createDocumentFragment(), cover = doc.getElementById('bg').cloneNode(false);
+            cover.setAttribute('id', 'cover');
+            layer.appendChild(cover);
+            drawView(i, layer);
             zoomLayer.appendChild(layer);
             unzoomBtn.classList.remove('h');
             updateMatched();

@@ -388,60 +388,39 @@ enum TimeViewAssets {
           make('rect', { x: xpad, y: topPad, width: innerW, height: rows.length * frameH }, clip);
           var framesG = make('g', { id: 'frames' }, make('g', { id: 'graph', 'clip-path': 'url(#graph-area)' }, svg));
 
+          // The frames, row by row in drawing order, for the flame graph function to draw.
+          var frameCount = 0, rowFirst = new Int32Array(rows.length + 1);
+          for (var r = 0; r < rows.length; r++) { frameCount += rows[r].length; rowFirst[r + 1] = frameCount; }
+          var frameOf = new Int32Array(nodeCount), nodeOf = new Int32Array(frameCount);
+          var frames = {
+            rowFirst: rowFirst, start: new Float64Array(frameCount), width: new Float64Array(frameCount),
+            parent: new Int32Array(frameCount), names: new Array(frameCount), frameHeight: frameH,
+            before: differential ? new Float64Array(frameCount) : null, after: differential ? new Float64Array(frameCount) : null
+          };
+          for (r = 0; r < rows.length; r++) {
+            for (var k = 0, f = rowFirst[r]; k < rows[r].length; k++, f++) {
+              n = rows[r][k];
+              frameOf[n] = f;
+              nodeOf[f] = n;
+              frames.start[f] = start[n];
+              frames.width[f] = widths[n];
+              frames.parent[f] = n === 0 ? -1 : frameOf[parent[n]];
+              frames.names[f] = labels[labelOf[n]];
+              if (differential) { frames.before[f] = before[n]; frames.after[f] = after[n]; }
+            }
+            var y = data.inverted ? topPad + r * frameH : imageH - bottomPad - (r + 1) * frameH;
+            make('g', { transform: 'translate(0,' + y + ')' }, framesG);
+          }
           var largest = 0;
           if (differential) for (n = 1; n < nodeCount; n++) largest = Math.max(largest, Math.abs(after[n] - before[n]));
-          var drawn = new Uint8Array(nodeCount);
-          function labelElement(name, x, w) {
-            var fit = Math.floor((w - 6) / charWidth);
-            if (fit < 3) return text('text', { 'class': 'h' }, name);
-            var chars = Math.min(fit, name.length);
-            if (chars < name.length && /[\uD800-\uDBFF]/.test(name.charAt(chars - 1))) chars--;
-            var label = text('text', { x: x + 3, y: labelY }, name.slice(0, chars));
-            if (chars < name.length) text('tspan', { 'class': 'h' }, name.slice(chars), label);
-            return label;
-          }
-          for (var r = 0; r < rows.length; r++) {
-            var y = data.inverted ? topPad + r * frameH : imageH - bottomPad - (r + 1) * frameH;
-            var rowG = make('g', { transform: 'translate(0,' + y + ')' }, framesG), lines = [], hidden = false;
-            var run = null;
-            var flush = function () {
-              if (!run) return;
-              var g = make('g', { 'class': 'run' }, rowG);
-              make('rect', { x: run.x, width: run.w, height: frameH - 1, fill: '#c8c8c8' }, g);
-              g.appendChild(labelElement('(' + run.count + ' more)', run.x, run.w));
-              run = null;
-            };
-            for (var k = 0; k < rows[r].length; k++) {
-              n = rows[r][k];
-              var x = xpad + start[n] * scale, w = widths[n] * scale, up = parent[n];
-              var parentDrawn = n === 0 || drawn[up] === 1, isDrawn = parentDrawn && w >= 1;
-              if (run && (isDrawn || run.up !== up)) flush();
-              var fill = differential ? differentialColor(largest > 0 ? (after[n] - before[n]) / largest : 0) : hex(data.colors[labelOf[n]]);
-              var name = labels[labelOf[n]];
-              if (!isDrawn) {
-                if (parentDrawn) {
-                  if (!run) run = { up: up, x: x, w: 0, count: 0 };
-                  run.w += w;
-                  run.count++;
-                }
-                hidden = true;
-                lines.push(x + ' ' + w + ' ' + fill + ' 1 ' + (differential ? before[n] + ' ' + after[n] + ' ' : '') + name);
-                continue;
-              }
-              drawn[n] = 1;
-              lines.push('');
-              var kind = differential && before[n] === 0 && after[n] > 0 ? 'new' : differential && after[n] === 0 && before[n] > 0 ? 'gone' : '';
-              var g = make('g', kind ? { 'class': kind } : {}, rowG);
-              var attrs = { x: x, width: w, height: frameH - 1, fill: fill };
-              if (differential) { attrs['data-b'] = before[n]; attrs['data-a'] = after[n]; }
-              make('rect', attrs, g);
-              g.appendChild(labelElement(name, x, w));
-            }
-            flush();
-            if (hidden) text('metadata', {}, lines.join('\n') + '\n', rowG);
-          }
+          frames.fill = differential ? function (f) {
+            var n = nodeOf[f];
+            return differentialColor(largest > 0 ? (after[n] - before[n]) / largest : 0);
+          } : function (f) { return fills[labelOf[nodeOf[f]]]; };
+          graphFrames = frames;
           return svg;
         }
+        var fills = data.colors.map(hex), graphFrames = null;
         var host = {
           keys: ['t', 't2'],
           viewParts: function () {
@@ -456,7 +435,9 @@ enum TimeViewAssets {
           var holder = doc.getElementById('graph-holder');
           holder.textContent = '';
           holder.appendChild(buildGraph());
+          host.frames = graphFrames;
           instance = emberFlameGraph(doc.getElementById('ember'), host);
+          host.frames = graphFrames = null;
         }
         function hashParams() {
           var params = {};

@@ -17,9 +17,12 @@ Recording needs root (BPF); without it those checks are skipped and say why.
 Prints `timeview: N passed, M failed, K skipped` last and exits non-zero on any failure.
 """
 import os
+import random
+import re
 import subprocess
 import sys
 import time
+import urllib.parse
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -51,13 +54,26 @@ def record(name, *command, dwarf=False, options=()):
 
 
 def frame_names(driver):
+    """The names the graph shows as labels (frames wide enough for one)."""
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('#frames > g > g:not(.run) > text')).map(function (t) {"
-        "  return t.textContent; })"
-        ".concat(Array.from(document.querySelectorAll('#frames metadata')).map(function (m) {"
-        "  return m.textContent.split('\\n').filter(Boolean).map(function (l) {"
-        "    return l.split(' ').slice(document.getElementById('ember').getAttribute('data-differential') === '1' ? 6 : 4).join(' '); });"
-        "}).flat())")
+        "  return t.textContent; })")
+
+
+def graph_has(driver, name):
+    """Whether the graph drawn holds a frame named `name`, drawn or not: searched for as a
+    user does (the search in the fragment), a match colours its frame or the "(N more)"
+    sliver that stands for it. The search is cleared again."""
+    fragment = driver.execute_script("return location.hash")
+    search = "^" + re.escape(name) + "$"
+    driver.execute_script("location.hash = arguments[0]", (fragment or "#") + "&s=" + urllib.parse.quote(search, safe=""))
+    time.sleep(0.1)
+    matched = driver.execute_script("return document.querySelectorAll('#frames .hl').length")
+    term = driver.execute_script("return decodeURIComponent((/[#&]s=([^&]*)/.exec(location.hash) || ['', ''])[1])")
+    expect(term == search, f"search not applied: {term!r}")
+    driver.execute_script("location.hash = arguments[0]", fragment or "#")
+    time.sleep(0.1)
+    return matched > 0
 
 
 def open_page(driver, url):
@@ -68,11 +84,10 @@ def open_page(driver, url):
 
 def check_range_shows_its_phase(driver, page):
     open_page(driver, page + "#t=0.2-0.8")
-    names = frame_names(driver)
-    expect("phase_one" in names and "phase_two" not in names, f"first half: {names}")
+    expect("phase_one" in frame_names(driver) and not graph_has(driver, "phase_two"), f"first half: {frame_names(driver)}")
+    expect(graph_has(driver, "phase_one"), "the search does not find phase_one")
     open_page(driver, page + "#t=1.2-1.8")
-    names = frame_names(driver)
-    expect("phase_two" in names and "phase_one" not in names, f"second half: {names}")
+    expect("phase_two" in frame_names(driver) and not graph_has(driver, "phase_one"), f"second half: {frame_names(driver)}")
     open_page(driver, page)
     names = frame_names(driver)
     expect("phase_one" in names and "phase_two" in names, f"whole recording: {names}")
@@ -109,8 +124,7 @@ def check_heat_map_drag(driver, page):
     drag_heat(driver, (0, 10), (0, 39))  # 0.20 s up to the end of the slice at 0.78 s
     fragment = driver.execute_script("return location.hash")
     expect(fragment == "#t=0.2-0.8", f"fragment after the drag: {fragment!r}")
-    names = frame_names(driver)
-    expect("phase_one" in names and "phase_two" not in names, f"dragged range: {names}")
+    expect("phase_one" in frame_names(driver) and not graph_has(driver, "phase_two"), f"dragged range: {frame_names(driver)}")
     text = driver.find_element(By.ID, "range-text").text
     expect("0.200" in text and "0.800" in text, f"range line: {text!r}")
 
@@ -198,9 +212,8 @@ def check_off_cpu_intervals(driver, page):
     waits = [end - start for start, end in main["off"]]
     # 50 ms on the pipe and 30 ms asleep per 100 ms cycle: blocks, drawn as intervals.
     expect(len(waits) >= 10 and 10 <= len([w for w in waits if 0.02 < w < 0.07]), f"main thread's blocks: {waits}")
-    names = frame_names(driver)
     for name in ("nap", "idler", "[off-cpu]_[o]"):
-        expect(name in names, f"{name} not in the range's graph: {names}")
+        expect(graph_has(driver, name), f"{name} not in the range's graph: {frame_names(driver)}")
     # Three threads: a range's off-CPU time is at most its length per thread.
     total = driver.execute_script("return +document.getElementById('ember').getAttribute('data-total')")
     expect(1.2e6 < total <= 3.0e6 * 1.01, f"off-CPU microseconds in 1 s of 3 threads: {total}")
@@ -208,9 +221,8 @@ def check_off_cpu_intervals(driver, page):
 
 def check_wall_clock_ranges(driver, page):
     open_page(driver, page + "#t=0.5-1.5")
-    names = frame_names(driver)
     for name in ("compute", "nap", "[off-cpu]_[o]"):
-        expect(name in names, f"{name} not in the wall-clock range's graph: {names}")
+        expect(graph_has(driver, name), f"{name} not in the wall-clock range's graph: {frame_names(driver)}")
     main = lanes(driver).get("blocking")
     expect(main and main["on"] and main["off"], f"main thread lane: {main}")
 
@@ -247,7 +259,7 @@ def check_hostile_names_inert(driver, work):
     expect(page.count("<script") == 2 and page.count("</script") == 2, "a name opened or closed a script element")
     for fragment in ("", "#t=0.1-0.9", "#t=0.1-0.9&t2=1.1-1.9&s=%3Cscript"):
         open_page(driver, "file://" + target + fragment)
-        driver.execute_script("document.querySelectorAll('#frames > g > g').forEach(function (g) {"
+        driver.execute_script("document.querySelectorAll('#frames > g > *').forEach(function (g) {"
                               "  g.dispatchEvent(new MouseEvent('mousemove', { bubbles: true })); });")
         pwned = driver.execute_script("return window.__pwned")
         expect(pwned is None, f"hostile input ran script ({fragment}): {pwned}")
@@ -266,7 +278,7 @@ def check_hostile_names_inert(driver, work):
 
 def check_no_requests(driver, page):
     open_page(driver, page + "#t=0.2-0.8")
-    driver.execute_script("document.querySelectorAll('#frames > g > g').forEach(function (g) {"
+    driver.execute_script("document.querySelectorAll('#frames > g > *').forEach(function (g) {"
                           "  g.dispatchEvent(new MouseEvent('mousemove', { bubbles: true })); });")
     resources = driver.execute_script("return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
     expect(resources == [], f"requests: {resources}")
@@ -296,6 +308,65 @@ def check_lanes_are_bounded(driver, work):
     expect(all(1000 + t in tids for t in range(100)), "the busiest threads have lanes")
     note = driver.find_element(By.ID, "tracks-note").text
     expect(note.startswith("100 more threads"), f"note: {note!r}")
+
+
+def narrow_perf_script():
+    """perf script text, one thread, a sample a millisecond in shuffled order: under main,
+    `wide` (5,000 samples), 50 `mid_K` of 20 (about 4 px: drawn, too narrow for a label)
+    and 100 `tiny_K` of 1 (a fifth of a pixel: one "(100 more)" sliver)."""
+    leaves = ["wide"] * 5000 + [f"mid_{k}" for k in range(50) for _ in range(20)] + [f"tiny_{k}" for k in range(100)]
+    random.Random(3).shuffle(leaves)
+    lines = []
+    for index, leaf in enumerate(leaves):
+        lines.append(f"app 900/900 [000] {100 + index * 0.001:.6f}: 1000000 cpu-clock:\n"
+                     f"\t    4005d0 {leaf}+0x10 (/tmp/narrow)\n\t    4004b0 main+0x20 (/tmp/narrow)\n")
+    return "\n".join(lines)
+
+
+def hover(driver, element):
+    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('mousemove', { bubbles: true }))", element)
+    return driver.find_element(By.ID, "tip").get_attribute("textContent")
+
+
+def check_narrow_frames_in_range(driver, work):
+    """A range's graph keeps what the SVG has for frames too narrow for a label (drawn
+    without one) and frames narrower than a pixel (a sliver): tooltips, search colour, zoom."""
+    target = os.path.join(work, "narrow.html")
+    subprocess.run([EMBER, "render", "-", "-o", target], input=narrow_perf_script().encode(), check=True)
+    open_page(driver, "file://" + target + "#t=0-6.1")
+    mid = None
+    for element in driver.find_elements(By.CSS_SELECTOR, "#frames > g > *"):
+        if hover(driver, element).startswith("mid_7" + "20,000,000"):
+            mid = element
+    expect(mid is not None, "no drawn frame mid_7 with its tooltip")
+    label = driver.execute_script("var t = arguments[0].querySelector('text'); return t && getComputedStyle(t).display !== 'none' ? t.textContent : ''", mid)
+    expect(label == "", f"mid_7 (4 px) shows a label: {label!r}")
+    tip = hover(driver, mid)
+    expect("0.33% of total" in tip and "self: 20,000,000" in tip, f"mid_7's tooltip: {tip!r}")
+    sliver = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#frames .run')).filter(function (g) {"
+        "  return g.textContent === '(100 more)'; })[0] || null")
+    expect(sliver is not None, "no (100 more) sliver for the tiny frames")
+    tip = hover(driver, sliver)
+    expect(tip.startswith("100 frames narrower than a pixel"), f"sliver's tooltip: {tip!r}")
+    # The search colours the narrow frame, and the sliver of a match it stands for.
+    driver.execute_script("location.hash = '#t=0-6.1&s=' + encodeURIComponent('^(mid_7|tiny_42)$')")
+    time.sleep(0.2)
+    fills = driver.execute_script(
+        "return [getComputedStyle(arguments[0].localName === 'rect' ? arguments[0] : arguments[0].firstElementChild).fill,"
+        "        getComputedStyle(arguments[1].firstElementChild).fill,"
+        "        document.querySelectorAll('#frames .hl').length]", mid, sliver)
+    expect(fills[0] == "rgb(230, 0, 230)" and fills[1] == "rgb(230, 0, 230)" and fills[2] == 2, f"search colours: {fills}")
+    # A click zooms on it: its copy fills the width, with its label.
+    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', { bubbles: true }))", mid)
+    time.sleep(0.2)
+    zoomed = driver.execute_script(
+        "var t = Array.from(document.querySelectorAll('#zoomed text')).filter(function (t) {"
+        "  return t.textContent === 'mid_7' && getComputedStyle(t).display !== 'none'; })[0];"
+        "return t ? t.parentNode.firstElementChild.getBoundingClientRect().width : 0")
+    expect(1170 < zoomed < 1190, f"mid_7 zoomed to {zoomed} px")
+    fragment = driver.execute_script("return location.hash")
+    expect(fragment.startswith("#t=0-6.1&x=") and "&y=3" in fragment, f"fragment after the zoom: {fragment!r}")
 
 
 def check_folded_says_why(driver, work):
@@ -343,6 +414,7 @@ def main():
         checks.run("record samples/blocking --wall to .html", recording("wall", "blocking", "2", options=("--wall",)))
         checks.run("wall-clock: a range has on- and off-CPU time", with_page("wall", check_wall_clock_ranges))
         checks.run("hostile names and title stay inert", check_hostile_names_inert, driver, WORK)
+        checks.run("narrow frames: tooltip, search colour, sliver, zoom", check_narrow_frames_in_range, driver, WORK)
         checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)
         checks.run("thousands of threads: the busiest get lanes", check_lanes_are_bounded, driver, WORK)
     finally:
