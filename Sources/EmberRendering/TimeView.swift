@@ -22,8 +22,14 @@ public enum TimeView {
         }
         let data = TimeViewData(profile: profile, options: options, lines: lines, sampleType: sampleType)
         append(TimeViewAssets.pageOpening)
-        // The title is the only outside text in the markup; everything else is JSON data.
+        // The title and notes are the only outside text in the markup; everything else is JSON data.
         XMLEscaping.escaped(options.title).utf8.forEach { out.append($0) }
+        append(TimeViewAssets.titleClosing)
+        if let notes = options.notes {
+            append(TimeViewAssets.notesOpening)
+            XMLEscaping.escaped(notes).utf8.forEach { out.append($0) }
+            append(TimeViewAssets.notesClosing)
+        }
         append(TimeViewAssets.pageStyleOpening)
         append(TimeViewAssets.style)
         append(FlameGraphAssets.style)
@@ -83,7 +89,12 @@ struct TimeViewData {
 
     init(profile: Profile, options: FlameGraphOptions, lines: Bool, sampleType: Int? = nil) {
         self.options = options
-        var builder = FrameTreeBuilder(tracksSelfSamples: false)
+        // Stacks reversed and re-rooted as the graph of the recording draws them; counts
+        // are scaled below, per sample.
+        var transform = StackTransform()
+        transform.reverse = options.reverse
+        transform.baseFrames = options.baseFrames
+        var builder = FrameTreeBuilder(transform: transform, tracksSelfSamples: false)
         let leaves = builder.addReturningNodes(profile, lines: lines)
         let tree = builder.finishTree()
 
@@ -157,8 +168,10 @@ struct TimeViewData {
             timed = (0..<profile.sampleCount).filter { profile.sampleTimes[$0] != 0 }
             timed.sort { profile.sampleTimes[$0] < profile.sampleTimes[$1] }
         }
+        // Samples whose stack has none of the --base frames are in no graph.
+        timed.removeAll { leaves[$0] < 0 }
         let timedSet = Set(timed)
-        for sample in 0..<profile.sampleCount where !timedSet.contains(sample) {
+        for sample in 0..<profile.sampleCount where !timedSet.contains(sample) && leaves[sample] >= 0 {
             let value = weight(sample)
             guard value != 0 else { continue }
             if value.rounded() != value { integral = false }
@@ -235,6 +248,10 @@ struct TimeViewData {
         json.key("fontSize"); json.number(options.fontSize)
         json.key("fontType"); json.string(options.fontType)
         json.key("inverted"); json.bool(options.inverted)
+        switch options.minWidth {
+        case .pixels(let pixels): json.key("minWidthPixels"); json.number(pixels)
+        case .percent(let percent): json.key("minWidthPercent"); json.number(percent)
+        }
         json.key("integral"); json.bool(integral)
         json.key("duration"); json.number(Double(duration / 1000))
         json.key("noTime"); json.string(noTimeReason ?? "")

@@ -12,12 +12,16 @@ enum TimeViewAssets {
         <title>
         """
 
-    static let pageStyleOpening: StaticString = "</title>\n<style>"
+    static let titleClosing: StaticString = "</title>\n"
+    /// `--notes`, kept in the page as the SVG keeps them in its `<desc>`: stored, not drawn.
+    static let notesOpening: StaticString = "<meta name=\"description\" content=\""
+    static let notesClosing: StaticString = "\">\n"
+    static let pageStyleOpening: StaticString = "<style>"
 
     static let pageBody: StaticString = """
         </style></head>
         <body>
-        <h1 id="page-title"></h1>
+        <h1 id="page-title"></h1><p id="page-subtitle" class="note"></p>
         <section id="heat"><h2>Samples over time <span class="hint">one column per second, one row per 20 ms; \
         drag to select a range, Shift-drag a second range to compare with the first</span></h2>
         <div id="heat-scroll"><svg id="heatmap" xmlns="http://www.w3.org/2000/svg"></svg></div>
@@ -63,6 +67,7 @@ enum TimeViewAssets {
           return e;
         }
         doc.getElementById('page-title').textContent = data.title;
+        doc.getElementById('page-subtitle').textContent = data.subtitle;
 
         // Samples in time order: seconds since the start, leaf node, thread, weight.
         var count = data.time.length, times = new Float64Array(count), micros = 0;
@@ -358,10 +363,13 @@ enum TimeViewAssets {
           var total = widths[0], scale = total > 0 ? innerW / total : 1;
           var topPad = fontSize * 5, bottomPad = fontSize * 2 + 10, imageH = topPad + Math.max(rows.length, 1) * frameH + bottomPad;
           var charWidth = fontSize * 0.59, labelY = (frameH - 1) / 2 + fontSize / 4;
+          // Frames narrower than --min-width (pixels, or a percentage of the range's total)
+          // join their parent's sliver; narrower than a pixel they always do.
+          var drawnWidth = Math.max(1, data.minWidthPixels || 0, (data.minWidthPercent || 0) / 100 * innerW);
           var svg = make('svg', {
             version: '1.1', id: 'ember', width: width, height: imageH, viewBox: '0 0 ' + width + ' ' + imageH,
             'font-family': data.fontType, 'font-size': fontSize, 'data-char-width': charWidth, 'data-label-y': labelY,
-            'data-total': total, 'data-all-samples': after[0], 'data-xpad': xpad, 'data-drawn-width': 1, 'data-inner-width': innerW,
+            'data-total': total, 'data-all-samples': after[0], 'data-xpad': xpad, 'data-drawn-width': drawnWidth, 'data-inner-width': innerW,
             'data-integral': integral && factor === 1 && !(sel && blocks.length) ? 1 : 0, 'data-differential': differential ? 1 : 0,
             'data-count-name': data.countName, 'data-name-type': data.nameType
           });

@@ -102,6 +102,45 @@ final class TimeViewTests: XCTestCase {
         XCTAssertEqual(data["title"] as? String, options.title)
     }
 
+    /// --reverse and --base shape the page's tree as they shape the graph of the recording:
+    /// leaf functions at the root; re-rooted on a frame, stacks without it in no graph.
+    func testReverseAndBaseShapeTheTree() throws {
+        var profile = timedProfile()
+        profile.addSample(frames: [("other", .user)], values: [1], labels: 0, time: 50 * second + 3_000_000_000)
+        var options = FlameGraphOptions()
+        options.reverse = true
+        var data = try embeddedData(html(profile, options: options))
+        var labels = try XCTUnwrap(data["labels"] as? [String])
+        var label = try XCTUnwrap(data["label"] as? [Int])
+        XCTAssertEqual(try XCTUnwrap(data["parent"] as? [Int]), [-1, 0, 1, 0, 0, 4])
+        XCTAssertEqual(label.map { labels[$0] }, ["all", "one", "main", "other", "two", "main"])
+        XCTAssertEqual((data["node"] as? [Int])?.count, 101)
+
+        options = FlameGraphOptions()
+        options.baseFrames = ["two"]
+        data = try embeddedData(html(profile, options: options))
+        labels = try XCTUnwrap(data["labels"] as? [String])
+        label = try XCTUnwrap(data["label"] as? [Int])
+        XCTAssertEqual(label.map { labels[$0] }, ["all", "two"])
+        XCTAssertEqual((data["node"] as? [Int])?.count, 50, "only the samples with the base frame")
+        XCTAssertEqual(Set(try XCTUnwrap(data["node"] as? [Int])), [1])
+    }
+
+    /// --notes are kept as the SVG keeps them (stored, escaped, not drawn); --min-width
+    /// reaches the page.
+    func testNotesAreStoredEscapedAndMinWidthIsPassedOn() throws {
+        var options = FlameGraphOptions()
+        options.notes = "\"><script>alert(3)</script>"
+        options.minWidth = .percent(2.5)
+        let page = html(timedProfile(), options: options)
+        XCTAssertTrue(page.contains("<meta name=\"description\" content=\"&quot;&gt;&lt;script&gt;alert(3)&lt;/script&gt;\">"))
+        XCTAssertEqual(page.components(separatedBy: "<script").count - 1, 2)
+        let data = try embeddedData(page)
+        XCTAssertEqual(data["minWidthPercent"] as? Double, 2.5)
+        XCTAssertNil(data["minWidthPixels"])
+        XCTAssertEqual(try embeddedData(html(timedProfile()))["minWidthPixels"] as? Double, 0.1)
+    }
+
     func testScriptsUseNoMarkupParsing() {
         for script in [TimeViewAssets.script.description, FlameGraphAssets.flameGraphFunction.description] {
             XCTAssertFalse(script.contains("innerHTML"))

@@ -369,6 +369,73 @@ def check_narrow_frames_in_range(driver, work):
     expect(fragment.startswith("#t=0-6.1&x=") and "&y=3" in fragment, f"fragment after the zoom: {fragment!r}")
 
 
+def row_labels(driver, row):
+    """The labels shown in row `row` of the graph (0: the root's), left to right."""
+    return driver.execute_script(
+        "var r = document.getElementById('frames').children[arguments[0]];"
+        "return r ? Array.from(r.querySelectorAll('g:not(.run) > text')).map(function (t) { return t.textContent; }) : [];", row)
+
+
+def render_page(work, name, text, *options):
+    target = os.path.join(work, name + ".html")
+    subprocess.run([EMBER, "render", "-", "-o", target, *options], input=text.encode(), check=True)
+    return "file://" + target
+
+
+def two_paths_perf_script():
+    """perf script text: `main;alpha;leaf1` three times as often as `main;beta;leaf2`."""
+    lines = []
+    for index in range(400):
+        caller, leaf = ("beta", "leaf2") if index % 4 == 0 else ("alpha", "leaf1")
+        lines.append(f"app 900/900 [000] {100 + index * 0.005:.6f}: 1000000 cpu-clock:\n"
+                     f"\t    4005d0 {leaf}+0x10 (/tmp/paths)\n\t    4005b0 {caller}+0x10 (/tmp/paths)\n"
+                     f"\t    4004b0 main+0x20 (/tmp/paths)\n")
+    return "\n".join(lines)
+
+
+def check_render_options(driver, work):
+    """The flame-graph options of `ember render` that a range's graph honours."""
+    # --reverse: leaf functions at the root.
+    open_page(driver, render_page(work, "reverse", two_paths_perf_script(), "--reverse") + "#t=0-2")
+    expect(sorted(row_labels(driver, 1)) == ["leaf1", "leaf2"], f"--reverse: row 1 is {row_labels(driver, 1)}")
+    # --base: re-rooted on beta; alpha's stacks are in no graph.
+    open_page(driver, render_page(work, "base", two_paths_perf_script(), "--base", "beta") + "#t=0-2")
+    expect(row_labels(driver, 1) == ["beta"] and not graph_has(driver, "alpha"), f"--base: row 1 is {row_labels(driver, 1)}")
+    # Layout, colours and text options, on the narrow frames' input.
+    url = render_page(work, "options", narrow_perf_script(), "--min-width", "5", "--sort", "weight", "--inverted",
+                      "--colors", "aqua", "--width", "900", "--height", "20", "--bg-colors", "#123456",
+                      "--count-name", "widgets", "--subtitle", "<b>sub</b>", "--notes", "a note")
+    open_page(driver, url + "#t=0-6.1")
+    geometry = driver.execute_script(
+        "var svg = document.getElementById('ember'), rows = document.getElementById('frames').children;"
+        "return [+svg.getAttribute('width'), rows[0].getAttribute('transform'), rows[1].getAttribute('transform'),"
+        "  +rows[0].querySelector('rect').getAttribute('height'), document.querySelector('#bgg stop').getAttribute('stop-color')]")
+    expect(geometry[0] == 900, f"--width 900: {geometry[0]}")
+    top = [float(re.search(r"translate\(0,([-\d.]+)\)", t).group(1)) for t in geometry[1:3]]
+    expect(top[0] < top[1], f"--inverted: the root's row is not above the next: {top}")
+    expect(geometry[3] == 19, f"--height 20: rects {geometry[3]} high")
+    expect(geometry[4] == "#123456", f"--bg-colors: {geometry[4]}")
+    # --min-width 5: the 50 frames of about 3 px join the tiny ones' sliver.
+    slivers = driver.execute_script("return Array.from(document.querySelectorAll('#frames .run')).map(function (g) { return g.textContent; })")
+    expect(slivers == ["(150 more)"], f"--min-width 5: slivers {slivers}")
+    # --sort weight: main's widest child first; --colors aqua: blue-green, not hot.
+    expect(row_labels(driver, 3)[:1] == ["wide"], f"--sort weight: {row_labels(driver, 3)}")
+    fill = driver.execute_script(
+        "var t = Array.from(document.querySelectorAll('#frames text')).filter(function (t) { return t.textContent === 'wide'; })[0];"
+        "return t.parentNode.firstElementChild.getAttribute('fill')")
+    red, green = int(fill[1:3], 16), int(fill[3:5], 16)
+    expect(red < green, f"--colors aqua: wide is {fill}")
+    wide = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#frames text')).filter(function (t) { return t.textContent === 'wide'; })[0].parentNode")
+    tip = hover(driver, wide)
+    expect("5,000,000,000 widgets" in tip, f"--count-name: {tip!r}")
+    subtitle = driver.find_element(By.ID, "page-subtitle").get_attribute("textContent")
+    expect(subtitle == "<b>sub</b>", f"--subtitle: {subtitle!r}")
+    notes = driver.execute_script("return document.querySelector('meta[name=description]').content")
+    expect(notes == "a note", f"--notes: {notes!r}")
+    expect(driver.execute_script("return document.querySelectorAll('b').length") == 0, "the subtitle made an element")
+
+
 def check_folded_says_why(driver, work):
     source = os.path.join(work, "plain.folded")
     target = os.path.join(work, "plain.html")
@@ -415,6 +482,7 @@ def main():
         checks.run("wall-clock: a range has on- and off-CPU time", with_page("wall", check_wall_clock_ranges))
         checks.run("hostile names and title stay inert", check_hostile_names_inert, driver, WORK)
         checks.run("narrow frames: tooltip, search colour, sliver, zoom", check_narrow_frames_in_range, driver, WORK)
+        checks.run("render options: reverse, base, min-width, sort, colours, sizes, titles", check_render_options, driver, WORK)
         checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)
         checks.run("thousands of threads: the busiest get lanes", check_lanes_are_bounded, driver, WORK)
     finally:

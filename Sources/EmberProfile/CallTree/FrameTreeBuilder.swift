@@ -140,10 +140,11 @@ public struct FrameTreeBuilder {
     }
 
     /// Adds every sample of `profile` as ``add(_:sampleType:as:lines:)`` does, and returns
-    /// the node of each sample's innermost frame (0 for an empty stack), for views that
-    /// draw subsets of the samples (the time view). The builder must have no transform.
+    /// the node of each sample's last frame (its innermost, or with `reverse` its outermost;
+    /// 0 for an empty stack, -1 for a stack that `baseFrames` drops), for views that draw
+    /// subsets of the samples (the time view). Not for flame charts (no merged tree).
     public mutating func addReturningNodes(_ profile: Profile, lines: Bool = false) -> [Int32] {
-        precondition(!transform.reverse && baseNames.isEmpty && !transform.flameChart, "nodes of untransformed stacks")
+        precondition(!transform.flameChart, "nodes of a merged tree")
         var nodes = [Int32](repeating: 0, count: profile.sampleCount)
         nodes.withUnsafeMutableBufferPointer { add(profile, sampleType: nil, as: .both, lines: lines, sampleNodes: $0) }
         return nodes
@@ -176,7 +177,8 @@ public struct FrameTreeBuilder {
             let stack = profile.sampleStacks[sample]
             guard direct else {
                 let (bytes, ranges) = labels.labels(ofStack: stack)
-                bytes.withUnsafeBufferPointer { addFrames($0, ranges, after: after, before: before) }
+                let node = bytes.withUnsafeBufferPointer { addFrames($0, ranges, after: after, before: before) }
+                sampleNodes?[sample] = node
                 continue
             }
             var node: Int32 = 0
@@ -280,9 +282,11 @@ public struct FrameTreeBuilder {
         addFrames(stack, frameRanges, after: after, before: before)
     }
 
+    /// Returns the stack's last node, or -1 when `baseFrames` drops it.
+    @discardableResult
     private mutating func addFrames(
         _ bytes: UnsafeBufferPointer<UInt8>, _ ranges: [Range<Int>], after: Double, before: Double
-    ) {
+    ) -> Int32 {
         // The fast path's memory of the previous stack no longer matches the tree's last path.
         previousStack.removeAll(keepingCapacity: true)
         previousFrameEnds.removeAll(keepingCapacity: true)
@@ -292,7 +296,7 @@ public struct FrameTreeBuilder {
         if !baseNames.isEmpty {
             guard let first = ranges.firstIndex(where: { isBaseFrame(bytes, $0) }) else {
                 stacksWithoutBase += 1
-                return
+                return -1
             }
             ranges = ranges[first...]
         }
@@ -309,6 +313,7 @@ public struct FrameTreeBuilder {
             }
         }
         tree.addSamples(to: node, after: after, before: before)
+        return node
     }
 
     private func isBaseFrame(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
