@@ -217,7 +217,7 @@ public struct FrameTreeBuilder {
             joined.append(contentsOf: frame.utf8)
             ranges.append(start..<joined.count)
         }
-        joined.withUnsafeBufferPointer { addFrames($0, ranges, after: count, before: beforeCount) }
+        _ = joined.withUnsafeBufferPointer { addFrames($0, ranges, after: count, before: beforeCount) }
     }
 
     private mutating func noteFractions(_ after: Double, _ before: Double) {
