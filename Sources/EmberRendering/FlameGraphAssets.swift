@@ -282,7 +282,6 @@ enum FlameGraphAssets {
               addClone(p, rowGroup, xpad, innerW, true);
               drawn[p] = 1;
             }
-            if (full) drawn[0] = 1;
             for (var row = depth[i]; row < rowCount; row++) {
               var j = lowerBound(row, a - eps), stop = rowFirst[row + 1], run = null;
               if (j >= stop || start[j] >= end) break;
