@@ -11,8 +11,11 @@ half's function, that dragging on the heat map selects the same range, that a Sh
 shows the differential graph of the two ranges (the first function gone, the second new,
 with ember diff's tooltips), that the three threads' tracks begin when they started, that off-CPU blocks are drawn
 as intervals and a range takes its share of each, that
-hostile names (perf script input) stay inert, that the page makes no request, and that
-input without times (folded) says why it has no heat map.
+hostile names (perf script input) stay inert, that the page makes no request, that frames
+too narrow for a label and slivers keep their tooltips, search colour and zoom, that the
+flame-graph options the page honours (--reverse, --base, --min-width, --sort, --inverted,
+--colors, --bg-colors, --width, --height, --count-name, --subtitle, --notes) change it, and
+that input without times (folded) says why it has no heat map.
 Recording needs root (BPF); without it those checks are skipped and say why.
 Prints `timeview: N passed, M failed, K skipped` last and exits non-zero on any failure.
 """
