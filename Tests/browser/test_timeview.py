@@ -12,7 +12,8 @@ shows the differential graph of the two ranges (the first function gone, the sec
 with ember diff's tooltips), that the three threads' tracks begin when they started, that off-CPU blocks are drawn
 as intervals and a range takes its share of each, that
 hostile names (perf script input) stay inert, that the page makes no request, that frames
-too narrow for a label and slivers keep their tooltips, search colour and zoom, that the
+too narrow for a label and slivers keep their tooltips, search colour, zoom and the
+comparison's "new" and "gone" looks, that the
 flame-graph options the page honours (--reverse, --base, --min-width, --sort, --inverted,
 --colors, --bg-colors, --width, --height, --count-name, --subtitle, --notes) change it, and
 that input without times (folded) says why it has no heat map.
@@ -372,6 +373,30 @@ def check_narrow_frames_in_range(driver, work):
     expect(fragment.startswith("#t=0-6.1&x=") and "&y=3" in fragment, f"fragment after the zoom: {fragment!r}")
 
 
+def check_narrow_frames_in_a_comparison(driver, work):
+    """A Shift-selection's graph: frames too narrow for a label that are only in the first
+    range are drawn "gone" (faded, dashed), those only in the second "new" (outlined)."""
+    lines = []
+    for index in range(7000):
+        phase = index // 3500
+        k = index % 100
+        leaf = "wide" if k >= 40 else (f"old_{k}" if phase == 0 else f"new_{k}")
+        lines.append(f"app 900/900 [000] {100 + index * 0.001:.6f}: 1000000 cpu-clock:\n"
+                     f"\t    4005d0 {leaf}+0x10 (/tmp/narrow)\n\t    4004b0 main+0x20 (/tmp/narrow)\n")
+    open_page(driver, render_page(work, "narrow-diff", "\n".join(lines)) + "#t=0-3.5&t2=3.5-7")
+    styles = driver.execute_script(
+        "var out = {};"
+        "document.querySelectorAll('#frames rect.gone, #frames rect.new').forEach(function (r) {"
+        "  var c = getComputedStyle(r), key = r.getAttribute('class') + ' ' + c.fillOpacity + ' ' + c.strokeDasharray + ' ' + c.stroke;"
+        "  out[key] = (out[key] || 0) + 1; });"
+        "return out;")
+    expect(styles == {"gone 0.5 3px, 2px rgb(85, 85, 85)": 40, "new 1 none rgb(153, 0, 0)": 40},
+           f"narrow gone and new frames: {styles}")
+    gone = driver.find_element(By.CSS_SELECTOR, "#frames rect.gone")
+    tip = hover(driver, gone)
+    expect(tip.startswith("old_") and "change: gone" in tip, f"a narrow gone frame's tooltip: {tip!r}")
+
+
 def row_labels(driver, row):
     """The labels shown in row `row` of the graph (0: the root's), left to right."""
     return driver.execute_script(
@@ -485,6 +510,7 @@ def main():
         checks.run("wall-clock: a range has on- and off-CPU time", with_page("wall", check_wall_clock_ranges))
         checks.run("hostile names and title stay inert", check_hostile_names_inert, driver, WORK)
         checks.run("narrow frames: tooltip, search colour, sliver, zoom", check_narrow_frames_in_range, driver, WORK)
+        checks.run("narrow frames in a comparison: new and gone", check_narrow_frames_in_a_comparison, driver, WORK)
         checks.run("render options: reverse, base, min-width, sort, colours, sizes, titles", check_render_options, driver, WORK)
         checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)
         checks.run("thousands of threads: the busiest get lanes", check_lanes_are_bounded, driver, WORK)
