@@ -347,6 +347,10 @@ def check_narrow_frames_in_range(driver, work):
     expect(label == "", f"mid_7 (4 px) shows a label: {label!r}")
     tip = hover(driver, mid)
     expect("0.33% of total" in tip and "self: 20,000,000" in tip, f"mid_7's tooltip: {tip!r}")
+    ActionChains(driver).move_to_element(mid).perform()
+    time.sleep(0.1)
+    outline = driver.execute_script("return getComputedStyle(arguments[0]).stroke", mid)
+    expect(outline == "rgb(0, 0, 0)", f"mid_7 under the pointer is not outlined: {outline}")
     sliver = driver.execute_script(
         "return Array.from(document.querySelectorAll('#frames .run')).filter(function (g) {"
         "  return g.textContent === '(100 more)'; })[0] || null")
