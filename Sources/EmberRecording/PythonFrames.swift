@@ -140,8 +140,10 @@ final class PythonFrames {
         value.frame_code = layout.frameCode
         value.frame_previous = layout.framePrevious
         value.frame_instruction = layout.frameInstruction
-        value.frame_owner = layout.frameOwner
+        value.frame_owner = layout.frameOwner ?? EMBER_PYTHON_NO_FIELD
         value.frame_is_entry = layout.frameIsEntry ?? EMBER_PYTHON_NO_FIELD
+        value.flags = (layout.frameChain == .frameObjects ? EMBER_PYTHON_FRAME_OBJECTS : 0)
+            | (layout.threadIdentity == .pthreadSelf ? EMBER_PYTHON_THREAD_BY_PTHREAD : 0)
         return value
     }
 }

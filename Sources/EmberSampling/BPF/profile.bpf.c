@@ -646,10 +646,33 @@ struct {
 	__uint(max_entries, 1);
 } python_scratch SEC(".maps");
 
+/* Before 3.11 a thread state names its thread by pthread_self(), on x86-64 glibc the
+ * thread's fs base: read from the task (CO-RE; the ___ suffix keeps these apart from other
+ * declarations of the kernel's types). glibc sets it once, as the thread starts. */
+struct thread_struct___ember_python {
+	unsigned long fsbase;
+} __attribute__((preserve_access_index));
+
+struct task_struct___ember_python {
+	struct thread_struct___ember_python thread;
+} __attribute__((preserve_access_index));
+
+/* What the sampled thread's state holds in its thread identity field. */
+static __always_inline __u64 python_thread_identity(struct ember_python_process *layout, __u32 tid)
+{
+	if (!(layout->flags & EMBER_PYTHON_THREAD_BY_PTHREAD))
+		return tid;
+	struct task_struct___ember_python *task = (void *)bpf_get_current_task_btf();
+	__u64 fsbase = 0;
+	if (bpf_probe_read_kernel(&fsbase, sizeof(fsbase), &task->thread.fsbase) != 0)
+		return 0;
+	return fsbase;
+}
+
 struct python_thread_search {
 	struct ember_python_process *layout;
 	__u64 thread;   /* the thread state looked at; 0 at the list's end */
-	__u32 tid;
+	__u64 identity; /* the sampled thread's tid or pthread_self() */
 	__u32 found;
 };
 
@@ -661,7 +684,7 @@ static long python_thread_step(__u32 index, struct python_thread_search *search)
 	if (bpf_probe_read_user(&native_id, sizeof(native_id),
 				(void *)(search->thread + search->layout->thread_native_id)) != 0)
 		return 1;
-	if (native_id == search->tid) {
+	if (native_id == search->identity) {
 		search->found = 1;
 		return 1;
 	}
@@ -675,18 +698,21 @@ static long python_thread_step(__u32 index, struct python_thread_search *search)
 /* The sampled thread's PyThreadState, or 0 if it has none. */
 static __always_inline __u64 python_thread_state(struct ember_python_process *layout, __u32 tid)
 {
+	__u64 identity = python_thread_identity(layout, tid);
+	if (identity == 0)
+		return 0;
 	__u64 *known = bpf_map_lookup_elem(&python_threads, &tid);
 	if (known) {
 		__u64 native_id = 0;
 		if (bpf_probe_read_user(&native_id, sizeof(native_id), (void *)(*known + layout->thread_native_id)) == 0 &&
-		    native_id == tid)
+		    native_id == identity)
 			return *known;
 	}
 	__u64 interpreter = 0;
 	if (bpf_probe_read_user(&interpreter, sizeof(interpreter),
 				(void *)(layout->runtime + layout->interpreters_head)) != 0 || interpreter == 0)
 		return 0;
-	struct python_thread_search search = {.layout = layout, .tid = tid};
+	struct python_thread_search search = {.layout = layout, .identity = identity};
 	if (bpf_probe_read_user(&search.thread, sizeof(search.thread),
 				(void *)(interpreter + layout->threads_head)) != 0)
 		return 0;
@@ -721,10 +747,20 @@ static long python_step(__u32 index, struct python_walk *walk)
 	__u64 code = 0, instruction = 0, previous = 0;
 	__u8 owner = 0, is_entry = 0;
 	if (bpf_probe_read_user(&code, sizeof(code), (void *)(frame + layout->frame_code)) != 0 ||
-	    bpf_probe_read_user(&instruction, sizeof(instruction), (void *)(frame + layout->frame_instruction)) != 0 ||
-	    bpf_probe_read_user(&previous, sizeof(previous), (void *)(frame + layout->frame_previous)) != 0 ||
-	    bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + layout->frame_owner)) != 0)
+	    bpf_probe_read_user(&previous, sizeof(previous), (void *)(frame + layout->frame_previous)) != 0)
 		return python_walk_ends(walk, EMBER_END_UNKNOWN);
+	if (layout->flags & EMBER_PYTHON_FRAME_OBJECTS) {
+		/* A PyFrameObject: its own activation, f_lasti an int (-1 before it starts). */
+		__u32 last_instruction = 0;
+		if (bpf_probe_read_user(&last_instruction, sizeof(last_instruction),
+					(void *)(frame + layout->frame_instruction)) != 0)
+			return python_walk_ends(walk, EMBER_END_UNKNOWN);
+		instruction = (__u64)last_instruction << 1;
+		is_entry = 1;
+	} else if (bpf_probe_read_user(&instruction, sizeof(instruction), (void *)(frame + layout->frame_instruction)) != 0 ||
+		   bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + layout->frame_owner)) != 0) {
+		return python_walk_ends(walk, EMBER_END_UNKNOWN);
+	}
 	if (layout->frame_is_entry != EMBER_PYTHON_NO_FIELD &&
 	    bpf_probe_read_user(&is_entry, sizeof(is_entry), (void *)(frame + layout->frame_is_entry)) != 0)
 		return python_walk_ends(walk, EMBER_END_UNKNOWN);

@@ -111,13 +111,37 @@ public final class PythonCodeNames {
         entry.lastUse = clock
         entries[code] = entry
         let layout = runtime.layout
-        let start = code &+ UInt64(layout.codeInstructions)
         var line = 0
-        if instruction >= start, instruction - start < UInt64(1 << 30) {
-            line = Self.line(at: Int((instruction - start) / 2) * 2, table: entry.lineTable, firstLine: entry.firstLine)
+        if let offset = Self.instructionOffset(instruction, code: code, layout: layout) {
+            line = Self.line(at: offset, table: entry.lineTable, firstLine: entry.firstLine, format: layout.lineTableFormat)
                 ?? 0
+        } else if layout.frameChain == .frameObjects {
+            line = entry.firstLine  // before its first instruction, as CPython says (f_lasti -1)
         }
         return PythonFrameName(function: entry.name, file: entry.file, line: line, firstLine: entry.firstLine)
+    }
+
+    /// The byte offset in the code object's instructions of a frame's instruction, as the
+    /// kernel recorded it: a pointer into `co_code_adaptive` (3.11+), or (before) `f_lasti`
+    /// shifted left by one (bit 0 is the entry mark).
+    static func instructionOffset(_ instruction: UInt64, code: UInt64, layout: PythonLayout) -> Int? {
+        switch layout.frameChain {
+        case .interpreterFrames:
+            let start = code &+ UInt64(layout.codeInstructions ?? 0)
+            guard instruction >= start, instruction - start < UInt64(1 << 30) else { return nil }
+            return Int((instruction - start) / 2) * 2
+        case .frameObjects:
+            return layout.instructionOffset(lastInstruction: Int32(truncatingIfNeeded: instruction >> 1))
+        }
+    }
+
+    /// The kernel's record of instruction byte `offset` of code object `code` (what the
+    /// walk reads, then shifts), for tests that name a code object without a frame.
+    public static func instruction(atOffset offset: Int, code: UInt64, layout: PythonLayout) -> UInt64 {
+        switch layout.frameChain {
+        case .interpreterFrames: return code &+ UInt64(layout.codeInstructions ?? 0) &+ UInt64(offset)
+        case .frameObjects: return UInt64(UInt32(offset / (layout.minor >= 10 ? 2 : 1))) << 1
+        }
     }
 
     private func evict() {
@@ -136,7 +160,8 @@ public final class PythonCodeNames {
     /// name, file and line-table pointers, and its first line. nil if it is no code object.
     private func fingerprint(of code: UInt64) -> [UInt64]? {
         let layout = runtime.layout
-        let end = Int(max(layout.codeFilename, layout.codeName, layout.codeQualifiedName, layout.codeLineTable,
+        let qualifiedName = layout.codeQualifiedName ?? layout.codeName
+        let end = Int(max(layout.codeFilename, layout.codeName, qualifiedName, layout.codeLineTable,
                           layout.codeFirstLine)) + 8
         guard code != 0, let header = memory.read(code, count: end) else { return nil }
         func word(_ offset: UInt32) -> UInt64 {
@@ -144,7 +169,7 @@ public final class PythonCodeNames {
         }
         let type = word(UInt32(PythonLayout.objectType))
         guard type != 0, isCodeType(type) else { return nil }
-        return [type, word(layout.codeFilename), word(layout.codeName), word(layout.codeQualifiedName),
+        return [type, word(layout.codeFilename), word(layout.codeName), word(qualifiedName),
                 word(layout.codeLineTable), word(layout.codeFirstLine) & 0xffff_ffff]
     }
 
@@ -202,6 +227,47 @@ public final class PythonCodeNames {
               size <= UInt64(Self.maximumLineTable)
         else { return nil }
         return memory.read(address &+ PythonLayout.bytesCharacters, count: Int(size))
+    }
+
+    /// The line of the instruction at byte offset `offset` from a line table of `format`;
+    /// nil where the table gives it none.
+    public static func line(at offset: Int, table: [UInt8], firstLine: Int,
+                            format: PythonLayout.LineTableFormat) -> Int? {
+        switch format {
+        case .locations: return line(at: offset, table: table, firstLine: firstLine)
+        case .lineTable310: return lineTable310Line(at: offset, table: table, firstLine: firstLine)
+        case .lnotab: return lnotabLine(at: offset, table: table, firstLine: firstLine)
+        }
+    }
+
+    /// 3.8, 3.9's `co_lnotab` (CPython's `PyCode_Addr2Line`): the line changes by each
+    /// pair's signed second byte once the offset reaches the sum of the first bytes so far.
+    static func lnotabLine(at offset: Int, table: [UInt8], firstLine: Int) -> Int? {
+        var line = firstLine, address = 0, position = 0
+        while position + 1 < table.count {
+            address += Int(table[position])
+            if address > offset { break }
+            line += Int(Int8(bitPattern: table[position + 1]))
+            position += 2
+        }
+        return line
+    }
+
+    /// 3.10's `co_linetable` (its Objects/lnotab_notes.txt, `_PyCode_CheckLineNumber`):
+    /// pairs of a range's length in bytes and the signed change of line at its start,
+    /// -128 for a range with no line; empty ranges only move the line.
+    static func lineTable310Line(at offset: Int, table: [UInt8], firstLine: Int) -> Int? {
+        var line = firstLine, start = 0, position = 0
+        while position + 1 < table.count {
+            let length = Int(table[position])
+            let delta = Int8(bitPattern: table[position + 1])
+            position += 2
+            let hasLine = delta != -128
+            if hasLine { line += Int(delta) }
+            if offset >= start && offset < start + length { return hasLine ? line : nil }
+            start += length
+        }
+        return nil
     }
 
     /// The line of the instruction at byte offset `offset` from a 3.11+ `co_linetable`

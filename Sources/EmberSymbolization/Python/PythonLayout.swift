@@ -5,43 +5,90 @@
 /// The tables are facts read from CPython's headers of each version (offsetof against
 /// `Include/internal/pycore_runtime.h`, `pycore_interp.h`, `pycore_frame.h`,
 /// `cpython/pystate.h`, `cpython/code.h`, `cpython/unicodeobject.h` with `Py_BUILD_CORE`,
-/// on x86-64, for 3.11.7, 3.12.1 and 3.13.0; Debian's 3.11.2 gives the same). 3.13 also
+/// on x86-64, for 3.11.7, 3.12.1 and 3.13.0; Debian's 3.11.2 gives the same; for 3.8.18,
+/// 3.9.18 and 3.10.13 the same against their `frameobject.h`, `code.h`,
+/// `internal/pycore_pystate.h` (3.8) or `pycore_runtime.h` and `pycore_interp.h`). 3.13 also
 /// publishes its own in `_PyRuntime`'s `_Py_DebugOffsets`, which are read and checked
 /// against the table (``mismatches(with:)``).
 public struct PythonLayout: Sendable, Equatable {
     public var minor: Int
     /// `_PyRuntimeState.interpreters.head`
     public var interpretersHead: UInt32
-    /// `PyInterpreterState.threads.head`
+    /// `PyInterpreterState.threads.head` (`tstate_head` before 3.11)
     public var threadsHead: UInt32
-    /// `PyThreadState.next`, `.native_thread_id`
+    /// `PyThreadState.next`, and what identifies the thread: `.native_thread_id` (its tid,
+    /// 3.11+) or, before, `.thread_id` (its `pthread_self()`, see ``threadIdentity``)
     public var threadNext: UInt32
     public var threadNativeID: UInt32
-    /// `PyThreadState.cframe` (3.11, 3.12) or `.current_frame` (3.13)
+    /// `PyThreadState.cframe` (3.11, 3.12), `.current_frame` (3.13) or `.frame` (before)
     public var threadFrame: UInt32
     /// `_PyCFrame.current_frame`; nil where the thread state points at the frame itself.
     public var cframeCurrentFrame: UInt32?
     /// `_PyInterpreterFrame.f_code` (`f_executable` in 3.13), `.previous`,
-    /// `.prev_instr` (`instr_ptr` in 3.13), `.owner`, `.is_entry` (3.11 only)
+    /// `.prev_instr` (`instr_ptr` in 3.13), `.owner`, `.is_entry` (3.11 only); before 3.11
+    /// `PyFrameObject.f_code`, `.f_back`, `.f_lasti` (an int), no owner
     public var frameCode: UInt32
     public var framePrevious: UInt32
     public var frameInstruction: UInt32
-    public var frameOwner: UInt32
+    public var frameOwner: UInt32?
     public var frameIsEntry: UInt32?
-    /// `PyCodeObject.co_filename`, `co_name`, `co_qualname`, `co_firstlineno` (an int),
-    /// `co_linetable` (bytes), `co_code_adaptive` (the instructions)
+    /// `PyCodeObject.co_filename`, `co_name`, `co_qualname` (3.11+), `co_firstlineno` (an
+    /// int), `co_linetable` (`co_lnotab` in 3.8, 3.9; bytes), `co_code_adaptive` (the
+    /// instructions, 3.11+)
     public var codeFilename: UInt32
     public var codeName: UInt32
-    public var codeQualifiedName: UInt32
+    public var codeQualifiedName: UInt32?
     public var codeFirstLine: UInt32
     public var codeLineTable: UInt32
-    public var codeInstructions: UInt32
+    public var codeInstructions: UInt32?
     /// `sizeof(PyASCIIObject)` and `sizeof(PyCompactUnicodeObject)`: where a compact
     /// string's characters start (ASCII, and otherwise).
     public var asciiObjectSize: UInt32
     public var compactUnicodeObjectSize: UInt32
 
-    // The same in every version 3.11-3.13 (PyObject, PyVarObject, PyBytesObject, PyTypeObject).
+    /// What the frame chain is made of.
+    public enum FrameChain: Sendable, Equatable {
+        /// 3.11+: `_PyInterpreterFrame`s, one or more per activation of the interpreter's
+        /// loop; a frame's instruction is a pointer into `co_code_adaptive`.
+        case interpreterFrames
+        /// 3.8-3.10: `PyFrameObject`s, each run by its own activation; a frame's instruction
+        /// is `f_lasti`, an int: a byte offset in 3.8 and 3.9, code units in 3.10, -1 before
+        /// the first instruction.
+        case frameObjects
+    }
+
+    /// How a thread state names its thread.
+    public enum ThreadIdentity: Sendable, Equatable {
+        /// 3.11+: `native_thread_id`, the kernel's tid.
+        case nativeThreadID
+        /// Before: `thread_id`, `pthread_self()`: on x86-64 glibc, the thread's fs base.
+        case pthreadSelf
+    }
+
+    /// How `co_linetable` (or `co_lnotab`) maps instructions to lines.
+    public enum LineTableFormat: Sendable, Equatable {
+        /// 3.8, 3.9: `co_lnotab`, (byte offset increment, signed line increment) pairs.
+        case lnotab
+        /// 3.10: (unsigned byte length, signed line delta, -128: no line) pairs.
+        case lineTable310
+        /// 3.11+: CPython's Objects/locations.md entries.
+        case locations
+    }
+
+    public var frameChain: FrameChain { minor >= 11 ? .interpreterFrames : .frameObjects }
+    public var threadIdentity: ThreadIdentity { minor >= 11 ? .nativeThreadID : .pthreadSelf }
+    public var lineTableFormat: LineTableFormat {
+        minor >= 11 ? .locations : minor == 10 ? .lineTable310 : .lnotab
+    }
+
+    /// The byte offset in `co_code` of a `.frameObjects` frame's `f_lasti`; nil before its
+    /// first instruction.
+    public func instructionOffset(lastInstruction: Int32) -> Int? {
+        guard lastInstruction >= 0 else { return nil }
+        return Int(lastInstruction) * (minor >= 10 ? 2 : 1)
+    }
+
+    // The same in every version 3.8-3.13 (PyObject, PyVarObject, PyBytesObject, PyTypeObject).
     public static let objectType: UInt64 = 8
     public static let typeName: UInt64 = 24
     public static let unicodeLength: UInt64 = 16
@@ -52,6 +99,20 @@ public struct PythonLayout: Sendable, Equatable {
     /// The table of a minor version of CPython 3, nil for one ember does not know.
     public static func table(minor: Int) -> PythonLayout? {
         switch minor {
+        case 8, 9:
+            return PythonLayout(
+                minor: minor, interpretersHead: 32, threadsHead: 8, threadNext: 8, threadNativeID: 176,
+                threadFrame: 24, cframeCurrentFrame: nil,
+                frameCode: 32, framePrevious: 24, frameInstruction: 104, frameOwner: nil, frameIsEntry: nil,
+                codeFilename: 104, codeName: 112, codeQualifiedName: nil, codeFirstLine: 40, codeLineTable: 120,
+                codeInstructions: nil, asciiObjectSize: 48, compactUnicodeObjectSize: 72)
+        case 10:
+            return PythonLayout(
+                minor: 10, interpretersHead: 32, threadsHead: 8, threadNext: 8, threadNativeID: 176,
+                threadFrame: 24, cframeCurrentFrame: nil,
+                frameCode: 32, framePrevious: 24, frameInstruction: 96, frameOwner: nil, frameIsEntry: nil,
+                codeFilename: 104, codeName: 112, codeQualifiedName: nil, codeFirstLine: 40, codeLineTable: 120,
+                codeInstructions: nil, asciiObjectSize: 48, compactUnicodeObjectSize: 72)
         case 11:
             return PythonLayout(
                 minor: 11, interpretersHead: 40, threadsHead: 16, threadNext: 8, threadNativeID: 160,
@@ -79,7 +140,7 @@ public struct PythonLayout: Sendable, Equatable {
     }
 
     /// The minor versions with a table.
-    public static let knownMinorVersions = 11...13
+    public static let knownMinorVersions = 8...13
 
     /// The fields `_Py_DebugOffsets` (3.13+, at the start of `_PyRuntime`) gives, each at its
     /// offset in that structure (3.13's `Include/internal/pycore_runtime.h`).
@@ -118,9 +179,10 @@ public struct PythonLayout: Sendable, Equatable {
             "threadNext": UInt64(threadNext), "threadFrame": UInt64(threadFrame),
             "threadNativeID": UInt64(threadNativeID), "framePrevious": UInt64(framePrevious),
             "frameCode": UInt64(frameCode), "frameInstruction": UInt64(frameInstruction),
-            "frameOwner": UInt64(frameOwner), "codeFilename": UInt64(codeFilename), "codeName": UInt64(codeName),
-            "codeQualifiedName": UInt64(codeQualifiedName), "codeLineTable": UInt64(codeLineTable),
-            "codeFirstLine": UInt64(codeFirstLine), "codeInstructions": UInt64(codeInstructions),
+            "frameOwner": frameOwner.map(UInt64.init) ?? .max, "codeFilename": UInt64(codeFilename),
+            "codeName": UInt64(codeName), "codeQualifiedName": codeQualifiedName.map(UInt64.init) ?? .max,
+            "codeLineTable": UInt64(codeLineTable), "codeFirstLine": UInt64(codeFirstLine),
+            "codeInstructions": codeInstructions.map(UInt64.init) ?? .max,
         ]
     }
 

@@ -11,7 +11,8 @@ public struct PythonRuntime: Sendable, Equatable {
     public var pid: pid_t
     public var major: Int
     public var minor: Int
-    public var micro: Int
+    /// nil where only the file's name gave the version (3.8-3.10 have no `Py_Version`).
+    public var micro: Int?
     /// The file that holds the interpreter: the executable or its libpython3.X.so.
     public var file: String
     /// The address of `_PyRuntime` in the process.
@@ -21,7 +22,7 @@ public struct PythonRuntime: Sendable, Equatable {
     /// (the debug offsets were used).
     public var debugOffsetMismatches: [String] = []
 
-    public var version: String { "\(major).\(minor).\(micro)" }
+    public var version: String { micro.map { "\(major).\(minor).\($0)" } ?? "\(major).\(minor)" }
 }
 
 /// What a look at a process says about Python in it.
@@ -103,12 +104,12 @@ public enum PythonRuntimeDetector {
         guard let bias = loadBias(of: path, segments: facts.loadSegments, map: map), let memory else {
             return .unsupported(file: path, reason: "its memory could not be read")
         }
-        var version: (Int, Int, Int)?
+        var version: (Int, Int, Int?)?
         if let symbol = symbols["Py_Version"], let word = memory.word(symbol &+ bias) {
             let hex = word & 0xffff_ffff
             version = (Int(hex >> 24), Int((hex >> 16) & 0xff), Int((hex >> 8) & 0xff))
         } else if let nameVersion {
-            version = (nameVersion.0, nameVersion.1, 0)
+            version = (nameVersion.0, nameVersion.1, nil)
         }
         guard let version, version.0 == 3 else {
             return .unsupported(file: path, reason: "a Python whose version could not be read")
