@@ -15,6 +15,7 @@ public struct Recorder {
 
     /// How often memory maps are re-read, so exited processes still symbolize.
     private let refreshInterval = 1.0
+    private let firstSystemRefresh = 0.2
     private let pollMilliseconds: Int32 = 50
 
     public init(settings: RecordingSettings) {
@@ -84,7 +85,11 @@ public struct Recorder {
             session.watch(child.pid)  // after exec: its own binary decides --unwind auto
         }
 
+        // System-wide, the processes running already are found among the sampled ones at a
+        // refresh: the first comes early, since until then their stacks are walked by frame
+        // pointers alone and their Python frames are not walked.
         var lastRefresh = started
+        if case .system = settings.target { lastRefresh -= refreshInterval - firstSystemRefresh }
         var endReason = RecordingEnd.durationReached
         while true {
             let now = Clock.monotonicSeconds()
