@@ -259,6 +259,8 @@ public struct UnwindingError: Error, CustomStringConvertible {
 enum DWARFRegister {
     static let rbp: UInt64 = 6
     static let rsp: UInt64 = 7
+    /// The return address column, which x86-64's CFI also reads as rip.
+    static let rip: UInt64 = 16
 }
 
 /// A user stack unwound from a copy.
@@ -415,9 +417,14 @@ private let unwindSetInitialRegisters: @convention(c) (
     guard let thread else { return false }
     let context = unwindContext(argument)
     // Only rbp and rsp (DWARF 6 and 7) and the pc are known: all the CFI of ordinary
-    // frames needs.
+    // frames needs. The PLT's CFA is an expression of rip as a register (DWARF 16, the
+    // return address column): libdwfl does not take it from the pc, so it is set too, or a
+    // sample in a PLT entry would end there.
     var registers: [Dwarf_Word] = [context.bp, context.sp]
-    guard dwfl_thread_state_registers(thread, Int32(DWARFRegister.rbp), 2, &registers) else { return false }
+    var instructionPointer: [Dwarf_Word] = [context.ip]
+    guard dwfl_thread_state_registers(thread, Int32(DWARFRegister.rbp), 2, &registers),
+          dwfl_thread_state_registers(thread, Int32(DWARFRegister.rip), 1, &instructionPointer)
+    else { return false }
     dwfl_thread_state_register_pc(thread, context.ip)
     return true
 }
