@@ -25,11 +25,12 @@ public final class ELFSymbolTable: @unchecked Sendable {
     }
 
     /// Where a symbol's name is: which of the table's files, its string table's section
-    /// index, and the offset in it.
+    /// index, and the offset in it; a PLT entry's is its target's, named `target@plt`.
     struct NameReference {
         var file: UInt16
         var section: UInt32
         var offset: UInt32
+        var isPLTEntry = false
     }
 
     struct Segment {
@@ -74,6 +75,8 @@ public final class ELFSymbolTable: @unchecked Sendable {
         for (index, file) in files.enumerated() where index <= Int(UInt16.max) {
             all += Self.readFunctionSymbols(file.elf, file: UInt16(index))
         }
+        // The PLT is code of the mapped file only (a debug file's is NOBITS).
+        if let first = files.first { all += PLTEntries.symbols(of: first, file: 0) }
         let symbols = Self.uniqued(all, files: files)
         let addresses = symbols.map(\.address)
         self.addresses = addresses
@@ -203,7 +206,8 @@ public final class ELFSymbolTable: @unchecked Sendable {
     }
 
     func name(at index: Int) -> String {
-        Self.namePointer(names[index], in: files).map { String(cString: $0) } ?? ""
+        let name = Self.namePointer(names[index], in: files).map { String(cString: $0) } ?? ""
+        return names[index].isPLTEntry ? name + "@plt" : name
     }
 
     private static func namePointer(_ name: NameReference, in files: [ELFFile]) -> UnsafeMutablePointer<CChar>? {

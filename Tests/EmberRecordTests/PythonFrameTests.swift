@@ -263,6 +263,27 @@ final class PythonFrameTests: RecordingTestCase {
         }
     }
 
+    /// A libpython calls its own exported functions through its PLT: 5-8% of an
+    /// interpreter's samples are in a PLT entry. They are named `target@plt` and keep their
+    /// callers, under DWARF unwinding in user space (whose PLT rule reads rip) and the
+    /// kernel's CFI walk alike.
+    func testSamplesInPLTEntriesKeepTheirCallers() throws {
+        guard let python = Pythons.pyenv("3.12") ?? Pythons.pyenv("3.11") else { throw XCTSkip("no pyenv CPython 3.11 or 3.12") }
+        for mode in ["dwarf", "auto"] {
+            let output = path("plt-\(mode).folded")
+            let result = try ember(["record", "--unwind", mode, "-F", samplingRate, "-o", output, "--", python,
+                                    Pythons.sample("split.py"), "--seconds", "2"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let folded = try Folded(path: output)
+            let inPLT = folded.stacks.filter { $0.key.last?.hasSuffix("@plt") == true }
+            let samples = inPLT.values.reduce(0, +)
+            XCTAssertGreaterThan(samples, 0.01 * folded.total, "\(mode): samples in PLT entries")
+            let rooted = inPLT.filter { $0.key.contains("__libc_start_main") }.values.reduce(0, +)
+            XCTAssertGreaterThanOrEqual(rooted / max(samples, 1), 0.95, "\(mode): \(Int(rooted)) of \(Int(samples)) reach the root")
+            XCTAssertEqual(folded.share { $0.contains("_init") }, 0, "\(mode): PLT entries named after .init's symbol")
+        }
+    }
+
     func testNoInterpreterLeavesPythonFramesOut() throws {
         guard let python = Pythons.pyenv("3.12") ?? Pythons.system("3.11") else { throw XCTSkip("no CPython 3.11 or 3.12") }
         let output = path("native.folded")

@@ -87,4 +87,40 @@ final class ELFSymbolTableTests: XCTestCase {
         XCTAssertEqual(symbolizer.userFrames(pid: getpid(), stack: [0x10]).first?.name, "[unknown]")
         XCTAssertEqual(symbolizer.statistics.unresolvedUserAddresses, unresolvedBefore + 1)
     }
+
+    /// PLT entries are named `target@plt`, at the addresses binutils' objdump labels them,
+    /// across the layouts: lazy `.plt` (libwork's caller, libc), IBT's `.plt.sec` and
+    /// `.plt.got` (plt-ibt), and a libpython's thousands (pyenv's, if installed). Before,
+    /// they were named after the symbol before the PLT (`_init`).
+    func testPLTEntriesAreNamedAsObjdumpNamesThem() throws {
+        var files = [try sampleBinary("plt-nofp"), try sampleBinary("plt-ibt"), "/lib/x86_64-linux-gnu/libc.so.6"]
+        if let python = Pythons.pyenv("3.12") {
+            let library = URL(fileURLWithPath: python).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("lib/libpython3.12.so.1.0").path
+            if FileManager.default.fileExists(atPath: library) { files.append(library) }
+        }
+        var sectionsSeen = Set<String>()
+        for file in files {
+            let objdump = try runProgram("/usr/bin/objdump", ["-d", "-j", ".plt", "-j", ".plt.sec", "-j", ".plt.got", file])
+            XCTAssertEqual(objdump.status, 0, objdump.stderr)
+            let table = try ELFSymbolTable(path: file)
+            var checked = 0
+            var section = ""
+            for line in objdump.stdout.split(separator: "\n") {
+                if line.hasPrefix("Disassembly of section ") { section = String(line.dropFirst(23).dropLast()) }
+                // "0000000000001090 <puts@plt>:"; objdump names IRELATIVE slots "*ABS*+0x…@plt".
+                guard line.hasSuffix("@plt>:"), !line.contains("*ABS*"),
+                      let space = line.firstIndex(of: " "), let address = UInt64(line[..<space], radix: 16)
+                else { continue }
+                let name = String(line[line.index(space, offsetBy: 2)...].dropLast(2))
+                XCTAssertEqual(table.lookup(address)?.name, name, "\(file) \(section) at \(String(address, radix: 16))")
+                XCTAssertEqual(table.lookup(address + 7)?.name, name, "\(file): inside the entry")
+                XCTAssertEqual(table.lookup(address + 7)?.offset, 7)
+                sectionsSeen.insert(section)
+                checked += 1
+            }
+            XCTAssertGreaterThan(checked, 0, "\(file): objdump labels no PLT entry")
+        }
+        XCTAssertEqual(sectionsSeen, [".plt", ".plt.sec", ".plt.got"])
+    }
 }
