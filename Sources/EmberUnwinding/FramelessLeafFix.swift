@@ -53,9 +53,13 @@ public final class FramelessLeafFix {
         defer { free(UnsafeMutableRawPointer(frame)) }
         var ops: UnsafeMutablePointer<Dwarf_Op>? = nil
         var count = 0
-        guard dwarf_frame_cfa(frame, &ops, &count) == 0, count == 1, let op = ops?.pointee,
-              op.atom == 0x92 /* DW_OP_bregx */, op.number == DWARFRegister.rsp
-        else { return nil }
+        guard dwarf_frame_cfa(frame, &ops, &count) == 0, let ops, count > 0 else { return nil }
+        // A lazy PLT entry: the return address at rsp, or past the entry's push at rsp + 8.
+        if let threshold = UnwindTableCompiler.pltThreshold(Array(UnsafeBufferPointer(start: ops, count: count))) {
+            return pc & 15 >= UInt64(threshold) ? 1 : 0
+        }
+        let op = ops.pointee
+        guard count == 1, op.atom == 0x92 /* DW_OP_bregx */, op.number == DWARFRegister.rsp else { return nil }
         // The return address is the word just below the CFA: CFA = rsp + offset.
         let offset = Int64(bitPattern: op.number2)
         guard offset >= 8, offset % 8 == 0 else { return nil }

@@ -223,7 +223,7 @@ public enum UnwindTableCompiler {
     }
 
     /// The PLT's CFA expression, `rsp + 8 + ((rip & 15) >= T ? 8 : 0)`: its T.
-    private static func pltThreshold(_ ops: [Dwarf_Op]) -> UInt8? {
+    static func pltThreshold(_ ops: [Dwarf_Op]) -> UInt8? {
         let lit0: UInt8 = 0x30
         guard ops.count == 9, ops[0].atom == breg7, ops[0].number == 8,
               ops[1].atom == 0x80 /* breg16 (rip) */, ops[1].number == 0,
