@@ -140,7 +140,7 @@ public final class PythonCodeNames {
     public static func instruction(atOffset offset: Int, code: UInt64, layout: PythonLayout) -> UInt64 {
         switch layout.frameChain {
         case .interpreterFrames: return code &+ UInt64(layout.codeInstructions ?? 0) &+ UInt64(offset)
-        case .frameObjects: return UInt64(UInt32(offset / (layout.minor >= 10 ? 2 : 1))) << 1
+        case .frameObjects: return UInt64(UInt32(offset / layout.lastInstructionUnit)) << 1
         }
     }
 

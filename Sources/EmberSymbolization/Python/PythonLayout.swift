@@ -81,11 +81,15 @@ public struct PythonLayout: Sendable, Equatable {
         minor >= 11 ? .locations : minor == 10 ? .lineTable310 : .lnotab
     }
 
+    /// The bytes one unit of a `.frameObjects` frame's `f_lasti` stands for: 2-byte code
+    /// units in 3.10, bytes before.
+    public var lastInstructionUnit: Int { minor >= 10 ? 2 : 1 }
+
     /// The byte offset in `co_code` of a `.frameObjects` frame's `f_lasti`; nil before its
     /// first instruction.
     public func instructionOffset(lastInstruction: Int32) -> Int? {
         guard lastInstruction >= 0 else { return nil }
-        return Int(lastInstruction) * (minor >= 10 ? 2 : 1)
+        return Int(lastInstruction) * lastInstructionUnit
     }
 
     // The same in every version 3.8-3.13 (PyObject, PyVarObject, PyBytesObject, PyTypeObject).
