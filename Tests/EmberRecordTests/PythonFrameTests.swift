@@ -280,7 +280,9 @@ final class PythonFrameTests: RecordingTestCase {
             XCTAssertGreaterThan(samples, 0.01 * folded.total, "\(mode): samples in PLT entries")
             let rooted = inPLT.filter { $0.key.contains("__libc_start_main") }.values.reduce(0, +)
             XCTAssertGreaterThanOrEqual(rooted / max(samples, 1), 0.95, "\(mode): \(Int(rooted)) of \(Int(samples)) reach the root")
-            XCTAssertEqual(folded.share { $0.contains("_init") }, 0, "\(mode): PLT entries named after .init's symbol")
+            // Before, 5-8% of the samples were named `_init`; a real `_init` (a library's,
+            // run as it loads) may still take a sample.
+            XCTAssertLessThan(folded.share { $0.contains("_init") }, 1, "\(mode): PLT entries named after .init's symbol")
         }
     }
 
