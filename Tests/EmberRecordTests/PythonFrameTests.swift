@@ -242,6 +242,13 @@ final class PythonFrameTests: RecordingTestCase {
     func testPerfTrampolinesAreUnwoundToTheRoot() throws {
         let pythons = [Pythons.pyenv("3.12"), Pythons.pyenv("3.13")].compactMap { $0 }
         guard !pythons.isEmpty else { throw XCTSkip("no CPython 3.12 or 3.13 (pyenv) for -X perf") }
+        // Each interpreter writes /tmp/perf-PID.map and leaves it: the test takes its own away.
+        let perfMaps = { Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
+            .filter { $0.hasPrefix("perf-") && $0.hasSuffix(".map") } }
+        let mapsBefore = perfMaps()
+        addTeardownBlock {
+            for name in perfMaps().subtracting(mapsBefore) { try? FileManager.default.removeItem(atPath: "/tmp/" + name) }
+        }
         for python in pythons {
             for mode in ["dwarf", "auto"] {
                 let output = path("perf-\(mode).folded")
