@@ -5,6 +5,10 @@
  *
  * usage: qsort [SECONDS]       (runs forever without an argument)
  *        qsort --rounds N     fixed work for benchmarks; prints the wall and CPU seconds
+ *        qsort --block SECONDS  off-CPU: the comparator (wait_cmp) sleeps 1 ms in nanosleep
+ *                             at each comparison, so the time is blocked time under
+ *                             main → block_round → qsort → … → wait_cmp; prints the seconds
+ *                             the comparator slept: "blocked=SECONDS".
  * Prints "ready" once running.
  */
 #include <stdio.h>
@@ -46,6 +50,29 @@ static double now(int clock)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double blocked;
+
+__attribute__((noinline)) int wait_cmp(const void *a, const void *b)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+	double start = now(CLOCK_MONOTONIC);
+	nanosleep(&ts, 0);
+	blocked += now(CLOCK_MONOTONIC) - start;
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* A few values, so that each round is a few dozen comparisons. */
+__attribute__((noinline)) void block_round(void)
+{
+	for (int i = 0; i < 16; i++) {
+		seed = seed * 1103515245 + 12345;
+		values[i] = (int)(seed >> 8);
+	}
+	qsort(values, 16, sizeof(int), wait_cmp);
+	sink = values[0];
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 2 && strcmp(argv[1], "--rounds") == 0) {
@@ -54,6 +81,15 @@ int main(int argc, char **argv)
 		for (long i = 0; i < rounds; i++)
 			sort_round();
 		printf("%.4f %.4f\n", now(CLOCK_MONOTONIC) - start, now(CLOCK_THREAD_CPUTIME_ID) - cpu_start);
+		return 0;
+	}
+	if (argc > 2 && strcmp(argv[1], "--block") == 0) {
+		double end = now(CLOCK_MONOTONIC) + atof(argv[2]);
+		printf("ready\n");
+		fflush(stdout);
+		while (now(CLOCK_MONOTONIC) < end)
+			block_round();
+		printf("blocked=%.4f\n", blocked);
 		return 0;
 	}
 	double seconds = argc > 1 ? atof(argv[1]) : 0;

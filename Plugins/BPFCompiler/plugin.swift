@@ -15,8 +15,10 @@ struct BPFCompiler: BuildToolPlugin {
         let sharedHeaders = context.package.directoryURL.appending(path: "Sources/CEmberShim/include")
         let multiarch = "/usr/include/\(hostMultiarchTriple())"
 
-        let programs = (try? FileManager.default.contentsOfDirectory(atPath: bpfDirectory.path()))?
-            .filter { $0.hasSuffix(".bpf.c") }.sorted() ?? []
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: bpfDirectory.path()))?.sorted() ?? []
+        let programs = files.filter { $0.hasSuffix(".bpf.c") }
+        // Every program includes the headers beside it (shared maps, the CFI walk): any change rebuilds all.
+        let headers = files.filter { $0.hasSuffix(".h") }.map { bpfDirectory.appending(path: $0) }
         return programs.map { file in
             let source = bpfDirectory.appending(path: file)
             let name = String(file.dropLast(".bpf.c".count))
@@ -44,8 +46,7 @@ struct BPFCompiler: BuildToolPlugin {
                     source.path(), object.path(), objcopy.path(), output.path(),
                     "\(lowerCamel(name))BPFObjectBase64",
                 ],
-                inputFiles: [source, sharedHeaders.appending(path: "ember_profile.h"),
-                             bpfDirectory.appending(path: "ember_task.h")],
+                inputFiles: [source, sharedHeaders.appending(path: "ember_profile.h")] + headers,
                 outputFiles: [output])
         }
     }

@@ -483,6 +483,9 @@ final class Session {
             let blocked = offCPU?.takeTimes(of: ready)
             for key in blocked?.times.keys ?? [:].keys {
                 if let stack = blocked?.stacks[key.blocked.userStackID] { addresses[key.blocked.pid, default: []] += stack }
+                if let walked = blocked?.walkedStacks[key.blocked.userStackHash] {
+                    addresses[key.blocked.pid, default: []] += walked.frames
+                }
             }
             draining = EndedProcesses(processes: ready, counted: counted, blocked: blocked, addresses: addresses)
         }
@@ -551,7 +554,7 @@ final class Session {
         var stacks: [CallStack] = []
         for (waker, keys) in Dictionary(grouping: samples.times, by: \.key.waker) {
             let raw = RawSamples(counts: Dictionary(keys.map { ($0.key.blocked, $0.value) }, uniquingKeysWith: +),
-                                 stacks: samples.stacks, counters: SamplingCounters())
+                                 stacks: samples.stacks, counters: SamplingCounters(), walkedStacks: samples.walkedStacks)
             // With times kept: each block's end and length, by the blocked thread's key.
             var ends: [SampleKey: [UInt64]] = [:]
             var lengths: [SampleKey: [UInt64]] = [:]

@@ -64,6 +64,14 @@ public struct OffCPUCounters: Sendable, Equatable {
     /// Counted blocks whose interval the full ring buffer refused (their time is counted, in
     /// no range of the time view).
     public var timesLost: UInt64 = 0
+    /// With `--unwind auto`: switch-outs whose user stack was walked by CFI in the kernel...
+    public var cfiStacks: UInt64 = 0
+    /// ...and those whose stack the frame-pointer walk took instead: a pc in a file whose
+    /// table was not loaded yet (or in no mapping known), a rule the kernel's walk lacks, or
+    /// no room in the map of walked stacks.
+    public var cfiPending: UInt64 = 0
+    public var cfiNeedsCopy: UInt64 = 0
+    public var cfiStacksFull: UInt64 = 0
     /// Threads still switched out when recording stopped (their time counted to the stop).
     public var openAtStop: UInt64 = 0
     /// Threads found blocked when recording began (their stack is not known).
@@ -96,6 +104,8 @@ public struct OffCPUSamples: Sendable {
     public var blocks: [OffCPUKey: UInt64]
     /// The addresses of the stacks the keys name, innermost first.
     public var stacks: [Int32: [UInt64]]
+    /// The user stacks walked by CFI at switch-out that keys name, by hash.
+    public var walkedStacks: [UInt64: WalkedStack] = [:]
     public var counters: OffCPUCounters
     /// With ``SamplerConfiguration/sampleTimes``: each block's interval by key, its end
     /// (CLOCK_MONOTONIC nanoseconds) and length.
@@ -162,7 +172,9 @@ public final class OffCPUSampler {
             throw SamplingError.from(errno: errno, doing: "open the off-CPU BPF program", detail: sampler.libbpfMessage())
         }
         self.object = object
-        for name in ["stacks", "targets", "config", "stack_samples"] {
+        // ember_maps.bpf.h: the maps both programs declare (not cfi_scratch, each program's own).
+        for name in ["stacks", "targets", "config", "stack_samples", "process_mappings", "unwind_tables", "unwind_rows",
+                     "cfi_stacks"] {
             let shared = try sampler.map(named: name)
             let result = bpf_map__reuse_fd(try map(name), bpf_map__fd(shared))
             if result != 0 { throw SamplingError.from(errno: -result, doing: "share the \(name) map") }
@@ -284,7 +296,8 @@ public final class OffCPUSampler {
         guard record.kind == .offCPUTime, let block = record.offCPUBlock else { return }
         let key = OffCPUKey(
             blocked: SampleKey(pid: record.pid, tid: record.tid, comm: record.comm, userStackID: block.userStackID,
-                               kernelStackID: block.kernelStackID, stackWords: record.stackWords),
+                               kernelStackID: block.kernelStackID, stackWords: record.stackWords,
+                               userStackHash: block.userStackHash),
             waker: block.waker)
         overflow[key, default: (0, 0)].nanoseconds += block.nanoseconds
         overflow[key, default: (0, 0)].blocks += 1
@@ -370,13 +383,15 @@ public final class OffCPUSampler {
     private func samples(times: [OffCPUKey: UInt64], blocks: [OffCPUKey: UInt64],
                          counters: OffCPUCounters) -> OffCPUSamples {
         var ids = Set<Int32>()
+        let hashes = Set(times.keys.map(\.blocked.userStackHash).filter { $0 != 0 })
         for key in times.keys {
             for id in [key.blocked.userStackID, key.blocked.kernelStackID, key.waker?.userStackID ?? -1,
                        key.waker?.kernelStackID ?? -1] where id >= 0 {
                 ids.insert(id)
             }
         }
-        return OffCPUSamples(times: times, blocks: blocks, stacks: sampler.readStacks(ids), counters: counters)
+        return OffCPUSamples(times: times, blocks: blocks, stacks: sampler.readStacks(ids),
+                             walkedStacks: sampler.readWalkedStacks(hashes), counters: counters)
     }
 
     /// Reads the per-CPU counters, summed over CPUs.
@@ -400,16 +415,16 @@ public final class OffCPUSampler {
         result.stateBlocks = read(EMBER_OFFCPU_STATE_BLOCKS)
         result.stateNanoseconds = read(EMBER_OFFCPU_STATE_NS)
         result.timesLost = read(EMBER_OFFCPU_TIMES_LOST)
+        result.cfiStacks = read(EMBER_OFFCPU_CFI_STACKS)
+        result.cfiPending = read(EMBER_OFFCPU_CFI_PENDING)
+        result.cfiNeedsCopy = read(EMBER_OFFCPU_CFI_NEEDS_COPY)
+        result.cfiStacksFull = read(EMBER_OFFCPU_CFI_STACKS_FULL)
         result.blockedAtStart = blockedAtStart
         return result
     }
 
     private func offCPUKey(_ raw: ember_sample_key, _ waker: ember_offcpu_waker) -> OffCPUKey {
-        OffCPUKey(
-            blocked: SampleKey(pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
-                               userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
-                               stackWords: [raw.stack_words.0, raw.stack_words.1]),
-            waker: offCPUWaker(waker))
+        OffCPUKey(blocked: SampleKey(raw), waker: offCPUWaker(waker))
     }
 
     private func forEachCountKey(_ body: (ember_offcpu_key, ember_offcpu_value) -> Void) {
@@ -473,10 +488,12 @@ extension StackSample {
         return (payload.key, payload.nanoseconds)
     }
 
-    public var offCPUBlock: (nanoseconds: UInt64, userStackID: Int32, kernelStackID: Int32, waker: OffCPUWaker?)? {
+    public var offCPUBlock: (nanoseconds: UInt64, userStackID: Int32, kernelStackID: Int32, userStackHash: UInt64,
+                             waker: OffCPUWaker?)? {
         guard kind == .offCPUTime, bytes.count >= MemoryLayout<ember_offcpu_payload>.size else { return nil }
         let payload = bytes.loadUnaligned(as: ember_offcpu_payload.self)
-        return (payload.nanoseconds, payload.user_stack_id, payload.kernel_stack_id, offCPUWaker(payload.waker))
+        return (payload.nanoseconds, payload.user_stack_id, payload.kernel_stack_id, payload.user_stack_hash,
+                offCPUWaker(payload.waker))
     }
 }
 

@@ -482,7 +482,7 @@ public final class Sampler {
     private func sampleKey(_ raw: ember_sample_key) -> SampleKey { SampleKey(raw) }
 
     /// The user stacks walked in the kernel by CFI, by hash.
-    private func readWalkedStacks(_ hashes: Set<UInt64>) -> [UInt64: WalkedStack] {
+    func readWalkedStacks(_ hashes: Set<UInt64>) -> [UInt64: WalkedStack] {
         guard !hashes.isEmpty else { return [:] }
         var stacks: [UInt64: WalkedStack] = [:]
         let value = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryLayout<ember_user_stack>.size, alignment: 8)

@@ -145,6 +145,12 @@ struct Record: ParsableCommand {
             throw ValidationError("--pid must be a positive process id")
         }
         if includeEmber && !all { throw ValidationError("--include-ember goes with --all") }
+        if offCPU.mode != .cpu && unwind == UnwindMode.dwarf.rawValue {
+            // A blocked thread's stack exists only at its switch-out: a copy of it per context
+            // switch through the ring buffer would cost far more than the CFI walk in the kernel.
+            throw ValidationError("--unwind dwarf does not apply to --off-cpu or --wall (a stack copy per context switch): "
+                + "use --unwind auto, which walks blocked stacks by CFI in the kernel")
+        }
     }
 
     func run() throws {

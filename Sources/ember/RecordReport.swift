@@ -114,11 +114,28 @@ struct RecordReportText {
         let counters = offCPU.counters
         var lines: [String] = []
         var method = "stacks by frame pointers"
-        if settings.unwind == .dwarf || !report.unwinding.dwarfProcesses.isEmpty {
-            method += " (DWARF unwinding does not apply to off-CPU stacks yet: without frame pointers they end early)"
+        let fallbacks = counters.cfiPending + counters.cfiNeedsCopy + counters.cfiStacksFull
+        if counters.cfiStacks > 0 || fallbacks > 0 {
+            method = "\(formatCount(counters.cfiStacks)) stacks walked in the kernel by CFI, the others by frame pointers"
+        }
+        if !report.unwinding.dwarfProcesses.isEmpty {
+            method += " (DWARF unwinding does not apply to off-CPU stacks: without frame pointers or unwind tables "
+                + "in the kernel they end early)"
         }
         lines.append("off-CPU: \(formatCount(counters.blocks)) blocks kept of "
             + "\(formatCount(counters.switches + counters.blockedAtStart)) switch-outs, " + method)
+        if counters.cfiPending > 0 {
+            lines.append("\(formatCount(counters.cfiPending)) off-CPU stacks by frame pointers instead of CFI: a pc in a file "
+                + "whose unwind table was not loaded yet, or in no known mapping")
+        }
+        if counters.cfiNeedsCopy > 0 {
+            lines.append("\(formatCount(counters.cfiNeedsCopy)) off-CPU stacks by frame pointers instead of CFI: CFI the "
+                + "kernel's walk does not follow (a DWARF expression)")
+        }
+        if counters.cfiStacksFull > 0 {
+            lines.append("\(formatCount(counters.cfiStacksFull)) off-CPU stacks by frame pointers instead of CFI: the map of "
+                + "walked stacks was full or their hash taken (raise --stack-map-size)")
+        }
         if offCPU.leafFix.unrecoverable > 0 {
             lines.append("\(formatMilliseconds(offCPU.leafFix.unrecoverable)) off-CPU may miss the caller of a frameless "
                 + "function (a libc system call wrapper, most often: its return address is not at the stack pointer)")

@@ -220,7 +220,8 @@ enum ember_counter {
 /* ---------------------------------------------------------------------------------------
  * Off-CPU time (Sources/EmberSampling/BPF/offcpu.bpf.c): the program on sched_switch notes
  * when a target thread is switched out, with its stacks, and adds the time to the counts at
- * switch-in. It shares the CPU program's config, targets, stacks and ring buffer maps.
+ * switch-in. It shares the CPU program's config, targets, stacks and ring buffer maps, and
+ * with --unwind auto its CFI maps (the blocked thread's stack walked by CFI at switch-out).
  * ------------------------------------------------------------------------------------- */
 
 /* The task that woke a blocked thread (sched_waking), and its stacks. */
@@ -278,6 +279,7 @@ struct ember_offcpu_payload {
 	__s32 kernel_stack_id;
 	__u32 state;
 	__u32 unused;
+	__u64 user_stack_hash;  /* as in struct ember_sample_key: a stack walked by CFI */
 	struct ember_offcpu_waker waker;
 };
 
@@ -309,6 +311,11 @@ enum ember_offcpu_counter {
 	EMBER_OFFCPU_STATE_NS,            /* ...and their time */
 	EMBER_OFFCPU_TIMES_LOST,          /* counted blocks whose interval the full ring buffer
 	                                   * refused (counted still, in no range of the time view) */
+	EMBER_OFFCPU_CFI_STACKS,          /* switch-outs whose user stack was walked by CFI */
+	EMBER_OFFCPU_CFI_PENDING,         /* ... taken by frame pointers instead: a table not loaded
+	                                   * yet, or a pc in no known mapping */
+	EMBER_OFFCPU_CFI_NEEDS_COPY,      /* ... instead: a rule the walk lacks */
+	EMBER_OFFCPU_CFI_STACKS_FULL,     /* ... instead: the CFI stacks map full, or the hash taken */
 	EMBER_OFFCPU_COUNTER_COUNT,
 };
 

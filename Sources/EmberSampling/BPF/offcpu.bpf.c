@@ -6,43 +6,20 @@
  * CPU profile's samples are. Every block that cannot be stored is counted in
  * offcpu_counters.
  *
- * config, targets, stacks and stack_samples are the CPU program's maps (user space hands
- * their descriptors over before loading): one pid filter, one stack table, one ring buffer.
+ * The maps of ember_maps.bpf.h are the CPU program's (user space hands their descriptors over
+ * before loading): one pid filter, one stack table, one ring buffer, and with --unwind auto the
+ * processes' mappings and their files' unwind tables, which the CFI walk of ember_cfi.bpf.h
+ * reads to take a blocked thread's whole user stack where its code keeps no frame pointers.
  */
 #include <linux/bpf.h>
 #include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
 #include "ember_profile.h"
 #include "ember_task.h"
+#include "ember_maps.bpf.h"
+#include "ember_cfi.bpf.h"
 
-/* Shared with profile.bpf.c: the definitions must match (libbpf checks them on reuse). */
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, EMBER_MAX_STACK_DEPTH * sizeof(__u64));
-	__uint(max_entries, 16384);
-} stacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, __u8);
-	__uint(max_entries, 8192);
-} targets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, struct ember_config);
-	__uint(max_entries, 1);
-} config SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} stack_samples SEC(".maps");
-
-/* Its own. Sizes are placeholders: user space sets them before loading. */
+/* Its own (cfi_scratch too). Sizes are placeholders: user space sets them before loading. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
@@ -182,8 +159,39 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
 	payload->kernel_stack_id = start->key.kernel_stack_id;
 	payload->state = start->state;
 	payload->unused = 0;
+	payload->user_stack_hash = start->key.user_stack_hash;
 	__builtin_memcpy(&payload->waker, &start->waker, sizeof(payload->waker));
 	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
+}
+
+/* With --unwind auto, for a process whose mappings user space has given: the blocked thread's
+ * user stack walked by CFI from its saved user registers (the thread is still current, so its
+ * user memory is readable), kept in cfi_stacks and named in the key by its hash, as the CPU
+ * program does. 0 when it could not be walked or kept (counted): the frame-pointer walk then
+ * takes the stack, as it does for every process without mappings. */
+static __always_inline int walk_blocked_stack(struct ember_config *cfg, struct task_struct *task, __u32 tgid,
+					      struct ember_sample_key *key)
+{
+	if (cfg->unwind != EMBER_UNWIND_AUTO)
+		return 0;
+	struct ember_process_mappings *mappings = bpf_map_lookup_elem(&process_mappings, &tgid);
+	if (!mappings)
+		return 0;
+	struct ember_user_stack *walked = 0;
+	__u64 hash = 0;
+	__u32 outcome = walk_user_stack(task, mappings, &walked, &hash);
+	if (outcome != CFI_WALKED || !walked) {
+		add(outcome == CFI_NEEDS_COPY ? EMBER_OFFCPU_CFI_NEEDS_COPY : EMBER_OFFCPU_CFI_PENDING, 1);
+		return 0;
+	}
+	if (store_walked_stack(hash, walked) != 0) {
+		add(EMBER_OFFCPU_CFI_STACKS_FULL, 1);
+		return 0;
+	}
+	add(EMBER_OFFCPU_CFI_STACKS, 1);
+	key->user_stack_id = -ENOENT;
+	key->user_stack_hash = hash;
+	return 1;
 }
 
 /* The thread leaving the CPU: when, in which state, and its stacks. */
@@ -219,7 +227,7 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 			count_stack_error(start.key.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
 					  EMBER_OFFCPU_KERNEL_STACK_ERROR);
 		}
-		if (!(prev->flags & (PF_KTHREAD | PF_EXITING))) {
+		if (!(prev->flags & (PF_KTHREAD | PF_EXITING)) && !walk_blocked_stack(cfg, prev, tgid, &start.key)) {
 			start.key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 			count_stack_error(start.key.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
 					  EMBER_OFFCPU_USER_STACK_ERROR);

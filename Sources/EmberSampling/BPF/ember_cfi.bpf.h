@@ -1,0 +1,292 @@
+/*
+ * The CFI walk of a user stack in the kernel (--unwind auto), shared by ember's CPU sampler
+ * (profile.bpf.c, at each sample) and its off-CPU program (offcpu.bpf.c, at each switch-out):
+ * from the task's saved user registers, through each file's unwind rows (ember_maps.bpf.h),
+ * to a stack of pcs kept in cfi_stacks under its hash.
+ */
+#ifndef EMBER_CFI_BPF_H
+#define EMBER_CFI_BPF_H
+
+#include "ember_maps.bpf.h"
+#include "ember_task.h"
+
+/* CFI mode: the state of one walk, for its bpf_loop callback. */
+struct cfi_walk {
+	struct ember_process_mappings *mappings;
+	struct ember_user_stack *stack;
+	__u64 ip;
+	__u64 sp;
+	__u64 bp;
+	__u64 hash;
+	__u32 exact;    /* ip is the sampled pc (not a return address): look it up as it is */
+	__u32 outcome;  /* enum cfi_outcome */
+};
+
+enum cfi_outcome {
+	CFI_WALKING = 0,
+	CFI_WALKED = 1,      /* the stack and its end are in `stack` */
+	CFI_PENDING = 2,     /* a pc in no mapping, or in one whose table is not loaded */
+	CFI_NEEDS_COPY = 3,  /* a rule the walk lacks */
+};
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static __always_inline __u64 fnv1a(__u64 hash, __u64 word)
+{
+	for (int i = 0; i < 8; i++) {
+		hash ^= (word >> (i * 8)) & 0xff;
+		hash *= FNV_PRIME;
+	}
+	return hash;
+}
+
+static __always_inline long walk_ends(struct cfi_walk *walk, __u32 end)
+{
+	walk->stack->end = end;
+	walk->outcome = CFI_WALKED;
+	return 1;
+}
+
+/* A binary search for the last entry whose start is at or below `address`: `low` ends as
+ * one past it. Done with bpf_loop, so that the verifier checks one step, not every path
+ * through 24 of them. */
+struct search {
+	__u64 address;
+	__u32 low;
+	__u32 high;
+	__u32 first_row;                          /* rows: the table's first */
+	struct ember_process_mappings *mappings;  /* mappings: the process's */
+	__u32 failed;
+};
+
+static long search_rows_step(__u32 index, struct search *search)
+{
+	if (search->low >= search->high)
+		return 1;
+	__u32 middle = search->low + (search->high - search->low) / 2;
+	__u32 row_index = search->first_row + middle;
+	struct ember_unwind_row *row = bpf_map_lookup_elem(&unwind_rows, &row_index);
+	if (!row) {
+		search->failed = 1;
+		return 1;
+	}
+	if (row->pc <= search->address)
+		search->low = middle + 1;
+	else
+		search->high = middle;
+	return 0;
+}
+
+static long search_mappings_step(__u32 index, struct search *search)
+{
+	if (search->low >= search->high)
+		return 1;
+	__u32 middle = search->low + (search->high - search->low) / 2;
+	if (middle >= EMBER_MAX_MAPPINGS)
+		return 1;
+	if (search->mappings->mappings[middle].start <= search->address)
+		search->low = middle + 1;
+	else
+		search->high = middle;
+	return 0;
+}
+
+/* The row of `table` that holds at file address `address`, or 0 before its first row. */
+static __always_inline struct ember_unwind_row *find_row(struct ember_unwind_table *table, __u64 address)
+{
+	struct search search = {.address = address, .high = table->row_count, .first_row = table->first_row};
+	bpf_loop(32, search_rows_step, &search, 0);
+	if (search.failed || search.low == 0)
+		return 0;
+	__u32 index = search.first_row + search.low - 1;
+	return bpf_map_lookup_elem(&unwind_rows, &index);
+}
+
+/* Whether `ra` returns into CPython's perf trampoline (3.12, 3.13), just past its call. */
+static __always_inline int is_perf_trampoline_return(__u64 ra)
+{
+	__u8 code[6];
+	if (ra < 6 || bpf_probe_read_user(code, sizeof(code), (void *)(ra - 6)) != 0)
+		return 0;
+	return code[0] == 0x48 && code[1] == 0x83 && code[2] == 0xec && code[3] == 0x08 && code[4] == 0xff &&
+	       code[5] == 0xd1;
+}
+
+/* One frame: records its pc, then finds its caller's registers (a bpf_loop callback:
+ * verified once, not per frame). */
+static long cfi_step(__u32 index, struct cfi_walk *walk)
+{
+	struct ember_user_stack *stack = walk->stack;
+	__u32 depth = stack->depth;
+	if (depth >= EMBER_MAX_STACK_DEPTH)
+		return walk_ends(walk, EMBER_END_TRUNCATED);
+	stack->pcs[depth] = walk->ip;
+	stack->depth = depth + 1;
+	walk->hash = fnv1a(walk->hash, walk->ip);
+
+	/* A return address is just past its call: the call's own row is found at ra - 1. */
+	__u64 pc = walk->exact ? walk->ip : walk->ip - 1;
+	struct ember_process_mappings *mappings = walk->mappings;
+	__u32 count = mappings->count;
+	if (count > EMBER_MAX_MAPPINGS)
+		count = EMBER_MAX_MAPPINGS;
+	struct search search = {.address = pc, .high = count, .mappings = mappings};
+	bpf_loop(9, search_mappings_step, &search, 0);
+	__u32 low = search.low;
+	if (low == 0 || low > EMBER_MAX_MAPPINGS) {
+		walk->outcome = CFI_PENDING;
+		return 1;
+	}
+	struct ember_mapping *mapping = &mappings->mappings[low - 1];
+	if (pc >= mapping->end || mapping->kind == EMBER_MAPPING_PENDING) {
+		walk->outcome = CFI_PENDING;
+		return 1;
+	}
+
+	__u32 rule = EMBER_RULE_NONE;
+	__s32 cfa_offset = 0;
+	__s16 rbp_offset = 0;
+	__u8 plt_threshold = 0;
+	if (mapping->kind == EMBER_MAPPING_TABLE) {
+		__u32 table_index = mapping->table;
+		struct ember_unwind_table *table = bpf_map_lookup_elem(&unwind_tables, &table_index);
+		if (!table) {
+			walk->outcome = CFI_PENDING;
+			return 1;
+		}
+		struct ember_unwind_row *row = find_row(table, pc - mapping->bias);
+		if (row) {
+			rule = row->rule;
+			cfa_offset = row->cfa_offset;
+			rbp_offset = row->rbp_offset;
+			plt_threshold = row->plt_threshold;
+		}
+	}
+
+	__u64 sp = walk->sp, bp = walk->bp, cfa, ra;
+	switch (rule) {
+	case EMBER_RULE_CFA_SP:
+		cfa = sp + cfa_offset;
+		break;
+	case EMBER_RULE_CFA_BP:
+		cfa = bp + cfa_offset;
+		break;
+	case EMBER_RULE_PLT:
+		cfa = sp + cfa_offset + ((walk->ip & 15) >= plt_threshold ? 8 : 0);
+		break;
+	case EMBER_RULE_SIGNAL: {
+		/* The kernel's rt_sigframe: sp points at its ucontext, whose mcontext holds the
+		 * interrupted rbp, rsp and rip at 120, 160 and 168. The interrupted pc is exact. */
+		__u64 regs[7];
+		if (bpf_probe_read_user(regs, sizeof(regs), (void *)(sp + 120)) != 0)
+			return walk_ends(walk, EMBER_END_UNKNOWN);
+		walk->bp = regs[0];
+		walk->sp = regs[5];
+		walk->ip = regs[6];
+		walk->exact = 1;
+		return walk->ip == 0 ? walk_ends(walk, EMBER_END_COMPLETE) : 0;
+	}
+	case EMBER_RULE_OUTERMOST:
+		return walk_ends(walk, EMBER_END_COMPLETE);
+	case EMBER_RULE_NEEDS_COPY:
+		walk->outcome = CFI_NEEDS_COPY;
+		return 1;
+	default:
+		/* A CPython -X perf trampoline (JIT code, no CFI, no frame pointer): returned to
+		 * just past `sub $8,%rsp; call *%rcx`, so its caller's return address is at rsp + 8. */
+		if (!walk->exact && mapping->kind == EMBER_MAPPING_FRAME_POINTER && is_perf_trampoline_return(walk->ip)) {
+			cfa = sp + 16;
+			rbp_offset = 0;
+			break;
+		}
+		/* No CFI (code between FDEs, or a mapping of frame-pointer code): the frame
+		 * pointer's rule, CFA = rbp + 16, rbp saved at CFA - 16. */
+		if (bp == 0)
+			return walk_ends(walk, EMBER_END_UNKNOWN);
+		cfa = bp + 16;
+		rbp_offset = -16;
+		break;
+	}
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)) != 0)
+		return walk_ends(walk, EMBER_END_UNKNOWN);
+	if (rbp_offset != 0 && bpf_probe_read_user(&walk->bp, sizeof(walk->bp), (void *)(cfa + rbp_offset)) != 0)
+		return walk_ends(walk, EMBER_END_UNKNOWN);
+	/* Every caller's frame lies above its callee's: a walk that does not rise would go
+	 * round in place. */
+	if (cfa <= sp)
+		return walk_ends(walk, EMBER_END_UNKNOWN);
+	walk->sp = cfa;
+	walk->ip = ra;
+	walk->exact = 0;
+	if (ra == 0)
+		return walk_ends(walk, EMBER_END_COMPLETE);
+	return 0;
+}
+
+struct comparison {
+	struct ember_user_stack *a;
+	struct ember_user_stack *b;
+	__u32 differ;
+};
+
+static long compare_step(__u32 index, struct comparison *comparison)
+{
+	if (index >= comparison->a->depth)
+		return 1;
+	if (index >= EMBER_MAX_STACK_DEPTH)
+		return 1;
+	if (comparison->a->pcs[index] != comparison->b->pcs[index]) {
+		comparison->differ = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int same_stack(struct ember_user_stack *a, struct ember_user_stack *b)
+{
+	if (a->depth != b->depth || a->end != b->end)
+		return 0;
+	struct comparison comparison = {.a = a, .b = b};
+	bpf_loop(EMBER_MAX_STACK_DEPTH, compare_step, &comparison, 0);
+	return !comparison.differ;
+}
+
+/* Walks the current task's user stack with its files' unwind tables. Returns the walk's
+ * outcome; when CFI_WALKED, the stack is in *walked and its hash (never 0) in *hash. */
+static __always_inline __u32 walk_user_stack(struct task_struct *task, struct ember_process_mappings *mappings,
+					     struct ember_user_stack **walked, __u64 *hash)
+{
+	__u32 zero = 0;
+	struct ember_user_stack *stack = bpf_map_lookup_elem(&cfi_scratch, &zero);
+	if (!stack)
+		return CFI_PENDING;
+	stack->depth = 0;
+	stack->end = EMBER_END_UNKNOWN;
+	struct cfi_walk walk = {.mappings = mappings, .stack = stack, .hash = FNV_OFFSET, .exact = 1};
+	if (user_registers(task, &walk.ip, &walk.sp, &walk.bp) != 0)
+		return CFI_PENDING;
+	bpf_loop(EMBER_MAX_STACK_DEPTH + 1, cfi_step, &walk, 0);
+	if (walk.outcome != CFI_WALKED)
+		return walk.outcome == CFI_WALKING ? CFI_PENDING : walk.outcome;
+	__u64 value = fnv1a(walk.hash, stack->end);
+	*hash = value ? value : 1;
+	*walked = stack;
+	return CFI_WALKED;
+}
+
+/* Keeps a walked stack in cfi_stacks under its hash. 0 if it is there (now or already). */
+static __always_inline int store_walked_stack(__u64 hash, struct ember_user_stack *stack)
+{
+	struct ember_user_stack *stored = bpf_map_lookup_elem(&cfi_stacks, &hash);
+	if (!stored) {
+		if (bpf_map_update_elem(&cfi_stacks, &hash, stack, BPF_NOEXIST) == 0)
+			return 0;
+		stored = bpf_map_lookup_elem(&cfi_stacks, &hash); /* another CPU's, meanwhile */
+		if (!stored)
+			return -1;
+	}
+	return same_stack(stored, stack) ? 0 : -1;
+}
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * The maps both of ember's BPF programs declare (as libbpf-tools' maps.bpf.h): profile.bpf.c
+ * creates them, offcpu.bpf.c reuses its descriptors (bpf_map__reuse_fd), so the definitions
+ * must match. Sizes are placeholders: user space sets them from its options before loading.
+ * cfi_scratch is never shared: each program walks into its own per-CPU stack.
+ */
+#ifndef EMBER_MAPS_BPF_H
+#define EMBER_MAPS_BPF_H
+
+#include "ember_profile.h"
+
+/* User and kernel stacks walked by the kernel (bpf_get_stackid), by id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, EMBER_MAX_STACK_DEPTH * sizeof(__u64));
+	__uint(max_entries, 16384);
+} stacks SEC(".maps");
+
+/* Processes to sample (tgid → 1). Unused when config.filter_by_pid is 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, 8192);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_config);
+	__uint(max_entries, 1);
+} config SEC(".maps");
+
+/* Registers, stack copies, stacks the maps could not count, events, on their way to user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} stack_samples SEC(".maps");
+
+/* CFI mode (with AUTO): each process's executable mappings (tgid → its mappings, written
+ * by user space); a process with an entry is unwound here by its files' tables. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct ember_process_mappings);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} process_mappings SEC(".maps");
+
+/* CFI mode: where each file's rows are in unwind_rows (index from a mapping's `table`). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_unwind_table);
+	__uint(max_entries, EMBER_MAX_UNWIND_TABLES);
+} unwind_tables SEC(".maps");
+
+/* CFI mode: every file's rows, one table after another (user space writes them through
+ * an mmap of the map and sizes it: the tables' budget). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_unwind_row);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} unwind_rows SEC(".maps");
+
+/* CFI mode: the user stacks walked here, by hash (the counts map's keys carry the hash). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct ember_user_stack);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} cfi_stacks SEC(".maps");
+
+/* CFI mode: one stack per CPU to walk into (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_user_stack);
+	__uint(max_entries, 1);
+} cfi_scratch SEC(".maps");
+
+#endif

@@ -1,0 +1,79 @@
+import EmberTestSupport
+import Foundation
+import XCTest
+
+/// Off-CPU stacks through code without frame pointers: samples/qsort.c `--block`, a
+/// frame-pointer program whose comparator, called back by libc's qsort (no frame pointers),
+/// sleeps in nanosleep at each comparison. With `--unwind auto` the blocked thread's stack is
+/// walked by CFI in the kernel at switch-out and keeps main; a frame-pointer walk loses it.
+final class OffCPUCFITests: RecordingTestCase {
+    /// The user frames of a stack, root first (process, kernel and marker frames dropped).
+    private func userFrames(_ stack: [String]) -> [String] {
+        Array(stack.dropFirst().filter { !$0.hasSuffix("_[k]") && !$0.hasSuffix("_[o]") })
+    }
+
+    /// Whether the stack holds the whole chain from libc's start to the comparator's sleep:
+    /// `__libc_start_call_main;main;block_round;qsort…;…;wait_cmp;…nanosleep`, each of the
+    /// first four directly calling the next.
+    private func isWhole(_ stack: [String]) -> Bool {
+        let frames = userFrames(stack)
+        guard let start = frames.firstIndex(of: "__libc_start_call_main"), start + 3 < frames.count,
+              frames[start + 1] == "main", frames[start + 2] == "block_round", frames[start + 3].hasPrefix("qsort"),
+              let comparator = frames.firstIndex(of: "wait_cmp"), comparator > start + 3
+        else { return false }
+        return frames[(comparator + 1)...].contains { $0.contains("nanosleep") }
+    }
+
+    /// The seconds the sample says its comparator slept.
+    private func blockedSeconds(_ stdout: String) throws -> Double {
+        let line = try XCTUnwrap(stdout.split(separator: "\n").first { $0.hasPrefix("blocked=") }, stdout)
+        return try XCTUnwrap(Double(line.dropFirst("blocked=".count)))
+    }
+
+    private func record(_ options: [String], seconds: String, name: String) throws -> (CommandResult, Folded) {
+        let output = path("\(name).folded")
+        let result = try ember(["record"] + options + ["-o", output, "--", try sampleBinary("qsort"), "--block", seconds])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return (result, try Folded(path: output))
+    }
+
+    func testABlockedComparatorUnderQsortKeepsMainWithAuto() throws {
+        let (result, folded) = try record(["--off-cpu"], seconds: "3", name: "auto")
+        let whole = folded.share(where: isWhole)
+        XCTAssertGreaterThanOrEqual(whole, 95, "main under qsort in the blocked time: \(folded.stacks.keys)\n\(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("stacks walked in the kernel by CFI"), result.stderr)
+        // The time itself (microseconds), as the sample measured its sleeps.
+        let slept = try blockedSeconds(result.stdout)
+        let comparator = folded.stacks.filter { userFrames($0.key).contains("wait_cmp") }.values.reduce(0, +) / 1e6
+        XCTAssertEqual(comparator, slept, accuracy: slept * 0.05, "the comparator's blocked seconds")
+
+        // The control experiment: frame pointers stop in libc, main is gone.
+        let (fpResult, framePointers) = try record(["--off-cpu", "--unwind", "fp"], seconds: "1.5", name: "fp")
+        XCTAssertLessThan(framePointers.share(where: isWhole), 5, "\(framePointers.stacks.keys)")
+        XCTAssertLessThan(framePointers.share { userFrames($0).contains("main") }, 5, "\(framePointers.stacks.keys)")
+        XCTAssertGreaterThan(framePointers.share { $0.contains { $0.hasPrefix("msort_with_tmp") } }, 90,
+                             "the blocked time is there, under qsort's internals: \(framePointers.stacks.keys)")
+        XCTAssertTrue(fpResult.stderr.contains("stacks by frame pointers"), fpResult.stderr)
+    }
+
+    func testWallClockOnTheBlockedComparatorKeepsMainOnAndOffCPU() throws {
+        let (result, folded) = try record(["--wall", "-F", "997"], seconds: "3", name: "wall")
+        let offCPU = folded.filtered { $0.last == "[off-cpu]_[o]" }
+        XCTAssertGreaterThan(offCPU.total / folded.total, 0.9, "the sample waits nearly all the time: \(result.stderr)")
+        XCTAssertGreaterThanOrEqual(offCPU.share(where: isWhole), 95, "\(offCPU.stacks.keys)\n\(result.stderr)")
+        // Its on-CPU samples (between sleeps) are walked by CFI too: main is under qsort there.
+        let onCPU = folded.filtered { $0.last != "[off-cpu]_[o]" && self.userFrames($0).contains("wait_cmp") }
+        XCTAssertTrue(onCPU.stacks.keys.contains { userFrames($0).starts(with: ["_start", "__libc_start_main",
+                                                                                "__libc_start_call_main", "main"]) },
+                      "\(onCPU.stacks.keys)")
+    }
+}
+
+extension Folded {
+    /// The stacks that match, as a folded file of their own.
+    func filtered(_ matches: ([String]) -> Bool) -> Folded {
+        var subset = self
+        subset.stacks = stacks.filter { matches($0.key) }
+        return subset
+    }
+}
