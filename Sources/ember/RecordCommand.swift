@@ -69,9 +69,9 @@ struct Record: ParsableCommand {
     var countsMapSize: Int = 65536
 
     @Option(name: .long, help: ArgumentHelp(
-        "How user stacks are unwound: fp (frame pointers), dwarf (CFI, in user space), lbr "
-            + "(the CPU's Last Branch Record) or auto (CFI in the kernel, from each file's unwind "
-            + "table).", valueName: "method"))
+        "How user stacks are unwound: fp (frame pointers), dwarf (CFI, in user space; not with "
+            + "--off-cpu or --wall), lbr (the CPU's Last Branch Record) or auto (CFI in the kernel, "
+            + "from each file's unwind table; also blocked threads' stacks).", valueName: "method"))
     var unwind: String = "auto"
 
     @Option(name: .long, help: ArgumentHelp(
