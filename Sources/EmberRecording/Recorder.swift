@@ -203,6 +203,7 @@ extension RecordingSettings {
         configuration.walkedStacksMapSize = stackMapSize
         configuration.countsMapSize = countsMapSize
         configuration.stackCopySize = stackSize
+        configuration.ringBufferSize = ringBufferSize
         configuration.recordStackWords = leafFix
         configuration.interpreterFrames = interpreterFrames
         switch unwind {

@@ -50,6 +50,8 @@ public struct RecordingSettings: Sendable {
     public var maximumLocations = 100_000
     /// DWARF unwinding: bytes of user stack copied per sample.
     public var stackSize = 16384
+    /// Bytes of the BPF ring buffer; nil: the sampler's default for the unwinding method.
+    public var ringBufferSize: Int?
     /// Restore the caller of frameless leaf functions in frame-pointer stacks.
     public var leafFix = true
     public var symbolization = SymbolizerOptions()

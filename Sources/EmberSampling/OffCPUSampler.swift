@@ -137,7 +137,7 @@ public let blockedBeforeRecordingStackID = -ESRCH
 public final class OffCPUSampler {
     public let configuration: OffCPUConfiguration
     private let sampler: Sampler
-    private var object: OpaquePointer?
+    private var object: BPFObject?
     private var link: OpaquePointer?
     private var exitLink: OpaquePointer?
     private var wakingLink: OpaquePointer?
@@ -164,41 +164,32 @@ public final class OffCPUSampler {
     deinit { close() }
 
     private func load() throws {
-        let bytes = EmbeddedProgram.offCPU
-        let opened: OpaquePointer? = bytes.withUnsafeBytes { buffer in
-            bpf_object__open_mem(buffer.baseAddress, buffer.count, nil)
-        }
-        guard let object = opened else {
-            throw SamplingError.from(errno: errno, doing: "open the off-CPU BPF program", detail: sampler.libbpfMessage())
-        }
+        let object = try BPFObject(bytes: EmbeddedProgram.offCPU, description: "the off-CPU BPF program")
         self.object = object
+        guard let cpuProgram = sampler.object else { throw SamplingError.system("the BPF program is closed") }
         // ember_maps.bpf.h: the maps both programs declare (not cfi_scratch, each program's own).
-        for name in ["stacks", "targets", "config", "stack_samples", "process_mappings", "unwind_tables", "unwind_rows",
-                     "cfi_stacks"] {
-            let shared = try sampler.map(named: name)
-            let result = bpf_map__reuse_fd(try map(name), bpf_map__fd(shared))
-            if result != 0 { throw SamplingError.from(errno: -result, doing: "share the \(name) map") }
-        }
-        try setMaxEntries("blocked", configuration.blockedMapSize)
-        try setMaxEntries("offcpu_counts", configuration.countsMapSize)
-        let loaded = bytes.withUnsafeBytes { _ in bpf_object__load(object) }
+        try object.share(["stacks", "targets", "config", "stack_samples", "process_mappings", "unwind_tables",
+                          "unwind_rows", "cfi_stacks"], with: cpuProgram)
+        try object.setMaxEntries("blocked", configuration.blockedMapSize)
+        try object.setMaxEntries("offcpu_counts", configuration.countsMapSize)
+        let loaded = object.load()
         if loaded != 0 {
-            let detail = sampler.libbpfMessage()
+            let detail = BPFObject.libbpfMessage()
             if detail.contains("sched_switch") || -loaded == ESRCH || -loaded == ENOENT {
                 throw SamplingError.unsupportedKernel(
                     "off-CPU time needs the sched_switch BTF tracepoint (tp_btf) and /sys/kernel/btf/vmlinux (\(detail))")
             }
             throw SamplingError.from(errno: -loaded, doing: "load the off-CPU BPF program", detail: detail)
         }
-        countsMap = bpf_map__fd(try map("offcpu_counts"))
-        blockedMap = bpf_map__fd(try map("blocked"))
-        countersMap = bpf_map__fd(try map("offcpu_counters"))
+        countsMap = try object.mapDescriptor("offcpu_counts")
+        blockedMap = try object.mapDescriptor("blocked")
+        countersMap = try object.mapDescriptor("offcpu_counters")
         var config = ember_offcpu_config()
         config.min_block_ns = configuration.minimumBlock
         config.states = configuration.states.rawValue
         config.wakeups = configuration.wakeups ? 1 : 0
         var zero: UInt32 = 0
-        if bpf_map_update_elem(bpf_map__fd(try map("offcpu_config")), &zero, &config, UInt64(BPF_ANY)) != 0 {
+        if bpf_map_update_elem(try object.mapDescriptor("offcpu_config"), &zero, &config, UInt64(BPF_ANY)) != 0 {
             throw SamplingError.from(errno: errno, doing: "configure the off-CPU BPF program")
         }
     }
@@ -207,24 +198,19 @@ public final class OffCPUSampler {
     /// nil) that are blocked already: their time counts from now, under a stack that says
     /// they were blocked when recording began.
     public func start(seeding processes: [pid_t]?) throws {
-        guard let object, let program = bpf_object__find_program_by_name(object, "on_switch") else {
-            throw SamplingError.system("the embedded off-CPU BPF object lacks its on_switch program")
-        }
-        guard let attached = bpf_program__attach(program) else {
+        guard let object else { throw SamplingError.system("the off-CPU BPF program is closed") }
+        guard let attached = bpf_program__attach(try object.program("on_switch")) else {
             throw SamplingError.unsupportedKernel(
                 "could not attach to the sched_switch BTF tracepoint: \(String(cString: strerror(errno)))")
         }
         link = attached
-        guard let exit = bpf_object__find_program_by_name(object, "on_exit"), let exitAttached = bpf_program__attach(exit)
-        else {
+        guard let exitAttached = bpf_program__attach(try object.program("on_exit")) else {
             throw SamplingError.unsupportedKernel(
                 "could not attach to the sched_process_exit BTF tracepoint: \(String(cString: strerror(errno)))")
         }
         exitLink = exitAttached
         if configuration.wakeups {
-            guard let waking = bpf_object__find_program_by_name(object, "on_waking"),
-                  let wakingAttached = bpf_program__attach(waking)
-            else {
+            guard let wakingAttached = bpf_program__attach(try object.program("on_waking")) else {
                 throw SamplingError.unsupportedKernel(
                     "--wakeups needs the sched_waking BTF tracepoint: \(String(cString: strerror(errno)))")
             }
@@ -458,23 +444,8 @@ public final class OffCPUSampler {
     /// Releases the link and the object (the shared maps stay the sampler's). Idempotent.
     public func close() {
         stop()
-        if let object { bpf_object__close(object) }
+        object?.close()
         object = nil
-    }
-
-    private func map(_ name: String) throws -> OpaquePointer {
-        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
-            throw SamplingError.system("the embedded off-CPU BPF object lacks the \(name) map")
-        }
-        return map
-    }
-
-    private func setMaxEntries(_ name: String, _ entries: Int) throws {
-        guard entries > 0, entries <= 1 << 24 else {
-            throw SamplingError.system("the \(name) map size must be between 1 and \(1 << 24)")
-        }
-        let result = bpf_map__set_max_entries(try map(name), UInt32(entries))
-        if result != 0 { throw SamplingError.from(errno: -result, doing: "size the \(name) map") }
     }
 }
 

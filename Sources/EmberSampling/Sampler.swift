@@ -50,8 +50,9 @@ public struct SamplerConfiguration: Sendable {
     public var unwindTableRows: Int = 1 << 20
     /// Per-process mode: entries of the map of user stacks walked in the kernel.
     public var walkedStacksMapSize: Int = 16384
-    /// DWARF mode: bytes of the ring buffer the copies travel through.
-    public var ringBufferSize: Int = 16 << 20
+    /// Bytes of the ring buffer (a power of two, at least 4096); nil: 16 MiB where stacks are
+    /// copied through it, 1 MiB for frame-pointer mode, which only sends what the maps could not count.
+    public var ringBufferSize: Int?
     /// A process left out whatever the scope: system-wide, ember itself (it is the profiler,
     /// not the system it profiles).
     public var ignoredProcess: pid_t?
@@ -78,7 +79,8 @@ public struct SamplerConfiguration: Sendable {
 /// too if ember dies: nothing stays attached after ember exits.
 public final class Sampler {
     public let configuration: SamplerConfiguration
-    private var object: OpaquePointer?
+    /// The loaded object (an ``OffCPUSampler`` shares its maps).
+    private(set) var object: BPFObject?
     private var links: [OpaquePointer] = []
     private var forkLink: OpaquePointer?
     private var execLink: OpaquePointer?
@@ -118,23 +120,15 @@ public final class Sampler {
     deinit { close() }
 
     private func load() throws {
-        let bytes = EmbeddedProgram.profile
-        let opened: OpaquePointer? = bytes.withUnsafeBytes { buffer in
-            bpf_object__open_mem(buffer.baseAddress, buffer.count, nil)
-        }
-        guard let object = opened else {
-            throw SamplingError.from(errno: errno, doing: "open the BPF program", detail: libbpfMessage())
-        }
+        let object = try BPFObject(bytes: EmbeddedProgram.profile, description: "the BPF program")
         self.object = object
         try setMaxEntries("stacks", configuration.stackMapSize)
         try setMaxEntries("counts", configuration.countsMapSize)
         try setMaxEntries("scratch", max(Int(libbpf_num_possible_cpus()), 1))
-        guard configuration.ringBufferSize >= 4096,
-              configuration.ringBufferSize & (configuration.ringBufferSize - 1) == 0
+        let ringBufferSize = configuration.ringBufferSize ?? (configuration.unwinding != .framePointers ? 16 << 20 : 1 << 20)
+        guard ringBufferSize >= 4096, ringBufferSize & (ringBufferSize - 1) == 0
         else { throw SamplingError.system("the ring buffer size must be a power of two of at least 4096") }
-        // Frame-pointer mode only sends the samples the maps could not count.
-        let copiesStacks = configuration.unwinding != .framePointers
-        try setMaxEntries("stack_samples", copiesStacks ? configuration.ringBufferSize : 1 << 20)
+        try setMaxEntries("stack_samples", ringBufferSize)
         let walksStacks = configuration.unwinding == .perProcess
         try setMaxEntries("unwind_rows", walksStacks ? configuration.unwindTableRows : 1)
         try setMaxEntries("cfi_stacks", walksStacks ? configuration.walkedStacksMapSize : 1)
@@ -143,7 +137,7 @@ public final class Sampler {
             throw SamplingError.system("the stack copy size must be at most \(EMBER_MAX_STACK_COPY) bytes")
         }
 
-        let loaded = bytes.withUnsafeBytes { _ in bpf_object__load(object) }
+        let loaded = object.load()
         if loaded != 0 {
             throw SamplingError.from(errno: -loaded, doing: "load BPF programs", detail: libbpfMessage())
         }
@@ -199,10 +193,8 @@ public final class Sampler {
     }
 
     private func attach(_ name: String, to tracepoint: String) throws -> OpaquePointer {
-        guard let object, let program = bpf_object__find_program_by_name(object, name) else {
-            throw SamplingError.system("the embedded BPF object lacks \(name)")
-        }
-        guard let link = bpf_program__attach(program) else {
+        guard let object else { throw SamplingError.system("the BPF program is closed") }
+        guard let link = bpf_program__attach(try object.program(name)) else {
             throw SamplingError.from(errno: errno, doing: "attach to the \(tracepoint) tracepoint",
                                      detail: libbpfMessage())
         }
@@ -210,9 +202,7 @@ public final class Sampler {
     }
 
     private func openEvents() throws {
-        guard let object, let program = bpf_object__find_program_by_name(object, "sample") else {
-            throw SamplingError.system("the embedded BPF object lacks its sample program")
-        }
+        guard let program = try object?.program("sample") else { throw SamplingError.system("the BPF program is closed") }
         for cpu in try onlineCPUs() {
             let fd = ember_open_sampling_event(
                 Int32(cpu), UInt(configuration.frequency), configuration.unwinding == .branchRecords ? 1 : 0)
@@ -537,39 +527,26 @@ public final class Sampler {
         eventDescriptors.removeAll()
         if let unwindRows { munmap(unwindRows.baseAddress, unwindRows.count) }
         unwindRows = nil
-        if let object { bpf_object__close(object) }
+        object?.close()
         object = nil
     }
 
     private func setMaxEntries(_ name: String, _ entries: Int) throws {
-        guard entries > 0, entries <= 1 << 24 else {
-            throw SamplingError.system("the \(name) map size must be between 1 and \(1 << 24)")
-        }
-        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
-            throw SamplingError.system("the embedded BPF object lacks the \(name) map")
-        }
-        let result = bpf_map__set_max_entries(map, UInt32(entries))
-        if result != 0 { throw SamplingError.from(errno: -result, doing: "size the \(name) map") }
+        guard let object else { throw SamplingError.system("the BPF program is closed") }
+        try object.setMaxEntries(name, entries)
     }
 
-    /// One of the program's maps, for an ``OffCPUSampler`` to share.
+    /// One of the program's maps.
     func map(named name: String) throws -> OpaquePointer {
-        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
-            throw SamplingError.system("the embedded BPF object lacks the \(name) map")
-        }
-        return map
+        guard let object else { throw SamplingError.system("the BPF program is closed") }
+        return try object.map(name)
     }
 
     private func mapDescriptor(_ name: String) throws -> Int32 {
-        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
-            throw SamplingError.system("the embedded BPF object lacks the \(name) map")
-        }
-        return bpf_map__fd(map)
+        bpf_map__fd(try map(named: name))
     }
 
-    func libbpfMessage() -> String {
-        String(cString: ember_last_libbpf_message())
-    }
+    private func libbpfMessage() -> String { BPFObject.libbpfMessage() }
 }
 
 /// Carries the Swift handler into the C ring-buffer callback, which cannot capture.

@@ -95,6 +95,11 @@ struct Record: ParsableCommand {
         visibility: .hidden))
     var noLeafFix = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Bytes of the BPF ring buffer (a power of two from 4096 to 1 GiB; default 16 MiB, 1 MiB with --unwind fp): "
+            + "tests make it tiny to see losses reported.", valueName: "bytes", visibility: .hidden))
+    var ringBufferSize: Int?
+
     @Flag(name: .long, help: "Leave Python frames out: the interpreter's own frames only.")
     var noInterpreter = false
 
@@ -145,6 +150,9 @@ struct Record: ParsableCommand {
             throw ValidationError("--pid must be a positive process id")
         }
         if includeEmber && !all { throw ValidationError("--include-ember goes with --all") }
+        if let ringBufferSize, !(4096...(1 << 30)).contains(ringBufferSize) || ringBufferSize & (ringBufferSize - 1) != 0 {
+            throw ValidationError("--ring-buffer-size must be a power of two from 4096 to \(1 << 30) bytes")
+        }
         if offCPU.mode != .cpu && unwind == UnwindMode.dwarf.rawValue {
             // A blocked thread's stack exists only at its switch-out: a copy of it per context
             // switch through the ring buffer would cost far more than the CFI walk in the kernel.
@@ -176,6 +184,7 @@ struct Record: ParsableCommand {
         settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix
+        settings.ringBufferSize = ringBufferSize
         settings.interpreterFrames = !noInterpreter
         settings.symbolization = SymbolizerOptions(lines: lines, debugDirectories: names.debugDir, demangle: !names.noDemangle)
         settings.keepSampleTimes = timestamps || outputs.targets.contains { $0.format == .speedscope || $0.format == .html }

@@ -17,7 +17,8 @@ final class HelpTextTests: XCTestCase {
         let result = try ember([command, "--help"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let text = result.stdout
-        let section = try XCTUnwrap(text.range(of: "\nOPTIONS:\n"), text)
+        // Titled option groups (`OFF-CPU AND WALL-CLOCK TIME:`) come before OPTIONS: all of them.
+        let section = try XCTUnwrap(text.range(of: "\nUSAGE:"), text)
         var options: [HelpOption] = []
         let entry = try NSRegularExpression(pattern: #"^  (?:-(\w), )?--([a-z][a-z0-9-]*)"#)
         for line in text[section.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {

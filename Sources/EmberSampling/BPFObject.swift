@@ -1,0 +1,98 @@
+import CEmberShim
+import CLibBPF
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libbpf object, from its embedded ELF bytes to its close: opened, its maps sized or
+/// shared, loaded, its maps and programs found by name. The single owner of the
+/// `bpf_object` (and of its maps' descriptors, which the kernel also closes if ember dies);
+/// ``Sampler`` and ``OffCPUSampler`` each hold one.
+final class BPFObject {
+    /// How errors name it: "the BPF program", "the off-CPU BPF program".
+    let description: String
+    private var object: OpaquePointer?
+    /// A copy of the ELF bytes, which libbpf reads until the object is loaded.
+    private var elf: UnsafeMutableRawBufferPointer?
+
+    /// Opens (does not load) the object in `bytes`.
+    init(bytes: [UInt8], description: String) throws {
+        self.description = description
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
+        copy.copyBytes(from: bytes)
+        elf = copy
+        guard let opened = bpf_object__open_mem(copy.baseAddress, copy.count, nil) else {
+            let error = errno
+            releaseBytes()
+            throw SamplingError.from(errno: error, doing: "open \(description)", detail: Self.libbpfMessage())
+        }
+        object = opened
+    }
+
+    deinit { close() }
+
+    /// The last message libbpf printed (captured by the C shim), for error details.
+    static func libbpfMessage() -> String {
+        String(cString: ember_last_libbpf_message())
+    }
+
+    /// Sets a map's entries before loading.
+    func setMaxEntries(_ name: String, _ entries: Int) throws {
+        guard entries > 0, entries <= 1 << 24 else {
+            throw SamplingError.system("the \(name) map size must be between 1 and \(1 << 24)")
+        }
+        let result = bpf_map__set_max_entries(try map(name), UInt32(entries))
+        if result != 0 { throw SamplingError.from(errno: -result, doing: "size the \(name) map") }
+    }
+
+    /// Makes these maps the same kernel maps as `other`'s (already loaded), before loading:
+    /// their definitions must match (ember_maps.bpf.h).
+    func share(_ names: [String], with other: BPFObject) throws {
+        for name in names {
+            let result = bpf_map__reuse_fd(try map(name), bpf_map__fd(try other.map(name)))
+            if result != 0 { throw SamplingError.from(errno: -result, doing: "share the \(name) map") }
+        }
+    }
+
+    /// Loads the programs and creates the maps; 0, or a negative errno (the caller words the
+    /// error: a missing tracepoint is not a permission problem).
+    func load() -> Int32 {
+        guard let object else { return -EINVAL }
+        let result = bpf_object__load(object)
+        if result == 0 { releaseBytes() }  // libbpf is done with the ELF; after a failure, at close
+        return result
+    }
+
+    /// A map of the object, by its name in the program.
+    func map(_ name: String) throws -> OpaquePointer {
+        guard let object, let map = bpf_object__find_map_by_name(object, name) else {
+            throw SamplingError.system("the embedded BPF object of \(description) lacks the \(name) map")
+        }
+        return map
+    }
+
+    /// A loaded map's descriptor.
+    func mapDescriptor(_ name: String) throws -> Int32 {
+        bpf_map__fd(try map(name))
+    }
+
+    /// A program of the object, by its function's name.
+    func program(_ name: String) throws -> OpaquePointer {
+        guard let object, let program = bpf_object__find_program_by_name(object, name) else {
+            throw SamplingError.system("the embedded BPF object of \(description) lacks its \(name) program")
+        }
+        return program
+    }
+
+    /// Closes the object: its programs and maps go (links must be destroyed first). Idempotent.
+    func close() {
+        if let object { bpf_object__close(object) }
+        object = nil
+        releaseBytes()
+    }
+
+    private func releaseBytes() {
+        elf?.deallocate()
+        elf = nil
+    }
+}
