@@ -566,8 +566,10 @@ final class Session {
                 }
             }
             let wakerStack = waker.map {
-                WakerStack(pid: $0.pid, threadName: $0.comm, tid: $0.tid, user: FramePointerStacks.half($0.userStackID, samples.stacks),
-                           kernel: FramePointerStacks.half($0.kernelStackID, samples.stacks))
+                let user: StackHalf = $0.userStackHash == 0 ? FramePointerStacks.half($0.userStackID, samples.stacks)
+                    : samples.walkedStacks[$0.userStackHash].map { .frames($0.frames) } ?? .lost(.missing)
+                return WakerStack(pid: $0.pid, threadName: $0.comm, tid: $0.tid, user: user,
+                                  kernel: FramePointerStacks.half($0.kernelStackID, samples.stacks))
             }
             for var stack in FramePointerStacks.callStacks(from: raw, leafFix: leafFix, times: ends, durations: lengths,
                                                            statistics: &offCPULeafFixStatistics) {

@@ -88,6 +88,8 @@ public struct OffCPUWaker: Hashable, Sendable {
     public var comm: String
     public var userStackID: Int32
     public var kernelStackID: Int32
+    /// Nonzero: its user stack was walked by CFI (see ``OffCPUSamples/walkedStacks``).
+    public var userStackHash: UInt64 = 0
 }
 
 /// Where a thread blocked (as a CPU sample's key), and with wakeups who woke it.
@@ -369,7 +371,7 @@ public final class OffCPUSampler {
     private func samples(times: [OffCPUKey: UInt64], blocks: [OffCPUKey: UInt64],
                          counters: OffCPUCounters) -> OffCPUSamples {
         var ids = Set<Int32>()
-        let hashes = Set(times.keys.map(\.blocked.userStackHash).filter { $0 != 0 })
+        let hashes = Set(times.keys.flatMap { [$0.blocked.userStackHash, $0.waker?.userStackHash ?? 0] }.filter { $0 != 0 })
         for key in times.keys {
             for id in [key.blocked.userStackID, key.blocked.kernelStackID, key.waker?.userStackID ?? -1,
                        key.waker?.kernelStackID ?? -1] where id >= 0 {
@@ -472,5 +474,6 @@ extension StackSample {
 private func offCPUWaker(_ raw: ember_offcpu_waker) -> OffCPUWaker? {
     guard raw.tid != 0 else { return nil }
     return OffCPUWaker(pid: Int32(bitPattern: raw.pid), tid: Int32(bitPattern: raw.tid), comm: commString(raw.comm),
-                       userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id)
+                       userStackID: raw.user_stack_id, kernelStackID: raw.kernel_stack_id,
+                       userStackHash: raw.user_stack_hash)
 }

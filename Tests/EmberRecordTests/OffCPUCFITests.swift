@@ -6,6 +6,7 @@ import XCTest
 /// frame-pointer program whose comparator, called back by libc's qsort (no frame pointers),
 /// sleeps in nanosleep at each comparison. With `--unwind auto` the blocked thread's stack is
 /// walked by CFI in the kernel at switch-out and keeps main; a frame-pointer walk loses it.
+/// The same for a waker's stack (`--wakeups`), taken at sched_waking.
 final class OffCPUCFITests: RecordingTestCase {
     /// The user frames of a stack, root first (process, kernel and marker frames dropped).
     private func userFrames(_ stack: [String]) -> [String] {
@@ -66,6 +67,35 @@ final class OffCPUCFITests: RecordingTestCase {
         XCTAssertTrue(onCPU.stacks.keys.contains { userFrames($0).starts(with: ["_start", "__libc_start_main",
                                                                                 "__libc_start_call_main", "main"]) },
                       "\(onCPU.stacks.keys)")
+    }
+
+    func testTheWakersStackIsWalkedByCFIToo() throws {
+        // samples/blocking mutex: the holder releases the lock in hold_and_release, through
+        // libc's pthread_mutex_unlock (no frame pointers): the waker's stack, taken at
+        // sched_waking in the holder's context, keeps hold_and_release only if walked by CFI.
+        func releasedInHoldAndRelease(_ options: [String]) throws -> Double {
+            let output = path("wakeups\(options.joined()).folded")
+            let result = try ember(["record", "--off-cpu", "--wakeups"] + options + ["-o", output, "--",
+                                    try sampleBinary("blocking"), "mutex", "2"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let woken = try Folded(path: output).filtered { stack in
+                stack.contains { $0.contains("lll_lock_wait") } && stack.contains("--_[w]") && stack.last == "holder_[w]"
+            }
+            XCTAssertGreaterThan(woken.total, 500_000, "the lock's waits, woken by the holder: \(woken.stacks.keys)")
+            return woken.share { stack in
+                guard let separator = stack.firstIndex(of: "--_[w]") else { return false }
+                let waker = Array(stack[(separator + 1)...])
+                // Innermost first: the wake, the unlock, hold_and_release, the thread's entry.
+                guard let wake = waker.firstIndex(where: { $0.contains("lll_lock_wake") }),
+                      let caller = waker.firstIndex(of: "hold_and_release_[w]"),
+                      let entry = waker.firstIndex(of: "start_thread_[w]")
+                else { return false }
+                return wake < caller && caller < entry && waker.allSatisfy { $0.hasSuffix("_[w]") }
+            }
+        }
+        XCTAssertGreaterThan(try releasedInHoldAndRelease([]), 90, "auto: the waker's whole stack")
+        XCTAssertLessThan(try releasedInHoldAndRelease(["--unwind", "fp"]), 10,
+                          "frame pointers lose hold_and_release under libc's unlock")
     }
 }
 

@@ -231,6 +231,7 @@ struct ember_offcpu_waker {
 	__s32 user_stack_id;
 	__s32 kernel_stack_id;
 	char comm[EMBER_TASK_COMM_LEN];
+	__u64 user_stack_hash;  /* as in struct ember_sample_key: a stack walked by CFI */
 };
 
 /* A key of the offcpu_counts map: the blocked thread's key, and (with wakeups) its waker. */
@@ -311,7 +312,7 @@ enum ember_offcpu_counter {
 	EMBER_OFFCPU_STATE_NS,            /* ...and their time */
 	EMBER_OFFCPU_TIMES_LOST,          /* counted blocks whose interval the full ring buffer
 	                                   * refused (counted still, in no range of the time view) */
-	EMBER_OFFCPU_CFI_STACKS,          /* switch-outs whose user stack was walked by CFI */
+	EMBER_OFFCPU_CFI_STACKS,          /* switch-outs (and wakers) whose user stack was walked by CFI */
 	EMBER_OFFCPU_CFI_PENDING,         /* ... taken by frame pointers instead: a table not loaded
 	                                   * yet, or a pc in no known mapping */
 	EMBER_OFFCPU_CFI_NEEDS_COPY,      /* ... instead: a rule the walk lacks */

@@ -369,9 +369,11 @@ struct ProfileLabels {
         let location = profile.locations[Int(id)]
         first[Int(id)] = Int32(ends.count)
         count[Int(id)] = Int32(location.lines.count)
-        // Outermost first: the physical frame (the last line), then what was inlined into it.
+        // Outermost first: the physical frame (the last line), then what was inlined into it
+        // (a waker's inlined frames are the waker's, as every frame above `--` is).
         for (index, line) in location.lines.enumerated().reversed() {
-            let kind: FrameKind = index == location.lines.count - 1 && location.kind != .inlined ? location.kind : .inlined
+            let kind: FrameKind = location.kind == .waker ? .waker
+                : index == location.lines.count - 1 && location.kind != .inlined ? location.kind : .inlined
             let function = profile.functions[Int(line.function)]
             profile.strings.withBytes(of: function.name) { name in
                 // A Python function's name alone says little (`run`, `<module>`): its

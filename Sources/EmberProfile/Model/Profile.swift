@@ -340,7 +340,9 @@ public struct Profile: Sendable {
         let location = locations[Int(id)]
         let lines = location.lines
         for (index, line) in lines.enumerated().reversed() {
-            let kind: FrameKind = index == lines.count - 1 && location.kind != .inlined ? location.kind : .inlined
+            // A waker's inlined frames are the waker's, as every frame above `--` is.
+            let kind: FrameKind = location.kind == .waker ? .waker
+                : index == lines.count - 1 && location.kind != .inlined ? location.kind : .inlined
             frames.append(StackFrame(function: line.function, line: line.line, kind: kind, location: id))
         }
     }

@@ -164,13 +164,12 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
 	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
 }
 
-/* With --unwind auto, for a process whose mappings user space has given: the blocked thread's
- * user stack walked by CFI from its saved user registers (the thread is still current, so its
- * user memory is readable), kept in cfi_stacks and named in the key by its hash, as the CPU
- * program does. 0 when it could not be walked or kept (counted): the frame-pointer walk then
- * takes the stack, as it does for every process without mappings. */
-static __always_inline int walk_blocked_stack(struct ember_config *cfg, struct task_struct *task, __u32 tgid,
-					      struct ember_sample_key *key)
+/* With --unwind auto, for a process whose mappings user space has given: the current task's
+ * user stack (a blocking thread at switch-out, a waker at sched_waking) walked by CFI from its
+ * saved user registers, kept in cfi_stacks; its hash, which names it in a key as the CPU
+ * program's keys do. 0 when it could not be walked or kept (counted): the frame-pointer walk
+ * then takes the stack, as it does for every process without mappings. */
+static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_struct *task, __u32 tgid)
 {
 	if (cfg->unwind != EMBER_UNWIND_AUTO)
 		return 0;
@@ -189,9 +188,7 @@ static __always_inline int walk_blocked_stack(struct ember_config *cfg, struct t
 		return 0;
 	}
 	add(EMBER_OFFCPU_CFI_STACKS, 1);
-	key->user_stack_id = -ENOENT;
-	key->user_stack_hash = hash;
-	return 1;
+	return hash;
 }
 
 /* The thread leaving the CPU: when, in which state, and its stacks. */
@@ -227,7 +224,12 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 			count_stack_error(start.key.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
 					  EMBER_OFFCPU_KERNEL_STACK_ERROR);
 		}
-		if (!(prev->flags & (PF_KTHREAD | PF_EXITING)) && !walk_blocked_stack(cfg, prev, tgid, &start.key)) {
+		int user_code = !(prev->flags & (PF_KTHREAD | PF_EXITING));
+		if (user_code)
+			start.key.user_stack_hash = walked_stack(cfg, prev, tgid);
+		if (start.key.user_stack_hash) {
+			start.key.user_stack_id = -ENOENT;
+		} else if (user_code) {
 			start.key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 			count_stack_error(start.key.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
 					  EMBER_OFFCPU_USER_STACK_ERROR);
@@ -308,7 +310,12 @@ int on_waking(__u64 *ctx)
 				  EMBER_OFFCPU_KERNEL_STACK_ERROR);
 	}
 	struct task_struct *current = bpf_get_current_task_btf();
-	if (waker.tid != 0 && !(current->flags & (PF_KTHREAD | PF_EXITING))) {
+	int user_code = waker.tid != 0 && !(current->flags & (PF_KTHREAD | PF_EXITING));
+	if (user_code)
+		waker.user_stack_hash = walked_stack(cfg, current, waker.pid);
+	if (waker.user_stack_hash) {
+		waker.user_stack_id = -ENOENT;
+	} else if (user_code) {
 		waker.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 		count_stack_error(waker.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
 				  EMBER_OFFCPU_USER_STACK_ERROR);
