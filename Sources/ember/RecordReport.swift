@@ -124,17 +124,12 @@ struct RecordReportText {
         }
         lines.append("off-CPU: \(formatCount(counters.blocks)) blocks kept of "
             + "\(formatCount(counters.switches + counters.blockedAtStart)) switch-outs, " + method)
-        if counters.cfiPending > 0 {
-            lines.append("\(formatCount(counters.cfiPending)) off-CPU stacks by frame pointers instead of CFI: a pc in a file "
-                + "whose unwind table was not loaded yet, or in no known mapping")
-        }
-        if counters.cfiNeedsCopy > 0 {
-            lines.append("\(formatCount(counters.cfiNeedsCopy)) off-CPU stacks by frame pointers instead of CFI: CFI the "
-                + "kernel's walk does not follow (a DWARF expression)")
-        }
-        if counters.cfiStacksFull > 0 {
-            lines.append("\(formatCount(counters.cfiStacksFull)) off-CPU stacks by frame pointers instead of CFI: the map of "
-                + "walked stacks was full or their hash taken (raise --stack-map-size)")
+        for (count, reason) in [
+            (counters.cfiPending, "a pc in a file whose unwind table was not loaded yet, or in no known mapping"),
+            (counters.cfiNeedsCopy, "CFI the kernel's walk does not follow (a DWARF expression)"),
+            (counters.cfiStacksFull, "the map of walked stacks was full or their hash taken (raise --stack-map-size)"),
+        ] where count > 0 {
+            lines.append("\(formatCount(count)) off-CPU stacks by frame pointers instead of CFI: \(reason)")
         }
         if offCPU.leafFix.unrecoverable > 0 {
             lines.append("\(formatMilliseconds(offCPU.leafFix.unrecoverable)) off-CPU may miss the caller of a frameless "
