@@ -116,7 +116,8 @@ struct RecordReportText {
         var method = "stacks by frame pointers"
         let fallbacks = counters.cfiPending + counters.cfiNeedsCopy + counters.cfiStacksFull
         if counters.cfiStacks > 0 || fallbacks > 0 {
-            method = "\(formatCount(counters.cfiStacks)) stacks walked in the kernel by CFI, the others by frame pointers"
+            let whose = offCPU.configuration.wakeups ? " (blocked threads' and their wakers')" : ""
+            method = "\(formatCount(counters.cfiStacks)) stacks\(whose) walked in the kernel by CFI, the others by frame pointers"
         }
         if !report.unwinding.dwarfProcesses.isEmpty {
             method += " (DWARF unwinding does not apply to off-CPU stacks: without frame pointers or unwind tables "
