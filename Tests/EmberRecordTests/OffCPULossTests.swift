@@ -5,7 +5,8 @@ import XCTest
 /// Off-CPU blocks that find no room anywhere are counted and reported, never dropped
 /// silently: a counts map of 2 entries sends nearly every block of a ping-pong (two blocks
 /// per round trip, each with its waker) through a ring buffer of one page, which cannot
-/// take them between two polls.
+/// take them between two polls. And nothing of an off-CPU recording stays in the kernel
+/// after it, however it ends.
 final class OffCPULossTests: RecordingTestCase {
     /// A number as the report prints it ("1,234.567").
     private func number(_ text: Substring) -> Double? { Double(text.replacingOccurrences(of: ",", with: "")) }
@@ -34,5 +35,61 @@ final class OffCPULossTests: RecordingTestCase {
         XCTAssertGreaterThan(kept, 0, "some blocks were kept")
         XCTAssertEqual(kept + lostSeconds, offCPU, accuracy: offCPU * 0.15,
                        "kept \(kept) s + lost \(lostSeconds) s against \(offCPU) s off the CPU\n\(result.stderr)")
+    }
+
+    /// The ids of the BPF maps and programs a process holds (its descriptors' fdinfo: a map's
+    /// `map_id`, a program's or a link's `prog_id`), read while it runs: other sessions'
+    /// profilers on a shared machine have maps and programs of the same names.
+    private func bpfObjects(of pid: Int32) -> (maps: Set<Int>, programs: Set<Int>) {
+        var maps = Set<Int>(), programs = Set<Int>()
+        let directory = "/proc/\(pid)/fdinfo"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let text = try? String(contentsOfFile: "\(directory)/\(entry)", encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, let id = Int(parts[1]) else { continue }
+                if parts[0] == "map_id" { maps.insert(id) }
+                if parts[0] == "prog_id" { programs.insert(id) }
+            }
+        }
+        return (maps, programs)
+    }
+
+    /// Whether the kernel still has a BPF map or program of this id.
+    private func bpfObjectExists(_ kind: String, _ id: Int) throws -> Bool {
+        guard let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }) else { throw XCTSkip("bpftool is not installed (scripts/bootstrap installs it)") }
+        return try runProgram(bpftool, [kind, "show", "id", "\(id)"]).status == 0
+    }
+
+    func testNoBPFMapOrProgramOfAnOffCPURecordingOutlivesIt() throws {
+        let workload = try Workload(sample: "blocking", arguments: ["30"])
+        defer { workload.stop() }
+        for signal in [SIGINT, SIGKILL] {
+            let recorder = Process()
+            recorder.executableURL = URL(fileURLWithPath: emberBinary)
+            recorder.arguments = ["record", "--wall", "--wakeups", "--pid", "\(workload.pid)", "-o", path("r\(signal).folded")]
+            recorder.standardError = FileHandle.nullDevice
+            try recorder.run()
+            // Until the off-CPU program is attached: its object's maps (blocked, offcpu_counts)
+            // are among the maps it holds, beside the CPU program's it shares.
+            var held = (maps: Set<Int>(), programs: Set<Int>())
+            let deadline = Date().addingTimeInterval(15)
+            while held.programs.count < 5 && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.2)
+                held = bpfObjects(of: recorder.processIdentifier)
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+            held = bpfObjects(of: recorder.processIdentifier)
+            XCTAssertGreaterThanOrEqual(held.programs.count, 5, "sample, the process tracepoints, on_switch, on_exit, on_waking")
+            XCTAssertGreaterThan(held.maps.count, 10, "the CPU program's maps and the off-CPU program's")
+            for id in held.maps { XCTAssertTrue(try bpfObjectExists("map", id), "map \(id) while recording") }
+            kill(recorder.processIdentifier, signal)
+            recorder.waitUntilExit()
+            Thread.sleep(forTimeInterval: 0.5)  // the kernel frees them after the last reference (RCU)
+            for id in held.maps { XCTAssertFalse(try bpfObjectExists("map", id), "map \(id) after signal \(signal)") }
+            for id in held.programs { XCTAssertFalse(try bpfObjectExists("prog", id), "program \(id) after signal \(signal)") }
+        }
     }
 }
