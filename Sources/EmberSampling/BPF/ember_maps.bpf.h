@@ -1,8 +1,9 @@
 /*
- * The maps both of ember's BPF programs declare (as libbpf-tools' maps.bpf.h): profile.bpf.c
- * creates them, offcpu.bpf.c reuses its descriptors (bpf_map__reuse_fd), so the definitions
- * must match. Sizes are placeholders: user space sets them from its options before loading.
- * cfi_scratch is never shared: each program walks into its own per-CPU stack.
+ * The maps both of ember's BPF programs declare, in one .bpf.h header both include (as
+ * libbpf-tools share code between their programs): profile.bpf.c creates them, offcpu.bpf.c
+ * reuses its descriptors (bpf_map__reuse_fd), so the definitions cannot drift apart. Sizes are
+ * placeholders: user space sets them from its options before loading. cfi_scratch is never
+ * shared: each program walks into its own per-CPU stack.
  */
 #ifndef EMBER_MAPS_BPF_H
 #define EMBER_MAPS_BPF_H
