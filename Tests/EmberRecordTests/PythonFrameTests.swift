@@ -8,9 +8,11 @@ import XCTest
 /// frames and say so.
 /// The rate the sample is recorded at. split.py's round is 10 ms of CPU, and a precise timer
 /// at a rate whose period divides it (499 Hz: 5 periods in 10.02 ms) locks onto the round's
-/// phase for seconds: cool's 1 ms then gets every round's sample or none. A period that
-/// does not divide the round slides across it.
-private let samplingRate = "397"
+/// phase for seconds: cool's 1 ms then gets every round's sample or none. So can the other
+/// periods a busy interpreter runs to: threads hand the GIL over every 5 ms (397 Hz: 2
+/// periods in 5.04 ms), the scheduler's tick is 4 ms. 439 Hz (2.278 ms: 4.39 to a round,
+/// 2.19 to the GIL's interval, 1.76 to a tick) slides across all of them within a second.
+private let samplingRate = "439"
 
 final class PythonFrameTests: RecordingTestCase {
     /// The interpreters with Python frames: Debian's (static, stripped) and pyenv's
