@@ -181,12 +181,15 @@ public final class ProcessUnwinder {
     private static let signalReturn: [UInt8] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
     private var signalReturns: [UInt64: Bool] = [:]
 
-    /// Whether `pc` is a signal frame's trampoline. The frame it returns to was interrupted,
-    /// and its stack may lie anywhere: a handler on an alternate signal stack (sigaltstack)
-    /// runs below or above the stack it interrupted.
+    /// Whether `pc` is in a signal frame's trampoline: at its start (a handler's return
+    /// address), at its `syscall` or just past it (a sample during `rt_sigreturn`). The frame
+    /// it returns to was interrupted, and its stack may lie anywhere: a handler on an
+    /// alternate signal stack (sigaltstack) runs below or above the stack it interrupted.
     func isSignalReturn(_ pc: UInt64) -> Bool {
         if let known = signalReturns[pc] { return known }
-        let found = memory?.read(pc, count: Self.signalReturn.count) == Self.signalReturn
+        let found = [0, 7, 9].contains { offset in
+            pc >= UInt64(offset) && memory?.read(pc - UInt64(offset), count: Self.signalReturn.count) == Self.signalReturn
+        }
         if signalReturns.count < 65536 { signalReturns[pc] = found }
         return found
     }
@@ -319,17 +322,20 @@ final class UnwindContext {
     var lastFramePointer: UInt64?
     var lastFrameStackPointer: UInt64?
     var wentRound = false
-    var crossedSignalStacks = false
+    /// Signal frames crossed to another stack: a few nest (a handler interrupted by a
+    /// signal); more is a corrupt stack going round through a trampoline's address.
+    var signalStackCrossings = 0
+    static let maximumSignalStackCrossings = 4
     /// The unwinder this context belongs to (it owns the context).
     unowned(unsafe) var unwinder: ProcessUnwinder?
 
     /// Whether a caller at `stackPointer`, not above the last frame, is the code a signal
     /// interrupted: the last frame is a signal return, and the stack is another one.
     func isPastSignalFrame(_ stackPointer: UInt64) -> Bool {
-        guard stackPointer != lastStackPointer, let pc = frames.last, unwinder?.isSignalReturn(pc) == true else {
-            return false
-        }
-        crossedSignalStacks = true
+        guard stackPointer != lastStackPointer, signalStackCrossings < Self.maximumSignalStackCrossings,
+              let pc = frames.last, unwinder?.isSignalReturn(pc) == true
+        else { return false }
+        signalStackCrossings += 1
         return true
     }
 
@@ -347,7 +353,7 @@ final class UnwindContext {
         lastFramePointer = nil
         lastFrameStackPointer = nil
         wentRound = false
-        crossedSignalStacks = false
+        signalStackCrossings = 0
         frames.removeAll(keepingCapacity: true)
         self.maxFrames = maxFrames
     }
@@ -369,7 +375,7 @@ final class UnwindContext {
             end = .unknown
         }
         return UnwoundStack(frames: frames, end: end, wentRound: wentRound,
-                            endedPastSignalStack: crossedSignalStacks && end == .unknown)
+                            endedPastSignalStack: signalStackCrossings > 0 && end == .unknown)
     }
 
     func read(_ address: UInt64) -> UInt64? {
