@@ -100,30 +100,21 @@ public final class ELFSymbolTable: @unchecked Sendable {
 
     private static func readFunctionSymbols(_ elf: OpaquePointer, file: UInt16) -> [Symbol] {
         var symbols: [Symbol] = []
-        var section: OpaquePointer? = nil
-        while let current = elf_nextscn(elf, section) {
-            section = current
-            var header = GElf_Shdr()
-            guard gelf_getshdr(current, &header) != nil,
-                  header.sh_type == SHT_SYMTAB || header.sh_type == SHT_DYNSYM,
-                  header.sh_entsize > 0,
-                  let data = elf_getdata(current, nil)
-            else { continue }
-            let entries = Int(header.sh_size / header.sh_entsize)
-            symbols.reserveCapacity(symbols.count + entries)
+        for table in ELFSymbolSection.all(in: elf) {
+            symbols.reserveCapacity(symbols.count + table.count)
             var symbol = GElf_Sym()
-            for index in 0..<entries {
-                guard gelf_getsym(data, Int32(index), &symbol) != nil else { continue }
+            for index in 0..<table.count {
+                guard table.read(index, into: &symbol) else { continue }
                 let type = Int32(symbol.st_info & 0xf)
                 // elf_strptr checks that the name lies inside its section, ending there.
                 guard type == STT_FUNC || type == STT_GNU_IFUNC,
                       symbol.st_shndx != SHN_UNDEF, symbol.st_value != 0,
-                      let name = elf_strptr(elf, Int(header.sh_link), Int(symbol.st_name)),
+                      let name = table.name(of: symbol),
                       name.pointee != 0
                 else { continue }
                 let binding = Int32(symbol.st_info >> 4)
                 let rank: UInt8 = binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2
-                let reference = NameReference(file: file, section: header.sh_link, offset: symbol.st_name)
+                let reference = NameReference(file: file, section: UInt32(table.stringSection), offset: symbol.st_name)
                 symbols.append(Symbol(address: symbol.st_value, size: symbol.st_size, name: reference, rank: rank))
             }
         }

@@ -1,4 +1,5 @@
 import CLibElf
+import EmberELF
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,27 +21,20 @@ public enum FramePointerDetector {
 
         var functions = 0
         var framed = 0
-        var section: OpaquePointer? = nil
-        while let current = elf_nextscn(elf, section) {
-            section = current
-            var header = GElf_Shdr()
-            guard gelf_getshdr(current, &header) != nil,
-                  header.sh_type == SHT_SYMTAB || header.sh_type == SHT_DYNSYM, header.sh_entsize > 0,
-                  let data = elf_getdata(current, nil)
-            else { continue }
+        for table in ELFSymbolSection.all(in: elf) {
             var symbol = GElf_Sym()
-            for index in 0..<Int(header.sh_size / header.sh_entsize) {
-                guard gelf_getsym(data, Int32(index), &symbol) != nil,
+            for index in 0..<table.count {
+                guard table.read(index, into: &symbol),
                       Int32(symbol.st_info & 0xf) == STT_FUNC, symbol.st_size >= 16,
                       symbol.st_shndx != SHN_UNDEF, Int32(symbol.st_shndx) < Int32(SHN_LORESERVE),
-                      let name = elf_strptr(elf, Int(header.sh_link), Int(symbol.st_name)),
+                      let name = table.name(of: symbol),
                       !startupCode.contains(String(cString: name)),
                       let prologue = bytes(elf, section: Int(symbol.st_shndx), address: symbol.st_value)
                 else { continue }
                 functions += 1
                 if setsUpFramePointer(prologue) { framed += 1 }
             }
-            if header.sh_type == SHT_SYMTAB && functions > 0 { break }  // .dynsym repeats it
+            if table.type == SHT_SYMTAB && functions > 0 { break }  // .dynsym repeats it
         }
         return functions > 0 ? Double(framed) / Double(functions) : nil
     }

@@ -177,18 +177,11 @@ public enum PythonRuntimeDetector {
     /// The values of the named symbols (objects or functions) in .symtab or .dynsym.
     static func dataSymbols(_ elf: OpaquePointer, names: Set<String>) -> [String: UInt64] {
         var found: [String: UInt64] = [:]
-        var section: OpaquePointer? = nil
-        while let current = elf_nextscn(elf, section) {
-            section = current
-            var header = GElf_Shdr()
-            guard gelf_getshdr(current, &header) != nil,
-                  header.sh_type == SHT_SYMTAB || header.sh_type == SHT_DYNSYM, header.sh_entsize > 0,
-                  let data = elf_getdata(current, nil)
-            else { continue }
-            for index in 0..<Int(header.sh_size / header.sh_entsize) {
+        for table in ELFSymbolSection.all(in: elf) {
+            for index in 0..<table.count {
                 var symbol = GElf_Sym()
-                guard gelf_getsym(data, Int32(index), &symbol) != nil, symbol.st_value != 0, symbol.st_shndx != 0,
-                      let cName = elf_strptr(elf, Int(header.sh_link), Int(symbol.st_name)),
+                guard table.read(index, into: &symbol), symbol.st_value != 0, symbol.st_shndx != 0,
+                      let cName = table.name(of: symbol),
                       cName.pointee == CChar(UInt8(ascii: "_")) || cName.pointee == CChar(UInt8(ascii: "P"))
                 else { continue }
                 // Compared as C strings: a libpython's .symtab has tens of thousands of names.
