@@ -9,7 +9,12 @@
  * the address space, not up: start_thread → worker → work_loop → [signal frame] →
  * on_signal → handler_spin.
  *
- * usage: signals [SECONDS] [altstack]
+ * With `entry`, the work is a loop at a function's first instruction (spin_at_entry), so
+ * about half the signals interrupt it at that first byte, where the byte before belongs to
+ * another function (before_spin_at_entry): the interrupted frame's pc is exact, not a
+ * return address, and must be named by itself, not by the byte before it.
+ *
+ * usage: signals [SECONDS] [altstack|entry]
  */
 #include <pthread.h>
 #include <signal.h>
@@ -47,6 +52,35 @@ __attribute__((noinline)) void work_loop(double end, double seconds)
 			;
 }
 
+/* Two functions, back to back, with CFI: spin_at_entry's loop starts at its first byte. */
+void before_spin_at_entry(void);
+void spin_at_entry(long iterations);
+__asm__(".text\n"
+	".globl before_spin_at_entry\n"
+	".type before_spin_at_entry, @function\n"
+	"before_spin_at_entry:\n"
+	".cfi_startproc\n"
+	"ret\n"
+	".cfi_endproc\n"
+	".size before_spin_at_entry, .-before_spin_at_entry\n"
+	".globl spin_at_entry\n"
+	".type spin_at_entry, @function\n"
+	"spin_at_entry:\n"
+	".cfi_startproc\n"
+	"decq %rdi\n"
+	"jnz spin_at_entry\n"
+	"ret\n"
+	".cfi_endproc\n"
+	".size spin_at_entry, .-spin_at_entry\n");
+
+__attribute__((noinline)) void entry_loop(double end, double seconds)
+{
+	while (seconds <= 0 || now() < end) {
+		before_spin_at_entry();
+		spin_at_entry(100000);
+	}
+}
+
 enum { ALTERNATE_STACK_SIZE = 1 << 16 };
 
 struct work {
@@ -70,6 +104,7 @@ int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 0;
 	int alternate = argc > 2 && strcmp(argv[2], "altstack") == 0;
+	int entry = argc > 2 && strcmp(argv[2], "entry") == 0;
 	struct sigaction action = {.sa_handler = on_signal, .sa_flags = alternate ? SA_ONSTACK : 0};
 	sigemptyset(&action.sa_mask);
 	sigaction(SIGPROF, &action, NULL);
@@ -98,6 +133,9 @@ int main(int argc, char **argv)
 		pthread_join(thread, NULL);
 		return 0;
 	}
-	work_loop(now() + seconds, seconds);
+	if (entry)
+		entry_loop(now() + seconds, seconds);
+	else
+		work_loop(now() + seconds, seconds);
 	return 0;
 }

@@ -1,4 +1,5 @@
 import EmberProfile
+import EmberSampling
 import EmberSymbolization
 import EmberUnwinding
 #if canImport(Glibc)
@@ -141,8 +142,9 @@ final class ProfileBuilder {
             switch stack.user {
             case .frames(let addresses):
                 let start = path.count
-                for (index, address) in addresses.enumerated().reversed() {
-                    path.append(userLocation(of: address, pid: stack.pid, isReturnAddress: index > 0))
+                for (index, frame) in addresses.enumerated().reversed() {
+                    path.append(userLocation(of: UserFrameAddress.address(frame), pid: stack.pid,
+                                             isReturnAddress: !UserFrameAddress.isExact(frame, at: index)))
                 }
                 if stack.pythonStackHash != 0 {
                     mergePythonFrames(of: stack, into: &path, from: start)
@@ -304,8 +306,9 @@ final class ProfileBuilder {
             }
         }
         if case .frames(let addresses) = waker.user {
-            for (index, address) in addresses.enumerated() {
-                path.append(wakerLocation(of: address, pid: waker.pid, isReturnAddress: index > 0))
+            for (index, frame) in addresses.enumerated() {
+                path.append(wakerLocation(of: UserFrameAddress.address(frame), pid: waker.pid,
+                                          isReturnAddress: !UserFrameAddress.isExact(frame, at: index)))
             }
         }
         path.append(marker(waker.tid == -1 ? "[interrupt on an idle CPU]" : waker.threadName, kind: .waker))

@@ -479,13 +479,15 @@ final class Session {
             var addresses = ringBuffer.userAddresses(of: ready)
             for key in counted.counts.keys {
                 if let stack = counted.stacks[key.userStackID] { addresses[key.pid, default: []] += stack }
-                if let walked = counted.walkedStacks[key.userStackHash] { addresses[key.pid, default: []] += walked.frames }
+                if let walked = counted.walkedStacks[key.userStackHash] {
+                    addresses[key.pid, default: []] += walked.frames.map(UserFrameAddress.address)
+                }
             }
             let blocked = offCPU?.takeTimes(of: ready)
             for key in blocked?.times.keys ?? [:].keys {
                 if let stack = blocked?.stacks[key.blocked.userStackID] { addresses[key.blocked.pid, default: []] += stack }
                 if let walked = blocked?.walkedStacks[key.blocked.userStackHash] {
-                    addresses[key.blocked.pid, default: []] += walked.frames
+                    addresses[key.blocked.pid, default: []] += walked.frames.map(UserFrameAddress.address)
                 }
             }
             draining = EndedProcesses(processes: ready, counted: counted, blocked: blocked, addresses: addresses)

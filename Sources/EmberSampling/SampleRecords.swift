@@ -53,9 +53,27 @@ public enum WalkEnd: Sendable, Hashable {
     }
 }
 
+/// A user stack's frame addresses, innermost first, are the sampled pc and then return
+/// addresses (their call is at the address minus one), except where a signal came: the
+/// signal's trampoline, which a handler "returns" to at its first byte, and the frame the
+/// signal interrupted, at the exact pc it was interrupted. Both walks (the kernel's and the
+/// DWARF unwinder's) mark those in the address's top bit, which no x86-64 user address has.
+public enum UserFrameAddress {
+    public static let exactMark = UInt64(EMBER_EXACT_PC)
+
+    /// The frame's address, without its mark.
+    @inlinable public static func address(_ frame: UInt64) -> UInt64 { frame & ~exactMark }
+
+    /// Whether the frame's address is where its code was (the first frame, or a marked one),
+    /// rather than a return address.
+    @inlinable public static func isExact(_ frame: UInt64, at index: Int) -> Bool {
+        index == 0 || frame & exactMark != 0
+    }
+}
+
 /// A user stack walked in the kernel by CFI.
 public struct WalkedStack: Sendable, Hashable {
-    /// Innermost first: the sampled pc, then return addresses.
+    /// Innermost first: the sampled pc, then return addresses (see ``UserFrameAddress``).
     public var frames: [UInt64]
     public var end: WalkEnd
 

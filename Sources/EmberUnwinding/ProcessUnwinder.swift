@@ -94,7 +94,7 @@ public final class ProcessUnwinder {
         var unwound = unwindOnce(sample, maxFrames: maxFrames)
         // A frame in no known module: a library loaded since the modules were reported
         // (a command is watched right after exec, before the loader maps libc).
-        if unwound.end == .unknown, let last = unwound.frames.last, !isCodeAddress(last),
+        if unwound.end == .unknown, let last = unwound.frames.last, !isCodeAddress(UserFrameAddress.address(last)),
            Clock.monotonicSeconds() - lastReport > 0.05, (try? report()) != nil {
             unwound = unwindOnce(sample, maxFrames: maxFrames)
         }
@@ -110,21 +110,23 @@ public final class ProcessUnwinder {
     private func continuingThroughJITCode(_ first: UnwoundStack, sample: StackSample, maxFrames: Int) -> UnwoundStack {
         var unwound = first
         var frames = first.frames
-        var isSampledPC = frames.count == 1
         // JIT code mapped since the last look (a new arena of trampolines): look again, at most
         // every few milliseconds.
-        if unwound.end == .unknown, let pc = frames.last, !anonymousCode.contains(where: { $0.contains(pc) }),
+        if unwound.end == .unknown, let pc = frames.last.map(UserFrameAddress.address),
+           !anonymousCode.contains(where: { $0.contains(pc) }),
            !isCodeAddress(pc), Clock.monotonicSeconds() - anonymousCodeRead > 0.005 {
             anonymousCode = Self.anonymousCode(pid: pid)
             anonymousCodeRead = Clock.monotonicSeconds()
         }
         while unwound.end == .unknown, !unwound.wentRound, frames.count < maxFrames,
-              let pc = frames.last, anonymousCode.contains(where: { $0.contains(pc) }),
+              let last = frames.last, case let pc = UserFrameAddress.address(last),
+              anonymousCode.contains(where: { $0.contains(pc) }),
               let stackPointer = context.lastFrameStackPointer, stackPointer >= sample.stackPointer {
             // (frame pointer, return address's offset in the copy, the caller's stack pointer)
             var step: (framePointer: UInt64, returnAddress: Int, callerStack: UInt64)?
             let framePointer = context.lastFramePointer ?? 0
-            if let offset = perfTrampolineOffset(of: pc, isReturnAddress: !isSampledPC) {
+            let isReturnAddress = !UserFrameAddress.isExact(last, at: frames.count - 1)
+            if let offset = perfTrampolineOffset(of: pc, isReturnAddress: isReturnAddress) {
                 // Its return address is at rsp between its `sub` and its `add`, else at rsp.
                 let returnAddress: UInt64 = offset == 0 || offset == 10 ? 0 : 8
                 step = (framePointer, Int(stackPointer - sample.stackPointer + returnAddress),
@@ -147,7 +149,6 @@ public final class ProcessUnwinder {
             caller.framePointer = step.framePointer
             caller.bytes = UnsafeRawBufferPointer(rebasing: sample.bytes[Int(step.callerStack - sample.stackPointer)...])
             jitFrameSteps += 1
-            isSampledPC = false
             unwound = unwindOnce(caller, maxFrames: maxFrames - frames.count)
             frames += unwound.frames
         }
@@ -326,6 +327,10 @@ final class UnwindContext {
     /// signal); more is a corrupt stack going round through a trampoline's address.
     var signalStackCrossings = 0
     static let maximumSignalStackCrossings = 4
+    /// The frames whose pcs are exact past the first (a signal's trampoline, and the frame it
+    /// interrupted), marked when the stack is handed out (``UserFrameAddress``).
+    var exactFrames: [Int] = []
+    var lastWasSignalReturn = false
     /// The unwinder this context belongs to (it owns the context).
     unowned(unsafe) var unwinder: ProcessUnwinder?
 
@@ -354,6 +359,8 @@ final class UnwindContext {
         lastFrameStackPointer = nil
         wentRound = false
         signalStackCrossings = 0
+        exactFrames.removeAll(keepingCapacity: true)
+        lastWasSignalReturn = false
         frames.removeAll(keepingCapacity: true)
         self.maxFrames = maxFrames
     }
@@ -374,7 +381,9 @@ final class UnwindContext {
         } else {
             end = .unknown
         }
-        return UnwoundStack(frames: frames, end: end, wentRound: wentRound,
+        var marked = frames
+        for index in exactFrames { marked[index] |= UserFrameAddress.exactMark }
+        return UnwoundStack(frames: marked, end: end, wentRound: wentRound,
                             endedPastSignalStack: signalStackCrossings > 0 && end == .unknown)
     }
 
@@ -461,7 +470,13 @@ private let unwindFrameCallback: @convention(c) (OpaquePointer?, UnsafeMutableRa
     var framePointer: Dwarf_Word = 0
     context.lastFramePointer = dwfl_frame_reg(frame, UInt32(DWARFRegister.rbp), &framePointer) == 0 ? framePointer : nil
     // libdwfl hands out non-activation frames' pcs as return addresses; ember's symbolizer
-    // does the "minus one" itself, so keep them as they are.
+    // does the "minus one" itself, so keep them as they are. A signal's trampoline and the
+    // frame it interrupted are no return addresses: they are marked.
+    let isSignalReturn = context.unwinder?.isSignalReturn(pc) == true
+    if !context.frames.isEmpty, isSignalReturn || context.lastWasSignalReturn {
+        context.exactFrames.append(context.frames.count)
+    }
+    context.lastWasSignalReturn = isSignalReturn
     context.frames.append(pc)
     // A new program's first code is the dynamic loader's entry point, which calls into the
     // loader and has no caller, though its CFI does not say so: a stack that returns there

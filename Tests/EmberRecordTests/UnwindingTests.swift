@@ -208,6 +208,30 @@ final class UnwindingTests: RecordingTestCase {
         }
     }
 
+    /// A signal's trampoline and the frame it interrupted have exact pcs, not return
+    /// addresses: named by the byte before them, half the samples of `signals entry` would
+    /// read `before_spin_at_entry` (never called: the function just before the loop's first
+    /// byte) and the trampoline `libc.so.6+0x…` (the byte before `__restore_rt`).
+    func testTheFrameASignalInterruptedIsNamedByItsExactPC() throws {
+        for unwind in ["auto", "dwarf"] {
+            let (result, folded) = try recordWorkload("signals-nofp", arguments: ["30", "entry"],
+                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+            let inHandler = folded.stacks.filter { $0.key.last == "handler_spin" }
+            let total = inHandler.values.reduce(0, +)
+            XCTAssertGreaterThan(total, 100, result.stderr)
+            let listing = inHandler.map { "\($0.value) \($0.key.joined(separator: ";"))" }.joined(separator: "\n")
+            XCTAssertFalse(listing.contains("before_spin_at_entry"), "\(unwind)\n\(listing)")
+            // entry_loop;spin_at_entry;<trampoline>;on_signal;handler_spin
+            let interruptedInLoop = inHandler.filter { stack, _ in
+                let frames = self.userFrames(stack)
+                guard let handler = frames.firstIndex(of: "on_signal"), handler >= 3 else { return false }
+                return frames[handler - 2] == "spin_at_entry" && frames[handler - 3] == "entry_loop"
+                    && !frames[handler - 1].contains("+0x")
+            }.values.reduce(0, +)
+            XCTAssertGreaterThanOrEqual(interruptedInLoop / total, 0.9, "\(unwind)\n\(listing)")
+        }
+    }
+
     /// A handler on an alternate signal stack mapped above the thread's own stack (as Go and
     /// Rust runtimes set theirs up): past the signal frame the walk goes down the address
     /// space. The kernel's walk reads the interrupted stack where it is; a DWARF copy of the

@@ -93,10 +93,15 @@ enum ember_stack_end {
 };
 
 /* A user stack walked in the kernel, in the CFI stacks map by its hash. */
+/* A walked stack's pcs are return addresses past the first (their call is at pc - 1),
+ * except a signal's trampoline and the frame the signal interrupted, whose pcs are exact:
+ * those carry this mark, a bit no x86-64 user address has. */
+#define EMBER_EXACT_PC 0x8000000000000000ULL
+
 struct ember_user_stack {
 	__u32 depth;
 	__u32 end;              /* enum ember_stack_end */
-	__u64 pcs[EMBER_MAX_STACK_DEPTH];
+	__u64 pcs[EMBER_MAX_STACK_DEPTH]; /* innermost first; EMBER_EXACT_PC marks exact ones */
 };
 
 /* One key of the counts map: who was running and where (stack ids or a negative errno). */

@@ -121,9 +121,11 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 	__u32 depth = stack->depth;
 	if (depth >= EMBER_MAX_STACK_DEPTH)
 		return walk_ends(walk, EMBER_END_TRUNCATED);
-	stack->pcs[depth] = walk->ip;
+	/* Past the sampled pc, an exact pc is the frame a signal interrupted. */
+	__u64 recorded = depth > 0 && walk->exact ? walk->ip | EMBER_EXACT_PC : walk->ip;
+	stack->pcs[depth] = recorded;
 	stack->depth = depth + 1;
-	walk->hash = fnv1a(walk->hash, walk->ip);
+	walk->hash = fnv1a(walk->hash, recorded);
 
 	/* A return address is just past its call: the call's own row is found at ra - 1. */
 	__u64 pc = walk->exact ? walk->ip : walk->ip - 1;
@@ -177,10 +179,15 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 		break;
 	case EMBER_RULE_SIGNAL: {
 		/* The kernel's rt_sigframe: sp points at its ucontext, whose mcontext holds the
-		 * interrupted rbp, rsp and rip at 120, 160 and 168. The interrupted pc is exact. */
+		 * interrupted rbp, rsp and rip at 120, 160 and 168. The interrupted pc is exact,
+		 * and so is the trampoline's own (a handler "returns" to its first byte). */
 		__u64 regs[7];
 		if (bpf_probe_read_user(regs, sizeof(regs), (void *)(sp + 120)) != 0)
 			return walk_ends(walk, EMBER_END_UNKNOWN);
+		if (depth > 0 && !walk->exact) {
+			stack->pcs[depth] = walk->ip | EMBER_EXACT_PC;
+			walk->hash = fnv1a(walk->hash, EMBER_EXACT_PC);
+		}
 		walk->bp = regs[0];
 		walk->sp = regs[5];
 		walk->ip = regs[6];
