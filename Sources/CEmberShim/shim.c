@@ -51,6 +51,13 @@ int ember_event_enable(int fd)
 	return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0 ? -errno : 0;
 }
 
+int ember_pidfd_open(pid_t pid)
+{
+	/* pidfds are close-on-exec from the start. */
+	long fd = syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : (int)fd;
+}
+
 int ember_event_disable(int fd)
 {
 	return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) < 0 ? -errno : 0;

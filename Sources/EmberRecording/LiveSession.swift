@@ -21,6 +21,7 @@ public final class LiveSession {
     private let sampler: Sampler
     private let session: Session
     private var lastRefresh: Double
+    private let targetExit: ProcessExit?
     public let started: Double
 
     /// Loads the BPF program and starts sampling the target (a process and its children,
@@ -40,6 +41,7 @@ public final class LiveSession {
             throw error
         }
         session = Session(settings: settings, sampler: sampler)
+        if case .process(let pid) = settings.target { targetExit = ProcessExit(pid: pid) } else { targetExit = nil }
         if case .process(let pid) = settings.target {
             for process in [pid] + descendants(of: pid) {
                 if process != pid { try? sampler.addTarget(process) }
@@ -84,8 +86,7 @@ public final class LiveSession {
 
     /// Whether the process watched has exited (never for the whole system).
     public var targetExited: Bool {
-        if case .process(let pid) = settings.target { return !processExists(pid) }
-        return false
+        targetExit?.hasExited ?? false
     }
 
     /// Samples the BPF program took, and those that went through the ring buffer (not in

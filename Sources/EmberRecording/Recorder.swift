@@ -91,6 +91,8 @@ public struct Recorder {
         var lastRefresh = started
         if case .system = settings.target { lastRefresh -= refreshInterval - firstSystemRefresh }
         var endReason = RecordingEnd.durationReached
+        var targetExit: ProcessExit?
+        if case .process(let pid) = settings.target { targetExit = ProcessExit(pid: pid) }
         while true {
             let now = Clock.monotonicSeconds()
             let elapsed = now - started
@@ -104,8 +106,8 @@ public struct Recorder {
                 endReason = .commandExited
                 break
             }
-            if case .process(let pid) = settings.target, !processExists(pid) {
-                endReason = .processExited(pid)
+            if let targetExit, targetExit.hasExited {
+                endReason = .processExited(targetExit.pid)
                 break
             }
             if now - lastRefresh >= refreshInterval {
@@ -410,7 +412,7 @@ final class Session {
         let system: Bool
         if case .system = settings.target { system = true } else { system = false }
         let watched = (system ? known : Set(sampler.targetProcesses())).filter { gone[$0] == nil }
-        let ended = watched.filter { !processExists($0) }
+        let ended = watched.filter { !ProcessExit.isRunning($0) }
         // Read after finding the ended ones (and after counting what the ring buffer still
         // holds): a process that is gone takes no more samples, so one missing from the set
         // never had any, and nothing of it needs keeping.
@@ -631,16 +633,6 @@ func descendants(of pid: pid_t) -> [pid_t] {
         }
     }
     return found
-}
-
-func processExists(_ pid: pid_t) -> Bool {
-    guard kill(pid, 0) == 0 || errno == EPERM else { return false }
-    // A zombie still answers kill(); it runs no more code.
-    guard let stat = try? FileContents.text("/proc/\(pid)/stat"),
-          let close = stat.lastIndex(of: ")")
-    else { return false }
-    let state = stat[stat.index(after: close)...].dropFirst().first
-    return state != "Z" && state != "X"
 }
 
 /// The frameless-leaf fix reads CFI from the files the symbolizer opened for each process.

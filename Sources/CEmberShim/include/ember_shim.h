@@ -23,6 +23,10 @@ int ember_event_disable(int fd);
  * an errno if exec fails and reaches EOF when exec succeeds. */
 pid_t ember_spawn_suspended(char *const argv[], int *go_fd, int *status_fd);
 
+/* A pidfd of `pid` (close-on-exec), readable once the process exits; -errno where the
+ * kernel has none (before 5.3). (syscall() is variadic.) */
+int ember_pidfd_open(pid_t pid);
+
 /* SIGINT/SIGTERM/SIGHUP set a flag instead of killing ember, so it can write its output. */
 void ember_install_stop_signals(void);
 int ember_stop_signal(void); /* the signal received, or 0 */
