@@ -132,9 +132,10 @@ final class PythonFrames {
         var value = ember_python_process()
         value.runtime = runtime.runtimeAddress
         value.interpreters_head = layout.interpretersHead
+        value.interpreter_next = layout.interpreterNext
         value.threads_head = layout.threadsHead
         value.thread_next = layout.threadNext
-        value.thread_native_id = layout.threadNativeID
+        value.thread_id = layout.threadID
         value.thread_frame = layout.threadFrame
         value.cframe_current_frame = layout.cframeCurrentFrame ?? EMBER_PYTHON_NO_FIELD
         value.frame_code = layout.frameCode
@@ -142,8 +143,7 @@ final class PythonFrames {
         value.frame_instruction = layout.frameInstruction
         value.frame_owner = layout.frameOwner ?? EMBER_PYTHON_NO_FIELD
         value.frame_is_entry = layout.frameIsEntry ?? EMBER_PYTHON_NO_FIELD
-        value.flags = (layout.frameChain == .frameObjects ? EMBER_PYTHON_FRAME_OBJECTS : 0)
-            | (layout.threadIdentity == .pthreadSelf ? EMBER_PYTHON_THREAD_BY_PTHREAD : 0)
+        value.flags = layout.frameChain == .frameObjects ? EMBER_PYTHON_FRAME_OBJECTS : 0
         return value
     }
 }

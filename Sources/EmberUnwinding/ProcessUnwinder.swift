@@ -33,10 +33,10 @@ public final class ProcessUnwinder {
     /// files are looked for with `debugFiles` (its root should be the process's).
     public init(pid: pid_t, debugFiles: DebugFileLocator) throws {
         self.pid = pid
-        self.debugFiles = DebugFileSearch(locator: debugFiles)
+        self.debugFiles = DebugFileSearch(locator: debugFiles, processRoot: "/proc/\(pid)/root")
         callbacks = .allocate(capacity: 1)
         callbacks.initialize(to: Dwfl_Callbacks(
-            find_elf: dwfl_linux_proc_find_elf,
+            find_elf: findFileInProcessRoot,
             find_debuginfo: findDebugFileWithFrameTable,
             section_address: dwfl_offline_section_address,
             debuginfo_path: nil))
@@ -518,10 +518,39 @@ private let findDebugFileWithFrameTable: @convention(c) (
     return fd
 }
 
-/// Where one process's debug files are looked for, reached from libdwfl's callback through
-/// each module's user data.
+/// Opens a module's file inside the process's root (/proc/PID/root): a process in another
+/// mount namespace (a container) maps files at paths that do not exist outside it, or name
+/// another file there (its own libc). libdwfl's own `dwfl_linux_proc_find_elf` opens the path
+/// as it is; it still reads the vDSO and deleted files from the process's memory.
+private let findFileInProcessRoot: @convention(c) (
+    OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafePointer<CChar>?, Dwarf_Addr,
+    UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 = { module, userData, moduleName, base, fileName, elf in
+    if let context = userData?.pointee, let moduleName, moduleName.pointee == UInt8(ascii: "/") {
+        let search = Unmanaged<DebugFileSearch>.fromOpaque(context).takeUnretainedValue()
+        let path = search.processRoot + String(cString: moduleName)
+        var info = stat()
+        // Only regular files: a mapped device could block on open or read.
+        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 {
+                fileName?.pointee = strdup(path)
+                return fd
+            }
+        }
+    }
+    return dwfl_linux_proc_find_elf(module, userData, moduleName, base, fileName, elf)
+}
+
+/// Where one process's files and debug files are looked for, reached from libdwfl's
+/// callbacks through each module's user data.
 final class DebugFileSearch {
     let locator: DebugFileLocator
-    init(locator: DebugFileLocator) { self.locator = locator }
+    /// /proc/PID/root: the process's own view of the filesystem.
+    let processRoot: String
+    init(locator: DebugFileLocator, processRoot: String) {
+        self.locator = locator
+        self.processRoot = processRoot
+    }
 }
 

@@ -150,6 +150,60 @@ final class PythonFrameTests: RecordingTestCase {
         }
     }
 
+    /// A Python in a container: its own pid namespace (its threads' tids are not the
+    /// kernel's, which the sampler sees) and mount namespace, its interpreter and libpython
+    /// bound onto a tmpfs at a path that exists only inside it. `--pid` with the host's pid
+    /// names every thread's Python frames (thread states are found by `pthread_self()`), and
+    /// DWARF unwinding in user space opens its files inside its root (/proc/PID/root).
+    func testInterpreterInAContainerNamesItsFrames() throws {
+        guard let python = Pythons.pyenv("3.12") ?? Pythons.pyenv("3.11") else {
+            throw XCTSkip("no pyenv CPython 3.11 or 3.12 (a whole install to bind into the namespace)")
+        }
+        let unshare = ["/usr/bin/unshare", "/bin/unshare"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let unshare else { throw XCTSkip("unshare (util-linux) is not installed") }
+        let install = URL(fileURLWithPath: python).deletingLastPathComponent().deletingLastPathComponent().path
+        let version = String(URL(fileURLWithPath: python).lastPathComponent.dropFirst("python".count))
+        // Outside the namespace this is an empty directory: the tmpfs and what it holds are
+        // mounted inside only (a private mount namespace, unshare's default).
+        let root = scratch.appendingPathComponent("container").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let script = """
+            set -e
+            mount -t tmpfs tmpfs "$1"
+            mkdir "$1/python"
+            mount --bind "$2" "$1/python"
+            LD_LIBRARY_PATH="$1/python/lib" exec "$1/python/bin/python$3" "$4" --seconds 30 --threads 2
+            """
+        let workload = try Workload(executable: unshare, arguments: [
+            "--pid", "--kill-child", "--mount-proc", "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", root, install, version,
+            Pythons.sample("split.py")])
+        defer { workload.stop() }
+        let children = try String(contentsOfFile: "/proc/\(workload.pid)/task/\(workload.pid)/children", encoding: .utf8)
+        guard let pid = Int32(children.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            return XCTFail("unshare's child: \(children)")
+        }
+        // The namespace's init ignores signals it has no handler for, SIGTERM among them;
+        // unshare waits for it.
+        defer { kill(pid, SIGKILL) }
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        XCTAssertTrue(maps.contains("\(root)/python/lib/libpython\(version)"), "libpython not mapped from the namespace's path")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/python/bin"), "the namespace's path exists outside it")
+        for mode in ["auto", "dwarf"] {
+            let output = path("container-\(mode).folded")
+            let result = try ember(["record", "--pid", "\(pid)", "--unwind", mode, "-d", "2", "-F", samplingRate, "--threads",
+                                    "-o", output])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let folded = try Folded(path: output)
+            try checkSplit(folded, result, label: "container \(mode)", version: version, launched: false)
+            let run = runName(version)
+            let threads = Set(folded.stacks.keys.filter { $0.contains { $0.hasPrefix("\(run) (split.py:") } }.map { $0[1] })
+            XCTAssertEqual(threads.count, 2, "\(mode): the worker threads with Python frames: \(threads)")
+            // The threads' native frames below Python, from the files inside the namespace.
+            let rooted = folded.share { $0.contains("start_thread") && $0.contains("pythread_wrapper") }
+            XCTAssertGreaterThan(rooted, 90, "\(mode): stacks unwound to the threads' start")
+        }
+    }
+
     /// `--all`: two interpreters of different layouts (3.12's `_PyInterpreterFrame`s, 3.9's
     /// `PyFrameObject`s) running before ember starts, each with its Python frames, told
     /// apart by their main threads' frames (`python3.X-PID`).

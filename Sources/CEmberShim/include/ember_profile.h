@@ -348,18 +348,16 @@ enum ember_offcpu_counter {
  * its own activation of _PyEval_EvalFrameDefault: every frame is an entry frame, and the
  * instruction is the int f_lasti, kept shifted left by one (bit 0 is the entry mark). */
 #define EMBER_PYTHON_FRAME_OBJECTS 1u
-/* Before 3.11 a thread state names its thread by pthread_self() (thread_id), which on
- * x86-64 glibc is the thread's fs base, not by its tid. */
-#define EMBER_PYTHON_THREAD_BY_PTHREAD 2u
 
 /* Where an interpreter's structures keep what the walk reads (byte offsets), and the
  * runtime's address; written by user space from its per-version tables. */
 struct ember_python_process {
 	__u64 runtime;                  /* the address of _PyRuntime */
 	__u32 interpreters_head;        /* _PyRuntimeState.interpreters.head */
+	__u32 interpreter_next;         /* PyInterpreterState.next */
 	__u32 threads_head;             /* PyInterpreterState.threads.head */
 	__u32 thread_next;              /* PyThreadState.next */
-	__u32 thread_native_id;         /* PyThreadState.native_thread_id (.thread_id before 3.11) */
+	__u32 thread_id;                /* PyThreadState.thread_id: pthread_self(), the fs base */
 	__u32 thread_frame;             /* PyThreadState.cframe (3.11, 3.12) or .current_frame */
 	__u32 cframe_current_frame;     /* _PyCFrame.current_frame, or EMBER_PYTHON_NO_FIELD (3.13) */
 	__u32 frame_code;               /* _PyInterpreterFrame.f_code / f_executable */
@@ -367,7 +365,7 @@ struct ember_python_process {
 	__u32 frame_instruction;        /* .prev_instr / .instr_ptr */
 	__u32 frame_owner;              /* .owner, or EMBER_PYTHON_NO_FIELD (before 3.11) */
 	__u32 frame_is_entry;           /* .is_entry (3.11), or EMBER_PYTHON_NO_FIELD */
-	__u32 flags;                    /* EMBER_PYTHON_FRAME_OBJECTS, EMBER_PYTHON_THREAD_BY_PTHREAD */
+	__u32 flags;                    /* EMBER_PYTHON_FRAME_OBJECTS */
 };
 
 struct ember_python_frame {

@@ -260,11 +260,11 @@ static __always_inline void send_counted_time(struct ember_config *cfg, struct e
 
 /* ---- Python frames ---------------------------------------------------------------------
  * For a process in python_processes, the sampled thread's interpreter frames: its thread
- * state is found by walking the interpreter's list of thread states for the one whose
- * native_thread_id is the sampled tid (every thread, holding the GIL or not, and the same
- * code for a static python and a libpython.so: a thread-local would need each build's TLS
- * layout), remembered per tid and checked again at each use. Its frame chain is then
- * walked, recording each frame's code object and instruction pointer; user space names
+ * state is found by walking the interpreters' lists of thread states for the one whose
+ * thread_id is the sampled thread's pthread_self() (every thread, holding the GIL or not,
+ * and the same code for a static python and a libpython.so: a thread-local would need each
+ * build's TLS layout), remembered per tid and checked again at each use. Its frame chain is
+ * then walked, recording each frame's code object and instruction pointer; user space names
  * them while the process lives (EMBER_PYTHON_STACK_NEW tells it of each new stack). */
 
 struct {
@@ -297,9 +297,11 @@ struct {
 	__uint(max_entries, 1);
 } python_scratch SEC(".maps");
 
-/* Before 3.11 a thread state names its thread by pthread_self(), on x86-64 glibc the
- * thread's fs base: read from the task (CO-RE; the ___ suffix keeps these apart from other
- * declarations of the kernel's types). glibc sets it once, as the thread starts. */
+/* A thread state names its thread by pthread_self() (thread_id), on x86-64 glibc and musl
+ * the thread's fs base, read from the task (CO-RE; the ___ suffix keeps these apart from
+ * other declarations of the kernel's types); the C library sets it once, as the thread
+ * starts. Not native_thread_id (3.11+): that is the tid in the process's own pid namespace,
+ * which in a container is not the one the kernel gives here. */
 struct thread_struct___ember_python {
 	unsigned long fsbase;
 } __attribute__((preserve_access_index));
@@ -308,11 +310,8 @@ struct task_struct___ember_python {
 	struct thread_struct___ember_python thread;
 } __attribute__((preserve_access_index));
 
-/* What the sampled thread's state holds in its thread identity field. */
-static __always_inline __u64 python_thread_identity(struct ember_python_process *layout, __u32 tid)
+static __always_inline __u64 python_thread_identity(void)
 {
-	if (!(layout->flags & EMBER_PYTHON_THREAD_BY_PTHREAD))
-		return tid;
 	struct task_struct___ember_python *task = (void *)bpf_get_current_task_btf();
 	__u64 fsbase = 0;
 	if (bpf_probe_read_kernel(&fsbase, sizeof(fsbase), &task->thread.fsbase) != 0)
@@ -322,25 +321,35 @@ static __always_inline __u64 python_thread_identity(struct ember_python_process 
 
 struct python_thread_search {
 	struct ember_python_process *layout;
-	__u64 thread;   /* the thread state looked at; 0 at the list's end */
-	__u64 identity; /* the sampled thread's tid or pthread_self() */
+	__u64 interpreter; /* the interpreter whose list is searched */
+	__u64 thread;      /* the thread state looked at; 0 at the list's end */
+	__u64 identity;    /* the sampled thread's pthread_self() */
 	__u32 found;
 };
 
+/* One thread state, or at a list's end a step to the next interpreter's list (a bpf_loop
+ * callback: one bound for every interpreter's threads together). */
 static long python_thread_step(__u32 index, struct python_thread_search *search)
 {
-	if (search->thread == 0)
+	struct ember_python_process *layout = search->layout;
+	if (search->thread == 0) {
+		__u64 next = 0;
+		if (bpf_probe_read_user(&next, sizeof(next), (void *)(search->interpreter + layout->interpreter_next)) != 0 ||
+		    next == 0 ||
+		    bpf_probe_read_user(&search->thread, sizeof(search->thread), (void *)(next + layout->threads_head)) != 0)
+			return 1;
+		search->interpreter = next;
+		return 0;
+	}
+	__u64 thread_id = 0;
+	if (bpf_probe_read_user(&thread_id, sizeof(thread_id), (void *)(search->thread + layout->thread_id)) != 0)
 		return 1;
-	__u64 native_id = 0;
-	if (bpf_probe_read_user(&native_id, sizeof(native_id),
-				(void *)(search->thread + search->layout->thread_native_id)) != 0)
-		return 1;
-	if (native_id == search->identity) {
+	if (thread_id == search->identity) {
 		search->found = 1;
 		return 1;
 	}
 	__u64 next = 0;
-	if (bpf_probe_read_user(&next, sizeof(next), (void *)(search->thread + search->layout->thread_next)) != 0)
+	if (bpf_probe_read_user(&next, sizeof(next), (void *)(search->thread + layout->thread_next)) != 0)
 		next = 0;
 	search->thread = next;
 	return 0;
@@ -349,23 +358,22 @@ static long python_thread_step(__u32 index, struct python_thread_search *search)
 /* The sampled thread's PyThreadState, or 0 if it has none. */
 static __always_inline __u64 python_thread_state(struct ember_python_process *layout, __u32 tid)
 {
-	__u64 identity = python_thread_identity(layout, tid);
+	__u64 identity = python_thread_identity();
 	if (identity == 0)
 		return 0;
 	__u64 *known = bpf_map_lookup_elem(&python_threads, &tid);
 	if (known) {
-		__u64 native_id = 0;
-		if (bpf_probe_read_user(&native_id, sizeof(native_id), (void *)(*known + layout->thread_native_id)) == 0 &&
-		    native_id == identity)
+		__u64 thread_id = 0;
+		if (bpf_probe_read_user(&thread_id, sizeof(thread_id), (void *)(*known + layout->thread_id)) == 0 &&
+		    thread_id == identity)
 			return *known;
 	}
-	__u64 interpreter = 0;
-	if (bpf_probe_read_user(&interpreter, sizeof(interpreter),
-				(void *)(layout->runtime + layout->interpreters_head)) != 0 || interpreter == 0)
-		return 0;
 	struct python_thread_search search = {.layout = layout, .identity = identity};
+	if (bpf_probe_read_user(&search.interpreter, sizeof(search.interpreter),
+				(void *)(layout->runtime + layout->interpreters_head)) != 0 || search.interpreter == 0)
+		return 0;
 	if (bpf_probe_read_user(&search.thread, sizeof(search.thread),
-				(void *)(interpreter + layout->threads_head)) != 0)
+				(void *)(search.interpreter + layout->threads_head)) != 0)
 		return 0;
 	bpf_loop(EMBER_MAX_PYTHON_THREADS, python_thread_step, &search, 0);
 	if (!search.found)

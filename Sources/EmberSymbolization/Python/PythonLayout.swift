@@ -14,12 +14,17 @@ public struct PythonLayout: Sendable, Equatable {
     public var minor: Int
     /// `_PyRuntimeState.interpreters.head`
     public var interpretersHead: UInt32
+    /// `PyInterpreterState.next`: the interpreters are a list, the newest first, the main
+    /// one last.
+    public var interpreterNext: UInt32
     /// `PyInterpreterState.threads.head` (`tstate_head` before 3.11)
     public var threadsHead: UInt32
-    /// `PyThreadState.next`, and what identifies the thread: `.native_thread_id` (its tid,
-    /// 3.11+) or, before, `.thread_id` (its `pthread_self()`, see ``threadIdentity``)
+    /// `PyThreadState.next`, and `.thread_id`, what identifies the thread: its
+    /// `pthread_self()`, on x86-64 glibc and musl the thread's fs base. Not
+    /// `.native_thread_id` (3.11+): that is its tid in the process's own pid namespace, which
+    /// in a container is not the kernel's.
     public var threadNext: UInt32
-    public var threadNativeID: UInt32
+    public var threadID: UInt32
     /// `PyThreadState.cframe` (3.11, 3.12), `.current_frame` (3.13) or `.frame` (before)
     public var threadFrame: UInt32
     /// `_PyCFrame.current_frame`; nil where the thread state points at the frame itself.
@@ -57,14 +62,6 @@ public struct PythonLayout: Sendable, Equatable {
         case frameObjects
     }
 
-    /// How a thread state names its thread.
-    public enum ThreadIdentity: Sendable, Equatable {
-        /// 3.11+: `native_thread_id`, the kernel's tid.
-        case nativeThreadID
-        /// Before: `thread_id`, `pthread_self()`: on x86-64 glibc, the thread's fs base.
-        case pthreadSelf
-    }
-
     /// How `co_linetable` (or `co_lnotab`) maps instructions to lines.
     public enum LineTableFormat: Sendable, Equatable {
         /// 3.8, 3.9: `co_lnotab`, (byte offset increment, signed line increment) pairs.
@@ -76,7 +73,6 @@ public struct PythonLayout: Sendable, Equatable {
     }
 
     public var frameChain: FrameChain { minor >= 11 ? .interpreterFrames : .frameObjects }
-    public var threadIdentity: ThreadIdentity { minor >= 11 ? .nativeThreadID : .pthreadSelf }
     public var lineTableFormat: LineTableFormat {
         minor >= 11 ? .locations : minor == 10 ? .lineTable310 : .lnotab
     }
@@ -105,35 +101,35 @@ public struct PythonLayout: Sendable, Equatable {
         switch minor {
         case 8, 9:
             return PythonLayout(
-                minor: minor, interpretersHead: 32, threadsHead: 8, threadNext: 8, threadNativeID: 176,
+                minor: minor, interpretersHead: 32, interpreterNext: 0, threadsHead: 8, threadNext: 8, threadID: 176,
                 threadFrame: 24, cframeCurrentFrame: nil,
                 frameCode: 32, framePrevious: 24, frameInstruction: 104, frameOwner: nil, frameIsEntry: nil,
                 codeFilename: 104, codeName: 112, codeQualifiedName: nil, codeFirstLine: 40, codeLineTable: 120,
                 codeInstructions: nil, asciiObjectSize: 48, compactUnicodeObjectSize: 72)
         case 10:
             return PythonLayout(
-                minor: 10, interpretersHead: 32, threadsHead: 8, threadNext: 8, threadNativeID: 176,
+                minor: 10, interpretersHead: 32, interpreterNext: 0, threadsHead: 8, threadNext: 8, threadID: 176,
                 threadFrame: 24, cframeCurrentFrame: nil,
                 frameCode: 32, framePrevious: 24, frameInstruction: 96, frameOwner: nil, frameIsEntry: nil,
                 codeFilename: 104, codeName: 112, codeQualifiedName: nil, codeFirstLine: 40, codeLineTable: 120,
                 codeInstructions: nil, asciiObjectSize: 48, compactUnicodeObjectSize: 72)
         case 11:
             return PythonLayout(
-                minor: 11, interpretersHead: 40, threadsHead: 16, threadNext: 8, threadNativeID: 160,
+                minor: 11, interpretersHead: 40, interpreterNext: 0, threadsHead: 16, threadNext: 8, threadID: 152,
                 threadFrame: 56, cframeCurrentFrame: 8,
                 frameCode: 32, framePrevious: 48, frameInstruction: 56, frameOwner: 69, frameIsEntry: 68,
                 codeFilename: 112, codeName: 120, codeQualifiedName: 128, codeFirstLine: 72, codeLineTable: 136,
                 codeInstructions: 184, asciiObjectSize: 48, compactUnicodeObjectSize: 72)
         case 12:
             return PythonLayout(
-                minor: 12, interpretersHead: 40, threadsHead: 72, threadNext: 8, threadNativeID: 144,
+                minor: 12, interpretersHead: 40, interpreterNext: 0, threadsHead: 72, threadNext: 8, threadID: 136,
                 threadFrame: 56, cframeCurrentFrame: 0,
                 frameCode: 0, framePrevious: 8, frameInstruction: 56, frameOwner: 70, frameIsEntry: nil,
                 codeFilename: 112, codeName: 120, codeQualifiedName: 128, codeFirstLine: 68, codeLineTable: 136,
                 codeInstructions: 192, asciiObjectSize: 40, compactUnicodeObjectSize: 56)
         case 13:
             return PythonLayout(
-                minor: 13, interpretersHead: 632, threadsHead: 7344, threadNext: 8, threadNativeID: 160,
+                minor: 13, interpretersHead: 632, interpreterNext: 7264, threadsHead: 7344, threadNext: 8, threadID: 152,
                 threadFrame: 72, cframeCurrentFrame: nil,
                 frameCode: 0, framePrevious: 8, frameInstruction: 56, frameOwner: 70, frameIsEntry: nil,
                 codeFilename: 112, codeName: 120, codeQualifiedName: 128, codeFirstLine: 68, codeLineTable: 136,
@@ -158,8 +154,8 @@ public struct PythonLayout: Sendable, Equatable {
         public var fields: [String: UInt64]
 
         static let positions: [(String, Int)] = [
-            ("interpretersHead", 40), ("threadsHead", 72), ("threadNext", 168), ("threadFrame", 184),
-            ("threadNativeID", 200), ("framePrevious", 232), ("frameCode", 240), ("frameInstruction", 248),
+            ("interpretersHead", 40), ("interpreterNext", 64), ("threadsHead", 72), ("threadNext", 168), ("threadFrame", 184),
+            ("threadID", 192), ("framePrevious", 232), ("frameCode", 240), ("frameInstruction", 248),
             ("frameOwner", 264), ("codeFilename", 280), ("codeName", 288), ("codeQualifiedName", 296),
             ("codeLineTable", 304), ("codeFirstLine", 312), ("codeInstructions", 344),
         ]
@@ -179,9 +175,10 @@ public struct PythonLayout: Sendable, Equatable {
     /// The fields the debug offsets give, as this layout has them.
     var debugFields: [String: UInt64] {
         [
-            "interpretersHead": UInt64(interpretersHead), "threadsHead": UInt64(threadsHead),
+            "interpretersHead": UInt64(interpretersHead), "interpreterNext": UInt64(interpreterNext),
+            "threadsHead": UInt64(threadsHead),
             "threadNext": UInt64(threadNext), "threadFrame": UInt64(threadFrame),
-            "threadNativeID": UInt64(threadNativeID), "framePrevious": UInt64(framePrevious),
+            "threadID": UInt64(threadID), "framePrevious": UInt64(framePrevious),
             "frameCode": UInt64(frameCode), "frameInstruction": UInt64(frameInstruction),
             "frameOwner": frameOwner.map(UInt64.init) ?? .max, "codeFilename": UInt64(codeFilename),
             "codeName": UInt64(codeName), "codeQualifiedName": codeQualifiedName.map(UInt64.init) ?? .max,

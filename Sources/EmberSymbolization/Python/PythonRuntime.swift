@@ -212,10 +212,11 @@ extension PythonLayout {
     mutating func apply(_ offsets: DebugOffsets) {
         func field(_ name: String) -> UInt32? { offsets.fields[name].flatMap { UInt32(exactly: $0) } }
         interpretersHead = field("interpretersHead") ?? interpretersHead
+        interpreterNext = field("interpreterNext") ?? interpreterNext
         threadsHead = field("threadsHead") ?? threadsHead
         threadNext = field("threadNext") ?? threadNext
         threadFrame = field("threadFrame") ?? threadFrame
-        threadNativeID = field("threadNativeID") ?? threadNativeID
+        threadID = field("threadID") ?? threadID
         framePrevious = field("framePrevious") ?? framePrevious
         frameCode = field("frameCode") ?? frameCode
         frameInstruction = field("frameInstruction") ?? frameInstruction
