@@ -303,6 +303,45 @@ final class UnwindingTests: RecordingTestCase {
         }
     }
 
+    /// node with `--perf-basic-prof`: its JIT code in anonymous memory, named by its perf map,
+    /// and V8's embedded builtins (`Builtins_JSEntry`, the interpreter's trampolines) in
+    /// node's own .text, which has no CFI for them. Both keep frame pointers: DWARF
+    /// unwinding in user space (libdwfl's frame-pointer fallback in the file, ember's rule in
+    /// anonymous code) and the kernel's walk (which hands the builtins' frames to user
+    /// space) reach `__libc_start_main` through them.
+    func testNodeJITStacksReachTheRoot() throws {
+        guard let node = ["/usr/bin/node", "/usr/local/bin/node"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else { throw XCTSkip("node is not installed") }
+        // node writes /tmp/perf-PID.map and leaves it: the test takes its own away.
+        let perfMaps = { Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
+            .filter { $0.hasPrefix("perf-") && $0.hasSuffix(".map") } }
+        let mapsBefore = perfMaps()
+        addTeardownBlock {
+            for name in perfMaps().subtracting(mapsBefore) { try? FileManager.default.removeItem(atPath: "/tmp/" + name) }
+        }
+        let script = packageRoot.appendingPathComponent("samples/node/hot.js").path
+        for mode in ["dwarf", "auto"] {
+            let output = path("node-\(mode).folded")
+            // --perf-basic-prof also logs V8's code events, by default to isolate-*.log in
+            // the working directory: into the scratch directory instead.
+            let result = try ember(["record", "--unwind", mode, "-F", "439", "-o", output, "--", node, "--perf-basic-prof",
+                                    "--no-logfile-per-isolate", "--logfile=\(path("v8-\(mode).log"))", script, "--seconds", "2"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let folded = try Folded(path: output)
+            let throughJIT = folded.stacks.filter { $0.key.contains { $0.hasPrefix("JS:") && $0.contains("hot.js") && $0.hasSuffix("_[j]") } }
+            let samples = throughJIT.values.reduce(0, +)
+            XCTAssertGreaterThan(samples, 0.7 * folded.total, "\(mode): stacks through hot.js's JIT code\n\(result.stderr)")
+            XCTAssertGreaterThan(throughJIT.filter { $0.key.contains("Builtins_JSEntry") }.values.reduce(0, +), 0.9 * samples,
+                                 "\(mode): through V8's builtins in node's .text")
+            let rooted = throughJIT.filter { $0.key.contains("__libc_start_main") || $0.key.contains("[truncated]") }
+                .values.reduce(0, +)
+            let listing = throughJIT.filter { !$0.key.contains("__libc_start_main") }.sorted { $0.value > $1.value }.prefix(3)
+                .map { "\($0.value) \($0.key.joined(separator: ";"))" }.joined(separator: "\n")
+            XCTAssertGreaterThanOrEqual(rooted / max(samples, 1), 0.99,
+                                        "\(mode): \(Int(rooted)) of \(Int(samples)) reach the root\n\(listing)")
+        }
+    }
+
     func testAnExitingProcessHasNoLostUserStack() throws {
         // The kernel frees a gigabyte as the process exits: those samples are its exit
         // work, with no user stack to copy, and not lost stacks.
