@@ -204,6 +204,45 @@ final class PythonFrameTests: RecordingTestCase {
         }
     }
 
+    /// Subinterpreters (3.12's `_xxsubinterpreters`, 3.13's `_interpreters`): the main
+    /// thread runs Python in the main interpreter while another thread, after a warm-up
+    /// there, runs a subinterpreter. Every interpreter's threads are searched, the newest
+    /// interpreter first: the thread's frames are its subinterpreter's (not the outer ones of
+    /// the state it left in the main interpreter, which was found first during its warm-up),
+    /// and the main thread's are found although its interpreter is no longer the list's head.
+    func testSubinterpretersFramesAreNamed() throws {
+        let pythons = [("3.12", Pythons.pyenv("3.12")), ("3.13", Pythons.pyenv("3.13"))].compactMap { version, path in
+            path.map { (version: version, path: $0) }
+        }
+        guard !pythons.isEmpty else { throw XCTSkip("no CPython 3.12 or 3.13 (pyenv) for subinterpreters") }
+        func line(_ text: String) throws -> Int { try Pythons.line(of: text, in: "subinterpreters.py") }
+        let spinLines = try (line("def sub_spin(")...line("def sub_work(")).map { "sub_spin (subinterpreters.py:\($0))" }
+        let workFrame = "sub_work (subinterpreters.py:\(try line("        sub_spin(0.01)")))"
+        for python in pythons {
+            let output = path("subinterpreters-\(python.version).folded")
+            let result = try ember(["record", "-F", samplingRate, "--threads", "-o", output, "--", python.path,
+                                    Pythons.sample("subinterpreters.py"), "--seconds", "2"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let folded = try Folded(path: output)
+            let worker = folded.stacks.filter { $0.key.contains("start_thread") && !$0.key.contains { $0.hasPrefix("warm_up (") } }
+            let inSubinterpreter = worker.filter { stack, _ in
+                let python = self.pythonFrames(stack)
+                guard let spin = python.last, spinLines.contains(spin), python.count >= 3 else { return false }
+                return python[python.count - 2] == workFrame && python[python.count - 3].hasPrefix("<module> (<string>:")
+            }
+            let workerSamples = worker.values.reduce(0, +)
+            let named = inSubinterpreter.values.reduce(0, +)
+            XCTAssertGreaterThan(named, 30, "\(python.version): sub_spin's samples\n\(result.stderr)")
+            // The rest: creating the subinterpreter, its imports.
+            XCTAssertGreaterThan(named / max(workerSamples, 1), 0.6,
+                                 "\(python.version): \(Int(named)) of the thread's \(Int(workerSamples)) samples after its warm-up")
+            let mainSpin = "main_spin (subinterpreters.py:"
+            let main = folded.stacks.filter { !$0.key.contains("start_thread") }
+            let mainNamed = main.filter { self.pythonFrames($0.key).last?.hasPrefix(mainSpin) == true }.values.reduce(0, +)
+            XCTAssertGreaterThan(mainNamed / max(main.values.reduce(0, +), 1), 0.6, "\(python.version): the main thread's main_spin")
+        }
+    }
+
     /// `--all`: two interpreters of different layouts (3.12's `_PyInterpreterFrame`s, 3.9's
     /// `PyFrameObject`s) running before ember starts, each with its Python frames, told
     /// apart by their main threads' frames (`python3.X-PID`).

@@ -274,11 +274,19 @@ struct {
 	__uint(max_entries, 1024);
 } python_processes SEC(".maps");
 
-/* tid → its PyThreadState, as last found (checked against the tid before each use). */
+/* A thread's PyThreadState as last found, kept only while its process has one interpreter
+ * (interpreters: the list's head then, read again at each use, as is the state's thread_id).
+ * With subinterpreters a thread may have a state in each interpreter it entered: it is
+ * looked for at every sample. */
+struct python_known_thread {
+	__u64 thread;
+	__u64 interpreters;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct python_known_thread);
 	__uint(max_entries, 16384);
 } python_threads SEC(".maps");
 
@@ -319,16 +327,32 @@ static __always_inline __u64 python_thread_identity(void)
 	return fsbase;
 }
 
+/* The frame a thread state is running (0: none, it runs no Python), or -1 if unreadable. */
+static __always_inline __u64 python_current_frame(struct ember_python_process *layout, __u64 thread)
+{
+	__u64 frame = 0;
+	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(thread + layout->thread_frame)) != 0)
+		return (__u64)-1;
+	if (layout->cframe_current_frame != EMBER_PYTHON_NO_FIELD && frame != 0 &&
+	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + layout->cframe_current_frame)) != 0)
+		return (__u64)-1;
+	return frame;
+}
+
 struct python_thread_search {
 	struct ember_python_process *layout;
 	__u64 interpreter; /* the interpreter whose list is searched */
 	__u64 thread;      /* the thread state looked at; 0 at the list's end */
 	__u64 identity;    /* the sampled thread's pthread_self() */
+	__u64 idle;        /* the first of the thread's states running no Python */
 	__u32 found;
 };
 
 /* One thread state, or at a list's end a step to the next interpreter's list (a bpf_loop
- * callback: one bound for every interpreter's threads together). */
+ * callback: one bound for every interpreter's threads together). The interpreters are
+ * listed newest first: a thread that entered a subinterpreter is found by its state there,
+ * the one running its innermost Python frames, before its state in the interpreter it came
+ * from; a state of the thread running no Python is taken only if no other runs any. */
 static long python_thread_step(__u32 index, struct python_thread_search *search)
 {
 	struct ember_python_process *layout = search->layout;
@@ -345,8 +369,13 @@ static long python_thread_step(__u32 index, struct python_thread_search *search)
 	if (bpf_probe_read_user(&thread_id, sizeof(thread_id), (void *)(search->thread + layout->thread_id)) != 0)
 		return 1;
 	if (thread_id == search->identity) {
-		search->found = 1;
-		return 1;
+		__u64 frame = python_current_frame(layout, search->thread);
+		if (frame != 0) {
+			search->found = 1;
+			return 1;
+		}
+		if (search->idle == 0)
+			search->idle = search->thread;
 	}
 	__u64 next = 0;
 	if (bpf_probe_read_user(&next, sizeof(next), (void *)(search->thread + layout->thread_next)) != 0)
@@ -361,25 +390,31 @@ static __always_inline __u64 python_thread_state(struct ember_python_process *la
 	__u64 identity = python_thread_identity();
 	if (identity == 0)
 		return 0;
-	__u64 *known = bpf_map_lookup_elem(&python_threads, &tid);
-	if (known) {
-		__u64 thread_id = 0;
-		if (bpf_probe_read_user(&thread_id, sizeof(thread_id), (void *)(*known + layout->thread_id)) == 0 &&
-		    thread_id == identity)
-			return *known;
-	}
-	struct python_thread_search search = {.layout = layout, .identity = identity};
-	if (bpf_probe_read_user(&search.interpreter, sizeof(search.interpreter),
-				(void *)(layout->runtime + layout->interpreters_head)) != 0 || search.interpreter == 0)
+	__u64 head = 0;
+	if (bpf_probe_read_user(&head, sizeof(head), (void *)(layout->runtime + layout->interpreters_head)) != 0 || head == 0)
 		return 0;
-	if (bpf_probe_read_user(&search.thread, sizeof(search.thread),
-				(void *)(search.interpreter + layout->threads_head)) != 0)
+	struct python_known_thread *known = bpf_map_lookup_elem(&python_threads, &tid);
+	if (known && known->interpreters == head) {
+		__u64 thread_id = 0;
+		if (bpf_probe_read_user(&thread_id, sizeof(thread_id), (void *)(known->thread + layout->thread_id)) == 0 &&
+		    thread_id == identity)
+			return known->thread;
+	}
+	struct python_thread_search search = {.layout = layout, .identity = identity, .interpreter = head};
+	if (bpf_probe_read_user(&search.thread, sizeof(search.thread), (void *)(head + layout->threads_head)) != 0)
 		return 0;
 	bpf_loop(EMBER_MAX_PYTHON_THREADS, python_thread_step, &search, 0);
-	if (!search.found)
+	__u64 thread = search.found ? search.thread : search.idle;
+	if (thread == 0)
 		return 0;
-	bpf_map_update_elem(&python_threads, &tid, &search.thread, BPF_ANY);
-	return search.thread;
+	__u64 next = 0;
+	if (bpf_probe_read_user(&next, sizeof(next), (void *)(head + layout->interpreter_next)) == 0 && next == 0) {
+		struct python_known_thread found = {.thread = thread, .interpreters = head};
+		bpf_map_update_elem(&python_threads, &tid, &found, BPF_ANY);
+	} else if (known) {
+		bpf_map_delete_elem(&python_threads, &tid);
+	}
+	return thread;
 }
 
 struct python_walk {
@@ -471,13 +506,8 @@ static __always_inline __u64 python_stack(__u64 pid_tgid)
 	stack->depth = 0;
 	stack->end = EMBER_END_TRUNCATED;
 	struct python_walk walk = {.layout = layout, .stack = stack, .hash = FNV_OFFSET};
-	__u64 frame = 0;
-	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(thread + layout->thread_frame)) != 0) {
-		count(EMBER_PYTHON_READ_ERROR);
-		return 0;
-	}
-	if (layout->cframe_current_frame != EMBER_PYTHON_NO_FIELD && frame != 0 &&
-	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + layout->cframe_current_frame)) != 0) {
+	__u64 frame = python_current_frame(layout, thread);
+	if (frame == (__u64)-1) {
 		count(EMBER_PYTHON_READ_ERROR);
 		return 0;
 	}
