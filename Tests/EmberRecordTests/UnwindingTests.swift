@@ -342,6 +342,46 @@ final class UnwindingTests: RecordingTestCase {
         }
     }
 
+    /// HotSpot (openjdk 17) with `-XX:+PreserveFramePointer`, named by the perf map
+    /// `jcmd PID Compiler.perfmap` writes: its interpreter, stubs and compiled code are in
+    /// anonymous memory without CFI and keep frame pointers, and both walkers reach the Java
+    /// thread's start (`start_thread;ThreadJavaMain;JavaMain`) through them.
+    func testJavaJITStacksReachTheRoot() throws {
+        guard let java = ["/usr/bin/java", "/usr/local/bin/java"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
+              let jcmd = ["/usr/bin/jcmd", "/usr/local/bin/jcmd"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else { throw XCTSkip("java and jcmd (a JDK) are not installed") }
+        let classes = packageRoot.appendingPathComponent("samples/build/java").path
+        guard FileManager.default.fileExists(atPath: classes + "/Hot.class") else {
+            throw XCTSkip("samples/build/java/Hot.class is not built (make -C samples, with javac)")
+        }
+        // Ready once its hot method has run for a second (compiled by then).
+        let workload = try Workload(executable: java, arguments: ["-XX:+PreserveFramePointer", "-cp", classes, "Hot",
+                                                                  "--seconds", "30"])
+        defer { workload.stop() }
+        let perfMap = "/tmp/perf-\(workload.pid).map"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: perfMap) }
+        let written = try runProgram(jcmd, ["\(workload.pid)", "Compiler.perfmap"])
+        XCTAssertEqual(written.status, 0, written.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: perfMap), "jcmd wrote no perf map")
+        for mode in ["dwarf", "auto"] {
+            let output = path("java-\(mode).folded")
+            let result = try ember(["record", "--pid", "\(workload.pid)", "--unwind", mode, "-d", "2", "-F", "439", "-o", output])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let folded = try Folded(path: output)
+            let throughJIT = folded.stacks.filter { $0.key.contains { $0.contains("Hot.hot") && $0.hasSuffix("_[j]") } }
+            let samples = throughJIT.values.reduce(0, +)
+            XCTAssertGreaterThan(samples, 0.7 * folded.total, "\(mode): stacks through Hot.hot's compiled code\n\(result.stderr)")
+            let rooted = throughJIT.filter { stack, _ in
+                guard let start = stack.firstIndex(of: "start_thread"), start + 2 < stack.count else { return false }
+                return stack[start + 2] == "JavaMain" || stack.contains("[truncated]")
+            }.values.reduce(0, +)
+            let listing = throughJIT.sorted { $0.value > $1.value }.prefix(3)
+                .map { "\($0.value) \($0.key.joined(separator: ";"))" }.joined(separator: "\n")
+            XCTAssertGreaterThanOrEqual(rooted / max(samples, 1), 0.99,
+                                        "\(mode): \(Int(rooted)) of \(Int(samples)) reach the root\n\(listing)")
+        }
+    }
+
     func testAnExitingProcessHasNoLostUserStack() throws {
         // The kernel frees a gigabyte as the process exits: those samples are its exit
         // work, with no user stack to copy, and not lost stacks.

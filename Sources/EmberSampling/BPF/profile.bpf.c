@@ -263,9 +263,10 @@ static __always_inline void send_counted_time(struct ember_config *cfg, struct e
  * state is found by walking the interpreters' lists of thread states for the one whose
  * thread_id is the sampled thread's pthread_self() (every thread, holding the GIL or not,
  * and the same code for a static python and a libpython.so: a thread-local would need each
- * build's TLS layout), remembered per tid and checked again at each use. Its frame chain is
- * then walked, recording each frame's code object and instruction pointer; user space names
- * them while the process lives (EMBER_PYTHON_STACK_NEW tells it of each new stack). */
+ * build's TLS layout), remembered per tid while the process has one interpreter and checked
+ * again at each use. Its frame chain is then walked, recording each frame's code object and
+ * instruction pointer; user space names them while the process lives
+ * (EMBER_PYTHON_STACK_NEW tells it of each new stack). */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
