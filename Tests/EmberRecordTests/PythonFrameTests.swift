@@ -161,6 +161,10 @@ final class PythonFrameTests: RecordingTestCase {
         }
         let unshare = ["/usr/bin/unshare", "/bin/unshare"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let unshare else { throw XCTSkip("unshare (util-linux) is not installed") }
+        let probe = try runProgram(unshare, ["--pid", "--fork", "--mount-proc", "--mount", "true"])
+        guard probe.status == 0 else {
+            throw XCTSkip("unshare cannot make pid and mount namespaces here: \(probe.stderr)")
+        }
         let install = URL(fileURLWithPath: python).deletingLastPathComponent().deletingLastPathComponent().path
         let version = String(URL(fileURLWithPath: python).lastPathComponent.dropFirst("python".count))
         // Outside the namespace this is an empty directory: the tmpfs and what it holds are
