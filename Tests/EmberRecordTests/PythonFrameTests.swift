@@ -220,7 +220,8 @@ final class PythonFrameTests: RecordingTestCase {
         }
         guard !pythons.isEmpty else { throw XCTSkip("no CPython 3.12 or 3.13 (pyenv) for subinterpreters") }
         func line(_ text: String) throws -> Int { try Pythons.line(of: text, in: "subinterpreters.py") }
-        let spinLines = try (line("def sub_spin(")...line("def sub_work(")).map { "sub_spin (subinterpreters.py:\($0))" }
+        let spinLines = try (line("def spin(")...line("def sub_spin(")).map { "spin (subinterpreters.py:\($0))" }
+        let subSpin = "sub_spin (subinterpreters.py:\(try line("def sub_spin(") + 1))"
         let workFrame = "sub_work (subinterpreters.py:\(try line("        sub_spin(0.01)")))"
         for python in pythons {
             let output = path("subinterpreters-\(python.version).folded")
@@ -231,8 +232,9 @@ final class PythonFrameTests: RecordingTestCase {
             let worker = folded.stacks.filter { $0.key.contains("start_thread") && !$0.key.contains { $0.hasPrefix("warm_up (") } }
             let inSubinterpreter = worker.filter { stack, _ in
                 let python = self.pythonFrames(stack)
-                guard let spin = python.last, spinLines.contains(spin), python.count >= 3 else { return false }
-                return python[python.count - 2] == workFrame && python[python.count - 3].hasPrefix("<module> (<string>:")
+                guard let spin = python.last, spinLines.contains(spin), python.count >= 4 else { return false }
+                return python[python.count - 2] == subSpin && python[python.count - 3] == workFrame
+                    && python[python.count - 4].hasPrefix("<module> (<string>:")
             }
             let workerSamples = worker.values.reduce(0, +)
             let named = inSubinterpreter.values.reduce(0, +)
@@ -242,7 +244,11 @@ final class PythonFrameTests: RecordingTestCase {
                                  "\(python.version): \(Int(named)) of the thread's \(Int(workerSamples)) samples after its warm-up")
             let mainSpin = "main_spin (subinterpreters.py:"
             let main = folded.stacks.filter { !$0.key.contains("start_thread") }
-            let mainNamed = main.filter { self.pythonFrames($0.key).last?.hasPrefix(mainSpin) == true }.values.reduce(0, +)
+            let mainNamed = main.filter { stack, _ in
+                let python = self.pythonFrames(stack)
+                return python.count >= 2 && python[python.count - 2].hasPrefix(mainSpin)
+                    && python[python.count - 1].hasPrefix("spin (subinterpreters.py:")
+            }.values.reduce(0, +)
             XCTAssertGreaterThan(mainNamed / max(main.values.reduce(0, +), 1), 0.6, "\(python.version): the main thread's main_spin")
         }
     }

@@ -1,6 +1,7 @@
 """Python in two interpreters at once (CPython 3.12+): the main thread spins in the main
 interpreter (main_spin); a thread first spins there too (warm_up, 0.3 s), then creates a
 subinterpreter that imports this file and spins in it (sub_spin) for the rest of --seconds.
+Each of the three calls spin, the loop itself.
 Prints "ready" once the thread started."""
 import os
 import sys
@@ -8,13 +9,17 @@ import threading
 import time
 
 
-def sub_spin(seconds):
+def spin(seconds):
     total = 0
     until = time.thread_time() + seconds
     while time.thread_time() < until:
         for i in range(200):
             total += i * i
     return total
+
+
+def sub_spin(seconds):
+    return spin(seconds)
 
 
 def sub_work(seconds):
@@ -24,12 +29,7 @@ def sub_work(seconds):
 
 
 def main_spin(seconds):
-    total = 0
-    until = time.thread_time() + seconds
-    while time.thread_time() < until:
-        for i in range(200):
-            total += i * i
-    return total
+    return spin(seconds)
 
 
 def main_work(seconds):
@@ -39,12 +39,7 @@ def main_work(seconds):
 
 
 def warm_up(seconds):
-    total = 0
-    until = time.thread_time() + seconds
-    while time.thread_time() < until:
-        for i in range(200):
-            total += i * i
-    return total
+    return spin(seconds)
 
 
 def in_subinterpreter(seconds):
