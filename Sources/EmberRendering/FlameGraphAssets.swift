@@ -32,9 +32,12 @@ enum FlameGraphAssets {
     /// interactive (zoom, search, tooltips, the view in the URL). `page` is null in an SVG
     /// file; a page that draws graphs of its own (the time view) passes an object with
     /// `keys` (its own keys in the URL fragment), `viewParts()` (their current
-    /// `key=value` parts) and `frames` (the graph's frames as arrays, which this function
-    /// draws into the empty rows of `root`, instead of reading frames drawn in it), and
-    /// listens for `hashchange` itself. Returns `loadState` (read the view from the URL
+    /// `key=value` parts), `frames` (the graph's frames as arrays, instead of frames drawn
+    /// in `root` to read back) and `surface`, which paints what this function says to paint
+    /// (`paint(items)`: the view's frames and slivers, each with its row, `x`, `w`, `fill`,
+    /// `label`, `kind`, `hl`, `dim`), says what is under the pointer (`itemAt(event)`: an
+    /// index into the items, or -1) and outlines it (`outline(item)`, null for none); the
+    /// page listens for `hashchange` itself. Returns `loadState` (read the view from the URL
     /// again) and `dispose` (remove the document's listeners).
     static let flameGraphFunction: StaticString = #"""
         function emberFlameGraph(root, page) {
@@ -54,8 +57,9 @@ enum FlameGraphAssets {
           // frame is a group of a rect and its label; a frame narrower than a pixel is a line of
           // its row's metadata, "x width fill count [before after] name", where an empty line
           // stands for the next drawn frame. "(N more)" slivers drawn for those are not frames.
-          // A page's frames come as arrays (`model`), and are drawn below.
-          var model = page && page.frames, el = [], hiddenFrames = [], rowFirst = model ? model.rowFirst : [0], slivers = [];
+          // A page's frames come as arrays (`model`), and its surface paints them (below).
+          var model = page && page.frames, surface = model ? page.surface : null;
+          var el = [], hiddenFrames = [], rowFirst = model ? model.rowFirst : [0], slivers = [];
           var rows = framesG ? framesG.children : [];
           for (var r = 0; !model && r < rows.length; r++) {
             var kids = rows[r].children, shownKids = [], lines = null;
@@ -151,12 +155,18 @@ enum FlameGraphAssets {
             while (lo < hi) { var mid = (lo + hi) >> 1; if (start[mid] < value) lo = mid + 1; else hi = mid; }
             return lo;
           }
+          // The characters of a label that fit in `w` pixels (-1: none, hidden), never half a
+          // surrogate pair.
+          function labelChars(name, w) {
+            var fit = Math.floor((w - 6) / charWidth), chars = fit < 3 ? -1 : Math.min(fit, name.length);
+            if (chars > 0 && chars < name.length && /[\uD800-\uDBFF]/.test(name.charAt(chars - 1))) chars--;
+            return chars;
+          }
           // Shows as much of a label as fits in `w` pixels: the part that fits, then the rest
           // in a hidden tspan, so that the text always holds the whole name. `shown` is what
           // the label shows now (characters, -1 hidden): a label that keeps its text only moves.
           function setLabel(label, name, x, w, shown) {
-            var fit = Math.floor((w - 6) / charWidth), chars = fit < 3 ? -1 : Math.min(fit, name.length);
-            if (chars > 0 && chars < name.length && /[\uD800-\uDBFF]/.test(name.charAt(chars - 1))) chars--;
+            var chars = labelChars(name, w);
             if (chars < 0) {
               if (shown >= 0) { label.textContent = name; label.setAttribute('class', 'h'); }
               return;
@@ -181,7 +191,7 @@ enum FlameGraphAssets {
           // to the size of the graph.
           var zoomLayer = doc.createElementNS(svgNS, 'g');
           zoomLayer.setAttribute('id', 'zoomed');
-          if (graph) graph.appendChild(zoomLayer);
+          if (graph && !surface) graph.appendChild(zoomLayer);
           function addClone(i, row, x, w, dim) {
             var copy = frameCopy(i);
             copy.__emberFrame = i;
@@ -200,7 +210,6 @@ enum FlameGraphAssets {
           emptyFrame.firstChild.setAttribute('height', boxH);
           emptyFrame.lastChild.setAttribute('class', 'h');
           var fullSlivers = {};
-          if (model) drawView(0, null);
           // A sliver stands for a run of hidden frames [first, end) of one drawn parent `up`,
           // and for their subtrees. host[i]: the first frame of the full graph's run that
           // stands for hidden frame i (-1 for a drawn frame).
@@ -229,32 +238,10 @@ enum FlameGraphAssets {
             copy.lastChild.textContent = names[i];
             return copy;
           }
-          // A frame of a page's full graph: a group of its rect and label where the label
-          // shows, else only the rect (a third of the elements for the browser to style).
-          // Geometry to a hundredth of a pixel (the exact values are in the arrays).
-          function addFrame(i, row, x, w) {
-            var box = emptyFrame.firstChild.cloneNode(false), kind = kindOf(i), f = box;
-            box.setAttribute('x', Math.round(x * 100) / 100);
-            box.setAttribute('width', Math.round(w * 100) / 100);
-            box.setAttribute('fill', fillOf(i));
-            if (Math.floor((w - 6) / charWidth) >= 3) {
-              f = doc.createElementNS(svgNS, 'g');
-              f.appendChild(box);
-              var label = doc.createElementNS(svgNS, 'text');
-              setLabel(label, names[i], x, w, -2);
-              shownChars[i] = label.firstChild ? label.firstChild.data.length : 0;
-              f.appendChild(label);
-            }
-            if (kind) f.setAttribute('class', kind);
-            f.__emberFrame = i;
-            el[i] = f;
-            row.appendChild(f);
-          }
-          function addSliver(row, run, end, full) {
+          function addSliver(row, run) {
             var sliver = emptyFrame.cloneNode(true);
-            run.end = end;
             sliver.__emberRun = run;
-            if (full) fullSlivers[run.first] = sliver; else zoomRuns.push(sliver);
+            zoomRuns.push(sliver);
             sliver.setAttribute('class', run.hl ? 'run hl' : 'run');
             sliver.firstChild.setAttribute('fill', '#c8c8c8');
             sliver.firstChild.setAttribute('x', run.x);
@@ -268,29 +255,25 @@ enum FlameGraphAssets {
             clones = {};
             zoomRuns = [];
           }
-          // Draws the view of frame i's subtree, filling the width, into `layer`, over its
-          // ancestors (dimmed); with no layer, the full graph (i = 0) into the rows of `root`.
-          function drawView(i, layer) {
-            var k = innerW / width[i], a = start[i], end = a + width[i] - eps, rowGroup, full = !layer;
-            function addRow(r) {
-              rowGroup = doc.createElementNS(svgNS, 'g');
-              rowGroup.setAttribute('transform', rows[r].getAttribute('transform'));
-              layer.appendChild(rowGroup);
-            }
+          // Walks the view of frame i's subtree, filling the width: its ancestors first, each
+          // `frame(j, row, x, w, true)` (dimmed, the whole width), then row by row, left to
+          // right, each frame at least drawnWidth pixels wide whose parent is drawn as
+          // `frame(j, row, x, w, false)`, and per drawn parent each run of narrower ones as
+          // one `sliver(run, row)` (`run.first`, `run.end`: its frames; `run.hl`: a match among them or below).
+          function walkView(i, frame, sliver) {
+            var k = innerW / width[i], a = start[i], end = a + width[i] - eps;
             for (var p = parent[i]; p >= 0; p = parent[p]) {
-              addRow(depth[p]);
-              addClone(p, rowGroup, xpad, innerW, true);
+              frame(p, depth[p], xpad, innerW, true);
               drawn[p] = 1;
             }
             for (var row = depth[i]; row < rowCount; row++) {
               var j = lowerBound(row, a - eps), stop = rowFirst[row + 1], run = null;
               if (j >= stop || start[j] >= end) break;
-              if (full) rowGroup = doc.createDocumentFragment(); else addRow(row);
               for (; j < stop && start[j] < end; j++) {
                 var x = xpad + (start[j] - a) * k, w = width[j] * k, up = parent[j];
                 drawn[j] = (j === 0 || drawn[up]) && w >= drawnWidth ? 1 : 0;
-                if (run && (drawn[j] || run.up !== up)) { addSliver(rowGroup, run, j, full); run = null; }
-                if (drawn[j]) { if (full) addFrame(j, rowGroup, x, w); else addClone(j, rowGroup, x, w, false); }
+                if (run && (drawn[j] || run.up !== up)) { run.end = j; sliver(run, row); run = null; }
+                if (drawn[j]) frame(j, row, x, w, false);
                 else if (j > 0 && drawn[up]) {
                   if (!run) run = { up: up, first: j, x: x, w: 0, count: 0, hl: 0 };
                   run.w += w;
@@ -298,20 +281,55 @@ enum FlameGraphAssets {
                   run.hl |= inMatch[j];
                 }
               }
-              if (run) addSliver(rowGroup, run, j, full);
-              if (full) rows[row].appendChild(rowGroup);
+              if (run) { run.end = j; sliver(run, row); }
             }
+          }
+          // Draws the view of frame i's subtree into `layer`, one group per row.
+          function drawView(i, layer) {
+            var rowGroup = null, groupRow = -1;
+            function rowOf(r) {
+              if (r === groupRow) return rowGroup;
+              rowGroup = doc.createElementNS(svgNS, 'g');
+              rowGroup.setAttribute('transform', rows[r].getAttribute('transform'));
+              layer.appendChild(rowGroup);
+              groupRow = r;
+              return rowGroup;
+            }
+            walkView(i, function (j, row, x, w, dim) { addClone(j, rowOf(row), x, w, dim); },
+                     function (run, row) { addSliver(rowOf(row), run); });
+          }
+          // A page's graph: the items of the view, for its surface to paint (and to find
+          // under the pointer). Painting waits while the view is read from the URL, which
+          // zooms and searches: one paint for the whole view.
+          var painted = [], paintPending = false;
+          function paint() {
+            if (restoring) { paintPending = true; return; }
+            paintPending = false;
+            painted = [];
+            function labelOf(name, w) { var chars = labelChars(name, w); return chars < 0 ? '' : name.slice(0, chars); }
+            walkView(zoomed > 0 ? zoomed : 0, function (j, row, x, w, dim) {
+              painted.push({ frame: j, run: null, row: row, x: x, w: w, fill: fillOf(j), name: names[j],
+                             label: labelOf(names[j], w), kind: kindOf(j), hl: isMatch[j] === 1, dim: dim });
+            }, function (run, row) {
+              var text = '(' + run.count + ' more)';
+              painted.push({ frame: -1, run: run, row: row, x: run.x, w: run.w, fill: '#c8c8c8', name: text,
+                             label: labelOf(text, run.w), kind: '', hl: run.hl === 1, dim: false });
+            });
+            surface.paint(painted);
           }
           // Zoom on frame i: its subtree fills the width, its ancestors stay (dimmed).
           function zoom(i) {
             if (!(i > 0 && i < n)) { unzoom(); return; }
             clearZoom();
             zoomed = i;
-            var layer = doc.createDocumentFragment(), cover = doc.getElementById('bg').cloneNode(false);
-            cover.setAttribute('id', 'cover');
-            layer.appendChild(cover);
-            drawView(i, layer);
-            zoomLayer.appendChild(layer);
+            if (surface) paint();
+            else {
+              var layer = doc.createDocumentFragment(), cover = doc.getElementById('bg').cloneNode(false);
+              cover.setAttribute('id', 'cover');
+              layer.appendChild(cover);
+              drawView(i, layer);
+              zoomLayer.appendChild(layer);
+            }
             unzoomBtn.classList.remove('h');
             updateMatched();
             saveState();
@@ -319,6 +337,7 @@ enum FlameGraphAssets {
           function unzoom() {
             clearZoom();
             zoomed = -1;
+            if (surface) paint();
             unzoomBtn.classList.add('h');
             updateMatched();
             saveState();
@@ -326,6 +345,7 @@ enum FlameGraphAssets {
 
           // A match hidden in the full graph colours the sliver that stands for it.
           function highlight(i, on) {
+            if (surface) return;
             var shown = el[i] || fullSlivers[host[i]];
             if (shown) shown.classList.toggle('hl', on);
             if (clones[i]) clones[i].classList.toggle('hl', on);
@@ -350,6 +370,7 @@ enum FlameGraphAssets {
               for (i = run.first; i < run.end && !hl; i++) hl = inMatch[i] === 1;
               zoomRuns[j].classList.toggle('hl', hl);
             }
+            if (surface) paint();
             if (re) { searchBtn.classList.add('on'); updateMatched(); }
             else if (term) matchedText.textContent = 'Invalid regular expression';
             else { searchBtn.classList.remove('on'); matchedText.textContent = ' '; }
@@ -439,6 +460,7 @@ enum FlameGraphAssets {
             if (target > 0) zoom(target); else unzoom();
             search(params.s || '');
             restoring = false;
+            if (paintPending) paint();
           }
 
           // Tooltip and details line.
@@ -520,10 +542,19 @@ enum FlameGraphAssets {
             details.textContent = t ? lines[0] + ' (' + amount(t.w) + ' ' + countName + ', ' + percent(t.w, total) + ')' :
               nameType + ' ' + names[i] + ' (' + amount(width[i]) + ' ' + countName + ', ' + percent(width[i], total) + ')';
           }
-          function hideTip() { tip.setAttribute('class', 'h'); details.textContent = ' '; }
+          function hideTip() {
+            tip.setAttribute('class', 'h');
+            details.textContent = ' ';
+            if (surface) surface.outline(null);
+          }
           // What the pointer is on: a frame's index, a sliver's run, or -1.
-          function frameAt(target) {
-            for (var t = target; t && t !== graph; t = t.parentNode) {
+          function frameAt(evt) {
+            if (surface) {
+              var item = painted[surface.itemAt(evt)];
+              if (item) surface.outline(item);
+              return !item ? -1 : item.run || item.frame;
+            }
+            for (var t = evt.target; t && t !== graph; t = t.parentNode) {
               if (t.__emberFrame !== undefined) return t.__emberFrame;
               if (t.__emberRun) return t.__emberRun;
             }
@@ -532,12 +563,12 @@ enum FlameGraphAssets {
 
           if (graph) {
             graph.addEventListener('click', function (evt) {
-              var i = frameAt(evt.target);
+              var i = frameAt(evt);
               if (typeof i === 'object') i = runTarget(i);
               if (i >= 0) { zoom(i); showTip(i, evt); }
             });
             graph.addEventListener('mousemove', function (evt) {
-              var i = frameAt(evt.target);
+              var i = frameAt(evt);
               if (i !== -1) showTip(i, evt); else hideTip();
             });
             graph.addEventListener('mouseleave', hideTip);

@@ -47,7 +47,8 @@ enum TimeViewAssets {
         .sel-a{fill:rgba(0,80,230,.16);stroke:#0048d0;stroke-width:1}.sel-b{fill:rgba(0,160,60,.18);stroke:#00802c;stroke-width:1}\
         .drag{fill:rgba(110,110,110,.22);stroke:#444;stroke-dasharray:3 2}#bar{margin:10px 0 6px}#bar button{font:inherit}\
         #range-text .a{color:#0048d0}#range-text .b{color:#00802c}\
-        @media (prefers-color-scheme:dark){body{background:#1c1c21;color:#e4e4e4}#heatmap .bgc,#tracks .lane{fill:#2b2b31}\
+        #graph #outline{fill:none;stroke:#000;stroke-width:.6;pointer-events:none}#graph-canvas{cursor:pointer}\
+        @media (prefers-color-scheme:dark){#graph #outline{stroke:#fff}body{background:#1c1c21;color:#e4e4e4}#heatmap .bgc,#tracks .lane{fill:#2b2b31}\
         #heatmap .axis,#tracks .axis{fill:#aaa}.hint,.note{color:#aaa}#tracks .proc,#tracks .tname{fill:#e4e4e4}\
         #range-text .a{color:#7aa2ff}#range-text .b{color:#5fd08a}}
         """
@@ -394,7 +395,13 @@ enum TimeViewAssets {
           if (!rows.length) chrome('empty', 'ui', width / 2, topPad + frameH, 'middle', 'No samples in this range');
           var clip = make('clipPath', { id: 'graph-area' }, svg);
           make('rect', { x: xpad, y: topPad, width: innerW, height: rows.length * frameH }, clip);
-          var framesG = make('g', { id: 'frames' }, make('g', { id: 'graph', 'clip-path': 'url(#graph-area)' }, svg));
+          var graphG = make('g', { id: 'graph', 'clip-path': 'url(#graph-area)' }, svg);
+          make('foreignObject', { x: 0, y: topPad, width: width, height: rows.length * frameH }, graphG).appendChild(canvas);
+          graphG.appendChild(outlineBox);
+          surface.setGraph({
+            top: topPad, width: width, rows: rows.length, frameHeight: frameH, inverted: !!data.inverted,
+            font: fontSize + 'px ' + data.fontType, fallbackFont: fontSize + 'px sans-serif', labelY: labelY
+          });
 
           // The frames, row by row in drawing order, for the flame graph function to draw.
           var frameCount = 0, rowFirst = new Int32Array(rows.length + 1);
@@ -416,8 +423,6 @@ enum TimeViewAssets {
               frames.names[f] = labels[labelOf[n]];
               if (differential) { frames.before[f] = before[n]; frames.after[f] = after[n]; }
             }
-            var y = data.inverted ? topPad + r * frameH : imageH - bottomPad - (r + 1) * frameH;
-            make('g', { transform: 'translate(0,' + y + ')' }, framesG);
           }
           var largest = 0;
           if (differential) for (n = 1; n < nodeCount; n++) largest = Math.max(largest, Math.abs(after[n] - before[n]));
@@ -429,6 +434,117 @@ enum TimeViewAssets {
           return svg;
         }
         var fills = data.colors.map(hex), graphFrames = null;
+
+        // The frames of the selection's graph are painted on one canvas, kept from graph to
+        // graph: thousands of SVG elements cost the browser far more to create, style, lay out
+        // and paint than a canvas costs to fill. The flame graph function says what to paint
+        // (the items of its view) and asks what is under the pointer; the items, in rows from
+        // left to right, are also what the pointer is looked up in. Names are drawn with
+        // fillText, which is text by nature (tooltips still set textContent). The canvas is
+        // scaled by the device pixel ratio, so text stays crisp on a high-density screen.
+        var canvas = doc.createElement('canvas'), context = canvas.getContext('2d');
+        canvas.id = 'graph-canvas';
+        canvas.style.display = 'block';
+        var outlineBox = make('rect', { id: 'outline', 'class': 'h' });
+        var surface = (function () {
+          var graph = null, items = [], itemsOfRow = [], ratio = 1;
+          function rowTop(row) { return (graph.inverted ? row : graph.rows - 1 - row) * graph.frameHeight; }
+          function paint(list) {
+            items = list;
+            itemsOfRow = [];
+            for (var k = 0; k < items.length; k++) (itemsOfRow[items[k].row] || (itemsOfRow[items[k].row] = [])).push(k);
+            ratio = window.devicePixelRatio || 1;
+            var w = graph.width, h = graph.rows * graph.frameHeight, boxH = graph.frameHeight - 1;
+            // Setting the size clears the canvas and its context's state.
+            canvas.width = Math.max(1, Math.round(w * ratio));
+            canvas.height = Math.max(1, Math.round(h * ratio));
+            canvas.style.width = w + 'px';
+            canvas.style.height = h + 'px';
+            context.setTransform(ratio, 0, 0, ratio, 0, 0);
+            var fill = '', alpha = 1, outlines = { 'new': [], gone: [] };
+            for (k = 0; k < items.length; k++) {
+              var item = items[k], a = (item.dim ? 0.55 : 1) * (item.kind === 'gone' ? 0.5 : 1), f = item.hl ? '#e600e6' : item.fill;
+              if (a !== alpha) context.globalAlpha = alpha = a;
+              if (f !== fill) context.fillStyle = fill = f;
+              // Rounded as the SVG's frames are (rx 2), which keeps neighbours apart.
+              if (item.w < 3) context.fillRect(item.x, rowTop(item.row), item.w, boxH);
+              else { context.beginPath(); context.roundRect(item.x, rowTop(item.row), item.w, boxH, 2); context.fill(); }
+              if (item.kind) outlines[item.kind].push(item);
+            }
+            // Outlines of one pixel on the pixel grid, inside the frame's box: a frame a pixel or two
+            // wide becomes all outline, so that a narrow "new" or "gone" frame still shows.
+            [['new', '#990000', []], ['gone', '#555555', [3, 2]]].forEach(function (style) {
+              var list = outlines[style[0]];
+              if (!list.length) return;
+              context.globalAlpha = 1;
+              context.strokeStyle = style[1];
+              context.lineWidth = 1;
+              context.setLineDash(style[2]);
+              context.beginPath();
+              list.forEach(function (item) {
+                var x0 = Math.round(item.x), x1 = Math.round(item.x + item.w);
+                context.rect(x0 + 0.5, rowTop(item.row) + 0.5, Math.max(0, x1 - x0 - 1), boxH - 1);
+              });
+              context.stroke();
+            });
+            context.setLineDash([]);
+            context.font = graph.fallbackFont;
+            context.font = graph.font;  // an invalid --font-type leaves the fallback
+            context.fillStyle = '#000';
+            alpha = -1;
+            for (k = 0; k < items.length; k++) {
+              item = items[k];
+              if (!item.label) continue;
+              a = item.dim ? 0.55 : 1;
+              if (a !== alpha) context.globalAlpha = alpha = a;
+              context.fillText(item.label, item.x + 3, rowTop(item.row) + graph.labelY);
+            }
+            context.globalAlpha = 1;
+          }
+          // The item under a mouse event, or -1: its row from the height, then the last item
+          // of the row that starts at or before the pointer.
+          function itemAt(evt) {
+            var box = canvas.getBoundingClientRect();
+            if (!graph || !box.width || !box.height) return -1;
+            var x = (evt.clientX - box.left) * graph.width / box.width;
+            var y = (evt.clientY - box.top) * graph.rows * graph.frameHeight / box.height;
+            var slot = Math.floor(y / graph.frameHeight), row = graph.inverted ? slot : graph.rows - 1 - slot;
+            var list = itemsOfRow[row];
+            if (!list || y - slot * graph.frameHeight >= graph.frameHeight - 1) return -1;
+            var lo = 0, hi = list.length;
+            while (lo < hi) { var mid = (lo + hi) >> 1; if (items[list[mid]].x <= x) lo = mid + 1; else hi = mid; }
+            var k = lo > 0 ? list[lo - 1] : -1;
+            return k >= 0 && x < items[k].x + Math.max(items[k].w, 1) ? k : -1;
+          }
+          function outline(item) {
+            if (!item) { outlineBox.setAttribute('class', 'h'); return; }
+            outlineBox.setAttribute('x', item.x);
+            outlineBox.setAttribute('y', graph.top + rowTop(item.row));
+            outlineBox.setAttribute('width', item.w);
+            outlineBox.setAttribute('height', graph.frameHeight - 1);
+            outlineBox.removeAttribute('class');
+          }
+          // What the canvas shows, for tests and for a look from the console: each item's
+          // name, label, box (CSS pixels of the canvas), colour and looks.
+          canvas.paintedItems = function () {
+            return items.map(function (item) {
+              return {
+                name: item.name, label: item.label, row: item.row, x: item.x, y: rowTop(item.row), width: item.w,
+                height: graph.frameHeight - 1, fill: item.hl ? '#e600e6' : item.fill, kind: item.kind,
+                highlighted: item.hl, dimmed: item.dim, sliver: !!item.run
+              };
+            });
+          };
+          // A new device pixel ratio (the browser's zoom, a move to another screen) paints
+          // the canvas again at the new resolution.
+          window.addEventListener('resize', function () {
+            if (graph && (window.devicePixelRatio || 1) !== ratio) paint(items);
+          });
+          return {
+            setGraph: function (g) { graph = g; items = []; itemsOfRow = []; outline(null); },
+            paint: paint, itemAt: itemAt, outline: outline
+          };
+        })();
         var host = {
           keys: ['t', 't2'],
           viewParts: function () {
@@ -444,6 +560,7 @@ enum TimeViewAssets {
           holder.textContent = '';
           holder.appendChild(buildGraph());
           host.frames = graphFrames;
+          host.surface = surface;
           instance = emberFlameGraph(doc.getElementById('ember'), host);
           host.frames = graphFrames = null;
         }
