@@ -57,27 +57,85 @@ def record(name, *command, dwarf=False, options=()):
     return target
 
 
+# The graph of a range is painted on a canvas. The page says what it painted
+# (`paintedItems()`: per frame or "(N more)" sliver its name, label, row, box in CSS pixels of
+# the canvas, fill, kind and looks); the checks read that, and read the canvas's pixels back
+# to see that it was painted so, and point at the boxes as a user does.
+def painted(driver):
+    """The frames and slivers the range's graph shows, as dicts, row by row, left to right."""
+    return driver.execute_script("var c = document.getElementById('graph-canvas'); return c ? c.paintedItems() : []")
+
+
+def painted_frame(driver, name):
+    """The painted frame (not sliver) named `name` with its label shown, or None."""
+    return next((item for item in painted(driver) if not item["sliver"] and item["label"] == name), None)
+
+
 def frame_names(driver):
     """The names the graph shows as labels (frames wide enough for one)."""
+    return [item["label"] for item in painted(driver) if not item["sliver"] and item["label"]]
+
+
+def pixel(driver, item, dx=None, dy=None):
+    """The canvas's (r, g, b, a) inside `item`, dx, dy CSS pixels from its top left, read back
+    from the canvas at the device pixel ratio. By default half way down, 2 px in from the
+    left (a whole pixel inside the frame's outline and before its label), or in the middle
+    of a frame too narrow for that."""
+    x = item["x"] + ((2 if item["width"] >= 3 else item["width"] / 2) if dx is None else dx)
+    y = item["y"] + (item["height"] / 2 if dy is None else dy)
+    return tuple(driver.execute_script(
+        "var c = document.getElementById('graph-canvas'), r = c.width / parseFloat(c.style.width);"
+        "return Array.from(c.getContext('2d').getImageData(Math.floor(arguments[0] * r), Math.floor(arguments[1] * r), 1, 1).data)",
+        x, y))
+
+
+def client_point(driver, item):
+    """The middle of `item` in the window's coordinates (as mouse events carry them)."""
     return driver.execute_script(
-        "return Array.from(document.querySelectorAll('#frames > g > g:not(.run) > text')).map(function (t) {"
-        "  return t.textContent; })")
+        "var b = document.getElementById('graph-canvas').getBoundingClientRect();"
+        "return [b.left + arguments[0], b.top + arguments[1]]", item["x"] + item["width"] / 2, item["y"] + item["height"] / 2)
+
+
+def dispatch(driver, kind, item):
+    """Sends a mouse event of `kind` at the middle of `item` to what is there; returns the tooltip's text."""
+    x, y = client_point(driver, item)
+    driver.execute_script(
+        "var t = document.elementFromPoint(arguments[1], arguments[2]);"
+        "t.dispatchEvent(new MouseEvent(arguments[0], { bubbles: true, clientX: arguments[1], clientY: arguments[2] }))",
+        kind, x, y)
+    return driver.find_element(By.ID, "tip").get_attribute("textContent")
+
+
+def move_to(driver, item):
+    """Moves the pointer (a real one, through the driver) to the middle of `item`."""
+    canvas = driver.find_element(By.ID, "graph-canvas")
+    size = driver.execute_script("var b = arguments[0].getBoundingClientRect(); return [b.width, b.height]", canvas)
+    dx = item["x"] + item["width"] / 2 - size[0] / 2
+    dy = item["y"] + item["height"] / 2 - size[1] / 2
+    ActionChains(driver).move_to_element_with_offset(canvas, int(dx), int(dy)).perform()
+    time.sleep(0.1)
+
+
+MAGENTA = (230, 0, 230, 255)
 
 
 def graph_has(driver, name):
     """Whether the graph drawn holds a frame named `name`, drawn or not: searched for as a
     user does (the search in the fragment), a match colours its frame or the "(N more)"
-    sliver that stands for it. The search is cleared again."""
+    sliver that stands for it, on the canvas. The search is cleared again."""
     fragment = driver.execute_script("return location.hash")
     search = "^" + re.escape(name) + "$"
     driver.execute_script("location.hash = arguments[0]", (fragment or "#") + "&s=" + urllib.parse.quote(search, safe=""))
     time.sleep(0.1)
-    matched = driver.execute_script("return document.querySelectorAll('#frames .hl').length")
+    matched = [item for item in painted(driver) if item["highlighted"]]
     term = driver.execute_script("return decodeURIComponent((/[#&]s=([^&]*)/.exec(location.hash) || ['', ''])[1])")
     expect(term == search, f"search not applied: {term!r}")
+    for item in matched:
+        if item["width"] >= 2:
+            expect(pixel(driver, item) == MAGENTA, f"a match of {name} is not painted magenta: {pixel(driver, item)}")
     driver.execute_script("location.hash = arguments[0]", fragment or "#")
     time.sleep(0.1)
-    return matched > 0
+    return len(matched) > 0
 
 
 def open_page(driver, url):
@@ -134,13 +192,10 @@ def check_heat_map_drag(driver, page):
 
 
 def tooltip_of(driver, name):
-    target = driver.execute_script(
-        "var t = document.querySelectorAll('#frames > g > g > text');"
-        "for (var i = 0; i < t.length; i++) if (t[i].textContent === arguments[0]) return t[i].parentNode;"
-        "return null;", name)
+    """The painted frame labelled `name`, and its tooltip once the pointer is on it."""
+    target = painted_frame(driver, name)
     expect(target is not None, f"no drawn frame {name}")
-    ActionChains(driver).move_to_element(target).perform()
-    time.sleep(0.1)
+    move_to(driver, target)
     return target, driver.find_element(By.ID, "tip").get_attribute("textContent")
 
 
@@ -151,13 +206,19 @@ def check_shift_selection_diff(driver, page):
     expect(fragment == "#t=0.2-0.8&t2=1.2-1.8", f"fragment after the Shift-drag: {fragment!r}")
     expect(driver.find_element(By.ID, "ember").get_attribute("data-differential") == "1", "not a differential graph")
     one, tip = tooltip_of(driver, "phase_one")
-    expect(one.get_attribute("class") == "gone", f"phase_one's class: {one.get_attribute('class')!r}")
+    expect(one["kind"] == "gone", f"phase_one's kind: {one['kind']!r}")
     expect("change: gone" in tip, f"phase_one's tooltip: {tip!r}")
+    # Gone: filled at half opacity (the canvas is transparent under it), dashed grey outline.
+    expect(pixel(driver, one)[3] in (127, 128), f"phase_one (gone) is not faded: {pixel(driver, one)}")
     two, tip = tooltip_of(driver, "phase_two")
-    expect(two.get_attribute("class") == "new", f"phase_two's class: {two.get_attribute('class')!r}")
+    expect(two["kind"] == "new", f"phase_two's kind: {two['kind']!r}")
     expect("change: new" in tip and "before: 0 samples" in tip, f"phase_two's tooltip: {tip!r}")
-    fill = two.find_element(By.CSS_SELECTOR, "rect").get_attribute("fill")
-    expect(fill.startswith("rgb(255,") , f"phase_two (grown) is not red: {fill}")
+    expect(two["fill"].startswith("rgb(255,"), f"phase_two (grown) is not red: {two['fill']}")
+    red = pixel(driver, two)
+    expect(red[0] == 255 and red[1] < 255 and red[3] == 255, f"phase_two (grown) is not painted red: {red}")
+    # New: outlined in dark red, on the first pixel column inside the frame.
+    edge = pixel(driver, two, dx=round(two["x"]) - two["x"] + 0.5)
+    expect(edge == (153, 0, 0, 255), f"phase_two (new) is not outlined: {edge}")
     # The link reproduces the comparison.
     open_page(driver, page + fragment)
     expect(driver.find_element(By.ID, "ember").get_attribute("data-differential") == "1", "link: not differential")
@@ -168,7 +229,7 @@ def check_zoom_and_search_in_fragment(driver, page):
     matched = driver.find_element(By.ID, "matched").get_attribute("textContent")
     expect(matched.startswith("Matched: "), f"search from the fragment: {matched!r}")
     target, _ = tooltip_of(driver, "main")
-    target.click()
+    ActionChains(driver).click().perform()
     time.sleep(0.3)
     fragment = driver.execute_script("return location.hash")
     expect(fragment.startswith("#t=0.2-0.8&x=") and "&s=phase" in fragment, f"fragment after a zoom: {fragment!r}")
@@ -263,16 +324,20 @@ def check_hostile_names_inert(driver, work):
     expect(page.count("<script") == 2 and page.count("</script") == 2, "a name opened or closed a script element")
     for fragment in ("", "#t=0.1-0.9", "#t=0.1-0.9&t2=1.1-1.9&s=%3Cscript"):
         open_page(driver, "file://" + target + fragment)
-        driver.execute_script("document.querySelectorAll('#frames > g > *').forEach(function (g) {"
-                              "  g.dispatchEvent(new MouseEvent('mousemove', { bubbles: true })); });")
+        tips = [dispatch(driver, "mousemove", item) for item in painted(driver)]
+        expect(any(name in tip for tip in tips for name in HOSTILE_NAMES), f"no tooltip shows a hostile name as text ({fragment})")
         pwned = driver.execute_script("return window.__pwned")
         expect(pwned is None, f"hostile input ran script ({fragment}): {pwned}")
         injected = driver.execute_script("return document.querySelectorAll('img, b, iframe, object, embed').length")
         expect(injected == 0, f"{injected} injected elements")
     open_page(driver, "file://" + target + "#t=0.1-0.9")
-    names = frame_names(driver)
+    # Each name is painted as text (a label: the part that fits) and is its tooltip's first line.
+    items = painted(driver)
     for name in HOSTILE_NAMES:
-        expect(name in names, f"{name!r} not shown as text: {names}")
+        item = next((item for item in items if item["name"] == name and item["label"]), None)
+        expect(item is not None and name.startswith(item["label"]), f"{name!r} not shown as text: {items}")
+        tip = dispatch(driver, "mousemove", item)
+        expect(tip.startswith(name), f"{name!r}'s tooltip: {tip!r}")
     tracks = driver.execute_script("return Array.from(document.querySelectorAll('#tracks text')).map(function (t) {"
                                    "  return t.textContent; })")
     expect(any("<b onmouseover=window.__pwned=5>" in name for name in tracks), f"thread names: {tracks}")
@@ -282,8 +347,8 @@ def check_hostile_names_inert(driver, work):
 
 def check_no_requests(driver, page):
     open_page(driver, page + "#t=0.2-0.8")
-    driver.execute_script("document.querySelectorAll('#frames > g > *').forEach(function (g) {"
-                          "  g.dispatchEvent(new MouseEvent('mousemove', { bubbles: true })); });")
+    for item in painted(driver):
+        dispatch(driver, "mousemove", item)
     resources = driver.execute_script("return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
     expect(resources == [], f"requests: {resources}")
     policy = driver.execute_script(
@@ -327,54 +392,56 @@ def narrow_perf_script():
     return "\n".join(lines)
 
 
-def hover(driver, element):
-    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('mousemove', { bubbles: true }))", element)
-    return driver.find_element(By.ID, "tip").get_attribute("textContent")
-
-
 def check_narrow_frames_in_range(driver, work):
     """A range's graph keeps what the SVG has for frames too narrow for a label (drawn
     without one) and frames narrower than a pixel (a sliver): tooltips, search colour, zoom."""
     target = os.path.join(work, "narrow.html")
     subprocess.run([EMBER, "render", "-", "-o", target], input=narrow_perf_script().encode(), check=True)
     open_page(driver, "file://" + target + "#t=0-6.1")
+    # Found by pointing at each painted box: the tooltip is what the page looks up there.
     mid = None
-    for element in driver.find_elements(By.CSS_SELECTOR, "#frames > g > *"):
-        if hover(driver, element).startswith("mid_7" + "20,000,000"):
-            mid = element
+    for item in painted(driver):
+        if dispatch(driver, "mousemove", item).startswith("mid_7" + "20,000,000"):
+            mid = item
     expect(mid is not None, "no drawn frame mid_7 with its tooltip")
-    label = driver.execute_script("var t = arguments[0].querySelector('text'); return t && getComputedStyle(t).display !== 'none' ? t.textContent : ''", mid)
-    expect(label == "", f"mid_7 (4 px) shows a label: {label!r}")
-    tip = hover(driver, mid)
+    expect(mid["label"] == "" and 3 < mid["width"] < 5, f"mid_7 (4 px) shows a label: {mid}")
+    tip = dispatch(driver, "mousemove", mid)
     expect("0.33% of total" in tip and "self: 20,000,000" in tip, f"mid_7's tooltip: {tip!r}")
-    ActionChains(driver).move_to_element(mid).perform()
-    time.sleep(0.1)
-    outline = driver.execute_script("return getComputedStyle(arguments[0]).stroke", mid)
-    expect(outline == "rgb(0, 0, 0)", f"mid_7 under the pointer is not outlined: {outline}")
-    sliver = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#frames .run')).filter(function (g) {"
-        "  return g.textContent === '(100 more)'; })[0] || null")
+    # Between frames (the pixel row under a frame's box) the pointer is on nothing.
+    x, y = client_point(driver, mid)
+    driver.execute_script("document.elementFromPoint(arguments[0], arguments[1]).dispatchEvent(new MouseEvent('mousemove',"
+                          " { bubbles: true, clientX: arguments[0], clientY: arguments[1] }))", x, y + mid["height"] / 2 + 0.5)
+    hidden = driver.find_element(By.ID, "tip").get_attribute("class")
+    expect(hidden == "h", f"a tooltip in the gap between rows: {hidden!r}")
+    move_to(driver, mid)
+    outline = driver.execute_script(
+        "var o = document.getElementById('outline'), b = o.getBoundingClientRect(), c = document.getElementById('graph-canvas').getBoundingClientRect();"
+        "return [getComputedStyle(o).stroke, o.getAttribute('class'), b.left - c.left, b.width]")
+    expect(outline[0] == "rgb(0, 0, 0)" and outline[1] is None, f"mid_7 under the pointer is not outlined: {outline}")
+    expect(abs(outline[2] - mid["x"]) < 1 and abs(outline[3] - mid["width"]) < 1, f"the outline is not mid_7's box: {outline}, {mid}")
+    sliver = next((item for item in painted(driver) if item["sliver"] and item["name"] == "(100 more)"), None)
     expect(sliver is not None, "no (100 more) sliver for the tiny frames")
-    tip = hover(driver, sliver)
+    expect(pixel(driver, sliver) == (200, 200, 200, 255), f"the sliver is not painted grey: {pixel(driver, sliver)}")
+    tip = dispatch(driver, "mousemove", sliver)
     expect(tip.startswith("100 frames narrower than a pixel"), f"sliver's tooltip: {tip!r}")
     # The search colours the narrow frame, and the sliver of a match it stands for.
     driver.execute_script("location.hash = '#t=0-6.1&s=' + encodeURIComponent('^(mid_7|tiny_42)$')")
     time.sleep(0.2)
-    fills = driver.execute_script(
-        "return [getComputedStyle(arguments[0].localName === 'rect' ? arguments[0] : arguments[0].firstElementChild).fill,"
-        "        getComputedStyle(arguments[1].firstElementChild).fill,"
-        "        document.querySelectorAll('#frames .hl').length]", mid, sliver)
-    expect(fills[0] == "rgb(230, 0, 230)" and fills[1] == "rgb(230, 0, 230)" and fills[2] == 2, f"search colours: {fills}")
-    # A click zooms on it: its copy fills the width, with its label.
-    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', { bubbles: true }))", mid)
+    lit = [item["name"] for item in painted(driver) if item["highlighted"]]
+    expect(lit == ["mid_7", "(100 more)"], f"search colours: {lit}")
+    expect(pixel(driver, mid) == MAGENTA and pixel(driver, sliver) == MAGENTA,
+           f"search colours painted: {pixel(driver, mid)}, {pixel(driver, sliver)}")
+    # A click zooms on it: it fills the width, with its label.
+    dispatch(driver, "click", mid)
     time.sleep(0.2)
-    zoomed = driver.execute_script(
-        "var t = Array.from(document.querySelectorAll('#zoomed text')).filter(function (t) {"
-        "  return t.textContent === 'mid_7' && getComputedStyle(t).display !== 'none'; })[0];"
-        "return t ? t.parentNode.firstElementChild.getBoundingClientRect().width : 0")
-    expect(1170 < zoomed < 1190, f"mid_7 zoomed to {zoomed} px")
+    zoomed = painted_frame(driver, "mid_7")
+    expect(zoomed is not None and 1179 < zoomed["width"] < 1181, f"mid_7 zoomed to {zoomed}")
+    expect(pixel(driver, zoomed, dx=zoomed["width"] - 20) == MAGENTA, "the zoomed match is not painted magenta")
     fragment = driver.execute_script("return location.hash")
     expect(fragment.startswith("#t=0-6.1&x=") and "&y=3" in fragment, f"fragment after the zoom: {fragment!r}")
+    # Its ancestors stay, dimmed (painted at 55% opacity).
+    main = painted_frame(driver, "main")
+    expect(main is not None and main["dimmed"] and pixel(driver, main)[3] in (140, 141), f"main in the zoom: {main}")
 
 
 def check_narrow_frames_in_a_comparison(driver, work):
@@ -388,24 +455,28 @@ def check_narrow_frames_in_a_comparison(driver, work):
         lines.append(f"app 900/900 [000] {100 + index * 0.001:.6f}: 1000000 cpu-clock:\n"
                      f"\t    4005d0 {leaf}+0x10 (/tmp/narrow)\n\t    4004b0 main+0x20 (/tmp/narrow)\n")
     open_page(driver, render_page(work, "narrow-diff", "\n".join(lines)) + "#t=0-3.5&t2=3.5-7")
-    styles = driver.execute_script(
-        "var out = {};"
-        "document.querySelectorAll('#frames rect.gone, #frames rect.new').forEach(function (r) {"
-        "  var c = getComputedStyle(r), key = r.getAttribute('class') + ' ' + c.fillOpacity + ' ' + c.strokeDasharray + ' ' + c.stroke;"
-        "  out[key] = (out[key] || 0) + 1; });"
-        "return out;")
-    expect(styles == {"gone 0.5 3px, 2px rgb(85, 85, 85)": 40, "new 1 none rgb(153, 0, 0)": 40},
-           f"narrow gone and new frames: {styles}")
-    gone = driver.find_element(By.CSS_SELECTOR, "#frames rect.gone")
-    tip = hover(driver, gone)
+    items = painted(driver)
+    kinds = {}
+    for item in items:
+        if item["kind"]:
+            key = item["kind"] + " " + item["name"].split("_")[0] + (" labelled" if item["label"] else "")
+            kinds[key] = kinds.get(key, 0) + 1
+    expect(kinds == {"gone old": 40, "new new": 40}, f"narrow gone and new frames: {kinds}")
+    gone = next(item for item in items if item["kind"] == "gone")
+    new = next(item for item in items if item["kind"] == "new")
+    # On the canvas: gone faded (half opacity) inside a dashed grey outline (its first dash
+    # starts at the top left), new outlined in dark red.
+    inside, edge = pixel(driver, gone, dx=gone["width"] / 2, dy=gone["height"] / 2), pixel(driver, gone, dx=round(gone["x"]) - gone["x"] + 1.5, dy=0.5)
+    expect(inside[3] in (127, 128) and edge == (85, 85, 85, 255), f"a narrow gone frame is painted {inside}, {edge}")
+    edge = pixel(driver, new, dx=round(new["x"]) - new["x"] + 0.5)
+    expect(edge == (153, 0, 0, 255), f"a narrow new frame's outline is {edge}")
+    tip = dispatch(driver, "mousemove", gone)
     expect(tip.startswith("old_") and "change: gone" in tip, f"a narrow gone frame's tooltip: {tip!r}")
 
 
 def row_labels(driver, row):
     """The labels shown in row `row` of the graph (0: the root's), left to right."""
-    return driver.execute_script(
-        "var r = document.getElementById('frames').children[arguments[0]];"
-        "return r ? Array.from(r.querySelectorAll('g:not(.run) > text')).map(function (t) { return t.textContent; }) : [];", row)
+    return [item["label"] for item in painted(driver) if item["row"] == row and not item["sliver"] and item["label"]]
 
 
 def render_page(work, name, text, *options):
@@ -439,27 +510,26 @@ def check_render_options(driver, work):
                       "--count-name", "widgets", "--subtitle", "<b>sub</b>", "--notes", "a note")
     open_page(driver, url + "#t=0-6.1")
     geometry = driver.execute_script(
-        "var svg = document.getElementById('ember'), rows = document.getElementById('frames').children;"
-        "return [+svg.getAttribute('width'), rows[0].getAttribute('transform'), rows[1].getAttribute('transform'),"
-        "  +rows[0].querySelector('rect').getAttribute('height'), document.querySelector('#bgg stop').getAttribute('stop-color')]")
-    expect(geometry[0] == 900, f"--width 900: {geometry[0]}")
-    top = [float(re.search(r"translate\(0,([-\d.]+)\)", t).group(1)) for t in geometry[1:3]]
-    expect(top[0] < top[1], f"--inverted: the root's row is not above the next: {top}")
-    expect(geometry[3] == 19, f"--height 20: rects {geometry[3]} high")
-    expect(geometry[4] == "#123456", f"--bg-colors: {geometry[4]}")
+        "var svg = document.getElementById('ember');"
+        "return [+svg.getAttribute('width'), document.getElementById('graph-canvas').getBoundingClientRect().width,"
+        "  document.querySelector('#bgg stop').getAttribute('stop-color')]")
+    expect(geometry[0] == 900 and geometry[1] == 900, f"--width 900: {geometry[:2]}")
+    items = painted(driver)
+    rows = {item["row"]: item for item in items}
+    expect(rows[0]["y"] < rows[1]["y"], f"--inverted: the root's row is not above the next: {rows[0]}, {rows[1]}")
+    expect(rows[0]["height"] == 19 and rows[1]["y"] - rows[0]["y"] == 20, f"--height 20: {rows[0]}, {rows[1]}")
+    expect(geometry[2] == "#123456", f"--bg-colors: {geometry[2]}")
     # --min-width 5: the 50 frames of about 3 px join the tiny ones' sliver.
-    slivers = driver.execute_script("return Array.from(document.querySelectorAll('#frames .run')).map(function (g) { return g.textContent; })")
+    slivers = [item["name"] for item in items if item["sliver"]]
     expect(slivers == ["(150 more)"], f"--min-width 5: slivers {slivers}")
     # --sort weight: main's widest child first; --colors aqua: blue-green, not hot.
     expect(row_labels(driver, 3)[:1] == ["wide"], f"--sort weight: {row_labels(driver, 3)}")
-    fill = driver.execute_script(
-        "var t = Array.from(document.querySelectorAll('#frames text')).filter(function (t) { return t.textContent === 'wide'; })[0];"
-        "return t.parentNode.firstElementChild.getAttribute('fill')")
+    wide = painted_frame(driver, "wide")
+    fill = wide["fill"]
     red, green = int(fill[1:3], 16), int(fill[3:5], 16)
     expect(red < green, f"--colors aqua: wide is {fill}")
-    wide = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#frames text')).filter(function (t) { return t.textContent === 'wide'; })[0].parentNode")
-    tip = hover(driver, wide)
+    expect(pixel(driver, wide, dy=3)[:3] == (red, green, int(fill[5:7], 16)), f"wide is not painted {fill}: {pixel(driver, wide, dy=3)}")
+    tip = dispatch(driver, "mousemove", wide)
     expect("5,000,000,000 widgets" in tip, f"--count-name: {tip!r}")
     subtitle = driver.find_element(By.ID, "page-subtitle").get_attribute("textContent")
     expect(subtitle == "<b>sub</b>", f"--subtitle: {subtitle!r}")
