@@ -447,13 +447,13 @@ enum TimeViewAssets {
         canvas.style.display = 'block';
         var outlineBox = make('rect', { id: 'outline', 'class': 'h' });
         var surface = (function () {
-          var graph = null, items = [], itemsOfRow = [], ratio = 1;
+          var graph = null, items = [], itemsOfRow = [], ratio = 1, ratioQuery = null;
           function rowTop(row) { return (graph.inverted ? row : graph.rows - 1 - row) * graph.frameHeight; }
           function paint(list) {
             items = list;
             itemsOfRow = [];
             for (var k = 0; k < items.length; k++) (itemsOfRow[items[k].row] || (itemsOfRow[items[k].row] = [])).push(k);
-            ratio = window.devicePixelRatio || 1;
+            if ((window.devicePixelRatio || 1) !== ratio || !ratioQuery) watchRatio(window.devicePixelRatio || 1);
             var w = graph.width, h = graph.rows * graph.frameHeight, boxH = graph.frameHeight - 1;
             // Setting the size clears the canvas and its context's state.
             canvas.width = Math.max(1, Math.round(w * ratio));
@@ -536,10 +536,15 @@ enum TimeViewAssets {
             });
           };
           // A new device pixel ratio (the browser's zoom, a move to another screen) paints
-          // the canvas again at the new resolution.
-          window.addEventListener('resize', function () {
-            if (graph && (window.devicePixelRatio || 1) !== ratio) paint(items);
-          });
+          // the canvas again at the new resolution: a media query of the current one says
+          // when it stops matching.
+          function watchRatio(value) {
+            ratio = value;
+            if (ratioQuery) ratioQuery.removeEventListener('change', paintAgain);
+            ratioQuery = window.matchMedia('(resolution: ' + ratio + 'dppx)');
+            ratioQuery.addEventListener('change', paintAgain);
+          }
+          function paintAgain() { if (graph) paint(items); }
           return {
             setGraph: function (g) { graph = g; items = []; itemsOfRow = []; outline(null); },
             paint: paint, itemAt: itemAt, outline: outline

@@ -358,6 +358,92 @@ def check_no_requests(driver, page):
     expect(errors == [], f"console errors: {errors}")
 
 
+def busy_perf_script(seconds=20, paths=400):
+    """perf script text: one thread, a sample a millisecond for `seconds`, its stacks drawn
+    from `paths` call paths 3 to 12 frames deep that change every 2 s (so that ranges have
+    graphs of a few hundred frames, and different ones)."""
+    rng = random.Random(5)
+    pool = [f"fn_{k}" for k in range(150)]
+    shapes = [["main"] + [rng.choice(pool) for _ in range(rng.randrange(2, 11))] for _ in range(paths)]
+    lines = []
+    for index in range(seconds * 1000):
+        phase = index // 2000
+        path = shapes[(rng.randrange(paths // 4) + phase * 37) % paths]
+        frames = "".join(f"\t    {0x400000 + 16 * d:x} {name}+0x10 (/tmp/busy)\n" for d, name in enumerate(reversed(path)))
+        lines.append(f"busy 800/800 [000] {100 + index * 0.001:.6f}: 1000000 cpu-clock:\n{frames}")
+    return "\n".join(lines)
+
+
+NEXT_FRAME = "var done = arguments[0]; requestAnimationFrame(function () { setTimeout(done, 0); });"
+
+
+def check_crisp_at_device_pixel_ratio(driver, work):
+    """On a screen of two device pixels per CSS pixel the canvas has twice the pixels each way
+    (crisp text), painted again when the ratio changes (the browser's zoom, another screen)."""
+    url = render_page(work, "busy", busy_perf_script(4))
+    open_page(driver, url + "#t=0-2")
+
+    def size():
+        return driver.execute_script("var c = document.getElementById('graph-canvas'), b = c.getBoundingClientRect();"
+                                     "return [c.width, c.height, b.width, b.height, window.devicePixelRatio]")
+    try:
+        one = size()
+        expect(one[0] == one[2] and one[1] == one[3] and one[4] == 1, f"at ratio 1: {one}")
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1300, "height": 900, "deviceScaleFactor": 2, "mobile": False})
+        time.sleep(0.3)
+        driver.execute_async_script(NEXT_FRAME)
+        two = size()
+        expect(two[4] == 2 and two[0] == 2 * two[2] and two[1] == 2 * two[3], f"at ratio 2 (no reload): {two}")
+        # Painted at that size: the root's box, and a label's glyphs in the device pixels.
+        root = painted(driver)[0]
+        expect(pixel(driver, root, dx=root["width"] - 4)[3] == 255, "the root is not painted at ratio 2")
+        dark = driver.execute_script(
+            "var c = document.getElementById('graph-canvas'), item = c.paintedItems()[0];"
+            "var d = c.getContext('2d').getImageData(2 * item.x, 2 * item.y, 2 * 40, 2 * item.height).data, n = 0;"
+            "for (var i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] < 200) n++;"
+            "return n")
+        expect(dark > 40, f"the root's label has {dark} dark device pixels at ratio 2")
+        open_page(driver, url + "#t=0-2&s=fn_1")
+        lit = next((item for item in painted(driver) if item["highlighted"] and item["width"] >= 3), None)
+        expect(lit is not None and pixel(driver, lit) == MAGENTA, f"a match at ratio 2: {lit}")
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def check_redraws_release_memory(driver, work):
+    """50 selections (ranges and comparisons, with a search) do not grow the page: after a
+    garbage collection its DOM nodes, event listeners and script heap are where they were
+    after 10, so each redraw lets go of the previous graph (its elements and listeners)."""
+    url = render_page(work, "busy", busy_perf_script())
+    open_page(driver, url)
+    driver.execute_cdp_cmd("HeapProfiler.enable", {})
+
+    def measure():
+        driver.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
+        counters = driver.execute_cdp_cmd("Memory.getDOMCounters", {})
+        heap = driver.execute_cdp_cmd("Runtime.getHeapUsage", {})["usedSize"]
+        return counters["nodes"], counters["jsEventListeners"], heap
+    rng = random.Random(9)
+    seen = {}
+    for index in range(1, 51):
+        a = rng.randrange(0, 180) / 10
+        fragment = f"#t={a:g}-{a + rng.randrange(1, 20) / 10:g}"
+        if index % 3 == 0:
+            b = rng.randrange(0, 180) / 10
+            fragment += f"&t2={b:g}-{b + 1.5:g}"
+        if index % 4 == 0:
+            fragment += "&s=fn_1"
+        driver.execute_script("location.hash = arguments[0]", fragment)
+        driver.execute_async_script(NEXT_FRAME)
+        if index in (10, 50):
+            seen[index] = measure()
+    nodes, listeners, heap = seen[10]
+    expect(seen[50][0] <= nodes + 20, f"DOM nodes after 10 and 50 selections: {seen[10][0]}, {seen[50][0]}")
+    expect(seen[50][1] <= listeners, f"event listeners after 10 and 50 selections: {seen[10][1]}, {seen[50][1]}")
+    expect(seen[50][2] <= heap * 1.25 + 2e6, f"script heap after 10 and 50 selections: {seen[10][2]:,}, {seen[50][2]:,} bytes")
+
+
 def check_lanes_are_bounded(driver, work):
     """300 threads (a system-wide recording has thousands): the 200 busiest get lanes, and a
     line says how many are not drawn."""
@@ -588,6 +674,8 @@ def main():
         checks.run("render options: reverse, base, min-width, sort, colours, sizes, titles", check_render_options, driver, WORK)
         checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)
         checks.run("thousands of threads: the busiest get lanes", check_lanes_are_bounded, driver, WORK)
+        checks.run("device pixel ratio 2: the canvas at device resolution", check_crisp_at_device_pixel_ratio, driver, WORK)
+        checks.run("50 selections do not grow the page's memory", check_redraws_release_memory, driver, WORK)
     finally:
         driver.quit()
     print(f"timeview: {checks.passed} passed, {checks.failed} failed, {checks.skipped} skipped")
