@@ -547,11 +547,12 @@ enum FlameGraphAssets {
             details.textContent = ' ';
             if (surface) surface.outline(null);
           }
-          // What the pointer is on: a frame's index, a sliver's run, or -1.
+          // What the pointer is on: a frame's index, a sliver's run, or -1. On a page's
+          // surface, the painted item (or null) it looks up.
+          function paintedAt(evt) { return painted[surface.itemAt(evt)] || null; }
           function frameAt(evt) {
             if (surface) {
-              var item = painted[surface.itemAt(evt)];
-              if (item) surface.outline(item);
+              var item = paintedAt(evt);
               return !item ? -1 : item.run || item.frame;
             }
             for (var t = evt.target; t && t !== graph; t = t.parentNode) {
@@ -570,6 +571,7 @@ enum FlameGraphAssets {
             graph.addEventListener('mousemove', function (evt) {
               var i = frameAt(evt);
               if (i !== -1) showTip(i, evt); else hideTip();
+              if (surface) surface.outline(paintedAt(evt));
             });
             graph.addEventListener('mouseleave', hideTip);
           }

@@ -47,7 +47,7 @@ enum TimeViewAssets {
         .sel-a{fill:rgba(0,80,230,.16);stroke:#0048d0;stroke-width:1}.sel-b{fill:rgba(0,160,60,.18);stroke:#00802c;stroke-width:1}\
         .drag{fill:rgba(110,110,110,.22);stroke:#444;stroke-dasharray:3 2}#bar{margin:10px 0 6px}#bar button{font:inherit}\
         #range-text .a{color:#0048d0}#range-text .b{color:#00802c}\
-        #graph #outline{fill:none;stroke:#000;stroke-width:.6;pointer-events:none}#graph-canvas{cursor:pointer}\
+        #graph #outline{fill:none;stroke:#000;stroke-width:.6;pointer-events:none}\
         @media (prefers-color-scheme:dark){#graph #outline{stroke:#fff}body{background:#1c1c21;color:#e4e4e4}#heatmap .bgc,#tracks .lane{fill:#2b2b31}\
         #heatmap .axis,#tracks .axis{fill:#aaa}.hint,.note{color:#aaa}#tracks .proc,#tracks .tname{fill:#e4e4e4}\
         #range-text .a{color:#7aa2ff}#range-text .b{color:#5fd08a}}
@@ -450,6 +450,7 @@ enum TimeViewAssets {
           var graph = null, items = [], itemsOfRow = [], ratio = 1, ratioQuery = null;
           function rowTop(row) { return (graph.inverted ? row : graph.rows - 1 - row) * graph.frameHeight; }
           function paint(list) {
+            outline(null);
             items = list;
             itemsOfRow = [];
             for (var k = 0; k < items.length; k++) (itemsOfRow[items[k].row] || (itemsOfRow[items[k].row] = [])).push(k);
@@ -467,7 +468,7 @@ enum TimeViewAssets {
               if (a !== alpha) context.globalAlpha = alpha = a;
               if (f !== fill) context.fillStyle = fill = f;
               // Rounded as the SVG's frames are (rx 2), which keeps neighbours apart.
-              if (item.w < 3) context.fillRect(item.x, rowTop(item.row), item.w, boxH);
+              if (item.w < 3 || !context.roundRect) context.fillRect(item.x, rowTop(item.row), item.w, boxH);
               else { context.beginPath(); context.roundRect(item.x, rowTop(item.row), item.w, boxH, 2); context.fill(); }
               if (item.kind) outlines[item.kind].push(item);
             }
@@ -517,6 +518,7 @@ enum TimeViewAssets {
             return k >= 0 && x < items[k].x + Math.max(items[k].w, 1) ? k : -1;
           }
           function outline(item) {
+            canvas.style.cursor = item ? 'pointer' : '';
             if (!item) { outlineBox.setAttribute('class', 'h'); return; }
             outlineBox.setAttribute('x', item.x);
             outlineBox.setAttribute('y', graph.top + rowTop(item.row));
