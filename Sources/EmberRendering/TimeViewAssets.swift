@@ -462,16 +462,28 @@ enum TimeViewAssets {
             canvas.style.width = w + 'px';
             canvas.style.height = h + 'px';
             context.setTransform(ratio, 0, 0, ratio, 0, 0);
-            var fill = '', alpha = 1, outlines = { 'new': [], gone: [] };
+            // The boxes, one path and one fill per colour and opacity (setting a colour costs
+            // more than a box, and frames share a few hundred colours).
+            var groups = new Map(), outlines = { 'new': [], gone: [] };
             for (k = 0; k < items.length; k++) {
-              var item = items[k], a = (item.dim ? 0.55 : 1) * (item.kind === 'gone' ? 0.5 : 1), f = item.hl ? '#e600e6' : item.fill;
-              if (a !== alpha) context.globalAlpha = alpha = a;
-              if (f !== fill) context.fillStyle = fill = f;
-              // Rounded as the SVG's frames are (rx 2), which keeps neighbours apart.
-              if (item.w < 3 || !context.roundRect) context.fillRect(item.x, rowTop(item.row), item.w, boxH);
-              else { context.beginPath(); context.roundRect(item.x, rowTop(item.row), item.w, boxH, 2); context.fill(); }
+              var item = items[k], alpha = (item.dim ? 0.55 : 1) * (item.kind === 'gone' ? 0.5 : 1);
+              var key = (item.hl ? '#e600e6' : item.fill) + ' ' + alpha, group = groups.get(key);
+              if (!group) groups.set(key, group = { fill: item.hl ? '#e600e6' : item.fill, alpha: alpha, items: [] });
+              group.items.push(item);
               if (item.kind) outlines[item.kind].push(item);
             }
+            var rounded = typeof context.roundRect === 'function';
+            groups.forEach(function (group) {
+              context.globalAlpha = group.alpha;
+              context.fillStyle = group.fill;
+              context.beginPath();
+              group.items.forEach(function (item) {
+                // Rounded as the SVG's frames are (rx 2), which keeps neighbours apart.
+                if (item.w < 3 || !rounded) context.rect(item.x, rowTop(item.row), item.w, boxH);
+                else context.roundRect(item.x, rowTop(item.row), item.w, boxH, 2);
+              });
+              context.fill();
+            });
             // Outlines of one pixel on the pixel grid, inside the frame's box: a frame a pixel or two
             // wide becomes all outline, so that a narrow "new" or "gone" frame still shows.
             [['new', '#990000', []], ['gone', '#555555', [3, 2]]].forEach(function (style) {
@@ -489,15 +501,13 @@ enum TimeViewAssets {
               context.stroke();
             });
             context.setLineDash([]);
-            context.font = graph.fallbackFont;
-            context.font = graph.font;  // an invalid --font-type leaves the fallback
+            context.font = graph.font;
             context.fillStyle = '#000';
-            alpha = -1;
+            var labelAlpha = -1;
             for (k = 0; k < items.length; k++) {
               item = items[k];
               if (!item.label) continue;
-              a = item.dim ? 0.55 : 1;
-              if (a !== alpha) context.globalAlpha = alpha = a;
+              if ((item.dim ? 0.55 : 1) !== labelAlpha) context.globalAlpha = labelAlpha = item.dim ? 0.55 : 1;
               context.fillText(item.label, item.x + 3, rowTop(item.row) + graph.labelY);
             }
             context.globalAlpha = 1;
@@ -548,7 +558,16 @@ enum TimeViewAssets {
           }
           function paintAgain() { if (graph) paint(items); }
           return {
-            setGraph: function (g) { graph = g; items = []; itemsOfRow = []; outline(null); },
+            setGraph: function (g) {
+              graph = g;
+              items = [];
+              itemsOfRow = [];
+              outline(null);
+              // An invalid --font-type leaves the fallback (a context ignores a font it cannot parse).
+              context.font = g.fallbackFont;
+              context.font = g.font;
+              graph.font = context.font;
+            },
             paint: paint, itemAt: itemAt, outline: outline
           };
         })();
