@@ -214,7 +214,7 @@ enum FlameGraphAssets {
           // and for their subtrees. host[i]: the first frame of the full graph's run that
           // stands for hidden frame i (-1 for a drawn frame).
           var host = new Int32Array(n);
-          for (i = 0; i < n; i++) {
+          for (i = 0; !model && i < n; i++) {
             var up = parent[i];
             host[i] = el[i] ? -1 : up >= 0 && !el[up] ? host[up] : i > 0 && !el[i - 1] && parent[i - 1] === up ? host[i - 1] : i;
           }

@@ -456,12 +456,19 @@ enum TimeViewAssets {
             for (var k = 0; k < items.length; k++) (itemsOfRow[items[k].row] || (itemsOfRow[items[k].row] = [])).push(k);
             if ((window.devicePixelRatio || 1) !== ratio || !ratioQuery) watchRatio(window.devicePixelRatio || 1);
             var w = graph.width, h = graph.rows * graph.frameHeight, boxH = graph.frameHeight - 1;
-            // Setting the size clears the canvas and its context's state.
-            canvas.width = Math.max(1, Math.round(w * ratio));
-            canvas.height = Math.max(1, Math.round(h * ratio));
-            canvas.style.width = w + 'px';
-            canvas.style.height = h + 'px';
+            // Setting the size (even to the same) clears the canvas and resets its context,
+            // whose font takes a while to set: only a new size is set.
+            var pixelsW = Math.max(1, Math.round(w * ratio)), pixelsH = Math.max(1, Math.round(h * ratio));
+            if (canvas.width !== pixelsW || canvas.height !== pixelsH || context.font !== graph.font) {
+              canvas.width = pixelsW;
+              canvas.height = pixelsH;
+              canvas.style.width = w + 'px';
+              canvas.style.height = h + 'px';
+              context.font = graph.font;
+            }
             context.setTransform(ratio, 0, 0, ratio, 0, 0);
+            context.globalAlpha = 1;
+            context.clearRect(0, 0, w, h);
             // The boxes, one path and one fill per colour and opacity (setting a colour costs
             // more than a box, and frames share a few hundred colours).
             var groups = new Map(), outlines = { 'new': [], gone: [] };
@@ -501,7 +508,6 @@ enum TimeViewAssets {
               context.stroke();
             });
             context.setLineDash([]);
-            context.font = graph.font;
             context.fillStyle = '#000';
             var labelAlpha = -1;
             for (k = 0; k < items.length; k++) {
