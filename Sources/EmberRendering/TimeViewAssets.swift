@@ -55,7 +55,8 @@ enum TimeViewAssets {
 
     static let script: StaticString = #"""
         var doc = document, svgNS = 'http://www.w3.org/2000/svg';
-        var data = JSON.parse(doc.getElementById('ember-data').textContent);
+        var island = doc.getElementById('ember-data'), data = JSON.parse(island.textContent);
+        island.textContent = '';  // the text is as large as the recording: parsed, it is not needed
         function make(name, attrs, parent) {
           var e = doc.createElementNS(svgNS, name);
           for (var key in attrs) e.setAttribute(key, attrs[key]);
@@ -87,6 +88,8 @@ enum TimeViewAssets {
           return overlap > 0 ? weightOf(i) * overlap / length[i] : 0;
         }
         var nodeCount = data.parent.length, parent = Int32Array.from(data.parent), labelOf = Int32Array.from(data.label);
+        // The columns are kept once, as typed arrays: the parsed ones cost as much again.
+        data.time = data.node = data.thread = data.weight = data.length = data.parent = data.label = null;
         var depth = new Int32Array(nodeCount);
         for (i = 1; i < nodeCount; i++) depth[i] = depth[parent[i]] + 1;
         var labels = data.labels, integral = data.integral;
