@@ -143,15 +143,29 @@ enum TimeViewAssets {
           heat.setAttribute('data-cell-width', cellW);
           heat.setAttribute('data-cell-height', cellH);
           make('rect', { 'class': 'bgc', x: heatLeft, y: heatTop, width: columns * cellW, height: slices * cellH }, heat);
-          var cellGroup = make('g', { id: 'cells' }, heat);
+          // The cells are painted on a canvas (at the device pixel ratio of the load): a long
+          // recording has 50 a second, too many elements for the browser to create and style.
+          var cellCanvas = doc.createElement('canvas'), ratio = window.devicePixelRatio || 1;
+          cellCanvas.id = 'heat-cells';
+          cellCanvas.width = Math.round(columns * cellW * ratio);
+          cellCanvas.height = Math.round(slices * cellH * ratio);
+          cellCanvas.style.width = columns * cellW + 'px';
+          cellCanvas.style.height = slices * cellH + 'px';
+          cellCanvas.style.display = 'block';
+          make('foreignObject', { x: heatLeft, y: heatTop, width: columns * cellW, height: slices * cellH }, heat).appendChild(cellCanvas);
+          var cellContext = cellCanvas.getContext('2d'), byShade = [];
+          cellContext.setTransform(ratio, 0, 0, ratio, 0, 0);
           for (i = 0; i < cells.length; i++) {
             if (!cells[i]) continue;
-            var v = cells[i] / most, shade = Math.round(235 * (1 - v));
-            make('rect', {
-              x: heatLeft + Math.floor(i / slices) * cellW, y: heatTop + (i % slices) * cellH, width: cellW - 1, height: cellH,
-              fill: 'rgb(255,' + shade + ',' + Math.round(shade * 0.85) + ')'
-            }, cellGroup);
+            var shade = Math.round(235 * (1 - cells[i] / most));
+            (byShade[shade] || (byShade[shade] = [])).push(i);
           }
+          byShade.forEach(function (list, shade) {
+            cellContext.fillStyle = 'rgb(255,' + shade + ',' + Math.round(shade * 0.85) + ')';
+            list.forEach(function (cell) {
+              cellContext.fillRect(Math.floor(cell / slices) * cellW, (cell % slices) * cellH, cellW - 1, cellH);
+            });
+          });
           var step = niceStep(32 / cellW);
           for (var c = 0; c < columns; c += step) {
             text('text', { 'class': 'axis', x: heatLeft + c * cellW, y: heatTop - 4 }, c + ' s', heat);

@@ -377,6 +377,32 @@ def busy_perf_script(seconds=20, paths=400):
 NEXT_FRAME = "var done = arguments[0]; requestAnimationFrame(function () { setTimeout(done, 0); });"
 
 
+def check_heat_map_cells(driver, work):
+    """The heat map's cells (painted on a canvas) are shaded by their samples: white to red,
+    nothing where there are none."""
+    lines = []
+    # Second 0: a sample a millisecond for its first half, none in its second; second 1: one every 2 ms.
+    times = [k / 1000 for k in range(500)] + [1 + k / 500 for k in range(500)]
+    for t in times:
+        lines.append(f"app 900/900 [000] {100 + t:.6f}: 1000000 cpu-clock:\n\t    4005d0 work+0x10 (/tmp/heat)\n")
+    open_page(driver, render_page(work, "heat", "\n".join(lines)))
+
+    def cell(second, slot):
+        return tuple(driver.execute_script(
+            "var h = document.getElementById('heatmap'), c = document.getElementById('heat-cells'), r = c.width / parseFloat(c.style.width);"
+            "var x = (arguments[0] + 0.5) * +h.getAttribute('data-cell-width'), y = (arguments[1] + 0.5) * +h.getAttribute('data-cell-height');"
+            "return Array.from(c.getContext('2d').getImageData(Math.floor(x * r), Math.floor(y * r), 1, 1).data)", second, slot))
+    expect(cell(0, 3) == (255, 0, 0, 255), f"a full cell: {cell(0, 3)}")
+    expect(cell(1, 3) == (255, 118, 100, 255), f"a cell of half as many samples: {cell(1, 3)}")
+    expect(cell(0, 40)[3] == 0, f"an empty cell is painted: {cell(0, 40)}")
+    status = driver.execute_script(
+        "var h = document.getElementById('heatmap'), b = h.getBoundingClientRect();"
+        "h.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: b.left + +h.getAttribute('data-left') + 1.5 * +h.getAttribute('data-cell-width'),"
+        "  clientY: b.top + +h.getAttribute('data-top') + 3.5 * +h.getAttribute('data-cell-height') }));"
+        "return document.getElementById('heat-status').textContent")
+    expect(status.startswith("1 s + 60 ms: 10,000,000"), f"the status line of a cell: {status!r}")
+
+
 def check_crisp_at_device_pixel_ratio(driver, work):
     """On a screen of two device pixels per CSS pixel the canvas has twice the pixels each way
     (crisp text), painted again when the ratio changes (the browser's zoom, another screen)."""
@@ -674,6 +700,7 @@ def main():
         checks.run("render options: reverse, base, min-width, sort, colours, sizes, titles", check_render_options, driver, WORK)
         checks.run("folded input: no heat map, and why", check_folded_says_why, driver, WORK)
         checks.run("thousands of threads: the busiest get lanes", check_lanes_are_bounded, driver, WORK)
+        checks.run("heat map cells shaded by their samples", check_heat_map_cells, driver, WORK)
         checks.run("device pixel ratio 2: the canvas at device resolution", check_crisp_at_device_pixel_ratio, driver, WORK)
         checks.run("50 selections do not grow the page's memory", check_redraws_release_memory, driver, WORK)
     finally:
