@@ -15,8 +15,12 @@ hostile names (perf script input) stay inert, that the page makes no request, th
 too narrow for a label and slivers keep their tooltips, search colour, zoom and the
 comparison's "new" and "gone" looks, that the
 flame-graph options the page honours (--reverse, --base, --min-width, --sort, --inverted,
---colors, --bg-colors, --width, --height, --count-name, --subtitle, --notes) change it, and
-that input without times (folded) says why it has no heat map.
+--colors, --bg-colors, --width, --height, --count-name, --subtitle, --notes) change it,
+that input without times (folded) says why it has no heat map, that the heat map's cells
+are shaded by their samples, that the canvases follow a device pixel ratio of 2, and that
+50 selections do not grow the page's memory. The graph of a range and the heat map's cells
+are painted on canvases: the checks read what the graph's canvas says it painted, read its
+pixels back, and point at the painted boxes.
 Recording needs root (BPF); without it those checks are skipped and say why.
 Prints `timeview: N passed, M failed, K skipped` last and exits non-zero on any failure.
 """
