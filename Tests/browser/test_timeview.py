@@ -94,9 +94,11 @@ def pixel(driver, item, dx=None, dy=None):
 
 
 def client_point(driver, item):
-    """The middle of `item` in the window's coordinates (as mouse events carry them)."""
+    """The middle of `item` in the window's coordinates (as mouse events carry them),
+    scrolled into the window first where it is outside (a tall page: many threads)."""
     return driver.execute_script(
-        "var b = document.getElementById('graph-canvas').getBoundingClientRect();"
+        "var c = document.getElementById('graph-canvas'), b = c.getBoundingClientRect(), y = b.top + arguments[1];"
+        "if (y < 0 || y >= window.innerHeight) { window.scrollBy(0, y - window.innerHeight / 2); b = c.getBoundingClientRect(); }"
         "return [b.left + arguments[0], b.top + arguments[1]]", item["x"] + item["width"] / 2, item["y"] + item["height"] / 2)
 
 
@@ -112,6 +114,7 @@ def dispatch(driver, kind, item):
 
 def move_to(driver, item):
     """Moves the pointer (a real one, through the driver) to the middle of `item`."""
+    client_point(driver, item)
     canvas = driver.find_element(By.ID, "graph-canvas")
     size = driver.execute_script("var b = arguments[0].getBoundingClientRect(); return [b.width, b.height]", canvas)
     dx = item["x"] + item["width"] / 2 - size[0] / 2
