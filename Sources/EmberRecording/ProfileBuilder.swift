@@ -501,6 +501,8 @@ final class ProfileBuilder {
         case .processGone: return "process exited before its stack was unwound"
         case .copyFailed: return "stack not readable, mid-exec or a page not present"
         case .blockedBeforeRecording: return "blocked when recording began"
+        case .ringBufferFull: return "ring buffer full"
+        case .stackNotReceived: return "its stack copy never came"
         }
     }
 }

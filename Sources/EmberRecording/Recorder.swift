@@ -127,6 +127,7 @@ public struct Recorder {
         session.refresh()
         let samples = sampler.collect()
         let offCPUSamples = offCPU?.collect()
+        let blockedStacks = session.finishBlockedStacks(open: offCPUSamples?.openBlocksWithSentStacks ?? [])
         offCPU?.close()
         sampler.close()
         child?.finish()
@@ -139,6 +140,7 @@ public struct Recorder {
         let builder = session.builder
         builder.add(stacks, clockOffset: session.clockOffset)
         if let offCPUSamples { session.addOffCPU(offCPUSamples) }
+        builder.add(blockedStacks, clockOffset: session.clockOffset, offCPU: true)
         let profile = builder.finish(startTime: startTime, duration: elapsed)
         var targetName: String?
         if case .process(let pid) = settings.target { targetName = session.symbolizer.processName(pid) }
@@ -171,7 +173,8 @@ public struct Recorder {
             offCPU: offCPUSamples.map {
                 OffCPUReport(counters: $0.counters, storedNanoseconds: UInt64(profile.total(ofType: profile.sampleTypes
                     .firstIndex(of: .offCPUNanoseconds) ?? 0)), lostStacks: builder.lostOffCPUTime,
-                    configuration: offCPU?.configuration ?? settings.offCPU, leafFix: session.offCPULeafFixStatistics)
+                    configuration: offCPU?.configuration ?? settings.offCPU, leafFix: session.offCPULeafFixStatistics,
+                    ringBufferStacks: session.blockedStacks.statistics)
             },
             python: session.pythonFrames.map {
                 PythonReport(processes: $0.pythonProcesses, unsupportedProcesses: $0.unsupportedProcesses,
@@ -231,6 +234,9 @@ final class Session {
     let symbolizer: Symbolizer
     let unwinders: UnwinderCache
     let ringBuffer: RingBufferStacks
+    /// Off-CPU blocks whose stacks came through the ring buffer (--unwind dwarf, or a full
+    /// map of walked stacks).
+    let blockedStacks: BlockedStacks
     private var known: Set<pid_t> = []
     private(set) var dwarfProcesses = ProcessList()
     private(set) var framePointerProcesses = ProcessList()
@@ -268,6 +274,7 @@ final class Session {
         self.ringBuffer = RingBufferStacks(
             unwinders: unwinders, branchRecordDepth: settings.unwind == .lbr ? lastBranchRecordDepth() : nil,
             keepsSampleTimes: settings.keepSampleTimes)
+        self.blockedStacks = BlockedStacks(unwinders: unwinders, keepsSampleTimes: settings.keepSampleTimes)
         if settings.leafFix { leafFix = FramelessLeafFix(files: symbolizer) }
         kernelTables = settings.unwind == .auto && settings.unwindTableRows > 0
             ? KernelUnwindTables(sampler: sampler, debugDirectories: settings.symbolization.debugDirectories) : nil
@@ -419,6 +426,7 @@ final class Session {
         if !ended.isEmpty { _ = try? wait(milliseconds: 0) }
         let sampled = system || !ended.isEmpty
             ? sampler.sampledProcesses().union(ringBuffer.sampledProcesses).union(offCPU?.sampledProcesses() ?? [])
+                .union(blockedStacks.sampledProcesses)
             : []
         for pid in ended {
             young[pid] = nil
@@ -479,6 +487,7 @@ final class Session {
             let counted = sampler.takeCounts(of: ready) { _ = try? self.wait(milliseconds: 0) }
             drainedKeys += counted.counts.count
             var addresses = ringBuffer.userAddresses(of: ready)
+            addresses.merge(blockedStacks.userAddresses(of: ready)) { $0 + $1 }
             for key in counted.counts.keys {
                 if let stack = counted.stacks[key.userStackID] { addresses[key.pid, default: []] += stack }
                 if let walked = counted.walkedStacks[key.userStackHash] {
@@ -486,13 +495,18 @@ final class Session {
                 }
             }
             let blocked = offCPU?.takeTimes(of: ready)
+            let references = blockedStacks.stackReferences(of: ready)
+            let tables = offCPU?.stacks(references.ids, walked: references.hashes)
+            let blockedCopies = blockedStacks.takeStacks(of: ready, stacks: tables?.stacks ?? [:],
+                                                         walkedStacks: tables?.walked ?? [:])
             for key in blocked?.times.keys ?? [:].keys {
                 if let stack = blocked?.stacks[key.blocked.userStackID] { addresses[key.blocked.pid, default: []] += stack }
                 if let walked = blocked?.walkedStacks[key.blocked.userStackHash] {
                     addresses[key.blocked.pid, default: []] += walked.frames.map(UserFrameAddress.address)
                 }
             }
-            draining = EndedProcesses(processes: ready, counted: counted, blocked: blocked, addresses: addresses)
+            draining = EndedProcesses(processes: ready, counted: counted, blocked: blocked, blockedStacks: blockedCopies,
+                                      addresses: addresses)
         }
         guard var batch = draining else { return }
         for (index, (pid, addresses)) in batch.addresses.enumerated() {
@@ -506,7 +520,7 @@ final class Session {
                                                    statistics: &leafFixStatistics)
         stacks += ringBuffer.takeStacks(of: batch.processes, leafFix: leafFix, statistics: &leafFixStatistics)
         let byProcess = Dictionary(grouping: stacks, by: \.pid)
-        let blockedByProcess = Dictionary(grouping: batch.blocked.map(offCPUStacks) ?? [], by: \.pid)
+        let blockedByProcess = Dictionary(grouping: (batch.blocked.map(offCPUStacks) ?? []) + batch.blockedStacks, by: \.pid)
         for pid in batch.processes {
             builder.add(byProcess[pid] ?? [], clockOffset: clockOffset)
             builder.add(blockedByProcess[pid] ?? [], clockOffset: clockOffset, offCPU: true)
@@ -531,6 +545,8 @@ final class Session {
         var processes: Set<pid_t>
         var counted: RawSamples
         var blocked: OffCPUSamples?
+        /// Off-CPU blocks joined in user space (see ``BlockedStacks``).
+        var blockedStacks: [CallStack]
         /// User addresses of each process whose files may not be read yet.
         var addresses: [pid_t: [UInt64]]
     }
@@ -552,6 +568,16 @@ final class Session {
                                                   statistics: &leafFixStatistics),
                     clockOffset: clockOffset)
         if let blocked = batch.blocked { addOffCPU(blocked) }
+        builder.add(batch.blockedStacks, clockOffset: clockOffset, offCPU: true)
+    }
+
+    /// The off-CPU blocks joined in user space, the ones still open at the stop (`open`)
+    /// included, with their kernel and waker stacks read from the maps (before they close).
+    func finishBlockedStacks(open: [BlockEnd]) -> [CallStack] {
+        for block in open { blockedStacks.add(block) }
+        let references = blockedStacks.stackReferences()
+        let tables = offCPU?.stacks(references.ids, walked: references.hashes)
+        return blockedStacks.finish(stacks: tables?.stacks ?? [:], walkedStacks: tables?.walked ?? [:])
     }
 
     /// Off-CPU time as call stacks, each stack's count its nanoseconds (with its waker's stacks).
@@ -569,12 +595,7 @@ final class Session {
                     lengths[key.blocked, default: []].append(interval.nanoseconds)
                 }
             }
-            let wakerStack = waker.map {
-                let user: StackHalf = $0.userStackHash == 0 ? FramePointerStacks.half($0.userStackID, samples.stacks)
-                    : samples.walkedStacks[$0.userStackHash].map { .frames($0.frames) } ?? .lost(.missing)
-                return WakerStack(pid: $0.pid, threadName: $0.comm, tid: $0.tid, user: user,
-                                  kernel: FramePointerStacks.half($0.kernelStackID, samples.stacks))
-            }
+            let wakerStack = waker.map { WakerStack($0, stacks: samples.stacks, walkedStacks: samples.walkedStacks) }
             for var stack in FramePointerStacks.callStacks(from: raw, leafFix: leafFix, times: ends, durations: lengths,
                                                            statistics: &offCPULeafFixStatistics) {
                 stack.waker = wakerStack
@@ -596,11 +617,13 @@ final class Session {
         let ringBuffer = self.ringBuffer
         let offCPU = self.offCPU
         let pythonFrames = self.pythonFrames
+        let blockedStacks = self.blockedStacks
         var started: [pid_t] = []
         let handled = try sampler.pollStackSamples(timeout: milliseconds) { record in
             switch record.kind {
             case .processForked, .processExecuted: started.append(record.pid)
             case .offCPUTime, .blockTime: offCPU?.add(record)
+            case .blockCopy, .blockAddresses, .blockEnd: blockedStacks.add(record)
             case .countedTime: if let key = record.countedKey { self.countedTimes[key, default: []].append(record.time) }
             case .pythonStackNew: pythonFrames?.noteNewStack(pid: record.pid, hash: record.pythonStackHash)
             default: ringBuffer.add(record)

@@ -101,6 +101,9 @@ public struct OffCPUReport: Sendable {
     public var configuration: OffCPUConfiguration
     /// The frameless-leaf fix on off-CPU stacks, in nanoseconds.
     public var leafFix: FramePointerStacks.Statistics
+    /// Blocks whose stacks came through the ring buffer (--unwind dwarf, or a full map of
+    /// walked stacks): their unwinding, and what came without its other half.
+    public var ringBufferStacks = BlockedStacks.Statistics()
 }
 
 /// How stacks were unwound, for the report.

@@ -68,10 +68,22 @@ public struct OffCPUCounters: Sendable, Equatable {
     public var cfiStacks: UInt64 = 0
     /// ...and those whose stack the frame-pointer walk took instead: a pc in a file whose
     /// table was not loaded yet (or in no mapping known), a rule the kernel's walk lacks, or
-    /// no room in the map of walked stacks.
+    /// (a waker's) no room in the map of walked stacks.
     public var cfiPending: UInt64 = 0
     public var cfiNeedsCopy: UInt64 = 0
     public var cfiStacksFull: UInt64 = 0
+    /// Blocked threads' user stacks sent through the ring buffer at switch-out: copies
+    /// (`--unwind dwarf`, unwound in user space) and CFI walks the map had no room for...
+    public var stackCopies: UInt64 = 0
+    public var walkedStacksSent: UInt64 = 0
+    /// ...copies whose stack could not be read, and stacks the full ring buffer refused
+    /// (their blocks' time is counted under a lost user stack).
+    public var stackCopyErrors: UInt64 = 0
+    public var stacksLost: UInt64 = 0
+    /// Ends of such blocks the full ring buffer refused, and their time (counted under a lost
+    /// user stack: the stack that came is left without its end).
+    public var endsLost: UInt64 = 0
+    public var endsLostNanoseconds: UInt64 = 0
     /// Threads still switched out when recording stopped (their time counted to the stop).
     public var openAtStop: UInt64 = 0
     /// Threads found blocked when recording began (their stack is not known).
@@ -112,6 +124,37 @@ public struct OffCPUSamples: Sendable {
     /// With ``SamplerConfiguration/sampleTimes``: each block's interval by key, its end
     /// (CLOCK_MONOTONIC nanoseconds) and length.
     public var intervals: [OffCPUKey: [BlockInterval]] = [:]
+    /// Blocks still open at the stop whose stacks went through the ring buffer: their time
+    /// to the stop, to join with those stacks (counted in ``counters`` already).
+    public var openBlocksWithSentStacks: [BlockEnd] = []
+}
+
+/// The end of a block whose user stack went through the ring buffer at its switch-out
+/// (``StackSample/Kind/blockEnd``), or of one still open when recording stopped: the stack is
+/// joined to it by ``tid`` and ``start``.
+public struct BlockEnd: Sendable, Hashable {
+    public var pid: Int32
+    public var tid: Int32
+    public var comm: String
+    /// When the block began (CLOCK_MONOTONIC nanoseconds), and how long it lasted.
+    public var start: UInt64
+    public var nanoseconds: UInt64
+    /// False: shorter than `--min-block` (counted among the dropped blocks).
+    public var kept: Bool
+    public var kernelStackID: Int32
+    public var waker: OffCPUWaker?
+
+    public init(pid: Int32, tid: Int32, comm: String, start: UInt64, nanoseconds: UInt64, kept: Bool,
+                kernelStackID: Int32, waker: OffCPUWaker?) {
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.start = start
+        self.nanoseconds = nanoseconds
+        self.kept = kept
+        self.kernelStackID = kernelStackID
+        self.waker = waker
+    }
 }
 
 /// One block: when it ended (CLOCK_MONOTONIC nanoseconds) and how long it lasted.
@@ -174,6 +217,8 @@ public final class OffCPUSampler {
                           "unwind_rows", "cfi_stacks"], with: cpuProgram)
         try object.setMaxEntries("blocked", configuration.blockedMapSize)
         try object.setMaxEntries("offcpu_counts", configuration.countsMapSize)
+        try object.setMaxEntries("copy_scratch",
+                                 sampler.configuration.unwinding == .dwarf ? max(Int(libbpf_num_possible_cpus()), 1) : 1)
         let loaded = object.load()
         if loaded != 0 {
             let detail = BPFObject.libbpfMessage()
@@ -343,11 +388,25 @@ public final class OffCPUSampler {
         }
         var counters = counters()
         let stop = stopTime ?? UInt64(Clock.monotonicNanoseconds())
+        var openBlocksWithSentStacks: [BlockEnd] = []
         forEachOpenBlock { start in
             let elapsed = stop > start.time ? stop - start.time : 0
             counters.openAtStop += 1
             counters.nanoseconds += elapsed
-            if start.dropped != 0 {
+            if start.stack_sent != 0 {
+                // Its stack is in user space: its time goes there.
+                let kept = elapsed >= configuration.minimumBlock
+                openBlocksWithSentStacks.append(BlockEnd(
+                    pid: Int32(bitPattern: start.key.pid), tid: Int32(bitPattern: start.key.tid),
+                    comm: commString(start.key.comm), start: start.time, nanoseconds: elapsed, kept: kept,
+                    kernelStackID: start.key.kernel_stack_id, waker: offCPUWaker(start.waker)))
+                if kept {
+                    counters.blocks += 1
+                } else {
+                    counters.shortBlocks += 1
+                    counters.shortNanoseconds += elapsed
+                }
+            } else if start.dropped != 0 {
                 counters.stateBlocks += 1
                 counters.stateNanoseconds += elapsed
             } else if elapsed < configuration.minimumBlock {
@@ -365,6 +424,7 @@ public final class OffCPUSampler {
         }
         var collected = samples(times: times, blocks: blocks, counters: counters)
         collected.intervals = intervals
+        collected.openBlocksWithSentStacks = openBlocksWithSentStacks
         return collected
     }
 
@@ -380,6 +440,12 @@ public final class OffCPUSampler {
         }
         return OffCPUSamples(times: times, blocks: blocks, stacks: sampler.readStacks(ids),
                              walkedStacks: sampler.readWalkedStacks(hashes), counters: counters)
+    }
+
+    /// The addresses of stacks in the stack map, innermost first, and walked stacks by hash
+    /// (those that blocks joined in user space name: see ``BlockEnd``).
+    public func stacks(_ ids: Set<Int32>, walked hashes: Set<UInt64>) -> (stacks: [Int32: [UInt64]], walked: [UInt64: WalkedStack]) {
+        (sampler.readStacks(ids.filter { $0 >= 0 }), sampler.readWalkedStacks(hashes.filter { $0 != 0 }))
     }
 
     /// Reads the per-CPU counters, summed over CPUs.
@@ -407,6 +473,12 @@ public final class OffCPUSampler {
         result.cfiPending = read(EMBER_OFFCPU_CFI_PENDING)
         result.cfiNeedsCopy = read(EMBER_OFFCPU_CFI_NEEDS_COPY)
         result.cfiStacksFull = read(EMBER_OFFCPU_CFI_STACKS_FULL)
+        result.stackCopies = read(EMBER_OFFCPU_BLOCK_COPIES)
+        result.walkedStacksSent = read(EMBER_OFFCPU_BLOCK_ADDRESSES)
+        result.stackCopyErrors = read(EMBER_OFFCPU_COPY_ERRORS)
+        result.stacksLost = read(EMBER_OFFCPU_STACKS_LOST)
+        result.endsLost = read(EMBER_OFFCPU_ENDS_LOST)
+        result.endsLostNanoseconds = read(EMBER_OFFCPU_ENDS_LOST_NS)
         result.blockedAtStart = blockedAtStart
         return result
     }
@@ -452,7 +524,6 @@ public final class OffCPUSampler {
 }
 
 extension StackSample {
-    /// An off-CPU record's block: its time and stack ids.
     /// A ``Kind/blockTime`` record's block: its key as the kernel counted it, and its length
     /// (the record's time is its start).
     var blockInterval: (key: ember_offcpu_key, nanoseconds: UInt64)? {
@@ -461,6 +532,15 @@ extension StackSample {
         return (payload.key, payload.nanoseconds)
     }
 
+    /// A ``Kind/blockEnd`` record's block.
+    public var blockEnd: BlockEnd? {
+        guard kind == .blockEnd, bytes.count >= MemoryLayout<ember_block_end>.size else { return nil }
+        let end = bytes.loadUnaligned(as: ember_block_end.self)
+        return BlockEnd(pid: pid, tid: tid, comm: comm, start: time, nanoseconds: end.nanoseconds, kept: end.kept != 0,
+                        kernelStackID: kernelStackID, waker: offCPUWaker(end.waker))
+    }
+
+    /// An ``Kind/offCPUTime`` record's block: its time and stack ids.
     public var offCPUBlock: (nanoseconds: UInt64, userStackID: Int32, kernelStackID: Int32, userStackHash: UInt64,
                              waker: OffCPUWaker?)? {
         guard kind == .offCPUTime, bytes.count >= MemoryLayout<ember_offcpu_payload>.size else { return nil }

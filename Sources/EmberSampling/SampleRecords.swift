@@ -112,6 +112,15 @@ public struct StackSample {
         /// Not a sample: a Python stack new to the kernel's map (``pythonStackHash``), whose
         /// code objects are to be named while the process lives.
         case pythonStackNew
+        /// Off-CPU, at a thread's switch-out (``time``: the block's start): a copy of its user
+        /// stack as ``stackCopy`` holds one (`--unwind dwarf`), and ``kernelStackID``...
+        case blockCopy
+        /// ...or the pcs of a CFI walk the kernel's map had no room for, as ``addresses``
+        /// holds them. Its block's length follows in a ``blockEnd`` (see ``blockEnd``).
+        case blockAddresses
+        /// Off-CPU, at a thread's switch-in: the end of a block whose stack came as
+        /// ``blockCopy`` or ``blockAddresses`` (see ``StackSample/blockEnd``).
+        case blockEnd
     }
 
     public var kind: Kind
@@ -139,6 +148,9 @@ public struct StackSample {
     public var countedKey: SampleKey?
     /// The sampled thread's Python frames (see ``SampleKey/pythonStackHash``); 0: none.
     public var pythonStackHash: UInt64 = 0
+    /// ``Kind/blockCopy``, ``Kind/blockAddresses`` and ``Kind/blockEnd``: the blocked thread's
+    /// kernel stack, an id in the stack map (or a negative errno).
+    public var kernelStackID: Int32 = 0
 
     public init(kind: Kind, pid: Int32, tid: Int32, comm: String, time: UInt64 = 0, cpu: UInt32 = 0,
                 instructionPointer: UInt64, stackPointer: UInt64, framePointer: UInt64, stackWords: [UInt64],

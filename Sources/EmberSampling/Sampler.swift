@@ -573,6 +573,9 @@ private final class StackSampleHandler {
         case UInt32(EMBER_SAMPLE_COUNTED_TIME): kind = .countedTime
         case UInt32(EMBER_SAMPLE_BLOCK_TIME): kind = .blockTime
         case EMBER_PYTHON_STACK_NEW.rawValue: kind = .pythonStackNew
+        case UInt32(EMBER_SAMPLE_BLOCK_COPY): kind = .blockCopy
+        case UInt32(EMBER_SAMPLE_BLOCK_ADDRESSES): kind = .blockAddresses
+        case UInt32(EMBER_SAMPLE_BLOCK_END): kind = .blockEnd
         default: kind = .stackCopy
         }
         let countedKey = kind == .countedTime && size >= MemoryLayout<ember_sample_key>.size
@@ -586,9 +589,11 @@ private final class StackSampleHandler {
             stackIsTruncated: header.truncated != 0,
             bytes: UnsafeRawBufferPointer(rebasing: bytes[headerSize..<kernelStart]),
             kernelAddresses: kernel,
-            walkEnd: kind == .addresses && header.truncated > 0 ? WalkEnd(kernelValue: header.truncated - 1) : nil,
+            walkEnd: (kind == .addresses || kind == .blockAddresses) && header.truncated > 0
+                ? WalkEnd(kernelValue: header.truncated - 1) : nil,
             countedKey: countedKey)
         sample.pythonStackHash = header.python_stack_hash
+        sample.kernelStackID = header.kernel_stack_id
         handler?(sample)
     }
 }

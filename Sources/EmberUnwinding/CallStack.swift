@@ -27,6 +27,10 @@ public enum StackLoss: Hashable, Sendable {
     /// Off-CPU: the thread was blocked already when recording began, so its stack was never
     /// taken (``EmberSampling/blockedBeforeRecordingStackID``).
     case blockedBeforeRecording
+    /// Off-CPU: the stack (or its block's end) went through the ring buffer, which was full.
+    case ringBufferFull
+    /// Off-CPU: a block's end came through the ring buffer, but its stack never did.
+    case stackNotReceived
 }
 
 /// One distinct sampled stack and how many samples had it.
@@ -81,5 +85,16 @@ public struct WakerStack: Hashable, Sendable {
         self.tid = tid
         self.user = user
         self.kernel = kernel
+    }
+}
+
+extension WakerStack {
+    /// The waker as the off-CPU program noted it, its stacks looked up: ids in the stack map,
+    /// or a CFI walk's hash.
+    public init(_ waker: OffCPUWaker, stacks: [Int32: [UInt64]], walkedStacks: [UInt64: WalkedStack]) {
+        let user: StackHalf = waker.userStackHash == 0 ? FramePointerStacks.half(waker.userStackID, stacks)
+            : walkedStacks[waker.userStackHash].map { .frames($0.frames) } ?? .lost(.missing)
+        self.init(pid: waker.pid, threadName: waker.comm, tid: waker.tid, user: user,
+                  kernel: FramePointerStacks.half(waker.kernelStackID, stacks))
     }
 }

@@ -126,7 +126,7 @@ public enum FramePointerStacks {
 
     /// A stack id (or -errno) from the kernel's maps as a stack half.
     public static func half(_ id: Int32, _ stacks: [Int32: [UInt64]]) -> StackHalf {
-        let efault: Int32 = 14, eexist: Int32 = 17
+        let efault: Int32 = 14, eexist: Int32 = 17, enospc: Int32 = 28
         switch id {
         case 0...:
             guard let frames = stacks[id], !frames.isEmpty else { return .lost(.missing) }
@@ -134,6 +134,7 @@ public enum FramePointerStacks {
         case -efault: return .absent
         case blockedBeforeRecordingStackID: return .lost(.blockedBeforeRecording)
         case -eexist: return .lost(.stackMapCollision)
+        case -enospc: return .lost(.ringBufferFull)  // the off-CPU program's mark, never bpf_get_stackid's
         default: return .lost(.error(-id))
         }
     }

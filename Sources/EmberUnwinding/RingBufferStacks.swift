@@ -87,7 +87,8 @@ public final class RingBufferStacks {
             unwind(sample, into: &key)
         case .branchRecords:
             addBranchRecords(sample, into: &key)
-        case .processForked, .processExecuted, .offCPUTime, .countedTime, .blockTime, .pythonStackNew:
+        case .processForked, .processExecuted, .offCPUTime, .countedTime, .blockTime, .pythonStackNew, .blockCopy,
+             .blockAddresses, .blockEnd:
             return  // events, off-CPU time and counted samples' times: the recorder handles them
         }
         counts[key, default: 0] += 1
@@ -96,27 +97,7 @@ public final class RingBufferStacks {
     }
 
     private func unwind(_ sample: StackSample, into key: inout Key) {
-        let start = Clock.threadCPUSeconds()
-        defer { statistics.unwindSeconds += Clock.threadCPUSeconds() - start }
-        statistics.samples += 1
-        if sample.bytes.isEmpty {
-            key.user = .lost(.copyFailed)
-            statistics.copyFailed += 1
-        } else if let unwinder = unwinders.unwinder(for: sample.pid) {
-            let unwound = unwinder.unwind(sample, maxFrames: maxFrames)
-            key.user = .frames(unwound.frames)
-            key.end = unwound.end
-            if unwound.wentRound { statistics.wentRound += 1 }
-            if unwound.endedPastSignalStack { statistics.endedPastSignalStack += 1 }
-            switch unwound.end {
-            case .complete: statistics.complete += 1
-            case .truncated: statistics.truncated += 1
-            case .unknown: statistics.unknownEnd += 1
-            }
-        } else {
-            key.user = .lost(.processGone)
-            statistics.processGone += 1
-        }
+        (key.user, key.end) = unwinders.userStack(of: sample, maxFrames: maxFrames, statistics: &statistics)
     }
 
     private func addBranchRecords(_ sample: StackSample, into key: inout Key) {
@@ -245,5 +226,31 @@ public final class UnwinderCache {
     /// Forgets a process gone long enough that no sample of it can still arrive.
     public func forget(exited pid: pid_t) {
         unavailable.remove(pid)
+    }
+
+    /// A stack copy's user stack, unwound by its process's unwinder, and how it ended; counted
+    /// in `statistics`.
+    func userStack(of sample: StackSample, maxFrames: Int,
+                   statistics: inout RingBufferStacks.Statistics) -> (user: StackHalf, end: StackEnd?) {
+        let start = Clock.threadCPUSeconds()
+        defer { statistics.unwindSeconds += Clock.threadCPUSeconds() - start }
+        statistics.samples += 1
+        guard !sample.bytes.isEmpty else {
+            statistics.copyFailed += 1
+            return (.lost(.copyFailed), nil)
+        }
+        guard let unwinder = unwinder(for: sample.pid) else {
+            statistics.processGone += 1
+            return (.lost(.processGone), nil)
+        }
+        let unwound = unwinder.unwind(sample, maxFrames: maxFrames)
+        if unwound.wentRound { statistics.wentRound += 1 }
+        if unwound.endedPastSignalStack { statistics.endedPastSignalStack += 1 }
+        switch unwound.end {
+        case .complete: statistics.complete += 1
+        case .truncated: statistics.truncated += 1
+        case .unknown: statistics.unknownEnd += 1
+        }
+        return (.frames(unwound.frames), unwound.end)
     }
 }

@@ -69,9 +69,10 @@ struct Record: ParsableCommand {
     var countsMapSize: Int = 65536
 
     @Option(name: .long, help: ArgumentHelp(
-        "How user stacks are unwound: fp (frame pointers), dwarf (CFI, in user space; not with "
-            + "--off-cpu or --wall), lbr (the CPU's Last Branch Record) or auto (CFI in the kernel, "
-            + "from each file's unwind table; also blocked threads' stacks).", valueName: "method"))
+        "How user stacks are unwound: fp (frame pointers), dwarf (CFI, in user space, from a copy of "
+            + "the stack; with --off-cpu, a copy per blocking context switch), lbr (the CPU's Last Branch "
+            + "Record) or auto (CFI in the kernel, from each file's unwind table; also blocked threads' "
+            + "stacks).", valueName: "method"))
     var unwind: String = "auto"
 
     @Option(name: .long, help: ArgumentHelp(
@@ -152,12 +153,6 @@ struct Record: ParsableCommand {
         if includeEmber && !all { throw ValidationError("--include-ember goes with --all") }
         if let ringBufferSize, !(4096...(1 << 30)).contains(ringBufferSize) || ringBufferSize & (ringBufferSize - 1) != 0 {
             throw ValidationError("--ring-buffer-size must be a power of two from 4096 to \(1 << 30) bytes")
-        }
-        if offCPU.mode != .cpu && unwind == UnwindMode.dwarf.rawValue {
-            // A blocked thread's stack exists only at its switch-out: a copy of it per context
-            // switch through the ring buffer would cost far more than the CFI walk in the kernel.
-            throw ValidationError("--unwind dwarf does not apply to --off-cpu or --wall (a stack copy per context switch): "
-                + "use --unwind auto, which walks blocked stacks by CFI in the kernel")
         }
     }
 

@@ -119,9 +119,14 @@ struct RecordReportText {
             let whose = offCPU.configuration.wakeups ? " (blocked threads' and their wakers')" : ""
             method = "\(formatCount(counters.cfiStacks)) stacks\(whose) walked in the kernel by CFI, the others by frame pointers"
         }
-        if !report.unwinding.dwarfProcesses.isEmpty {
-            method += " (DWARF unwinding does not apply to off-CPU stacks: without frame pointers or unwind tables "
-                + "in the kernel they end early)"
+        if report.unwinding.mode == .dwarf {
+            let unwinding = offCPU.ringBufferStacks.unwinding
+            method = "\(formatCount(counters.stackCopies)) stacks copied at switch-out and unwound with DWARF CFI "
+                + "(\(formatCount(unwinding.complete)) to their root, \(format3(unwinding.unwindSeconds)) s of CPU unwinding)"
+            if offCPU.configuration.wakeups { method += ", their wakers' by frame pointers" }
+        } else if !report.unwinding.dwarfProcesses.isEmpty {
+            method += " (processes auto unwinds by DWARF get frame-pointer off-CPU stacks, which end early without "
+                + "frame pointers: --unwind dwarf copies them)"
         }
         lines.append("off-CPU: \(formatCount(counters.blocks)) blocks kept of "
             + "\(formatCount(counters.switches + counters.blockedAtStart)) switch-outs, " + method)
@@ -132,6 +137,7 @@ struct RecordReportText {
         ] where count > 0 {
             lines.append("\(formatCount(count)) off-CPU stacks by frame pointers instead of CFI: \(reason)")
         }
+        lines += ringBufferStackLines(offCPU)
         if offCPU.leafFix.unrecoverable > 0 {
             lines.append("\(formatMilliseconds(offCPU.leafFix.unrecoverable)) off-CPU may miss the caller of a frameless "
                 + "function (a libc system call wrapper, most often: its return address is not at the stack pointer)")
@@ -171,6 +177,44 @@ struct RecordReportText {
         }
         if counters.switches + counters.blockedAtStart == 0 {
             lines.append("no off-CPU time: the target never blocked while recording")
+        }
+        return lines
+    }
+
+    /// Off-CPU stacks that went through the ring buffer, and each half of a block (its stack at
+    /// switch-out, its end at switch-in) that found no room there or came without the other.
+    func ringBufferStackLines(_ offCPU: OffCPUReport) -> [String] {
+        let counters = offCPU.counters
+        let joined = offCPU.ringBufferStacks
+        let unwinding = joined.unwinding
+        var lines: [String] = []
+        if counters.walkedStacksSent > 0 {
+            lines.append("\(formatCount(counters.walkedStacksSent)) off-CPU stacks walked by CFI went whole through the ring "
+                + "buffer: the map of walked stacks was full or their hash taken (raise --stack-map-size)")
+        }
+        if unwinding.truncated > 0 {
+            lines.append("\(formatCount(unwinding.truncated)) of \(formatCount(unwinding.samples)) off-CPU stack copies were "
+                + "deeper than the copy: shown under [truncated] (raise --stack-size)")
+        }
+        if unwinding.unknownEnd > 0 {
+            lines.append("\(formatCount(unwinding.unknownEnd)) of \(formatCount(unwinding.samples)) off-CPU stack copies could "
+                + "not be unwound to their root: shown under [unknown]")
+        }
+        if counters.stacksLost > 0 {
+            lines.append("\(formatCount(counters.stacksLost)) off-CPU stacks found the ring buffer full at their switch-out: "
+                + "their time is under [lost user stack: ring buffer full]")
+        }
+        if counters.endsLost > 0 {
+            lines.append("\(formatCount(counters.endsLost)) ends of blocks found the ring buffer full at their switch-in: "
+                + "their time (\(formatMilliseconds(counters.endsLostNanoseconds))) is under [lost user stack: ring buffer full]")
+        }
+        if joined.stacksWithoutEnd > 0 {
+            lines.append("\(formatCount(joined.stacksWithoutEnd)) off-CPU stacks came without their block's end (its time "
+                + "is counted without them)")
+        }
+        if joined.endsWithoutStack > 0 {
+            lines.append("\(formatCount(joined.endsWithoutStack)) ends of blocks came without their stack: their time "
+                + "(\(formatMilliseconds(joined.endsWithoutStackNanoseconds))) is under [lost user stack: its stack copy never came]")
         }
         return lines
     }

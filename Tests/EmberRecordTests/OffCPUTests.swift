@@ -202,8 +202,6 @@ final class OffCPUOptionTests: XCTestCase {
             (["--min-block", "1ms"], "--min-block goes with --off-cpu or --wall"),
             (["--state", "D"], "--state goes with --off-cpu or --wall"),
             (["--wakeups"], "--wakeups goes with --off-cpu or --wall"),
-            (["--off-cpu", "--unwind", "dwarf"], "--unwind dwarf does not apply to --off-cpu or --wall"),
-            (["--wall", "--unwind", "dwarf"], "--unwind dwarf does not apply to --off-cpu or --wall"),
         ]
         for (options, message) in cases {
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("never-\(UUID().uuidString).folded").path

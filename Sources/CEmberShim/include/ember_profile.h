@@ -155,7 +155,8 @@ struct ember_stack_sample {
 	__u32 truncated;        /* STACK_COPY: 1 if the stack continues past the copy; ADDRESSES:
 	                         * 0, or a CFI walk's enum ember_stack_end + 1 */
 	__u32 cpu;              /* the CPU the sample was taken on */
-	__u32 reserved;
+	__s32 kernel_stack_id;  /* BLOCK_COPY, BLOCK_ADDRESSES: the kernel stack's id in the stacks
+	                         * map, or -errno (-EFAULT: none); 0 for other kinds */
 	__u64 time;             /* bpf_ktime_get_ns(): CLOCK_MONOTONIC nanoseconds */
 	__u64 ip;               /* user registers (STACK_COPY, BRANCH_RECORDS) */
 	__u64 sp;
@@ -253,6 +254,9 @@ struct ember_offcpu_start {
 	__u32 state;            /* enum ember_offcpu_state */
 	__u32 dropped;          /* 1: its state is filtered out (only its time is counted) */
 	struct ember_offcpu_waker waker; /* with wakeups: who woke it (tid 0: not known) */
+	__u32 stack_sent;       /* 1: its user stack went through the ring buffer at switch-out
+	                         * (EMBER_SAMPLE_BLOCK_COPY or _ADDRESSES): its end follows there */
+	__u32 unused;
 };
 
 /* The state a thread was switched out in, as a bit of ember_offcpu_config.states. */
@@ -298,6 +302,23 @@ struct ember_block_time {
 	__u64 nanoseconds;
 };
 
+/* With --unwind dwarf, and for a CFI walk cfi_stacks has no room for: a blocked thread's user
+ * stack goes through the ring buffer at its switch-out, as a CPU sample's would, and its
+ * block's length at its switch-in; user space joins the two by tid and start time (each
+ * record's header `time`: one block of a thread at a time, so they are unique and in order).
+ * BLOCK_COPY is laid out as STACK_COPY, BLOCK_ADDRESSES as a CFI walk's ADDRESSES (truncated:
+ * its end + 1); both carry the kernel stack's id in the header. A block whose stack or end the
+ * full ring buffer refused is counted in offcpu_counts under user_stack_id -ENOSPC. */
+#define EMBER_SAMPLE_BLOCK_COPY 19
+#define EMBER_SAMPLE_BLOCK_ADDRESSES 20
+#define EMBER_SAMPLE_BLOCK_END 21
+struct ember_block_end {
+	__u64 nanoseconds;
+	__u32 state;            /* enum ember_offcpu_state */
+	__u32 kept;             /* 0: shorter than min_block_ns (counted as dropped in the counters) */
+	struct ember_offcpu_waker waker;
+};
+
 /* Indices of the per-CPU offcpu_counters map. */
 enum ember_offcpu_counter {
 	EMBER_OFFCPU_SWITCHES = 0,        /* switch-outs of target threads noted */
@@ -321,7 +342,16 @@ enum ember_offcpu_counter {
 	EMBER_OFFCPU_CFI_PENDING,         /* ... taken by frame pointers instead: a table not loaded
 	                                   * yet, or a pc in no known mapping */
 	EMBER_OFFCPU_CFI_NEEDS_COPY,      /* ... instead: a rule the walk lacks */
-	EMBER_OFFCPU_CFI_STACKS_FULL,     /* ... instead: the CFI stacks map full, or the hash taken */
+	EMBER_OFFCPU_CFI_STACKS_FULL,     /* ... instead (a waker's): the CFI stacks map full, or the hash
+	                                   * taken; a blocked thread's walk goes through the ring buffer */
+	EMBER_OFFCPU_BLOCK_COPIES,        /* blocked stacks copied through the ring buffer (dwarf) */
+	EMBER_OFFCPU_BLOCK_ADDRESSES,     /* walked blocked stacks cfi_stacks had no room for, sent
+	                                   * through the ring buffer instead */
+	EMBER_OFFCPU_COPY_ERRORS,         /* copies whose user stack could not be read */
+	EMBER_OFFCPU_STACKS_LOST,         /* blocked stacks the full ring buffer refused (their time is
+	                                   * counted, under a lost user stack) */
+	EMBER_OFFCPU_ENDS_LOST,           /* ends of such blocks the full ring buffer refused... */
+	EMBER_OFFCPU_ENDS_LOST_NS,        /* ...and their time (counted, under a lost user stack) */
 	EMBER_OFFCPU_COUNTER_COUNT,
 };
 

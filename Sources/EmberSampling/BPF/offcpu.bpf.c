@@ -10,6 +10,8 @@
  * before loading): one pid filter, one stack table, one ring buffer, and with --unwind auto the
  * processes' mappings and their files' unwind tables, which the CFI walk of ember_cfi.bpf.h
  * reads to take a blocked thread's whole user stack where its code keeps no frame pointers.
+ * With --unwind dwarf a blocked thread's user stack is copied through the ring buffer at its
+ * switch-out instead, and its block's length follows at its switch-in (EMBER_SAMPLE_BLOCK_*).
  */
 #include <linux/bpf.h>
 #include <linux/errno.h>
@@ -18,6 +20,7 @@
 #include "ember_task.h"
 #include "ember_maps.bpf.h"
 #include "ember_cfi.bpf.h"
+#include "ember_copy.bpf.h"
 
 /* Its own (cfi_scratch too). Sizes are placeholders: user space sets them before loading. */
 struct {
@@ -47,6 +50,15 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, EMBER_OFFCPU_COUNTER_COUNT);
 } offcpu_counters SEC(".maps");
+
+/* With --unwind dwarf: the buffers blocked stacks' copies are assembled in, one per possible
+ * CPU (user space sizes it; 1 entry otherwise). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct scratch_buffer);
+	__uint(max_entries, 1);
+} copy_scratch SEC(".maps");
 
 static __always_inline void add(__u32 counter, __u64 amount)
 {
@@ -104,6 +116,103 @@ static __always_inline void send_block_time(struct ember_config *cfg, struct emb
 	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
 }
 
+/* Wakes user space only once the ring buffer is a quarter full: a wakeup is an irq_work, and
+ * user space drains the buffer on its own every few milliseconds. */
+static __always_inline __u64 ring_wakeup(void)
+{
+	return bpf_ringbuf_query(&stack_samples, BPF_RB_AVAIL_DATA) >
+			       bpf_ringbuf_query(&stack_samples, BPF_RB_RING_SIZE) / 4 ?
+		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void block_header(struct ember_stack_sample *record, struct ember_offcpu_start *start,
+					 __u32 kind)
+{
+	__builtin_memset(record, 0, sizeof(*record));
+	record->pid = start->key.pid;
+	record->tid = start->key.tid;
+	record->kind = kind;
+	record->cpu = bpf_get_smp_processor_id();
+	record->time = start->time;
+	record->kernel_stack_id = start->key.kernel_stack_id;
+	__builtin_memcpy(record->comm, start->key.comm, sizeof(record->comm));
+}
+
+/* --unwind dwarf, at switch-out: the blocked thread's user registers and the top of its user
+ * stack (as a CPU sample's copy), for user space to unwind. 0 if sent. */
+static __always_inline int send_block_copy(struct ember_config *cfg, struct task_struct *task,
+					   struct ember_offcpu_start *start)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct ember_stack_sample *record = (void *)bpf_map_lookup_elem(&copy_scratch, &cpu);
+	if (!record)
+		return -1;
+	block_header(record, start, EMBER_SAMPLE_BLOCK_COPY);
+	__u32 size = 0;
+	if (user_registers(task, &record->ip, &record->sp, &record->bp) == 0) {
+		__u32 limit = cfg->stack_copy_size;
+		if (limit > EMBER_MAX_STACK_COPY)
+			limit = EMBER_MAX_STACK_COPY;
+		size = copy_user_stack(record, limit, &record->truncated);
+	}
+	if (size == 0)
+		add(EMBER_OFFCPU_COPY_ERRORS, 1);
+	record->stack_size = size;
+	/* The size again, in the register the verifier checks. */
+	size = record->stack_size;
+	if (size > EMBER_MAX_STACK_COPY)
+		return -1;
+	barrier_var(size);
+	if (bpf_ringbuf_output(&stack_samples, record, sizeof(*record) + size, ring_wakeup()) != 0)
+		return -1;
+	add(EMBER_OFFCPU_BLOCK_COPIES, 1);
+	return 0;
+}
+
+/* --unwind auto, at switch-out: a walked user stack cfi_stacks had no room for, its pcs
+ * whole (as the CPU program sends such a sample's). 0 if sent. */
+static __always_inline int send_block_addresses(struct ember_offcpu_start *start, struct ember_user_stack *walked)
+{
+	struct ember_stack_sample *record = bpf_ringbuf_reserve(
+		&stack_samples, sizeof(struct ember_stack_sample) + EMBER_MAX_STACK_DEPTH * sizeof(__u64), 0);
+	if (!record)
+		return -1;
+	block_header(record, start, EMBER_SAMPLE_BLOCK_ADDRESSES);
+	__u32 size = walked->depth * sizeof(__u64);
+	if (size > EMBER_MAX_STACK_DEPTH * sizeof(__u64))
+		size = EMBER_MAX_STACK_DEPTH * sizeof(__u64);
+	barrier_var(size);
+	if (size > 0 && bpf_probe_read_kernel(record->stack, size, walked->pcs) != 0)
+		size = 0;
+	record->stack_size = size;
+	record->truncated = walked->end + 1;
+	bpf_ringbuf_submit(record, ring_wakeup());
+	add(EMBER_OFFCPU_BLOCK_ADDRESSES, 1);
+	return 0;
+}
+
+/* At switch-in, for a block whose stack went through the ring buffer: its length (and
+ * waker), for user space to join with the stack. 0 if sent. */
+static __always_inline int send_block_end(struct ember_offcpu_start *start, __u64 elapsed, __u32 kept)
+{
+	struct ember_stack_sample *record = bpf_ringbuf_reserve(
+		&stack_samples, sizeof(struct ember_stack_sample) + sizeof(struct ember_block_end), 0);
+	if (!record) {
+		add(EMBER_OFFCPU_ENDS_LOST, 1);
+		add(EMBER_OFFCPU_ENDS_LOST_NS, elapsed);
+		return -1;
+	}
+	block_header(record, start, EMBER_SAMPLE_BLOCK_END);
+	record->stack_size = sizeof(struct ember_block_end);
+	struct ember_block_end *end = (void *)(record + 1);
+	end->nanoseconds = elapsed;
+	end->state = start->state;
+	end->kept = kept;
+	__builtin_memcpy(&end->waker, &start->waker, sizeof(end->waker));
+	bpf_ringbuf_submit(record, ring_wakeup());
+	return 0;
+}
+
 /* The block `start` ended `elapsed` ns after it began: kept, dropped by a filter, or sent
  * whole through the ring buffer when the counts map has no room. */
 static __always_inline void count_block(struct ember_config *cfg, struct ember_offcpu_config *ocfg,
@@ -115,7 +224,16 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
 		add(EMBER_OFFCPU_STATE_NS, elapsed);
 		return;
 	}
-	if (elapsed < ocfg->min_block_ns) {
+	__u32 kept = elapsed >= ocfg->min_block_ns;
+	/* Its stack went through the ring buffer: so does its end. Without room for the end, the
+	 * time is counted here, under its key's lost user stack (-ENOSPC). */
+	if (start->stack_sent && send_block_end(start, elapsed, kept) == 0) {
+		add(kept ? EMBER_OFFCPU_BLOCKS : EMBER_OFFCPU_SHORT_BLOCKS, 1);
+		if (!kept)
+			add(EMBER_OFFCPU_SHORT_NS, elapsed);
+		return;
+	}
+	if (!kept) {
 		add(EMBER_OFFCPU_SHORT_BLOCKS, 1);
 		add(EMBER_OFFCPU_SHORT_NS, elapsed);
 		return;
@@ -168,8 +286,10 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
  * user stack (a blocking thread at switch-out, a waker at sched_waking) walked by CFI from its
  * saved user registers, kept in cfi_stacks; its hash, which names it in a key as the CPU
  * program's keys do. 0 when it could not be walked or kept (counted): the frame-pointer walk
- * then takes the stack, as it does for every process without mappings. */
-static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_struct *task, __u32 tgid)
+ * then takes the stack, as it does for every process without mappings, unless `unstored` is
+ * given: a walk cfi_stacks has no room for is then left there, to go through the ring buffer. */
+static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_struct *task, __u32 tgid,
+					  struct ember_user_stack **unstored)
 {
 	if (cfg->unwind != EMBER_UNWIND_AUTO)
 		return 0;
@@ -184,7 +304,10 @@ static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_
 		return 0;
 	}
 	if (store_walked_stack(hash, walked) != 0) {
-		add(EMBER_OFFCPU_CFI_STACKS_FULL, 1);
+		if (unstored)
+			*unstored = walked; /* counted as it is sent */
+		else
+			add(EMBER_OFFCPU_CFI_STACKS_FULL, 1);
 		return 0;
 	}
 	add(EMBER_OFFCPU_CFI_STACKS, 1);
@@ -207,6 +330,8 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 		return; /* its last switch: it never comes back */
 
 	struct ember_offcpu_start start = {};
+	int copy = 0;
+	struct ember_user_stack *unstored = 0;
 	start.time = now;
 	start.state = state_bit(prev_state);
 	start.dropped = !(ocfg->states & start.state);
@@ -225,9 +350,14 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 					  EMBER_OFFCPU_KERNEL_STACK_ERROR);
 		}
 		int user_code = !(prev->flags & (PF_KTHREAD | PF_EXITING));
-		if (user_code)
-			start.key.user_stack_hash = walked_stack(cfg, prev, tgid);
-		if (start.key.user_stack_hash) {
+		if (user_code && cfg->unwind == EMBER_UNWIND_DWARF)
+			copy = 1;
+		else if (user_code)
+			start.key.user_stack_hash = walked_stack(cfg, prev, tgid, &unstored);
+		if (copy || unstored) {
+			/* Sent below; where it ends up counted here, its stack or end found no room. */
+			start.key.user_stack_id = -ENOSPC;
+		} else if (start.key.user_stack_hash) {
 			start.key.user_stack_id = -ENOENT;
 		} else if (user_code) {
 			start.key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
@@ -252,6 +382,21 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 		return;
 	}
 	add(EMBER_OFFCPU_SWITCHES, 1);
+	/* The entry first: a stack sent for a switch-out not noted would never see its end. */
+	int sent;
+	if (copy)
+		sent = send_block_copy(cfg, prev, &start);
+	else if (unstored)
+		sent = send_block_addresses(&start, unstored);
+	else
+		return;
+	if (sent != 0) {
+		add(EMBER_OFFCPU_STACKS_LOST, 1);
+		return;
+	}
+	entry = bpf_map_lookup_elem(&blocked, &tid);
+	if (entry)
+		entry->stack_sent = 1;
 }
 
 SEC("tp_btf/sched_switch")
@@ -312,7 +457,7 @@ int on_waking(__u64 *ctx)
 	struct task_struct *current = bpf_get_current_task_btf();
 	int user_code = waker.tid != 0 && !(current->flags & (PF_KTHREAD | PF_EXITING));
 	if (user_code)
-		waker.user_stack_hash = walked_stack(cfg, current, waker.pid);
+		waker.user_stack_hash = walked_stack(cfg, current, waker.pid, 0);
 	if (waker.user_stack_hash) {
 		waker.user_stack_id = -ENOENT;
 	} else if (user_code) {

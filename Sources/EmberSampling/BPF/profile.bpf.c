@@ -12,6 +12,7 @@
 #include "ember_task.h"
 #include "ember_maps.bpf.h"
 #include "ember_cfi.bpf.h"
+#include "ember_copy.bpf.h"
 
 /* Its own maps (the shared ones are in ember_maps.bpf.h). Sizes are placeholders: user
  * space sets them from its options before loading. */
@@ -37,15 +38,8 @@ struct {
 	__uint(max_entries, 8192);
 } dwarf_processes SEC(".maps");
 
-/* DWARF mode: one buffer per CPU to assemble a sample in (too large for the BPF stack,
- * and per-CPU map values are limited to 32 KiB). User space sets max_entries to the
- * number of possible CPUs. */
-/* Slack of one page past the largest copy, so the verifier can bound a page-sized read
- * at any offset below EMBER_MAX_STACK_COPY. */
-struct scratch_buffer {
-	__u8 bytes[sizeof(struct ember_stack_sample) + EMBER_MAX_STACK_COPY + 4096];
-};
-
+/* DWARF mode: the buffers samples are assembled in (ember_copy.bpf.h); user space sets
+ * max_entries to the number of possible CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -69,45 +63,6 @@ static __always_inline void count_stack_error(__s32 id, __u32 collision, __u32 o
 		count(other);
 }
 
-struct stack_copy {
-	struct ember_stack_sample *sample;
-	__u32 limit;
-	__u32 copied;
-	__u32 truncated;
-};
-
-/* One page of the copy (a bpf_loop callback: verified once, not per iteration). */
-static long copy_stack_page(__u32 index, struct stack_copy *copy)
-{
-	if (copy->copied >= copy->limit) {
-		copy->truncated = 1;
-		return 1;
-	}
-	__u32 chunk = index == 0 ? 4096 - (copy->sample->sp & 4095) : 4096;
-	if (chunk > copy->limit - copy->copied)
-		chunk = copy->limit - copy->copied;
-	__u32 offset = copy->copied;
-	if (offset >= EMBER_MAX_STACK_COPY || chunk > 4096)
-		return 1;
-	if (bpf_probe_read_user(copy->sample->stack + offset, chunk,
-				(void *)(copy->sample->sp + offset)) != 0)
-		return 1; /* the end of the stack, or a page not present */
-	copy->copied = offset + chunk;
-	return 0;
-}
-
-/* Copies the user stack from sp up, a page at a time, until `limit` bytes or the first
- * page that cannot be read. Returns the bytes copied; *truncated says whether the limit
- * stopped it. */
-static __always_inline __u32 copy_user_stack(struct ember_stack_sample *sample, __u32 limit,
-					     __u32 *truncated)
-{
-	struct stack_copy copy = {.sample = sample, .limit = limit};
-	bpf_loop(EMBER_MAX_STACK_COPY / 4096 + 1, copy_stack_page, &copy, 0);
-	*truncated = copy.truncated;
-	return copy.copied;
-}
-
 static __always_inline struct ember_stack_sample *
 begin_ring_sample(__u64 pid_tgid, __u32 kind, __u64 python_hash)
 {
@@ -122,7 +77,7 @@ begin_ring_sample(__u64 pid_tgid, __u32 kind, __u64 python_hash)
 	sample->kernel_size = 0;
 	sample->truncated = 0;
 	sample->cpu = cpu;
-	sample->reserved = 0;
+	sample->kernel_stack_id = 0;
 	sample->time = bpf_ktime_get_ns();
 	sample->stack_words[0] = 0;
 	sample->stack_words[1] = 0;
