@@ -205,7 +205,7 @@ extension RecordingSettings {
         configuration.frequency = frequency
         configuration.kernelStacks = kernelStacks
         configuration.stackMapSize = stackMapSize
-        configuration.walkedStacksMapSize = stackMapSize
+        configuration.walkedStacksMapSize = walkedStacksMapSize ?? stackMapSize
         configuration.countsMapSize = countsMapSize
         configuration.stackCopySize = stackSize
         configuration.ringBufferSize = ringBufferSize

@@ -40,6 +40,8 @@ public struct RecordingSettings: Sendable {
     /// A frame for each thread under its process.
     public var threadFrames = false
     public var stackMapSize = 16384
+    /// Entries of the map of stacks walked by CFI in the kernel; nil: ``stackMapSize``.
+    public var walkedStacksMapSize: Int?
     public var countsMapSize = 65536
     public var unwind = UnwindMode.auto
     /// --unwind auto: rows of the kernel's unwind tables (all files together); 0: none, and

@@ -84,6 +84,9 @@ public struct OffCPUCounters: Sendable, Equatable {
     /// user stack: the stack that came is left without its end).
     public var endsLost: UInt64 = 0
     public var endsLostNanoseconds: UInt64 = 0
+    /// Switch-outs that found their thread's previous block still open: its switch-in was not
+    /// seen, and its time is lost.
+    public var switchInsMissed: UInt64 = 0
     /// Threads still switched out when recording stopped (their time counted to the stop).
     public var openAtStop: UInt64 = 0
     /// Threads found blocked when recording began (their stack is not known).
@@ -479,6 +482,7 @@ public final class OffCPUSampler {
         result.stacksLost = read(EMBER_OFFCPU_STACKS_LOST)
         result.endsLost = read(EMBER_OFFCPU_ENDS_LOST)
         result.endsLostNanoseconds = read(EMBER_OFFCPU_ENDS_LOST_NS)
+        result.switchInsMissed = read(EMBER_OFFCPU_SWITCH_INS_MISSED)
         result.blockedAtStart = blockedAtStart
         return result
     }

@@ -65,6 +65,11 @@ struct Record: ParsableCommand {
     var stackMapSize: Int = 16384
 
     @Option(name: .long, help: ArgumentHelp(
+        "Entries of the map of stacks walked by CFI (default: --stack-map-size): tests make it tiny to see "
+            + "stacks sent whole instead.", valueName: "n", visibility: .hidden))
+    var walkedStacksMapSize: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
         "Entries of the counts map (distinct process/thread/stack keys).", valueName: "n"))
     var countsMapSize: Int = 65536
 
@@ -131,7 +136,8 @@ struct Record: ParsableCommand {
         guard (1...100_000).contains(frequency) else {
             throw ValidationError("--frequency must be between 1 and 100000 Hz")
         }
-        for size in [stackMapSize, countsMapSize] where !(1...(1 << 24)).contains(size) {
+        for size in [stackMapSize, countsMapSize] + (walkedStacksMapSize.map { [$0] } ?? [])
+        where !(1...(1 << 24)).contains(size) {
             throw ValidationError("map sizes must be between 1 and \(1 << 24)")
         }
         guard (0...(1 << 24)).contains(unwindTableRows) else {
@@ -173,6 +179,7 @@ struct Record: ParsableCommand {
         settings.kernelStacks = !noKernel
         settings.threadFrames = threads
         settings.stackMapSize = stackMapSize
+        settings.walkedStacksMapSize = walkedStacksMapSize
         settings.countsMapSize = countsMapSize
         settings.unwindTableRows = unwindTableRows
         settings.maximumLocations = maxLocations

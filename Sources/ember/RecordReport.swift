@@ -115,9 +115,10 @@ struct RecordReportText {
         var lines: [String] = []
         var method = "stacks by frame pointers"
         let fallbacks = counters.cfiPending + counters.cfiNeedsCopy + counters.cfiStacksFull
-        if counters.cfiStacks > 0 || fallbacks > 0 {
+        let walked = counters.cfiStacks + counters.walkedStacksSent
+        if walked > 0 || fallbacks > 0 {
             let whose = offCPU.configuration.wakeups ? " (blocked threads' and their wakers')" : ""
-            method = "\(formatCount(counters.cfiStacks)) stacks\(whose) walked in the kernel by CFI, the others by frame pointers"
+            method = "\(formatCount(walked)) stacks\(whose) walked in the kernel by CFI, the others by frame pointers"
         }
         if report.unwinding.mode == .dwarf {
             let unwinding = offCPU.ringBufferStacks.unwinding
@@ -159,6 +160,10 @@ struct RecordReportText {
         }
         for (reason, nanoseconds) in offCPU.lostStacks.sorted(by: { $0.key < $1.key }) {
             lines.append("\(formatMilliseconds(nanoseconds)) off-CPU lost their \(reason)")
+        }
+        if counters.switchInsMissed > 0 {
+            lines.append("\(formatCount(counters.switchInsMissed)) blocks lost: their thread switched out again before "
+                + "its switch-in was seen")
         }
         if counters.blockedMapFull > 0 {
             lines.append("\(formatCount(counters.blockedMapFull)) switch-outs lost: the blocked-threads map was full")
@@ -209,8 +214,8 @@ struct RecordReportText {
                 + "their time (\(formatMilliseconds(counters.endsLostNanoseconds))) is under [lost user stack: ring buffer full]")
         }
         if joined.stacksWithoutEnd > 0 {
-            lines.append("\(formatCount(joined.stacksWithoutEnd)) off-CPU stacks came without their block's end (its time "
-                + "is counted without them)")
+            lines.append("\(formatCount(joined.stacksWithoutEnd)) off-CPU stacks came without their block's end, and were "
+                + "dropped (the end found the ring buffer full or its switch-in was not seen)")
         }
         if joined.endsWithoutStack > 0 {
             lines.append("\(formatCount(joined.endsWithoutStack)) ends of blocks came without their stack: their time "

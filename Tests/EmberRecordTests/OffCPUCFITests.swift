@@ -57,6 +57,40 @@ final class OffCPUCFITests: RecordingTestCase {
         XCTAssertTrue(fpResult.stderr.contains("stacks by frame pointers"), fpResult.stderr)
     }
 
+    func testABlockedComparatorUnderQsortKeepsMainWithDWARFCopies() throws {
+        // --unwind dwarf: each blocked stack is copied through the ring buffer at switch-out and
+        // unwound in user space, its block's length joined to it at switch-in. (The frame-pointer
+        // control, where main is gone, is the test above.)
+        let (result, folded) = try record(["--off-cpu", "--unwind", "dwarf"], seconds: "3", name: "dwarf")
+        XCTAssertGreaterThanOrEqual(folded.share(where: isWhole), 95, "\(folded.stacks.keys)\n\(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("stacks copied at switch-out and unwound with DWARF CFI"), result.stderr)
+        let slept = try blockedSeconds(result.stdout)
+        let comparator = folded.stacks.filter { userFrames($0.key).contains("wait_cmp") }.values.reduce(0, +) / 1e6
+        XCTAssertEqual(comparator, slept, accuracy: slept * 0.05, "the comparator's blocked seconds")
+        // Every stack met its block's end, but for blocks whose switch-in the program did not
+        // see (rare, counted on their own line).
+        func reported(_ phrase: String) -> Double {
+            let line = result.stderr.split(separator: "\n").first { $0.contains(phrase) }
+            return line.flatMap { $0.split(separator: " ").dropFirst().first }
+                .flatMap { Double($0.replacingOccurrences(of: ",", with: "")) } ?? 0
+        }
+        XCTAssertLessThanOrEqual(reported("came without their block's end"),
+                                 reported("switched out again before its switch-in was seen"), result.stderr)
+        XCTAssertEqual(reported("came without their stack"), 0, result.stderr)
+    }
+
+    func testAFullMapOfWalkedStacksSendsBlockedStacksThroughTheRingBuffer() throws {
+        // One entry for walked stacks: every other distinct blocked stack goes whole through the
+        // ring buffer (as a CPU sample's does), not down to frame pointers, which lose main.
+        let (result, folded) = try record(["--off-cpu", "--walked-stacks-map-size", "1"], seconds: "2", name: "tiny")
+        XCTAssertGreaterThanOrEqual(folded.share(where: isWhole), 95, "\(folded.stacks.keys)\n\(result.stderr)")
+        let line = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.contains("went whole through the ring buffer") },
+                                 result.stderr)
+        let sent = try XCTUnwrap(line.split(separator: " ").dropFirst().first.flatMap { Double($0.replacingOccurrences(of: ",", with: "")) })
+        XCTAssertGreaterThan(sent, 500, "most blocks' stacks: \(line)")
+        XCTAssertFalse(result.stderr.contains("by frame pointers instead of CFI: the map of walked stacks"), result.stderr)
+    }
+
     func testWallClockOnTheBlockedComparatorKeepsMainOnAndOffCPU() throws {
         let (result, folded) = try record(["--wall", "-F", "997"], seconds: "3", name: "wall")
         let offCPU = folded.filtered { $0.last == "[off-cpu]_[o]" }

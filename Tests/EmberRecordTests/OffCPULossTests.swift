@@ -37,6 +37,33 @@ final class OffCPULossTests: RecordingTestCase {
                        "kept \(kept) s + lost \(lostSeconds) s against \(offCPU) s off the CPU\n\(result.stderr)")
     }
 
+    func testDWARFCopiesThatFindTheRingBufferFullAreCountedAndTheirTimeKept() throws {
+        // A ping-pong blocks about 300k times a second, each block's copy up to 16 KiB: a ring
+        // buffer of 64 KiB takes a few of them between two polls. The others' time stays in
+        // the profile, under a lost user stack, and the report says how many.
+        let output = path("dwarf-lossy.folded")
+        let seconds = 2.0
+        let result = try ember(["record", "--off-cpu", "--unwind", "dwarf", "--ring-buffer-size", "65536",
+                                "-o", output, "--", try sampleBinary("blocking"), "pingpong", "\(seconds)"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let line = try XCTUnwrap(result.stderr.split(separator: "\n").first {
+            $0.contains("off-CPU stacks found the ring buffer full at their switch-out")
+        }, result.stderr)
+        let lost = try XCTUnwrap(line.split(separator: " ").dropFirst().first.flatMap { number($0) }, String(line))
+        XCTAssertGreaterThan(lost, 1000, "a 64 KiB buffer cannot hold a ping-pong's copies: \(line)")
+        let folded = try Folded(path: output)
+        let lostTime = folded.stacks.filter { $0.key.contains("[lost user stack: ring buffer full]") }.values.reduce(0, +)
+        let unwound = folded.stacks.filter { $0.key.contains("bounce") && $0.key.contains("start_thread") }.values.reduce(0, +)
+        XCTAssertGreaterThan(lostTime, 0, "\(folded.stacks.keys)")
+        XCTAssertGreaterThan(unwound, 0, "the copies that fit are unwound: \(folded.stacks.keys)")
+        XCTAssertTrue(result.stderr.contains("off-CPU lost their user stack: ring buffer full"), result.stderr)
+        // Nothing's time is dropped: kept and lost stacks add up to the two threads' time off the CPU.
+        let cpuLine = try XCTUnwrap(result.stdout.split(separator: " ").first { $0.hasPrefix("cpu=") }, result.stdout)
+        let cpu = try XCTUnwrap(Double(cpuLine.dropFirst("cpu=".count).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let offCPU = 2 * seconds - cpu
+        XCTAssertEqual(folded.total / 1e6, offCPU, accuracy: offCPU * 0.15, "\(result.stderr)")
+    }
+
     /// The ids of the BPF maps and programs a process holds (its descriptors' fdinfo: a map's
     /// `map_id`, a program's or a link's `prog_id`), read while it runs: other sessions'
     /// profilers on a shared machine have maps and programs of the same names.

@@ -92,6 +92,39 @@ final class OffCPUTests: RecordingTestCase {
         }
     }
 
+    func testDWARFStacksSplitBlockedAndWallTimeAsTheSampleMeasuredIt() throws {
+        // --unwind dwarf: blocked stacks copied at switch-out, unwound in user space, and joined
+        // with their blocks' lengths at switch-in: the same shares as the in-kernel counts.
+        let folded = path("dwarf.folded")
+        let result = try ember(["record", "--off-cpu", "--unwind", "dwarf", "--state", "S", "--threads", "-o", folded, "--",
+                                try sampleBinary("blocking"), "3"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("stacks copied at switch-out"), result.stderr)
+        let truth = try SelfReport(result.stdout)
+        let main = mainThread(try Folded(path: folded))
+        let pipe = total(main) { $0.contains("__read") || $0.contains("wait_for_pipe") }
+        let sleep = total(main) { $0.contains("nap") }
+        XCTAssertEqual(pipe / (pipe + sleep) * 100, truth.pipe / (truth.pipe + truth.sleep) * 100, accuracy: 3,
+                       "the pipe's share of the main thread's sleeping time (62.5 by design)")
+        XCTAssertEqual((pipe + sleep) / 1e6, truth.pipe + truth.sleep, accuracy: (truth.pipe + truth.sleep) * 0.05)
+        XCTAssertTrue(main.keys.filter { $0.contains("nap") }.allSatisfy { $0.contains("__libc_start_call_main") },
+                      "unwound to the root: \(main.keys)")
+
+        let wall = path("dwarf-wall.folded")
+        let wallResult = try ember(["record", "--wall", "--unwind", "dwarf", "-F", "997", "--threads", "-o", wall, "--",
+                                    try sampleBinary("blocking"), "3"])
+        XCTAssertEqual(wallResult.status, 0, wallResult.stderr)
+        let wallTruth = try SelfReport(wallResult.stdout)
+        let wallMain = mainThread(try Folded(path: wall))
+        let compute = total(wallMain) { $0.contains("compute") }
+        let wallPipe = total(wallMain) { !$0.contains("compute") && ($0.contains("__read") || $0.contains("wait_for_pipe")) }
+        let wallSleep = total(wallMain) { $0.contains("nap") }
+        let sum = compute + wallPipe + wallSleep, trueSum = wallTruth.compute + wallTruth.pipe + wallTruth.sleep
+        XCTAssertEqual(compute / sum * 100, wallTruth.compute / trueSum * 100, accuracy: 3, "computing (20 by design)")
+        XCTAssertEqual(wallPipe / sum * 100, wallTruth.pipe / trueSum * 100, accuracy: 3, "blocked on the pipe (50)")
+        XCTAssertEqual(wallSleep / sum * 100, wallTruth.sleep / trueSum * 100, accuracy: 3, "asleep (30)")
+    }
+
     func testAThreadBlockedForTheWholeRecordingHasTheRecordingsDuration() throws {
         // The idler thread blocks in wait_forever before ember starts and until after it stops.
         let (result, folded) = try recordWorkload("blocking", options: ["--off-cpu", "--threads", "-d", "2"])
@@ -168,14 +201,17 @@ final class OffCPUTests: RecordingTestCase {
         func offCPUPrograms() throws -> [String] {
             try emberPrograms().filter { $0.contains(" name on_switch ") } + bpftoolPrograms(named: ["on_exit", "on_waking"])
         }
-        let result = try ember(["record", "--wall", "--wakeups", "--pid", "\(workload.pid)", "-d", "1",
-                                "-o", path("w.folded")])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(try offCPUPrograms(), [])
+        for unwind in ["auto", "dwarf"] {
+            let result = try ember(["record", "--wall", "--wakeups", "--unwind", unwind, "--pid", "\(workload.pid)", "-d", "1",
+                                    "-o", path("w-\(unwind).folded")])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(try offCPUPrograms(), [], unwind)
+        }
         // Killed outright, ember leaves nothing either: the kernel closes its descriptors.
         let recorder = Process()
         recorder.executableURL = URL(fileURLWithPath: emberBinary)
-        recorder.arguments = ["record", "--off-cpu", "--wakeups", "--pid", "\(workload.pid)", "-o", path("k.folded")]
+        recorder.arguments = ["record", "--off-cpu", "--wakeups", "--unwind", "dwarf", "--pid", "\(workload.pid)",
+                              "-o", path("k.folded")]
         recorder.standardError = FileHandle.nullDevice
         try recorder.run()
         let deadline = Date().addingTimeInterval(15)

@@ -352,6 +352,8 @@ enum ember_offcpu_counter {
 	                                   * counted, under a lost user stack) */
 	EMBER_OFFCPU_ENDS_LOST,           /* ends of such blocks the full ring buffer refused... */
 	EMBER_OFFCPU_ENDS_LOST_NS,        /* ...and their time (counted, under a lost user stack) */
+	EMBER_OFFCPU_SWITCH_INS_MISSED,   /* switch-outs whose thread's previous block was still open:
+	                                   * its switch-in was not seen, its time is lost */
 	EMBER_OFFCPU_COUNTER_COUNT,
 };
 

@@ -376,6 +376,10 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 	 * written in place, not allocated and freed at every switch. */
 	struct ember_offcpu_start *entry = bpf_map_lookup_elem(&blocked, &tid);
 	if (entry) {
+		/* Its previous block never saw its switch-in (rare; the kernel did not say why): its
+		 * time is lost, counted. */
+		if (entry->time != 0)
+			add(EMBER_OFFCPU_SWITCH_INS_MISSED, 1);
 		__builtin_memcpy(entry, &start, sizeof(start));
 	} else if (bpf_map_update_elem(&blocked, &tid, &start, BPF_NOEXIST) != 0) {
 		add(EMBER_OFFCPU_BLOCKED_MAP_FULL, 1);
