@@ -34,6 +34,25 @@ final class OffCPUTests: RecordingTestCase {
         stacks.filter { matches($0.key) }.values.reduce(0, +)
     }
 
+    /// The main thread's time blocked on the pipe and asleep (off-CPU stacks, in microseconds).
+    private func blockedSplit(_ main: [[String]: Double]) -> (pipe: Double, sleep: Double) {
+        (total(main) { $0.contains("__read") || $0.contains("wait_for_pipe") }, total(main) { $0.contains("nap") })
+    }
+
+    /// The main thread's wall-clock time split three ways, against what the sample measured.
+    private func assertWallSplit(_ main: [[String]: Double], _ truth: SelfReport,
+                                 file: StaticString = #filePath, line: UInt = #line) {
+        let compute = total(main) { $0.contains("compute") }
+        let pipe = total(main) { !$0.contains("compute") && ($0.contains("__read") || $0.contains("wait_for_pipe")) }
+        let sleep = total(main) { $0.contains("nap") }
+        let sum = compute + pipe + sleep, trueSum = truth.compute + truth.pipe + truth.sleep
+        XCTAssertEqual(compute / sum * 100, truth.compute / trueSum * 100, accuracy: 3, "computing (20 by design)",
+                       file: file, line: line)
+        XCTAssertEqual(pipe / sum * 100, truth.pipe / trueSum * 100, accuracy: 3, "blocked on the pipe (50)",
+                       file: file, line: line)
+        XCTAssertEqual(sleep / sum * 100, truth.sleep / trueSum * 100, accuracy: 3, "asleep (30)", file: file, line: line)
+    }
+
     func testBlockedTimeIsSplitAsTheSampleMeasuredIt() throws {
         let folded = path("offcpu.folded"), pprof = path("offcpu.pb.gz"), svg = path("offcpu.svg")
         let result = try ember(["record", "--off-cpu", "--state", "S", "--threads", "-o", folded, "-o", pprof,
@@ -45,8 +64,7 @@ final class OffCPUTests: RecordingTestCase {
             XCTAssertEqual(stack.last, "[off-cpu]_[o]", "every off-CPU stack ends in the off-CPU frame: \(stack)")
         }
         let main = mainThread(profile)
-        let pipe = total(main) { $0.contains("__read") || $0.contains("wait_for_pipe") }
-        let sleep = total(main) { $0.contains("nap") }
+        let (pipe, sleep) = blockedSplit(main)
         XCTAssertEqual(pipe / (pipe + sleep) * 100, truth.pipe / (truth.pipe + truth.sleep) * 100, accuracy: 3,
                        "the pipe's share of the main thread's sleeping time (62.5 by design)")
         // Counts are microseconds: the blocked time itself, not only its shares.
@@ -75,13 +93,7 @@ final class OffCPUTests: RecordingTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         let truth = try SelfReport(result.stdout)
         let main = mainThread(try Folded(path: folded))
-        let compute = total(main) { $0.contains("compute") }
-        let pipe = total(main) { !$0.contains("compute") && ($0.contains("__read") || $0.contains("wait_for_pipe")) }
-        let sleep = total(main) { $0.contains("nap") }
-        let sum = compute + pipe + sleep, trueSum = truth.compute + truth.pipe + truth.sleep
-        XCTAssertEqual(compute / sum * 100, truth.compute / trueSum * 100, accuracy: 3, "computing (20 by design)")
-        XCTAssertEqual(pipe / sum * 100, truth.pipe / trueSum * 100, accuracy: 3, "blocked on the pipe (50)")
-        XCTAssertEqual(sleep / sum * 100, truth.sleep / trueSum * 100, accuracy: 3, "asleep (30)")
+        assertWallSplit(main, truth)
         XCTAssertTrue(main.keys.contains { $0.contains("compute") && $0.last != "[off-cpu]_[o]" }, "on-CPU samples")
 
         let raw = try GoPprof.parseRaw(try GoPprof.run(["-raw"], pprof))
@@ -102,8 +114,7 @@ final class OffCPUTests: RecordingTestCase {
         XCTAssertTrue(result.stderr.contains("stacks copied at switch-out"), result.stderr)
         let truth = try SelfReport(result.stdout)
         let main = mainThread(try Folded(path: folded))
-        let pipe = total(main) { $0.contains("__read") || $0.contains("wait_for_pipe") }
-        let sleep = total(main) { $0.contains("nap") }
+        let (pipe, sleep) = blockedSplit(main)
         XCTAssertEqual(pipe / (pipe + sleep) * 100, truth.pipe / (truth.pipe + truth.sleep) * 100, accuracy: 3,
                        "the pipe's share of the main thread's sleeping time (62.5 by design)")
         XCTAssertEqual((pipe + sleep) / 1e6, truth.pipe + truth.sleep, accuracy: (truth.pipe + truth.sleep) * 0.05)
@@ -114,15 +125,7 @@ final class OffCPUTests: RecordingTestCase {
         let wallResult = try ember(["record", "--wall", "--unwind", "dwarf", "-F", "997", "--threads", "-o", wall, "--",
                                     try sampleBinary("blocking"), "3"])
         XCTAssertEqual(wallResult.status, 0, wallResult.stderr)
-        let wallTruth = try SelfReport(wallResult.stdout)
-        let wallMain = mainThread(try Folded(path: wall))
-        let compute = total(wallMain) { $0.contains("compute") }
-        let wallPipe = total(wallMain) { !$0.contains("compute") && ($0.contains("__read") || $0.contains("wait_for_pipe")) }
-        let wallSleep = total(wallMain) { $0.contains("nap") }
-        let sum = compute + wallPipe + wallSleep, trueSum = wallTruth.compute + wallTruth.pipe + wallTruth.sleep
-        XCTAssertEqual(compute / sum * 100, wallTruth.compute / trueSum * 100, accuracy: 3, "computing (20 by design)")
-        XCTAssertEqual(wallPipe / sum * 100, wallTruth.pipe / trueSum * 100, accuracy: 3, "blocked on the pipe (50)")
-        XCTAssertEqual(wallSleep / sum * 100, wallTruth.sleep / trueSum * 100, accuracy: 3, "asleep (30)")
+        assertWallSplit(mainThread(try Folded(path: wall)), try SelfReport(wallResult.stdout))
     }
 
     func testAThreadBlockedForTheWholeRecordingHasTheRecordingsDuration() throws {
@@ -147,9 +150,7 @@ final class OffCPUTests: RecordingTestCase {
             $0.contains("lost") && !$0.contains("before its switch-in was seen")
         }, result.stderr)
         let truth = try SelfReport(result.stdout)
-        let main = mainThread(try Folded(path: folded))
-        let pipe = total(main) { $0.contains("__read") || $0.contains("wait_for_pipe") }
-        let sleep = total(main) { $0.contains("nap") }
+        let (pipe, sleep) = blockedSplit(mainThread(try Folded(path: folded)))
         XCTAssertEqual(pipe / (pipe + sleep) * 100, truth.pipe / (truth.pipe + truth.sleep) * 100, accuracy: 3)
     }
 
