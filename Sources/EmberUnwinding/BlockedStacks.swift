@@ -131,7 +131,9 @@ public final class BlockedStacks {
     public func userAddresses(of processes: Set<pid_t>) -> [pid_t: [UInt64]] {
         var addresses: [pid_t: [UInt64]] = [:]
         for key in nanoseconds.keys where processes.contains(key.pid) {
-            if case .frames(let frames) = key.user { addresses[key.pid, default: []] += frames }
+            if case .frames(let frames) = key.user {
+                addresses[key.pid, default: []] += frames.map(UserFrameAddress.address)
+            }
         }
         return addresses
     }
