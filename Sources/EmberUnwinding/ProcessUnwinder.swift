@@ -186,10 +186,15 @@ public final class ProcessUnwinder {
     /// address), at its `syscall` or just past it (a sample during `rt_sigreturn`). The frame
     /// it returns to was interrupted, and its stack may lie anywhere: a handler on an
     /// alternate signal stack (sigaltstack) runs below or above the stack it interrupted.
+    /// Asked of every frame's pc (once per pc), so the code around it is read at once.
     func isSignalReturn(_ pc: UInt64) -> Bool {
         if let known = signalReturns[pc] { return known }
-        let found = [0, 7, 9].contains { offset in
-            pc >= UInt64(offset) && memory?.read(pc - UInt64(offset), count: Self.signalReturn.count) == Self.signalReturn
+        let code = Self.signalReturn
+        var found = false
+        if pc >= 9, let bytes = memory?.read(pc - 9, count: 9 + code.count) {
+            found = [0, 7, 9].contains { offset in bytes[(9 - offset)...].starts(with: code) }
+        } else if let bytes = memory?.read(pc, count: code.count) {
+            found = bytes == code  // the first bytes of a mapping: only its start can be
         }
         if signalReturns.count < 65536 { signalReturns[pc] = found }
         return found
