@@ -112,22 +112,28 @@ public final class PythonCodeNames {
         entries[code] = entry
         let layout = runtime.layout
         var line = 0
-        if let offset = Self.instructionOffset(instruction, code: code, layout: layout) {
+        switch Self.instructionOffset(instruction, code: code, layout: layout) {
+        case let offset? where offset >= 0:
             line = Self.line(at: offset, table: entry.lineTable, firstLine: entry.firstLine, format: layout.lineTableFormat)
                 ?? 0
-        } else if layout.frameChain == .frameObjects {
-            line = entry.firstLine  // before its first instruction, as CPython says (f_lasti -1)
+        case .some, nil where layout.frameChain == .frameObjects:
+            // Before its first instruction (f_lasti -1; 3.11 and 3.12's prev_instr one code unit
+            // before the code): its def line, as CPython's PyCode_Addr2Line says.
+            line = entry.firstLine
+        case nil:
+            break
         }
         return PythonFrameName(function: entry.name, file: entry.file, line: line, firstLine: entry.firstLine)
     }
 
     /// The byte offset in the code object's instructions of a frame's instruction, as the
     /// kernel recorded it: a pointer into `co_code_adaptive` (3.11+), or (before) `f_lasti`
-    /// shifted left by one (bit 0 is the entry mark).
+    /// shifted left by one (bit 0 is the entry mark). Negative before the first instruction.
     static func instructionOffset(_ instruction: UInt64, code: UInt64, layout: PythonLayout) -> Int? {
         switch layout.frameChain {
         case .interpreterFrames:
             let start = code &+ UInt64(layout.codeInstructions ?? 0)
+            if instruction == start &- 2 { return -2 }  // a frame just pushed (3.11, 3.12)
             guard instruction >= start, instruction - start < UInt64(1 << 30) else { return nil }
             return Int((instruction - start) / 2) * 2
         case .frameObjects:
