@@ -203,7 +203,12 @@ def tooltip_of(driver, name):
     target = painted_frame(driver, name)
     expect(target is not None, f"no drawn frame {name}")
     move_to(driver, target)
-    return target, driver.find_element(By.ID, "tip").get_attribute("textContent")
+    # The page answers the pointer on its next frame: wait for the tooltip, up to 2 s.
+    tip = driver.find_element(By.ID, "tip")
+    deadline = time.monotonic() + 2
+    while not tip.get_attribute("textContent") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return target, tip.get_attribute("textContent")
 
 
 def check_shift_selection_diff(driver, page):
