@@ -48,7 +48,8 @@ struct FlameGraphWriter {
         topPad = fontSize * 3 + (options.subtitle == nil ? 0 : fontSize * 2)
         bottomPad = fontSize * 2 + 10
         imageHeight = topPad + Double(max(layout.rowCount, 1) * options.frameHeight) + bottomPad
-        let digits = Int((-log10(scale)).rounded(.up)) + 1 + (tree.hasFractionalCounts ? 3 : 0)
+        let magnitude = scale > 0 && scale.isFinite ? min(max((-log10(scale)).rounded(.up), -20), 20) : 0
+        let digits = Int(magnitude) + 1 + (tree.hasFractionalCounts ? 3 : 0)
         decimals = min(max(digits, 1), 12)
     }
 

@@ -385,6 +385,39 @@ final class PerfScriptReaderTests: XCTestCase {
         XCTAssertEqual(profile.mappings[Int(kernel.mapping)].file, "[kernel.kallsyms]")
     }
 
+    /// Numbers no process prints, past 64 bits: read as the script reads them, and every
+    /// writer and value format takes them.
+    func testNumbersPastSixtyFourBits() throws {
+        let input = """
+            app 123456789012345678901234/99999999999999999999999 [000] 12345.678901: 999999999999999999999999999999 cpu-clock:
+            \t400100 main (/app)
+
+            app 12/13 [000] 12346.000001: 1 cpu-clock:
+            \t400100 main (/app)
+
+
+            """
+        for options in [CollapseOptions(), CollapseOptions(tid: true)] {
+            let (profile, report) = try assertMatchesPerl(input, options)
+            XCTAssertEqual(report.samples, 2)
+            XCTAssertEqual(profile.value(ofSample: 0, type: 1), 1e30)
+            XCTAssertNil(profile.numericLabel(LabelKey.pid, inSet: profile.sampleLabels[0]))
+            XCTAssertNil(profile.numericLabel(LabelKey.tid, inSet: profile.sampleLabels[0]))
+            XCTAssertEqual(profile.numericLabel(LabelKey.tid, inSet: profile.sampleLabels[1]), 13)
+
+            let speedscope = try JSONSerialization.jsonObject(with: Data(SpeedscopeWriter.encode(profile))) as? [String: Any]
+            XCTAssertEqual((speedscope?["profiles"] as? [Any])?.count, 2)
+            let pprof = try PprofReader.read(PprofWriter.encode(profile).bytes, name: "big")
+            XCTAssertEqual(pprof.value(ofSample: 0, type: 1), Double(Int64.max))
+        }
+        for value in [1e30, -1e30, 9.3e18, .infinity, .nan] {
+            for unit in [ValueType.samples, .cpuNanoseconds, ValueType(type: "space", unit: "bytes")] {
+                XCTAssertFalse(ValueFormat(unit).text(value).isEmpty)
+            }
+            XCTAssertFalse(SummaryText.percent(value, of: 1e-300).isEmpty)
+        }
+    }
+
     func testOtherEventsCountEvents() {
         let profile = PerfScriptReader.read(bytes: Array("app 1/2 [000] 5.000000: 4096 cycles:u:\n\t1 main (/app)\n\n".utf8)).profile
         XCTAssertEqual(profile.sampleTypes[1], ValueType(type: "cycles", unit: "count"))

@@ -600,11 +600,12 @@ public struct PerfScriptReader {
         if let tid { scratch.append(contentsOf: line[tid]) }
         if let (known, _) = scratch.withUnsafeBufferPointer({ labelSets.values(of: $0) }) { return known }
         var labels: [Label] = []
-        if let pid, let number = Self.decimal(UnsafeBufferPointer(rebasing: line[pid])) {
-            labels.append(Label(key: profile.intern(LabelKey.pid), number: Int64(number)))
+        // A number past 64 bits is no process: its label is left out (the name keeps it).
+        if let pid, let number = Self.integer(UnsafeBufferPointer(rebasing: line[pid])) {
+            labels.append(Label(key: profile.intern(LabelKey.pid), number: number))
         }
-        if let tid, let number = Self.decimal(UnsafeBufferPointer(rebasing: line[tid])) {
-            labels.append(Label(key: profile.intern(LabelKey.tid), number: Int64(number)))
+        if let tid, let number = Self.integer(UnsafeBufferPointer(rebasing: line[tid])) {
+            labels.append(Label(key: profile.intern(LabelKey.tid), number: number))
         }
         labels.append(Label(key: profile.intern(LabelKey.processName), text: profile.intern(UnsafeBufferPointer(rebasing: line[comm]))))
         let id = profile.addLabelSet(labels)
@@ -904,6 +905,20 @@ public struct PerfScriptReader {
         for digit in digits {
             guard isDigit(digit) else { return nil }
             value = value * 10 + Double(digit - 0x30)
+        }
+        return value
+    }
+
+    /// Decimal digits as an Int64; nil when they are not all digits or do not fit.
+    static func integer(_ digits: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard !digits.isEmpty else { return nil }
+        var value: Int64 = 0
+        for digit in digits {
+            guard isDigit(digit) else { return nil }
+            let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times10.addingReportingOverflow(Int64(digit - 0x30))
+            guard !overflow, !carry else { return nil }
+            value = sum
         }
         return value
     }

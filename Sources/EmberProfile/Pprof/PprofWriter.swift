@@ -75,7 +75,7 @@ public enum PprofWriter {
                 let value = profile.value(ofSample: sample, type: type)
                 let whole = value.rounded()
                 if whole != value { rounded += 1 }
-                values.append(UInt64(bitPattern: clamped(whole)))
+                values.append(UInt64(bitPattern: Int64(saturating: whole)))
             }
             let labels = profile.labelSets[Int(profile.sampleLabels[sample])]
             out.message(2, scratch: &scratch) { message in
@@ -224,13 +224,5 @@ public enum PprofWriter {
         case .python: return "[python]"
         case .user, .inlined, .process, .thread: return nil
         }
-    }
-
-    /// A value as pprof's int64, clamped to its range.
-    private static func clamped(_ value: Double) -> Int64 {
-        guard value.isFinite else { return value > 0 ? .max : value < 0 ? .min : 0 }
-        if value >= 9.2e18 { return .max }
-        if value <= -9.2e18 { return .min }
-        return Int64(value)
     }
 }

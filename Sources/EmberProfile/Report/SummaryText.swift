@@ -123,6 +123,9 @@ public struct SummaryText {
 
     /// One decimal: 12.34 → "12.3".
     static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "0.0" }
+        // Past 64 bits (values a file spells are unbounded): the number as Swift prints it.
+        guard abs(value) < 9e17 else { return String(value) }
         let tenths = Int64((value * 10).rounded())
         let sign = tenths < 0 ? "-" : ""
         return "\(sign)\(abs(tenths) / 10).\(abs(tenths) % 10)"
@@ -160,6 +163,8 @@ public struct ValueFormat: Sendable {
 
     /// 2970 → "2,970".
     static func grouped(_ value: Double) -> String {
+        guard value.isFinite else { return "0" }
+        guard abs(value) < 9e18 else { return String(value) }
         let digits = String(Int64(value.rounded()))
         var result = ""
         for (index, digit) in digits.enumerated() {
@@ -174,6 +179,7 @@ public struct ValueFormat: Sendable {
         guard value.isFinite else { return "0" }
         var scale: Int64 = 1
         for _ in 0..<places { scale *= 10 }
+        guard abs(value) * Double(scale) < 9e18 else { return String(value) }
         let scaled = Int64((abs(value) * Double(scale)).rounded())
         let fraction = String(scaled % scale)
         return (value < 0 && scaled != 0 ? "-" : "") + "\(scaled / scale)."

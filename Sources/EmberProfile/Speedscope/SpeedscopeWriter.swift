@@ -70,11 +70,19 @@ public enum SpeedscopeWriter {
         }
 
         // Time zero is the start of the first sample's period (a sample covers the period
-        // that ends at its timestamp).
+        // that ends at its timestamp). Whole nanoseconds, exact; a period read from a file
+        // may be beyond any integer, so the difference saturates.
         var origin = Int64.max
         if profile.hasSampleTimes {
             for sample in 0..<profile.sampleCount where profile.sampleTimes[sample] != 0 {
-                origin = min(origin, profile.sampleTimes[sample] - Int64(profile.value(ofSample: sample, type: type)))
+                let time = profile.sampleTimes[sample]
+                let period = profile.value(ofSample: sample, type: type)
+                var start = Int64(saturating: Double(time) - period)
+                if abs(period) < 1e18 {
+                    let exact = time.subtractingReportingOverflow(Int64(period))
+                    if !exact.overflow { start = exact.partialValue }
+                }
+                origin = min(origin, start)
             }
         }
         json.raw(#"{"$schema":"https://www.speedscope.app/file-format-schema.json","exporter":"ember","name":"#)
@@ -93,7 +101,8 @@ public enum SpeedscopeWriter {
                 let weight = profile.value(ofSample: sample, type: type)
                 guard weight > 0 else { continue }
                 if timed, unit == "nanoseconds" {
-                    let start = Double(profile.sampleTimes[sample] - origin) - weight
+                    let sinceOrigin = profile.sampleTimes[sample].subtractingReportingOverflow(origin)
+                    let start = (sinceOrigin.overflow ? Double(profile.sampleTimes[sample]) - Double(origin) : Double(sinceOrigin.partialValue)) - weight
                     if let clock, start > clock {
                         stacks.append([])
                         weights.append(start - clock)
