@@ -133,9 +133,21 @@ struct TimeViewData {
         func number(_ key: String, _ set: Int32) -> Int64? {
             profile.numericLabel(key, inSet: set) ?? profile.label(key, inSet: set).flatMap { Int64($0) }
         }
-        var used = [Bool](repeating: false, count: profile.labelSets.count)
-        for set in profile.sampleLabels { used[Int(set)] = true }
-        for set in 0..<profile.labelSets.count where used[set] {
+        // A thread is named as in its last sample: threads name themselves after they start
+        // (a sample can come before), and a process's exec renames it.
+        var lastSample = [Int](repeating: -1, count: profile.labelSets.count)
+        for sample in 0..<profile.sampleCount {
+            let set = Int(profile.sampleLabels[sample])
+            if lastSample[set] < 0 || !profile.hasSampleTimes || profile.sampleTimes[sample] >= profile.sampleTimes[lastSample[set]] {
+                lastSample[set] = sample
+            }
+        }
+        func isLater(_ set: Int, than other: Int) -> Bool {
+            let (a, b) = (lastSample[set], lastSample[other])
+            return profile.hasSampleTimes ? profile.sampleTimes[a] > profile.sampleTimes[b] : a > b
+        }
+        var nameSetOfThread: [Int] = []
+        for set in 0..<profile.labelSets.count where lastSample[set] >= 0 {
             let labelSet = Int32(set)
             let pid = number("pid", labelSet) ?? -1
             let tid = number("tid", labelSet) ?? pid
@@ -143,12 +155,18 @@ struct TimeViewData {
             let name = profile.label("thread_name", inSet: labelSet) ?? comm ?? (pid < 0 ? "all samples" : "")
             if let known = threadIndex[[pid, tid]] {
                 threadOfLabelSet[set] = known
+                if isLater(set, than: nameSetOfThread[Int(known)]) {
+                    nameSetOfThread[Int(known)] = set
+                    threads[Int(known)].name = TimeViewData.shownText(name)
+                    if tid == pid, let comm { processNames[pid] = TimeViewData.shownText(comm) }
+                }
                 continue
             }
             let index = Int32(threads.count)
             threadIndex[[pid, tid]] = index
             threadOfLabelSet[set] = index
             threads.append((pid, tid, TimeViewData.shownText(name), ""))
+            nameSetOfThread.append(set)
             if tid == pid || processNames[pid] == nil, let comm { processNames[pid] = TimeViewData.shownText(comm) }
         }
         for index in threads.indices {
