@@ -61,6 +61,44 @@ def record(name, *command, dwarf=False, options=()):
     return target
 
 
+# The page answers input (a pointer move, a click, a new fragment) in its event handlers and
+# paints on its next animation frame; it writes a zoom into the fragment after that frame. A
+# check reads the page only once the page has answered: after the frame that follows the
+# input, or when what it waits for has appeared (up to a few seconds on a loaded machine).
+NEXT_FRAME = "var done = arguments[0]; requestAnimationFrame(function () { setTimeout(done, 0); });"
+
+
+def next_frame(driver):
+    driver.execute_async_script(NEXT_FRAME)
+
+
+def wait_until(read, done, timeout=5):
+    """`read()`'s value once `done` holds for it (polled), or its last value after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+def fragment_of(driver):
+    return driver.execute_script("return location.hash")
+
+
+def set_fragment(driver, fragment):
+    """Sets the URL fragment as a user's edit or link does, and returns once the page has
+    handled the hashchange and painted."""
+    driver.execute_async_script(
+        "var done = arguments[1], wanted = new URL(location.href);"
+        "wanted.hash = arguments[0];"
+        "if (wanted.hash === location.hash) { done(); return; }"
+        "window.addEventListener('hashchange', function once() {"
+        "  window.removeEventListener('hashchange', once);"
+        "  requestAnimationFrame(function () { setTimeout(done, 0); }); });"
+        "location.hash = arguments[0];", fragment)
+
+
 # The graph of a range is painted on a canvas. The page says what it painted
 # (`paintedItems()`: per frame or "(N more)" sliver its name, label, row, box in CSS pixels of
 # the canvas, fill, kind and looks); the checks read that, and read the canvas's pixels back
@@ -112,15 +150,21 @@ def dispatch(driver, kind, item):
     return driver.find_element(By.ID, "tip").get_attribute("textContent")
 
 
+def pointer_to(actions, x, y):
+    """Adds a move of the pointer to (x, y) in the window to `actions`. In the window's
+    coordinates, not from an element: the driver measures offsets from the middle of an
+    element's part in view, which moves with the scroll."""
+    actions.w3c_actions.pointer_action.move_to_location(int(x), int(y))
+    actions.w3c_actions.key_action.pause()
+
+
 def move_to(driver, item):
     """Moves the pointer (a real one, through the driver) to the middle of `item`."""
-    client_point(driver, item)
-    canvas = driver.find_element(By.ID, "graph-canvas")
-    size = driver.execute_script("var b = arguments[0].getBoundingClientRect(); return [b.width, b.height]", canvas)
-    dx = item["x"] + item["width"] / 2 - size[0] / 2
-    dy = item["y"] + item["height"] / 2 - size[1] / 2
-    ActionChains(driver).move_to_element_with_offset(canvas, int(dx), int(dy)).perform()
-    time.sleep(0.1)
+    x, y = client_point(driver, item)
+    actions = ActionChains(driver)
+    pointer_to(actions, x, y)
+    actions.perform()
+    next_frame(driver)
 
 
 MAGENTA = (230, 0, 230, 255)
@@ -132,23 +176,21 @@ def graph_has(driver, name):
     sliver that stands for it, on the canvas. The search is cleared again."""
     fragment = driver.execute_script("return location.hash")
     search = "^" + re.escape(name) + "$"
-    driver.execute_script("location.hash = arguments[0]", (fragment or "#") + "&s=" + urllib.parse.quote(search, safe=""))
-    time.sleep(0.1)
+    set_fragment(driver, (fragment or "#") + "&s=" + urllib.parse.quote(search, safe=""))
     matched = [item for item in painted(driver) if item["highlighted"]]
     term = driver.execute_script("return decodeURIComponent((/[#&]s=([^&]*)/.exec(location.hash) || ['', ''])[1])")
     expect(term == search, f"search not applied: {term!r}")
     for item in matched:
         if item["width"] >= 2:
             expect(pixel(driver, item) == MAGENTA, f"a match of {name} is not painted magenta: {pixel(driver, item)}")
-    driver.execute_script("location.hash = arguments[0]", fragment or "#")
-    time.sleep(0.1)
+    set_fragment(driver, fragment or "#")
     return len(matched) > 0
 
 
 def open_page(driver, url):
     driver.get("about:blank")
     driver.get(url)
-    time.sleep(0.1)
+    next_frame(driver)
 
 
 def check_range_shows_its_phase(driver, page):
@@ -162,36 +204,41 @@ def check_range_shows_its_phase(driver, page):
     expect("phase_one" in names and "phase_two" in names, f"whole recording: {names}")
 
 
-def heat_cell_offset(driver, second, slot):
-    """Offsets from the heat map's centre (as ActionChains takes them) of the middle of the
-    cell of `slot` (20 ms slices) of column `second`."""
+def heat_cell_point(driver, second, slot):
+    """The middle of the heat map's cell of `slot` (20 ms slices) of column `second`, in the
+    window's coordinates (the heat map scrolled into view)."""
     box = driver.execute_script(
-        "var h = document.getElementById('heatmap'), r = h.getBoundingClientRect();"
-        "return [r.width, r.height, +h.getAttribute('data-left'), +h.getAttribute('data-top'),"
+        "var h = document.getElementById('heatmap'); h.scrollIntoView({ block: 'nearest' });"
+        "var r = h.getBoundingClientRect();"
+        "return [r.left, r.top, +h.getAttribute('data-left'), +h.getAttribute('data-top'),"
         "        +h.getAttribute('data-cell-width'), +h.getAttribute('data-cell-height')];")
-    width, height, left, top, cell_w, cell_h = box
-    x = left + second * cell_w + cell_w / 2
-    y = top + slot * cell_h + cell_h / 2
-    return int(x - width / 2), int(y - height / 2)
+    left, top, heat_left, heat_top, cell_w, cell_h = box
+    return left + heat_left + second * cell_w + cell_w / 2, top + heat_top + slot * cell_h + cell_h / 2
 
 
 def drag_heat(driver, start, end, shift=False):
-    heat = driver.find_element(By.ID, "heatmap")
+    """Drags on the heat map from cell `start` to cell `end` (second, slot); returns the
+    fragment once the selection is in it."""
+    before = fragment_of(driver)
+    first, last = heat_cell_point(driver, *start), heat_cell_point(driver, *end)
     actions = ActionChains(driver)
     if shift:
         actions.key_down(Keys.SHIFT)
-    actions.move_to_element_with_offset(heat, *heat_cell_offset(driver, *start)).click_and_hold()
-    actions.move_to_element_with_offset(heat, *heat_cell_offset(driver, *end)).release()
+    pointer_to(actions, *first)
+    actions.click_and_hold()
+    pointer_to(actions, *last)
+    actions.release()
     if shift:
         actions.key_up(Keys.SHIFT)
     actions.perform()
-    time.sleep(0.3)
+    fragment = wait_until(lambda: fragment_of(driver), lambda value: value != before)
+    next_frame(driver)
+    return fragment
 
 
 def check_heat_map_drag(driver, page):
     open_page(driver, page)
-    drag_heat(driver, (0, 10), (0, 39))  # 0.20 s up to the end of the slice at 0.78 s
-    fragment = driver.execute_script("return location.hash")
+    fragment = drag_heat(driver, (0, 10), (0, 39))  # 0.20 s up to the end of the slice at 0.78 s
     expect(fragment == "#t=0.2-0.8", f"fragment after the drag: {fragment!r}")
     expect("phase_one" in frame_names(driver) and not graph_has(driver, "phase_two"), f"dragged range: {frame_names(driver)}")
     text = driver.find_element(By.ID, "range-text").text
@@ -203,18 +250,14 @@ def tooltip_of(driver, name):
     target = painted_frame(driver, name)
     expect(target is not None, f"no drawn frame {name}")
     move_to(driver, target)
-    # The page answers the pointer on its next frame: wait for the tooltip, up to 2 s.
     tip = driver.find_element(By.ID, "tip")
-    deadline = time.monotonic() + 2
-    while not tip.get_attribute("textContent") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return target, tip.get_attribute("textContent")
+    text = wait_until(lambda: tip.get_attribute("textContent"), lambda value: value.startswith(name))
+    return target, text
 
 
 def check_shift_selection_diff(driver, page):
     open_page(driver, page + "#t=0.2-0.8")
-    drag_heat(driver, (1, 10), (1, 39), shift=True)
-    fragment = driver.execute_script("return location.hash")
+    fragment = drag_heat(driver, (1, 10), (1, 39), shift=True)
     expect(fragment == "#t=0.2-0.8&t2=1.2-1.8", f"fragment after the Shift-drag: {fragment!r}")
     expect(driver.find_element(By.ID, "ember").get_attribute("data-differential") == "1", "not a differential graph")
     one, tip = tooltip_of(driver, "phase_one")
@@ -242,8 +285,7 @@ def check_zoom_and_search_in_fragment(driver, page):
     expect(matched.startswith("Matched: "), f"search from the fragment: {matched!r}")
     target, _ = tooltip_of(driver, "main")
     ActionChains(driver).click().perform()
-    time.sleep(0.3)
-    fragment = driver.execute_script("return location.hash")
+    fragment = wait_until(lambda: fragment_of(driver), lambda value: "&x=" in value)
     expect(fragment.startswith("#t=0.2-0.8&x=") and "&s=phase" in fragment, f"fragment after a zoom: {fragment!r}")
     open_page(driver, page + fragment)
     expect("h" not in (driver.find_element(By.ID, "unzoom").get_attribute("class") or "").split(), "zoom not restored")
@@ -386,9 +428,6 @@ def busy_perf_script(seconds=20, paths=400):
     return "\n".join(lines)
 
 
-NEXT_FRAME = "var done = arguments[0]; requestAnimationFrame(function () { setTimeout(done, 0); });"
-
-
 def check_heat_map_cells(driver, work):
     """The heat map's cells (painted on a canvas) are shaded by their samples: white to red,
     nothing where there are none."""
@@ -429,8 +468,8 @@ def check_crisp_at_device_pixel_ratio(driver, work):
         expect(one[0] == one[2] and one[1] == one[3] and one[4] == 1, f"at ratio 1: {one}")
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": 1300, "height": 900, "deviceScaleFactor": 2, "mobile": False})
-        time.sleep(0.3)
-        driver.execute_async_script(NEXT_FRAME)
+        two = wait_until(size, lambda value: value[4] == 2 and value[0] == 2 * value[2])
+        next_frame(driver)
         two = size()
         expect(two[4] == 2 and two[0] == 2 * two[2] and two[1] == 2 * two[3], f"at ratio 2 (no reload): {two}")
         # Painted at that size: the root's box, and a label's glyphs in the device pixels.
@@ -472,8 +511,7 @@ def check_redraws_release_memory(driver, work):
             fragment += f"&t2={b:g}-{b + 1.5:g}"
         if index % 4 == 0:
             fragment += "&s=fn_1"
-        driver.execute_script("location.hash = arguments[0]", fragment)
-        driver.execute_async_script(NEXT_FRAME)
+        set_fragment(driver, fragment)
         if index in (10, 50):
             seen[index] = measure()
     nodes, listeners, heap = seen[10]
@@ -549,15 +587,15 @@ def check_narrow_frames_in_range(driver, work):
     tip = dispatch(driver, "mousemove", sliver)
     expect(tip.startswith("100 frames narrower than a pixel"), f"sliver's tooltip: {tip!r}")
     # The search colours the narrow frame, and the sliver of a match it stands for.
-    driver.execute_script("location.hash = '#t=0-6.1&s=' + encodeURIComponent('^(mid_7|tiny_42)$')")
-    time.sleep(0.2)
+    set_fragment(driver, "#t=0-6.1&s=" + urllib.parse.quote("^(mid_7|tiny_42)$", safe=""))
     lit = [item["name"] for item in painted(driver) if item["highlighted"]]
     expect(lit == ["mid_7", "(100 more)"], f"search colours: {lit}")
     expect(pixel(driver, mid) == MAGENTA and pixel(driver, sliver) == MAGENTA,
            f"search colours painted: {pixel(driver, mid)}, {pixel(driver, sliver)}")
     # A click zooms on it: it fills the width, with its label.
     dispatch(driver, "click", mid)
-    time.sleep(0.2)
+    next_frame(driver)
+    wait_until(lambda: fragment_of(driver), lambda value: "&x=" in value)
     zoomed = painted_frame(driver, "mid_7")
     expect(zoomed is not None and 1179 < zoomed["width"] < 1181, f"mid_7 zoomed to {zoomed}")
     expect(pixel(driver, zoomed, dx=zoomed["width"] - 20) == MAGENTA, "the zoomed match is not painted magenta")
