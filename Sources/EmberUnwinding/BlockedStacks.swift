@@ -129,13 +129,7 @@ public final class BlockedStacks {
 
     /// The user addresses of the blocks of `processes`.
     public func userAddresses(of processes: Set<pid_t>) -> [pid_t: [UInt64]] {
-        var addresses: [pid_t: [UInt64]] = [:]
-        for key in nanoseconds.keys where processes.contains(key.pid) {
-            if case .frames(let frames) = key.user {
-                addresses[key.pid, default: []] += frames.map(UserFrameAddress.address)
-            }
-        }
-        return addresses
+        StackHalf.userAddresses(of: nanoseconds.keys, in: processes, pid: { $0.pid }, user: { $0.user })
     }
 
     /// Takes out the blocks of `processes`, which have ended, as call stacks (see

@@ -1,4 +1,5 @@
 import EmberSampling
+import Glibc
 
 /// What is known of one half (user or kernel) of a sampled stack.
 public enum StackHalf: Hashable, Sendable {
@@ -9,6 +10,22 @@ public enum StackHalf: Hashable, Sendable {
     case absent
     /// The stack existed but was lost; the reason is for the report and the frame name.
     case lost(StackLoss)
+}
+
+extension StackHalf {
+    /// Per process, the addresses (exact-pc marks taken off) of the user halves of `keys`'
+    /// stacks: what the symbolizer reads before those processes' memory maps go.
+    static func userAddresses<Keys: Sequence>(
+        of keys: Keys, in processes: Set<pid_t>, pid: (Keys.Element) -> pid_t, user: (Keys.Element) -> StackHalf
+    ) -> [pid_t: [UInt64]] {
+        var addresses: [pid_t: [UInt64]] = [:]
+        for key in keys where processes.contains(pid(key)) {
+            if case .frames(let frames) = user(key) {
+                addresses[pid(key), default: []] += frames.map(UserFrameAddress.address)
+            }
+        }
+        return addresses
+    }
 }
 
 /// Why a stack was lost.

@@ -120,13 +120,7 @@ public final class RingBufferStacks {
 
     /// The user addresses of the stacks counted for `processes`.
     public func userAddresses(of processes: Set<pid_t>) -> [pid_t: [UInt64]] {
-        var addresses: [pid_t: [UInt64]] = [:]
-        for key in counts.keys where processes.contains(key.pid) {
-            if case .frames(let frames) = key.user {
-                addresses[key.pid, default: []] += frames.map(UserFrameAddress.address)
-            }
-        }
-        return addresses
+        StackHalf.userAddresses(of: counts.keys, in: processes, pid: { $0.pid }, user: { $0.user })
     }
 
     /// Takes out the stacks of `processes`, which have ended (see ``callStacks(leafFix:statistics:)``).
