@@ -133,16 +133,21 @@ struct TimeViewData {
         func number(_ key: String, _ set: Int32) -> Int64? {
             profile.numericLabel(key, inSet: set) ?? profile.label(key, inSet: set).flatMap { Int64($0) }
         }
-        // A thread is named as in its last sample: threads name themselves after they start
-        // (a sample can come before), and a process's exec renames it.
+        // A thread is named by the name most of its samples (by weight) have, the later one
+        // of two alike: threads name themselves after they start (a sample can come before),
+        // and a process's exec renames it.
+        let nameType = sampleType ?? profile.defaultSampleType
         var lastSample = [Int](repeating: -1, count: profile.labelSets.count)
+        var weightOfSet = [Double](repeating: 0, count: profile.labelSets.count)
         for sample in 0..<profile.sampleCount {
             let set = Int(profile.sampleLabels[sample])
+            weightOfSet[set] += profile.value(ofSample: sample, type: nameType)
             if lastSample[set] < 0 || !profile.hasSampleTimes || profile.sampleTimes[sample] >= profile.sampleTimes[lastSample[set]] {
                 lastSample[set] = sample
             }
         }
-        func isLater(_ set: Int, than other: Int) -> Bool {
+        func namesBetter(_ set: Int, than other: Int) -> Bool {
+            if weightOfSet[set] != weightOfSet[other] { return weightOfSet[set] > weightOfSet[other] }
             let (a, b) = (lastSample[set], lastSample[other])
             return profile.hasSampleTimes ? profile.sampleTimes[a] > profile.sampleTimes[b] : a > b
         }
@@ -155,7 +160,7 @@ struct TimeViewData {
             let name = profile.label("thread_name", inSet: labelSet) ?? comm ?? (pid < 0 ? "all samples" : "")
             if let known = threadIndex[[pid, tid]] {
                 threadOfLabelSet[set] = known
-                if isLater(set, than: nameSetOfThread[Int(known)]) {
+                if namesBetter(set, than: nameSetOfThread[Int(known)]) {
                     nameSetOfThread[Int(known)] = set
                     threads[Int(known)].name = TimeViewData.shownText(name)
                     if tid == pid, let comm { processNames[pid] = TimeViewData.shownText(comm) }

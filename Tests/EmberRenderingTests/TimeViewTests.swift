@@ -67,9 +67,10 @@ final class TimeViewTests: XCTestCase {
         XCTAssertEqual(data["noTime"] as? String, "")
     }
 
-    /// A thread that names itself after it starts (and a process that execs) is named as in
-    /// its last sample, whichever label set comes first in the profile.
-    func testAThreadIsNamedAsInItsLastSample() throws {
+    /// A thread that names itself after it starts (and a process that execs) is named by the
+    /// name most of its samples have (the later of two alike), whichever label set comes first
+    /// in the profile.
+    func testAThreadIsNamedByTheNameMostOfItsSamplesHave() throws {
         var profile = Profile()
         let pid = profile.intern("pid"), tid = profile.intern("tid"), comm = profile.intern("comm")
         func labels(_ thread: Int64, _ name: String) -> Int32 {
@@ -77,15 +78,17 @@ final class TimeViewTests: XCTestCase {
         }
         let (worker, renamedWorker) = (labels(8, "server"), labels(8, "worker-1"))
         let (launcher, server) = (labels(7, "sh"), labels(7, "server"))
-        // Added late in the profile, sampled first: the later name wins by time, not by order.
+        // "early" is added last in the profile and has the first and the last sample of
+        // thread 8, "worker-1" most of them. Of thread 7's two names, a sample each: the later.
         let early = labels(8, "early")
-        for (set, time) in [(early, 1), (worker, 2), (renamedWorker, 3), (renamedWorker, 9), (launcher, 4), (server, 5)] {
+        for (set, time) in [(early, 1), (worker, 2), (renamedWorker, 3), (renamedWorker, 8), (renamedWorker, 9),
+                            (early, 10), (launcher, 4), (server, 5)] {
             profile.addSample(frames: [("main", .user)], values: [1], labels: set, time: Int64(time) * second)
         }
         let threads = try XCTUnwrap(try embeddedData(html(profile))["threads"] as? [[Any]])
         XCTAssertEqual(threads.map { $0[1] as? Int }, [8, 7])
         XCTAssertEqual(threads.map { $0[2] as? String }, ["worker-1", "server"])
-        XCTAssertEqual(threads.map { $0[3] as? String }, ["server", "server"], "the process is named by its main thread's last name")
+        XCTAssertEqual(threads.map { $0[3] as? String }, ["server", "server"], "the process is named by its main thread's name")
     }
 
     func testSamplesWithoutTimesAreInTheWholeGraphOnlyAndSaySo() throws {

@@ -342,8 +342,9 @@ def check_wall_clock_ranges(driver, page):
     open_page(driver, page + "#t=0.5-1.5")
     for name in ("compute", "nap", "[off-cpu]_[o]"):
         expect(graph_has(driver, name), f"{name} not in the wall-clock range's graph: {frame_names(driver)}")
-    main = lanes(driver).get("blocking")
-    expect(main and main["on"] and main["off"], f"main thread lane: {main}")
+    threads = lanes(driver)
+    main = threads.get("blocking")
+    expect(main and main["on"] and main["off"], f"main thread lane: {main} (lanes: {sorted(threads)})")
 
 
 HOSTILE_NAMES = [
