@@ -82,6 +82,8 @@ final class ProfileBuilder {
     private var pythonLocations: [PythonFrameName: Int32] = [:]
     /// Python merging, for the report.
     private(set) var pythonStatistics = PythonMergeStatistics()
+    /// The same for off-CPU stacks, in nanoseconds of blocked time.
+    private(set) var offCPUPythonStatistics = PythonMergeStatistics()
 
     init(symbolizer: Symbolizer, settings: RecordingSettings) {
         self.symbolizer = symbolizer
@@ -147,7 +149,11 @@ final class ProfileBuilder {
                                              isReturnAddress: !UserFrameAddress.isExact(frame, at: index)))
                 }
                 if stack.pythonStackHash != 0 {
-                    mergePythonFrames(of: stack, into: &path, from: start)
+                    if offCPU {
+                        mergePythonFrames(of: stack, into: &path, from: start, statistics: &offCPUPythonStatistics)
+                    } else {
+                        mergePythonFrames(of: stack, into: &path, from: start, statistics: &pythonStatistics)
+                    }
                 }
             case .absent:
                 break
@@ -389,7 +395,8 @@ final class ProfileBuilder {
     /// them from the innermost out. Python frames outer than the native stack reaches (a
     /// stack cut short) join the outermost activation found; a stack with no activation
     /// keeps its native frames (counted).
-    private func mergePythonFrames(of stack: CallStack, into path: inout [Int32], from start: Int) {
+    private func mergePythonFrames(of stack: CallStack, into path: inout [Int32], from start: Int,
+                                   statistics pythonStatistics: inout PythonMergeStatistics) {
         guard let pythonFrames else { return }
         guard let python = pythonFrames.stack(pid: stack.pid, hash: stack.pythonStackHash) else {
             pythonStatistics.unnamedSamples += stack.count
@@ -512,7 +519,7 @@ public enum KernelMapping {
     public static let name = "[kernel.kallsyms]"
 }
 
-/// How Python frames joined the native stacks, in samples.
+/// How Python frames joined the native stacks, in samples (of off-CPU stacks, in nanoseconds).
 public struct PythonMergeStatistics: Sendable, Equatable {
     /// Samples whose Python frames replaced their interpreter frames.
     public var mergedSamples: UInt64 = 0

@@ -174,7 +174,7 @@ public struct Recorder {
                 OffCPUReport(counters: $0.counters, storedNanoseconds: UInt64(profile.total(ofType: profile.sampleTypes
                     .firstIndex(of: .offCPUNanoseconds) ?? 0)), lostStacks: builder.lostOffCPUTime,
                     configuration: offCPU?.configuration ?? settings.offCPU, leafFix: session.offCPULeafFixStatistics,
-                    ringBufferStacks: session.blockedStacks.statistics)
+                    ringBufferStacks: session.blockedStacks.statistics, pythonMerging: builder.offCPUPythonStatistics)
             },
             python: session.pythonFrames.map {
                 PythonReport(processes: $0.pythonProcesses, unsupportedProcesses: $0.unsupportedProcesses,

@@ -104,6 +104,8 @@ public struct OffCPUReport: Sendable {
     /// Blocks whose stacks came through the ring buffer (--unwind dwarf, or a full map of
     /// walked stacks): their unwinding, and what came without its other half.
     public var ringBufferStacks = BlockedStacks.Statistics()
+    /// How the blocked threads' Python frames joined their native stacks, in nanoseconds.
+    public var pythonMerging = PythonMergeStatistics()
 }
 
 /// How stacks were unwound, for the report.

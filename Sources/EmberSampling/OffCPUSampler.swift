@@ -87,6 +87,16 @@ public struct OffCPUCounters: Sendable, Equatable {
     /// Switch-outs that found their thread's previous block still open: its switch-in was not
     /// seen, and its time is lost.
     public var switchInsMissed: UInt64 = 0
+    /// Switch-outs of threads running Python, with its frames (merged into the native ones as
+    /// a CPU sample's are)...
+    public var pythonBlocks: UInt64 = 0
+    /// ...of which the frames were cut at one that could not be read, or deeper than the walk goes.
+    public var pythonReadErrors: UInt64 = 0
+    public var pythonTruncated: UInt64 = 0
+    /// Switch-outs whose Python frames found no room in the map (native frames only), and new
+    /// Python stacks the full ring buffer could not announce (named at the end).
+    public var pythonStacksFull: UInt64 = 0
+    public var pythonNewsLost: UInt64 = 0
     /// Threads still switched out when recording stopped (their time counted to the stop).
     public var openAtStop: UInt64 = 0
     /// Threads found blocked when recording began (their stack is not known).
@@ -215,9 +225,11 @@ public final class OffCPUSampler {
         let object = try BPFObject(bytes: EmbeddedProgram.offCPU, description: "the off-CPU BPF program")
         self.object = object
         guard let cpuProgram = sampler.object else { throw SamplingError.system("the BPF program is closed") }
-        // ember_maps.bpf.h: the maps both programs declare (not cfi_scratch, each program's own).
+        // ember_maps.bpf.h and ember_python.bpf.h: the maps both programs declare (not
+        // cfi_scratch or python_scratch, each program's own).
         try object.share(["stacks", "targets", "config", "stack_samples", "process_mappings", "unwind_tables",
-                          "unwind_rows", "cfi_stacks"], with: cpuProgram)
+                          "unwind_rows", "cfi_stacks", "python_processes", "python_threads", "python_stacks"],
+                         with: cpuProgram)
         try object.setMaxEntries("blocked", configuration.blockedMapSize)
         try object.setMaxEntries("offcpu_counts", configuration.countsMapSize)
         try object.setMaxEntries("copy_scratch",
@@ -333,7 +345,7 @@ public final class OffCPUSampler {
         let key = OffCPUKey(
             blocked: SampleKey(pid: record.pid, tid: record.tid, comm: record.comm, userStackID: block.userStackID,
                                kernelStackID: block.kernelStackID, stackWords: record.stackWords,
-                               userStackHash: block.userStackHash),
+                               userStackHash: block.userStackHash, pythonStackHash: record.pythonStackHash),
             waker: block.waker)
         overflow[key, default: (0, 0)].nanoseconds += block.nanoseconds
         overflow[key, default: (0, 0)].blocks += 1
@@ -483,6 +495,11 @@ public final class OffCPUSampler {
         result.endsLost = read(EMBER_OFFCPU_ENDS_LOST)
         result.endsLostNanoseconds = read(EMBER_OFFCPU_ENDS_LOST_NS)
         result.switchInsMissed = read(EMBER_OFFCPU_SWITCH_INS_MISSED)
+        result.pythonBlocks = read(EMBER_OFFCPU_PYTHON_BLOCKS)
+        result.pythonReadErrors = read(EMBER_OFFCPU_PYTHON_READ_ERRORS)
+        result.pythonTruncated = read(EMBER_OFFCPU_PYTHON_TRUNCATED)
+        result.pythonStacksFull = read(EMBER_OFFCPU_PYTHON_STACKS_FULL)
+        result.pythonNewsLost = read(EMBER_OFFCPU_PYTHON_NEWS_LOST)
         result.blockedAtStart = blockedAtStart
         return result
     }

@@ -34,6 +34,7 @@ public final class BlockedStacks {
         var pid: Int32
         var user: StackHalf
         var end: StackEnd?
+        var pythonStackHash: UInt64
     }
 
     private struct Key: Hashable {
@@ -44,6 +45,7 @@ public final class BlockedStacks {
         var end: StackEnd?
         var kernelStackID: Int32
         var waker: OffCPUWaker?
+        var pythonStackHash: UInt64
     }
 
     private var pending: [Int32: Pending] = [:]
@@ -68,7 +70,8 @@ public final class BlockedStacks {
     public func add(_ record: StackSample) {
         switch record.kind {
         case .blockCopy, .blockAddresses:
-            var stack = Pending(start: record.time, pid: record.pid, user: .absent, end: nil)
+            var stack = Pending(start: record.time, pid: record.pid, user: .absent, end: nil,
+                                pythonStackHash: record.pythonStackHash)
             if record.kind == .blockCopy {
                 (stack.user, stack.end) = unwinders.userStack(of: record, maxFrames: maxFrames,
                                                               statistics: &statistics.unwinding)
@@ -91,10 +94,11 @@ public final class BlockedStacks {
     public func add(_ block: BlockEnd) {
         var user: StackHalf = .lost(.stackNotReceived)
         var end: StackEnd?
+        var pythonStackHash: UInt64 = 0
         if let stack = pending[block.tid], stack.start <= block.start {
             pending[block.tid] = nil
             if stack.start == block.start {
-                (user, end) = (stack.user, stack.end)
+                (user, end, pythonStackHash) = (stack.user, stack.end, stack.pythonStackHash)
             } else {
                 statistics.stacksWithoutEnd += 1  // an older block's: this one's never came
             }
@@ -105,7 +109,7 @@ public final class BlockedStacks {
             statistics.endsWithoutStackNanoseconds += block.nanoseconds
         }
         let key = Key(pid: block.pid, tid: block.tid, comm: block.comm, user: user, end: end,
-                      kernelStackID: block.kernelStackID, waker: block.waker)
+                      kernelStackID: block.kernelStackID, waker: block.waker, pythonStackHash: pythonStackHash)
         nanoseconds[key, default: 0] += block.nanoseconds
         if keepsSampleTimes {
             intervals[key, default: []].append(BlockInterval(end: block.start &+ block.nanoseconds,
@@ -167,6 +171,7 @@ public final class BlockedStacks {
                                   kernel: FramePointerStacks.half(key.kernelStackID, stacks), count: nanoseconds,
                                   times: blocks.map(\.end))
             stack.durations = blocks.map(\.nanoseconds)
+            stack.pythonStackHash = key.pythonStackHash
             stack.waker = key.waker.map { WakerStack($0, stacks: stacks, walkedStacks: walkedStacks) }
             return stack
         }

@@ -139,6 +139,7 @@ struct RecordReportText {
             lines.append("\(formatCount(count)) off-CPU stacks by frame pointers instead of CFI: \(reason)")
         }
         lines += ringBufferStackLines(offCPU)
+        lines += offCPUPythonLines(offCPU)
         if offCPU.leafFix.unrecoverable > 0 {
             lines.append("\(formatMilliseconds(offCPU.leafFix.unrecoverable)) off-CPU may miss the caller of a frameless "
                 + "function (a libc system call wrapper, most often: its return address is not at the stack pointer)")
@@ -182,6 +183,40 @@ struct RecordReportText {
         }
         if counters.switches + counters.blockedAtStart == 0 {
             lines.append("no off-CPU time: the target never blocked while recording")
+        }
+        return lines
+    }
+
+    /// Python frames in blocked threads' stacks: how many switch-outs ran Python, how much
+    /// blocked time has them, and what kept native frames only or was cut.
+    func offCPUPythonLines(_ offCPU: OffCPUReport) -> [String] {
+        let counters = offCPU.counters
+        let merging = offCPU.pythonMerging
+        var lines: [String] = []
+        if counters.pythonBlocks > 0 {
+            lines.append("off-CPU Python frames: \(formatCount(counters.pythonBlocks)) switch-outs in Python code, "
+                + "\(formatMilliseconds(merging.mergedSamples)) of blocked time under Python frames")
+        }
+        if counters.pythonReadErrors + counters.pythonTruncated > 0 {
+            lines.append("\(formatCount(counters.pythonReadErrors + counters.pythonTruncated)) off-CPU Python stacks were "
+                + "cut: \(formatCount(counters.pythonReadErrors)) at a frame that could not be read, "
+                + "\(formatCount(counters.pythonTruncated)) deeper than \(PythonReport.maximumDepth) frames")
+        }
+        if counters.pythonStacksFull > 0 {
+            lines.append("\(formatCount(counters.pythonStacksFull)) off-CPU blocks kept native frames only: the Python "
+                + "stacks map was full")
+        }
+        if counters.pythonNewsLost > 0 {
+            lines.append("\(formatCount(counters.pythonNewsLost)) new off-CPU Python stacks were not announced (ring "
+                + "buffer full): named at the end")
+        }
+        if merging.samplesWithoutInterpreterFrame > 0 {
+            lines.append("\(formatMilliseconds(merging.samplesWithoutInterpreterFrame)) off-CPU with Python frames kept "
+                + "native frames only: no _PyEval_EvalFrameDefault in their native stack")
+        }
+        if merging.unnamedSamples > 0 {
+            lines.append("\(formatMilliseconds(merging.unnamedSamples)) off-CPU kept native frames only: their Python "
+                + "stack was not named before the process ended")
         }
         return lines
     }

@@ -323,6 +323,43 @@ final class PythonFrameTests: RecordingTestCase {
 
     /// Versions without a layout: native frames (the interpreter's loop), no Python frames,
     /// and one report line naming the version.
+    /// `--off-cpu` of samples/python/blocking.py, whose main thread repeats 20 ms computing,
+    /// 50 ms blocked reading a pipe and 30 ms in time.sleep: the blocked time is under the
+    /// Python frames that blocked (read_pipe, nap, at their lines, called from main), split as
+    /// the sample measured it. One interpreter of each frame layout: 3.8 (frame objects),
+    /// Debian's 3.11 (static), 3.12 (a libpython).
+    func testBlockedThreadsNameTheirPythonFrames() throws {
+        func line(_ text: String) throws -> Int { try Pythons.line(of: text, in: "blocking.py") }
+        let (readLine, napLine) = (try line("return os.read(fd, 1)"), try line("time.sleep(seconds)"))
+        for python in try interpreters(pyenvVersions: ["3.8", "3.12"]) {
+            let output = path("blocking-\(python.version).folded")
+            let result = try ember(["record", "--off-cpu", "--state", "S", "-o", output, "--", python.path,
+                                    Pythons.sample("blocking.py"), "--seconds", "3"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stderr.contains("off-CPU Python frames: "), "\(python.label): \(result.stderr)")
+            let spent = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("compute=") }, result.stdout)
+            let truth = Dictionary(uniqueKeysWithValues: spent.split(separator: " ").map {
+                (String($0.split(separator: "=")[0]), Double($0.split(separator: "=")[1]) ?? 0)
+            })
+            let folded = try Folded(path: output)
+            func blocked(in function: String, at line: Int) -> Double {
+                folded.stacks.filter { entry in
+                    let python = pythonFrames(entry.key)
+                    return python.contains { $0.hasPrefix("main (blocking.py:") } && python.last == "\(function) (blocking.py:\(line))"
+                }.values.reduce(0, +)
+            }
+            let (pipe, sleep) = (blocked(in: "read_pipe", at: readLine), blocked(in: "nap", at: napLine))
+            let (truePipe, trueSleep) = (truth["pipe"] ?? 0, truth["sleep"] ?? 0)
+            XCTAssertEqual(pipe / max(pipe + sleep, 1) * 100, truePipe / (truePipe + trueSleep) * 100, accuracy: 3,
+                           "\(python.label): the pipe's share of the main thread's blocked time (62.5 by design)")
+            // Microseconds: nearly all of the main thread's blocked time is under those frames.
+            XCTAssertEqual((pipe + sleep) / 1e6, truePipe + trueSleep, accuracy: (truePipe + trueSleep) * 0.1,
+                           "\(python.label): \(folded.stacks.keys.prefix(5))")
+            XCTAssertTrue(folded.stacks.keys.contains { $0.contains { $0.hasPrefix("feeder (blocking.py:") } },
+                          "\(python.label): the feeder thread's Python frames")
+        }
+    }
+
     func testUnknownVersionsKeepNativeFramesAndSaySo() throws {
         let unknown = [("3.7", Pythons.pyenv("3.7")), ("3.6", Pythons.pyenv("3.6")), ("2.7", Pythons.pyenv("2.7"))]
             .compactMap { version, path in path.map { (version, $0) } }

@@ -354,6 +354,11 @@ enum ember_offcpu_counter {
 	EMBER_OFFCPU_ENDS_LOST_NS,        /* ...and their time (counted, under a lost user stack) */
 	EMBER_OFFCPU_SWITCH_INS_MISSED,   /* switch-outs whose thread's previous block was still open:
 	                                   * its switch-in was not seen, its time is lost */
+	EMBER_OFFCPU_PYTHON_BLOCKS,       /* switch-outs of threads running Python, with its frames */
+	EMBER_OFFCPU_PYTHON_READ_ERRORS,  /* ...of which the frames were cut at one not readable */
+	EMBER_OFFCPU_PYTHON_TRUNCATED,    /* ...of which the frames were deeper than the walk goes */
+	EMBER_OFFCPU_PYTHON_STACKS_FULL,  /* switch-outs whose Python frames found no room (native only) */
+	EMBER_OFFCPU_PYTHON_NEWS_LOST,    /* new Python stacks not announced (ring buffer full) */
 	EMBER_OFFCPU_COUNTER_COUNT,
 };
 

@@ -21,6 +21,7 @@
 #include "ember_maps.bpf.h"
 #include "ember_cfi.bpf.h"
 #include "ember_copy.bpf.h"
+#include "ember_python.bpf.h"
 
 /* Its own (cfi_scratch too). Sizes are placeholders: user space sets them before loading. */
 struct {
@@ -135,6 +136,7 @@ static __always_inline void block_header(struct ember_stack_sample *record, stru
 	record->cpu = bpf_get_smp_processor_id();
 	record->time = start->time;
 	record->kernel_stack_id = start->key.kernel_stack_id;
+	record->python_stack_hash = start->key.python_stack_hash;
 	__builtin_memcpy(record->comm, start->key.comm, sizeof(record->comm));
 }
 
@@ -270,6 +272,7 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
 	record->time = start->time;
 	record->stack_words[0] = start->key.stack_words[0];
 	record->stack_words[1] = start->key.stack_words[1];
+	record->python_stack_hash = start->key.python_stack_hash;
 	__builtin_memcpy(record->comm, start->key.comm, sizeof(record->comm));
 	struct ember_offcpu_payload *payload = (void *)(record + 1);
 	payload->nanoseconds = elapsed;
@@ -314,6 +317,25 @@ static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_
 	return hash;
 }
 
+/* The blocking thread's Python frames (ember_python.bpf.h), where it runs Python: their
+ * hash, or 0; counted. */
+static __always_inline __u64 blocked_python_stack(__u32 tgid, __u32 tid)
+{
+	__u32 events = 0;
+	__u64 hash = python_stack_hash((__u64)tgid << 32 | tid, &events);
+	if (events & EMBER_PYTHON_EVENT_READ_ERROR)
+		add(EMBER_OFFCPU_PYTHON_READ_ERRORS, 1);
+	if (events & EMBER_PYTHON_EVENT_TRUNCATED)
+		add(EMBER_OFFCPU_PYTHON_TRUNCATED, 1);
+	if (events & EMBER_PYTHON_EVENT_STACKS_FULL)
+		add(EMBER_OFFCPU_PYTHON_STACKS_FULL, 1);
+	if (events & EMBER_PYTHON_EVENT_NEWS_LOST)
+		add(EMBER_OFFCPU_PYTHON_NEWS_LOST, 1);
+	if (hash)
+		add(EMBER_OFFCPU_PYTHON_BLOCKS, 1);
+	return hash;
+}
+
 /* The thread leaving the CPU: when, in which state, and its stacks. */
 static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg, struct ember_offcpu_config *ocfg,
 					    struct task_struct *prev, unsigned int prev_state, __u64 now)
@@ -350,6 +372,10 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 					  EMBER_OFFCPU_KERNEL_STACK_ERROR);
 		}
 		int user_code = !(prev->flags & (PF_KTHREAD | PF_EXITING));
+		/* Taken here, in the blocking thread's context: python_stack_hash reads the current
+		 * task's thread identity and user memory. */
+		if (user_code)
+			start.key.python_stack_hash = blocked_python_stack(tgid, tid);
 		if (user_code && cfg->unwind == EMBER_UNWIND_DWARF)
 			copy = 1;
 		else if (user_code)
