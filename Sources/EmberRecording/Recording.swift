@@ -126,10 +126,16 @@ public struct UnwindingReport: Sendable {
 public struct ProcessList: Sendable {
     public private(set) var first: [String] = []
     public private(set) var count = 0
+    private var names: Set<String> = []
 
-    /// Adds a process; one without a name (gone before it was read) is only counted.
+    /// Adds a process ("name (pid)"); one without a name (gone before it was read) is only
+    /// counted. The same name and pid again (a process chosen for again at its exec, and
+    /// named by its new program both times) is one process.
     mutating func add(_ name: String?) {
-        if let name, first.count < 3 { first.append(name) }
+        if let name {
+            guard names.insert(name).inserted else { return }
+            if first.count < 3 { first.append(name) }
+        }
         count += 1
     }
 

@@ -210,26 +210,41 @@ struct RecordReportText {
             lines.append("off-CPU Python frames: \(formatCount(counters.pythonBlocks)) switch-outs in Python code, "
                 + "\(formatMilliseconds(merging.mergedSamples)) of blocked time under Python frames")
         }
-        if counters.pythonReadErrors + counters.pythonTruncated > 0 {
-            lines.append("\(formatCount(counters.pythonReadErrors + counters.pythonTruncated)) off-CPU Python stacks were "
-                + "cut: \(formatCount(counters.pythonReadErrors)) at a frame that could not be read, "
-                + "\(formatCount(counters.pythonTruncated)) deeper than \(PythonReport.maximumDepth) frames")
+        lines += pythonStackLines(readErrors: counters.pythonReadErrors, truncated: counters.pythonTruncated,
+                                  newsLost: counters.pythonNewsLost, stacksFull: counters.pythonStacksFull,
+                                  merging: merging, offCPU: true)
+        return lines
+    }
+
+    /// Python stacks the kernel cut or could not keep, and stacks that kept native frames
+    /// only: of CPU samples (counted in samples) or of off-CPU blocks (their time).
+    func pythonStackLines(readErrors: UInt64, truncated: UInt64, newsLost: UInt64, stacksFull: UInt64,
+                          merging: PythonMergeStatistics, offCPU: Bool) -> [String] {
+        let stacks = offCPU ? "off-CPU Python stacks" : "Python stacks"
+        func amount(_ value: UInt64) -> String { offCPU ? "\(formatMilliseconds(value)) off-CPU" : "\(formatCount(value)) samples" }
+        var lines: [String] = []
+        if readErrors + truncated > 0 {
+            lines.append("\(formatCount(readErrors + truncated)) \(stacks) were cut: \(formatCount(readErrors)) at a frame "
+                + "that could not be read, \(formatCount(truncated)) deeper than \(PythonReport.maximumDepth) frames")
         }
-        if counters.pythonStacksFull > 0 {
-            lines.append("\(formatCount(counters.pythonStacksFull)) off-CPU blocks kept native frames only: the Python "
-                + "stacks map was full")
+        if newsLost > 0 {
+            lines.append("\(formatCount(newsLost)) new \(stacks) were not announced (ring buffer full): named at the end")
         }
-        if counters.pythonNewsLost > 0 {
-            lines.append("\(formatCount(counters.pythonNewsLost)) new off-CPU Python stacks were not announced (ring "
-                + "buffer full): named at the end")
+        if stacksFull > 0 {
+            lines.append("\(formatCount(stacksFull)) \(offCPU ? "off-CPU blocks" : "samples") kept native frames only: the "
+                + "Python stacks map was full")
         }
         if merging.samplesWithoutInterpreterFrame > 0 {
-            lines.append("\(formatMilliseconds(merging.samplesWithoutInterpreterFrame)) off-CPU with Python frames kept "
-                + "native frames only: no _PyEval_EvalFrameDefault in their native stack")
+            lines.append("\(amount(merging.samplesWithoutInterpreterFrame)) with Python frames kept native frames only: "
+                + "no _PyEval_EvalFrameDefault in their native stack")
         }
         if merging.unnamedSamples > 0 {
-            lines.append("\(formatMilliseconds(merging.unnamedSamples)) off-CPU kept native frames only: their Python "
-                + "stack was not named before the process ended")
+            lines.append("\(amount(merging.unnamedSamples)) kept native frames only: their Python stack was not named "
+                + "before the process ended")
+        }
+        if merging.samplesWithUnpairedActivations > 0 {
+            lines.append("\(amount(merging.samplesWithUnpairedActivations)) had more or fewer interpreter activations "
+                + "than Python stack segments (paired from the innermost)")
         }
         return lines
     }
@@ -424,31 +439,9 @@ struct RecordReportText {
         for mismatch in python.debugOffsetMismatches.prefix(3) {
             lines.append("Python debug offsets differ from ember's table (used the interpreter's): \(mismatch)")
         }
-        if counters.pythonReadErrors + counters.pythonTruncated > 0 {
-            lines.append("\(formatCount(counters.pythonReadErrors + counters.pythonTruncated)) Python stacks were cut: "
-                + "\(formatCount(counters.pythonReadErrors)) at a frame that could not be read, "
-                + "\(formatCount(counters.pythonTruncated)) deeper than \(PythonReport.maximumDepth) frames")
-        }
-        if counters.pythonNewsLost > 0 {
-            lines.append("\(formatCount(counters.pythonNewsLost)) new Python stacks were not announced (ring buffer "
-                + "full): named at the end")
-        }
-        if counters.pythonStacksFull > 0 {
-            lines.append("\(formatCount(counters.pythonStacksFull)) samples kept native frames only: the Python stacks map was full")
-        }
-        let merging = python.merging
-        if merging.samplesWithoutInterpreterFrame > 0 {
-            lines.append("\(formatCount(merging.samplesWithoutInterpreterFrame)) samples with Python frames kept native "
-                + "frames only: no _PyEval_EvalFrameDefault in their native stack")
-        }
-        if merging.unnamedSamples > 0 {
-            lines.append("\(formatCount(merging.unnamedSamples)) samples kept native frames only: their Python stack was "
-                + "not named before the process ended")
-        }
-        if merging.samplesWithUnpairedActivations > 0 {
-            lines.append("\(formatCount(merging.samplesWithUnpairedActivations)) samples had more or fewer interpreter "
-                + "activations than Python stack segments (paired from the innermost)")
-        }
+        lines += pythonStackLines(readErrors: counters.pythonReadErrors, truncated: counters.pythonTruncated,
+                                  newsLost: counters.pythonNewsLost, stacksFull: counters.pythonStacksFull,
+                                  merging: python.merging, offCPU: false)
         let naming = python.naming
         if naming.unreadable > 0 || naming.evicted > 0 {
             lines.append("named \(formatCount(naming.codeObjectsRead)) Python code objects; \(formatCount(naming.unreadable)) "

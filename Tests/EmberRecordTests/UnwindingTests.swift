@@ -129,6 +129,9 @@ final class UnwindingTests: RecordingTestCase {
         let result = try ember(["record", "-F", "499", "-o", output, "--", try sampleBinary("split-fp-o2"), "1"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("unwound with CFI in the kernel for split-fp-o2"), result.stderr)
+        // Chosen for at its launch and again at its exec, it is one process in the list.
+        let line = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.contains("unwound with CFI in the kernel for") })
+        XCTAssertEqual(line.components(separatedBy: "split-fp-o2 (").count, 2, String(line))
         // Without tables: frame pointers where the binary keeps them, DWARF where it does not.
         let fp = try ember(["record", "-F", "499", "--unwind-table-rows", "0", "-o", output, "--",
                             try sampleBinary("split-fp-o2"), "1"])
