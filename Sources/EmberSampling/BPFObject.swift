@@ -84,6 +84,19 @@ final class BPFObject {
         return program
     }
 
+    /// The instructions the kernel's verifier checked to load a program (the paths it walked:
+    /// what loading costs), or nil where the kernel does not say.
+    func verifiedInstructions(of name: String) throws -> Int? {
+        let descriptor = bpf_program__fd(try program(name))
+        guard descriptor >= 0 else { return nil }
+        var info = bpf_prog_info()
+        var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+        guard bpf_obj_get_info_by_fd(descriptor, &info, &length) == 0,
+              length >= UInt32(MemoryLayout<bpf_prog_info>.offset(of: \.verified_insns)! + 4)
+        else { return nil }
+        return Int(info.verified_insns)
+    }
+
     /// Closes the object: its programs and maps go (links must be destroyed first). Idempotent.
     func close() {
         if let object { bpf_object__close(object) }

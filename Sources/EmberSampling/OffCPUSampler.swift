@@ -94,6 +94,9 @@ public struct OffCPUCounters: Sendable, Equatable {
     /// Switch-outs of threads running Python, with its frames (merged into the native ones as
     /// a CPU sample's are)...
     public var pythonBlocks: UInt64 = 0
+    /// Switch-outs of a Python process's threads that ran no Python (no thread state, or
+    /// one without frames).
+    public var pythonNoThread: UInt64 = 0
     /// ...of which the frames were cut at one that could not be read, or deeper than the walk goes.
     public var pythonReadErrors: UInt64 = 0
     public var pythonTruncated: UInt64 = 0
@@ -339,6 +342,16 @@ public final class OffCPUSampler {
         }
     }
 
+    /// The instructions the verifier checked to load each of the off-CPU programs, by name.
+    public func verifiedInstructions() throws -> [String: Int] {
+        guard let object else { throw SamplingError.system("the off-CPU BPF program is closed") }
+        var counts: [String: Int] = [:]
+        for name in ["on_switch", "on_waking", "on_exit"] {
+            counts[name] = try object.verifiedInstructions(of: name)
+        }
+        return counts
+    }
+
     /// Takes a ring-buffer record of kind ``StackSample/Kind/offCPUTime`` or ``StackSample/Kind/blockTime``.
     public func add(_ record: StackSample) {
         if record.kind == .blockTime, let (raw, nanoseconds) = record.blockInterval {
@@ -502,8 +515,9 @@ public final class OffCPUSampler {
         result.endsLost = read(EMBER_OFFCPU_ENDS_LOST)
         result.endsLostNanoseconds = read(EMBER_OFFCPU_ENDS_LOST_NS)
         result.switchInsMissed = read(EMBER_OFFCPU_SWITCH_INS_MISSED)
-        result.pythonBlocks = read(EMBER_OFFCPU_PYTHON_BLOCKS)
-        result.pythonReadErrors = read(EMBER_OFFCPU_PYTHON_READ_ERRORS)
+        result.pythonBlocks = read(EMBER_OFFCPU_PYTHON_SAMPLES)
+        result.pythonNoThread = read(EMBER_OFFCPU_PYTHON_NO_THREAD)
+        result.pythonReadErrors = read(EMBER_OFFCPU_PYTHON_READ_ERROR)
         result.pythonTruncated = read(EMBER_OFFCPU_PYTHON_TRUNCATED)
         result.pythonStacksFull = read(EMBER_OFFCPU_PYTHON_STACKS_FULL)
         result.pythonNewsLost = read(EMBER_OFFCPU_PYTHON_NEWS_LOST)

@@ -245,6 +245,17 @@ public final class Sampler {
         _ = bpf_map_delete_elem(targetsMap, &key)
     }
 
+    /// The instructions the verifier checked to load each of the sampler's programs, by name
+    /// (what every recording's start pays: the benchmarks' fixed cost).
+    public func verifiedInstructions() throws -> [String: Int] {
+        guard let object else { throw SamplingError.system("the BPF program is closed") }
+        var counts: [String: Int] = [:]
+        for name in ["sample", "follow_fork", "note_exec", "forget_exit"] {
+            counts[name] = try object.verifiedInstructions(of: name)
+        }
+        return counts
+    }
+
     /// Marks a process for DWARF unwinding (with ``UnwindingMethod/perProcess``).
     public func unwindWithDWARF(_ pid: pid_t) throws {
         var key = UInt32(bitPattern: pid)

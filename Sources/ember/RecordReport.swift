@@ -207,7 +207,8 @@ struct RecordReportText {
         let merging = offCPU.pythonMerging
         var lines: [String] = []
         if counters.pythonBlocks > 0 {
-            lines.append("off-CPU Python frames: \(formatCount(counters.pythonBlocks)) switch-outs in Python code, "
+            lines.append("off-CPU Python frames: \(formatCount(counters.pythonBlocks)) switch-outs in Python code "
+                + "(\(formatCount(counters.pythonNoThread)) in threads running no Python), "
                 + "\(formatMilliseconds(merging.mergedSamples)) of blocked time under Python frames")
         }
         lines += pythonStackLines(readErrors: counters.pythonReadErrors, truncated: counters.pythonTruncated,

@@ -360,9 +360,12 @@ enum ember_offcpu_counter {
 	                                   * (unwound in user space) as CFI_PENDING would have left them
 	                                   * to frame pointers... */
 	EMBER_OFFCPU_CFI_NEEDS_COPY_COPIED, /* ...and as CFI_NEEDS_COPY would have */
-	EMBER_OFFCPU_PYTHON_BLOCKS,       /* switch-outs of threads running Python, with its frames */
-	EMBER_OFFCPU_PYTHON_READ_ERRORS,  /* ...of which the frames were cut at one not readable */
-	EMBER_OFFCPU_PYTHON_TRUNCATED,    /* ...of which the frames were deeper than the walk goes */
+	/* Python frames at switch-out, named as the CPU program's EMBER_PYTHON_* counters are
+	 * (ember_python.bpf.h counts both): */
+	EMBER_OFFCPU_PYTHON_SAMPLES,      /* switch-outs of threads running Python, with its frames */
+	EMBER_OFFCPU_PYTHON_NO_THREAD,    /* switch-outs of a Python process's threads running none */
+	EMBER_OFFCPU_PYTHON_READ_ERROR,   /* frames cut at one that could not be read */
+	EMBER_OFFCPU_PYTHON_TRUNCATED,    /* frames deeper than the walk goes */
 	EMBER_OFFCPU_PYTHON_STACKS_FULL,  /* switch-outs whose Python frames found no room (native only) */
 	EMBER_OFFCPU_PYTHON_NEWS_LOST,    /* new Python stacks not announced (ring buffer full) */
 	EMBER_OFFCPU_COUNTER_COUNT,

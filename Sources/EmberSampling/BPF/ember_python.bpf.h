@@ -20,12 +20,16 @@
 #include "ember_maps.bpf.h"
 #include "ember_cfi.bpf.h"
 
-/* What python_stack_hash met, as bits of its *events. */
-#define EMBER_PYTHON_EVENT_NO_THREAD 1   /* no thread state, or one running no Python */
-#define EMBER_PYTHON_EVENT_READ_ERROR 2  /* a frame could not be read (the stack is cut there) */
-#define EMBER_PYTHON_EVENT_TRUNCATED 4   /* deeper than EMBER_MAX_PYTHON_DEPTH */
-#define EMBER_PYTHON_EVENT_STACKS_FULL 8 /* no room in python_stacks: native frames only */
-#define EMBER_PYTHON_EVENT_NEWS_LOST 16  /* the ring buffer had no room to announce a new stack */
+/* The including program counts what python_stack meets in its own counters:
+ * EMBER_PYTHON_COUNT(event), event one of NO_THREAD (no thread state, or one running no
+ * Python), READ_ERROR (a frame could not be read: the stack is cut there), TRUNCATED (deeper
+ * than EMBER_MAX_PYTHON_DEPTH), STACKS_FULL (no room in python_stacks: native frames only),
+ * NEWS_LOST (no room in the ring buffer to announce a new stack) and SAMPLES (a stack kept).
+ * Counted where they happen, not handed back as flags: a value that differs by path would
+ * have the verifier check the rest of the program once per combination. */
+#ifndef EMBER_PYTHON_COUNT
+#error "define EMBER_PYTHON_COUNT(event) before including ember_python.bpf.h"
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -246,9 +250,8 @@ static __always_inline int send_python_stack_news(__u32 tgid, __u64 hash)
 }
 
 /* The current thread's Python frames, kept in python_stacks: their hash, or 0 when the
- * process is not a Python one or the thread runs no Python. What happened on the way is
- * added to *events (EMBER_PYTHON_EVENT_*), for the program to count in its own counters. */
-static __always_inline __u64 python_stack_hash(__u64 pid_tgid, __u32 *events)
+ * process is not a Python one or the thread runs no Python (counted). */
+static __always_inline __u64 python_stack(__u64 pid_tgid)
 {
 	__u32 tgid = pid_tgid >> 32;
 	struct ember_python_process *layout = bpf_map_lookup_elem(&python_processes, &tgid);
@@ -256,7 +259,7 @@ static __always_inline __u64 python_stack_hash(__u64 pid_tgid, __u32 *events)
 		return 0;
 	__u64 thread = python_thread_state(layout, (__u32)pid_tgid);
 	if (thread == 0) {
-		*events |= EMBER_PYTHON_EVENT_NO_THREAD;
+		EMBER_PYTHON_COUNT(NO_THREAD);
 		return 0;
 	}
 	__u32 zero = 0;
@@ -268,20 +271,20 @@ static __always_inline __u64 python_stack_hash(__u64 pid_tgid, __u32 *events)
 	struct python_walk walk = {.layout = layout, .stack = stack, .hash = FNV_OFFSET};
 	__u64 frame = python_current_frame(layout, thread);
 	if (frame == (__u64)-1) {
-		*events |= EMBER_PYTHON_EVENT_READ_ERROR;
+		EMBER_PYTHON_COUNT(READ_ERROR);
 		return 0;
 	}
 	walk.frame = frame;
 	/* Shim frames take steps too: room for one per kept frame. */
 	bpf_loop(2 * EMBER_MAX_PYTHON_DEPTH + 1, python_step, &walk, 0);
 	if (stack->depth == 0 && stack->end == EMBER_END_COMPLETE) {
-		*events |= EMBER_PYTHON_EVENT_NO_THREAD; /* a thread state with no frames: not running Python */
+		EMBER_PYTHON_COUNT(NO_THREAD); /* a thread state with no frames: not running Python */
 		return 0;
 	}
 	if (stack->end == EMBER_END_UNKNOWN)
-		*events |= EMBER_PYTHON_EVENT_READ_ERROR;
+		EMBER_PYTHON_COUNT(READ_ERROR);
 	else if (stack->end == EMBER_END_TRUNCATED)
-		*events |= EMBER_PYTHON_EVENT_TRUNCATED;
+		EMBER_PYTHON_COUNT(TRUNCATED);
 	/* A hit is not compared with the stack (as CFI stacks are): a 64-bit collision would
 	 * give a sample another stack's Python frames. */
 	__u64 hash = fnv1a(walk.hash, stack->end);
@@ -291,12 +294,13 @@ static __always_inline __u64 python_stack_hash(__u64 pid_tgid, __u32 *events)
 	if (!stored) {
 		if (bpf_map_update_elem(&python_stacks, &hash, stack, BPF_NOEXIST) == 0) {
 			if (send_python_stack_news(tgid, hash) != 0)
-				*events |= EMBER_PYTHON_EVENT_NEWS_LOST;
+				EMBER_PYTHON_COUNT(NEWS_LOST);
 		} else if (!bpf_map_lookup_elem(&python_stacks, &hash)) {
-			*events |= EMBER_PYTHON_EVENT_STACKS_FULL;
+			EMBER_PYTHON_COUNT(STACKS_FULL);
 			return 0;
 		}
 	}
+	EMBER_PYTHON_COUNT(SAMPLES);
 	return hash;
 }
 

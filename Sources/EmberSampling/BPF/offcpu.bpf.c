@@ -21,7 +21,6 @@
 #include "ember_maps.bpf.h"
 #include "ember_cfi.bpf.h"
 #include "ember_copy.bpf.h"
-#include "ember_python.bpf.h"
 
 /* Its own (cfi_scratch too). Sizes are placeholders: user space sets them before loading. */
 struct {
@@ -67,6 +66,9 @@ static __always_inline void add(__u32 counter, __u64 amount)
 	if (value)
 		*value += amount; /* per-CPU: no other writer */
 }
+
+#define EMBER_PYTHON_COUNT(event) add(EMBER_OFFCPU_PYTHON_##event, 1)
+#include "ember_python.bpf.h"
 
 static __always_inline void count_stack_error(__s32 id, __u32 collision, __u32 other)
 {
@@ -325,25 +327,6 @@ static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_
 	return hash;
 }
 
-/* The blocking thread's Python frames (ember_python.bpf.h), where it runs Python: their
- * hash, or 0; counted. */
-static __always_inline __u64 blocked_python_stack(__u32 tgid, __u32 tid)
-{
-	__u32 events = 0;
-	__u64 hash = python_stack_hash((__u64)tgid << 32 | tid, &events);
-	if (events & EMBER_PYTHON_EVENT_READ_ERROR)
-		add(EMBER_OFFCPU_PYTHON_READ_ERRORS, 1);
-	if (events & EMBER_PYTHON_EVENT_TRUNCATED)
-		add(EMBER_OFFCPU_PYTHON_TRUNCATED, 1);
-	if (events & EMBER_PYTHON_EVENT_STACKS_FULL)
-		add(EMBER_OFFCPU_PYTHON_STACKS_FULL, 1);
-	if (events & EMBER_PYTHON_EVENT_NEWS_LOST)
-		add(EMBER_OFFCPU_PYTHON_NEWS_LOST, 1);
-	if (hash)
-		add(EMBER_OFFCPU_PYTHON_BLOCKS, 1);
-	return hash;
-}
-
 /* The thread leaving the CPU: when, in which state, and its stacks. */
 static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg, struct ember_offcpu_config *ocfg,
 					    struct task_struct *prev, unsigned int prev_state, __u64 now)
@@ -380,10 +363,10 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 					  EMBER_OFFCPU_KERNEL_STACK_ERROR);
 		}
 		int user_code = !(prev->flags & (PF_KTHREAD | PF_EXITING));
-		/* Taken here, in the blocking thread's context: python_stack_hash reads the current
-		 * task's thread identity and user memory. */
+		/* Taken here, in the blocking thread's context: python_stack reads the current task's
+		 * thread identity and user memory. */
 		if (user_code)
-			start.key.python_stack_hash = blocked_python_stack(tgid, tid);
+			start.key.python_stack_hash = python_stack((__u64)tgid << 32 | tid);
 		if (user_code && cfg->unwind == EMBER_UNWIND_DWARF)
 			copy = 1;
 		else if (user_code)

@@ -13,7 +13,6 @@
 #include "ember_maps.bpf.h"
 #include "ember_cfi.bpf.h"
 #include "ember_copy.bpf.h"
-#include "ember_python.bpf.h"
 
 /* Its own maps (the shared ones are in ember_maps.bpf.h). Sizes are placeholders: user
  * space sets them from its options before loading. */
@@ -54,6 +53,9 @@ static __always_inline void count(__u32 counter)
 	if (value)
 		*value += 1; /* per-CPU: no other writer */
 }
+
+#define EMBER_PYTHON_COUNT(event) count(EMBER_PYTHON_##event)
+#include "ember_python.bpf.h"
 
 /* A collision loses the stack but the sample is still kept (under a "lost" frame). */
 static __always_inline void count_stack_error(__s32 id, __u32 collision, __u32 other)
@@ -214,25 +216,6 @@ static __always_inline void send_counted_time(struct ember_config *cfg, struct e
 	bpf_ringbuf_submit(record, BPF_RB_NO_WAKEUP);
 }
 
-/* The sampled thread's Python frames (ember_python.bpf.h): their hash, or 0; counted. */
-static __always_inline __u64 python_stack(__u64 pid_tgid)
-{
-	__u32 events = 0;
-	__u64 hash = python_stack_hash(pid_tgid, &events);
-	if (events & EMBER_PYTHON_EVENT_NO_THREAD)
-		count(EMBER_PYTHON_NO_THREAD);
-	if (events & EMBER_PYTHON_EVENT_READ_ERROR)
-		count(EMBER_PYTHON_READ_ERROR);
-	if (events & EMBER_PYTHON_EVENT_TRUNCATED)
-		count(EMBER_PYTHON_TRUNCATED);
-	if (events & EMBER_PYTHON_EVENT_STACKS_FULL)
-		count(EMBER_PYTHON_STACKS_FULL);
-	if (events & EMBER_PYTHON_EVENT_NEWS_LOST)
-		count(EMBER_PYTHON_NEWS_LOST);
-	if (hash)
-		count(EMBER_PYTHON_SAMPLES);
-	return hash;
-}
 
 SEC("perf_event")
 int sample(struct bpf_perf_event_data *ctx)

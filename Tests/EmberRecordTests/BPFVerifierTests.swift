@@ -1,0 +1,31 @@
+import EmberSampling
+import Foundation
+import XCTest
+
+/// What loading ember's BPF programs costs every recording: the instructions the kernel's
+/// verifier walks to load them. A change that multiplies the paths it must walk (a value that
+/// differs by path and lives on past its branches, such as flags handed back to a caller)
+/// fails nothing else: it shows only as a start that takes a quarter of a second more, the
+/// whole of a short recording's own CPU. The budgets are several times what the programs
+/// take today (docs/benchmarks.md, "Fixed costs").
+final class BPFVerifierTests: XCTestCase {
+    func testTheProgramsVerifyWithinTheirBudgets() throws {
+        guard geteuid() == 0 else { throw XCTSkip("loading BPF programs needs root") }
+        var configuration = SamplerConfiguration(scope: .processes([getpid()]))
+        configuration.unwinding = .perProcess
+        configuration.samplesCPU = false
+        let sampler = try Sampler(configuration: configuration)
+        defer { sampler.close() }
+        let offCPU = try OffCPUSampler(sharing: sampler, configuration: OffCPUConfiguration())
+        defer { offCPU.close() }
+        let counts = try sampler.verifiedInstructions().merging(try offCPU.verifiedInstructions()) { $1 }
+        guard let sample = counts["sample"] else { throw XCTSkip("this kernel does not report verified instructions") }
+        print("BPFVerifierTests: verified instructions \(counts.sorted { $0.key < $1.key })")
+        XCTAssertLessThan(sample, 50_000, "the sampling program (perf_event)")
+        XCTAssertLessThan(try XCTUnwrap(counts["on_switch"]), 40_000, "the off-CPU program (sched_switch)")
+        XCTAssertLessThan(try XCTUnwrap(counts["on_waking"]), 40_000, "the waker program (sched_waking)")
+        for name in ["follow_fork", "note_exec", "forget_exit", "on_exit"] {
+            XCTAssertLessThan(try XCTUnwrap(counts[name]), 2_000, name)
+        }
+    }
+}
