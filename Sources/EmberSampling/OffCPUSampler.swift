@@ -94,9 +94,6 @@ public struct OffCPUCounters: Sendable, Equatable {
     /// Switch-outs of threads running Python, with its frames (merged into the native ones as
     /// a CPU sample's are)...
     public var pythonBlocks: UInt64 = 0
-    /// Switch-outs of a Python process's threads that ran no Python (no thread state, or
-    /// one without frames).
-    public var pythonNoThread: UInt64 = 0
     /// ...of which the frames were cut at one that could not be read, or deeper than the walk goes.
     public var pythonReadErrors: UInt64 = 0
     public var pythonTruncated: UInt64 = 0
@@ -104,6 +101,9 @@ public struct OffCPUCounters: Sendable, Equatable {
     /// Python stacks the full ring buffer could not announce (named at the end).
     public var pythonStacksFull: UInt64 = 0
     public var pythonNewsLost: UInt64 = 0
+    /// Switch-outs of a Python process's threads that ran no Python (no thread state, or
+    /// one without frames).
+    public var pythonNoThread: UInt64 = 0
     /// Threads still switched out when recording stopped (their time counted to the stop).
     public var openAtStop: UInt64 = 0
     /// Threads found blocked when recording began (their stack is not known).
