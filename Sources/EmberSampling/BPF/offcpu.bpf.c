@@ -152,13 +152,7 @@ static __always_inline int send_block_copy(struct ember_config *cfg, struct task
 	if (!record)
 		return -1;
 	block_header(record, start, EMBER_SAMPLE_BLOCK_COPY);
-	__u32 size = 0;
-	if (user_registers(task, &record->ip, &record->sp, &record->bp) == 0) {
-		__u32 limit = cfg->stack_copy_size;
-		if (limit > EMBER_MAX_STACK_COPY)
-			limit = EMBER_MAX_STACK_COPY;
-		size = copy_user_stack(record, limit, &record->truncated);
-	}
+	__u32 size = copy_task_stack(cfg, task, record);
 	if (size == 0)
 		add(EMBER_OFFCPU_COPY_ERRORS, 1);
 	record->stack_size = size;

@@ -128,13 +128,7 @@ static __always_inline void send_stack_copy(struct bpf_perf_event_data *ctx, str
 	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_STACK_COPY, python_hash);
 	if (!sample)
 		return;
-	__u32 size = 0;
-	if (user_registers(task, &sample->ip, &sample->sp, &sample->bp) == 0) {
-		__u32 limit = cfg->stack_copy_size;
-		if (limit > EMBER_MAX_STACK_COPY)
-			limit = EMBER_MAX_STACK_COPY;
-		size = copy_user_stack(sample, limit, &sample->truncated);
-	}
+	__u32 size = copy_task_stack(cfg, task, sample);
 	if (size == 0)
 		count(EMBER_STACK_COPY_ERROR);
 	sample->stack_size = size;
