@@ -145,12 +145,7 @@ public final class BlockedStacks {
             pending[tid] = nil
             statistics.stacksWithoutEnd += 1
         }
-        let taken = nanoseconds.filter { processes.contains($0.key.pid) }
-        var takenIntervals: [Key: [BlockInterval]] = [:]
-        for key in taken.keys {
-            nanoseconds[key] = nil
-            takenIntervals[key] = intervals.removeValue(forKey: key)
-        }
+        let (taken, takenIntervals) = nanoseconds.removeEntries(where: { processes.contains($0.pid) }, with: &intervals)
         sampledProcesses.subtract(processes)
         return callStacks(of: taken, intervals: takenIntervals, stacks: stacks, walkedStacks: walkedStacks)
     }

@@ -28,6 +28,22 @@ extension StackHalf {
     }
 }
 
+extension Dictionary {
+    /// Takes out the entries whose key `matches`, with their entries in `companion` (taken out
+    /// of it too): a process's stacks and their times, say, once it has ended.
+    mutating func removeEntries<Other>(
+        where matches: (Key) -> Bool, with companion: inout [Key: Other]
+    ) -> (taken: [Key: Value], companion: [Key: Other]) {
+        let taken = filter { matches($0.key) }
+        var takenCompanion: [Key: Other] = [:]
+        for key in taken.keys {
+            self[key] = nil
+            takenCompanion[key] = companion.removeValue(forKey: key)
+        }
+        return (taken, takenCompanion)
+    }
+}
+
 /// Why a stack was lost.
 public enum StackLoss: Hashable, Sendable {
     /// Its bucket in the stack-trace map held another stack (raise --stack-map-size).

@@ -126,12 +126,7 @@ public final class RingBufferStacks {
     /// Takes out the stacks of `processes`, which have ended (see ``callStacks(leafFix:statistics:)``).
     public func takeStacks(of processes: Set<pid_t>, leafFix: FramelessLeafFix?,
                            statistics leafStatistics: inout FramePointerStacks.Statistics) -> [CallStack] {
-        let taken = counts.filter { processes.contains($0.key.pid) }
-        var takenTimes: [Key: [UInt64]] = [:]
-        for key in taken.keys {
-            counts[key] = nil
-            takenTimes[key] = times.removeValue(forKey: key)
-        }
+        let (taken, takenTimes) = counts.removeEntries(where: { processes.contains($0.pid) }, with: &times)
         sampledProcesses.subtract(processes)
         return callStacks(of: taken, times: takenTimes, leafFix: leafFix, statistics: &leafStatistics)
     }
