@@ -223,31 +223,25 @@ struct RecordReportText {
                           merging: PythonMergeStatistics, offCPU: Bool) -> [String] {
         let stacks = offCPU ? "off-CPU Python stacks" : "Python stacks"
         func amount(_ value: UInt64) -> String { offCPU ? "\(formatMilliseconds(value)) off-CPU" : "\(formatCount(value)) samples" }
-        var lines: [String] = []
-        if readErrors + truncated > 0 {
-            lines.append("\(formatCount(readErrors + truncated)) \(stacks) were cut: \(formatCount(readErrors)) at a frame "
-                + "that could not be read, \(formatCount(truncated)) deeper than \(PythonReport.maximumDepth) frames")
-        }
-        if newsLost > 0 {
-            lines.append("\(formatCount(newsLost)) new \(stacks) were not announced (ring buffer full): named at the end")
-        }
-        if stacksFull > 0 {
-            lines.append("\(formatCount(stacksFull)) \(offCPU ? "off-CPU blocks" : "samples") kept native frames only: the "
-                + "Python stacks map was full")
-        }
-        if merging.samplesWithoutInterpreterFrame > 0 {
-            lines.append("\(amount(merging.samplesWithoutInterpreterFrame)) with Python frames kept native frames only: "
-                + "no _PyEval_EvalFrameDefault in their native stack")
-        }
-        if merging.unnamedSamples > 0 {
-            lines.append("\(amount(merging.unnamedSamples)) kept native frames only: their Python stack was not named "
-                + "before the process ended")
-        }
-        if merging.samplesWithUnpairedActivations > 0 {
-            lines.append("\(amount(merging.samplesWithUnpairedActivations)) had more or fewer interpreter activations "
-                + "than Python stack segments (paired from the innermost)")
-        }
-        return lines
+        return nonzero([
+            readErrors + truncated: "\(formatCount(readErrors + truncated)) \(stacks) were cut: \(formatCount(readErrors)) "
+                + "at a frame that could not be read, \(formatCount(truncated)) deeper than \(PythonReport.maximumDepth) frames",
+            newsLost: "\(formatCount(newsLost)) new \(stacks) were not announced (ring buffer full): named at the end",
+            stacksFull: "\(formatCount(stacksFull)) \(offCPU ? "off-CPU blocks" : "samples") kept native frames only: the "
+                + "Python stacks map was full",
+            merging.samplesWithoutInterpreterFrame: "\(amount(merging.samplesWithoutInterpreterFrame)) with Python frames "
+                + "kept native frames only: no _PyEval_EvalFrameDefault in their native stack",
+            merging.unnamedSamples: "\(amount(merging.unnamedSamples)) kept native frames only: their Python stack was not "
+                + "named before the process ended",
+            merging.samplesWithUnpairedActivations: "\(amount(merging.samplesWithUnpairedActivations)) had more or fewer "
+                + "interpreter activations than Python stack segments (paired from the innermost)",
+        ])
+    }
+
+    /// The texts whose count is not zero, in order: each a report line only when it has
+    /// something to say.
+    private func nonzero(_ entries: KeyValuePairs<UInt64, String>) -> [String] {
+        entries.filter { $0.key > 0 }.map(\.value)
     }
 
     /// Off-CPU stacks that went through the ring buffer, and each half of a block (its stack at
@@ -256,36 +250,24 @@ struct RecordReportText {
         let counters = offCPU.counters
         let joined = offCPU.ringBufferStacks
         let unwinding = joined.unwinding
-        var lines: [String] = []
-        if counters.walkedStacksSent > 0 {
-            lines.append("\(formatCount(counters.walkedStacksSent)) off-CPU stacks walked by CFI went whole through the ring "
-                + "buffer: the map of walked stacks was full or their hash taken (raise --stack-map-size)")
-        }
-        if unwinding.truncated > 0 {
-            lines.append("\(formatCount(unwinding.truncated)) of \(formatCount(unwinding.samples)) off-CPU stack copies were "
-                + "deeper than the copy: shown under [truncated] (raise --stack-size)")
-        }
-        if unwinding.unknownEnd > 0 {
-            lines.append("\(formatCount(unwinding.unknownEnd)) of \(formatCount(unwinding.samples)) off-CPU stack copies could "
-                + "not be unwound to their root: shown under [unknown]")
-        }
-        if counters.stacksLost > 0 {
-            lines.append("\(formatCount(counters.stacksLost)) off-CPU stacks found the ring buffer full at their switch-out: "
-                + "their time is under [lost user stack: ring buffer full]")
-        }
-        if counters.endsLost > 0 {
-            lines.append("\(formatCount(counters.endsLost)) ends of blocks found the ring buffer full at their switch-in: "
-                + "their time (\(formatMilliseconds(counters.endsLostNanoseconds))) is under [lost user stack: ring buffer full]")
-        }
-        if joined.stacksWithoutEnd > 0 {
-            lines.append("\(formatCount(joined.stacksWithoutEnd)) off-CPU stacks came without their block's end, and were "
-                + "dropped (the end found the ring buffer full or its switch-in was not seen)")
-        }
-        if joined.endsWithoutStack > 0 {
-            lines.append("\(formatCount(joined.endsWithoutStack)) ends of blocks came without their stack: their time "
-                + "(\(formatMilliseconds(joined.endsWithoutStackNanoseconds))) is under [lost user stack: its stack copy never came]")
-        }
-        return lines
+        return nonzero([
+            counters.walkedStacksSent: "\(formatCount(counters.walkedStacksSent)) off-CPU stacks walked by CFI went whole "
+                + "through the ring buffer: the map of walked stacks was full or their hash taken (raise --stack-map-size)",
+            unwinding.truncated: "\(formatCount(unwinding.truncated)) of \(formatCount(unwinding.samples)) off-CPU stack "
+                + "copies were deeper than the copy: shown under [truncated] (raise --stack-size)",
+            unwinding.unknownEnd: "\(formatCount(unwinding.unknownEnd)) of \(formatCount(unwinding.samples)) off-CPU stack "
+                + "copies could not be unwound to their root: shown under [unknown]",
+            counters.stacksLost: "\(formatCount(counters.stacksLost)) off-CPU stacks found the ring buffer full at their "
+                + "switch-out: their time is under [lost user stack: ring buffer full]",
+            counters.endsLost: "\(formatCount(counters.endsLost)) ends of blocks found the ring buffer full at their "
+                + "switch-in: their time (\(formatMilliseconds(counters.endsLostNanoseconds))) is under [lost user stack: "
+                + "ring buffer full]",
+            joined.stacksWithoutEnd: "\(formatCount(joined.stacksWithoutEnd)) off-CPU stacks came without their block's "
+                + "end, and were dropped (the end found the ring buffer full or its switch-in was not seen)",
+            joined.endsWithoutStack: "\(formatCount(joined.endsWithoutStack)) ends of blocks came without their stack: "
+                + "their time (\(formatMilliseconds(joined.endsWithoutStackNanoseconds))) is under [lost user stack: its "
+                + "stack copy never came]",
+        ])
     }
 
     private var endReason: String {
