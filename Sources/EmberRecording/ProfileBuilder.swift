@@ -453,7 +453,10 @@ final class ProfileBuilder {
     private func pythonLocation(_ name: PythonFrameName?) -> Int32 {
         guard let name else { return marker("[python: code object not readable]", kind: .python) }
         if let known = pythonLocations[name] { return known }
-        let function = profile.addFunction(name: name.function, file: name.file, startLine: Int64(name.firstLine))
+        // No system name: a Python function has no mangled one, and pprof takes a function whose
+        // system name is its name for one to demangle, which drops `<module>`'s `<…>` whole.
+        let function = profile.addFunction(name: name.function, systemName: "", file: name.file,
+                                           startLine: Int64(name.firstLine))
         let location = profile.appendLocation(Location(
             mapping: profile.addMapping(Self.pythonMapping), kind: .python,
             lines: [Line(function: function, line: Int64(name.line))]))

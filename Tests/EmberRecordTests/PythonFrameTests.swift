@@ -332,8 +332,8 @@ final class PythonFrameTests: RecordingTestCase {
         func line(_ text: String) throws -> Int { try Pythons.line(of: text, in: "blocking.py") }
         let (readLine, napLine) = (try line("return os.read(fd, 1)"), try line("time.sleep(seconds)"))
         for python in try interpreters(pyenvVersions: ["3.8", "3.12"]) {
-            let output = path("blocking-\(python.version).folded")
-            let result = try ember(["record", "--off-cpu", "--state", "S", "-o", output, "--", python.path,
+            let output = path("blocking-\(python.version).folded"), pprof = path("blocking-\(python.version).pb.gz")
+            let result = try ember(["record", "--off-cpu", "--state", "S", "-o", output, "-o", pprof, "--", python.path,
                                     Pythons.sample("blocking.py"), "--seconds", "3"])
             XCTAssertEqual(result.status, 0, result.stderr)
             XCTAssertTrue(result.stderr.contains("off-CPU Python frames: "), "\(python.label): \(result.stderr)")
@@ -357,6 +357,20 @@ final class PythonFrameTests: RecordingTestCase {
                            "\(python.label): \(folded.stacks.keys.prefix(5))")
             XCTAssertTrue(folded.stacks.keys.contains { $0.contains { $0.hasPrefix("feeder (blocking.py:") } },
                           "\(python.label): the feeder thread's Python frames")
+            // go tool pprof reads the same stacks as off-CPU time, Python frames by their names
+            // (`<module>` too: kept whole, not taken for C++ template parameters).
+            let raw = try GoPprof.parseRaw(try GoPprof.run(["-raw"], pprof))
+            XCTAssertEqual(raw.sampleTypes, ["off_cpu/nanoseconds"], python.label)
+            let pprofStacks = raw.foldedStacks(type: 0)
+            let byFunction = folded.stacks.reduce(into: [[String]: Double]()) { result, entry in
+                let frames = entry.key.map { frame in
+                    frame.hasSuffix("_[p]") ? String(frame[..<(frame.range(of: " (")?.lowerBound ?? frame.endIndex)]) : frame
+                }
+                result[frames, default: 0] += entry.value
+            }
+            XCTAssertEqual(Set(pprofStacks.keys), Set(byFunction.keys), python.label)
+            XCTAssertTrue(pprofStacks.keys.contains { $0.contains("<module>") && $0.contains("read_pipe") }, python.label)
+            XCTAssertEqual(pprofStacks.values.reduce(0, +) / 1000, folded.total, accuracy: folded.total * 1e-4, python.label)
         }
     }
 

@@ -75,9 +75,10 @@ public struct Profile: Sendable {
     }
 
     /// The id of a function named `name` (its system name too), added if new.
-    public mutating func addFunction(name: String, file: String = "", startLine: Int64 = 0) -> Int32 {
+    public mutating func addFunction(name: String, systemName: String? = nil, file: String = "", startLine: Int64 = 0) -> Int32 {
         let nameID = intern(name)
-        return addFunction(Function(name: nameID, systemName: nameID, file: intern(file), startLine: startLine))
+        return addFunction(Function(name: nameID, systemName: systemName.map { intern($0) } ?? nameID, file: intern(file),
+                                    startLine: startLine))
     }
 
     /// The id of this location, added if new.
