@@ -71,10 +71,6 @@ public struct OffCPUCounters: Sendable, Equatable {
     /// (a waker's) no room in the map of walked stacks.
     public var cfiPending: UInt64 = 0
     public var cfiNeedsCopy: UInt64 = 0
-    /// Blocked threads' stacks the walk could not take for those reasons, copied through the
-    /// ring buffer at switch-out instead and unwound in user space (as `--unwind dwarf` does).
-    public var cfiPendingCopied: UInt64 = 0
-    public var cfiNeedsCopyCopied: UInt64 = 0
     public var cfiStacksFull: UInt64 = 0
     /// Blocked threads' user stacks sent through the ring buffer at switch-out: copies
     /// (`--unwind dwarf`, unwound in user space) and CFI walks the map had no room for...
@@ -240,8 +236,7 @@ public final class OffCPUSampler {
         try object.setMaxEntries("blocked", configuration.blockedMapSize)
         try object.setMaxEntries("offcpu_counts", configuration.countsMapSize)
         try object.setMaxEntries("copy_scratch",
-                                 [.dwarf, .perProcess].contains(sampler.configuration.unwinding)
-                                     ? max(Int(libbpf_num_possible_cpus()), 1) : 1)
+                                 sampler.configuration.unwinding == .dwarf ? max(Int(libbpf_num_possible_cpus()), 1) : 1)
         let loaded = object.load()
         if loaded != 0 {
             let detail = BPFObject.libbpfMessage()
@@ -505,8 +500,6 @@ public final class OffCPUSampler {
         result.cfiStacks = read(EMBER_OFFCPU_CFI_STACKS)
         result.cfiPending = read(EMBER_OFFCPU_CFI_PENDING)
         result.cfiNeedsCopy = read(EMBER_OFFCPU_CFI_NEEDS_COPY)
-        result.cfiPendingCopied = read(EMBER_OFFCPU_CFI_PENDING_COPIED)
-        result.cfiNeedsCopyCopied = read(EMBER_OFFCPU_CFI_NEEDS_COPY_COPIED)
         result.cfiStacksFull = read(EMBER_OFFCPU_CFI_STACKS_FULL)
         result.stackCopies = read(EMBER_OFFCPU_BLOCK_COPIES)
         result.walkedStacksSent = read(EMBER_OFFCPU_BLOCK_ADDRESSES)

@@ -116,16 +116,9 @@ struct RecordReportText {
         var method = "stacks by frame pointers"
         let fallbacks = counters.cfiPending + counters.cfiNeedsCopy + counters.cfiStacksFull
         let walked = counters.cfiStacks + counters.walkedStacksSent
-        let copied = counters.cfiPendingCopied + counters.cfiNeedsCopyCopied
-        if walked > 0 || fallbacks > 0 || copied > 0 {
+        if walked > 0 || fallbacks > 0 {
             let whose = offCPU.configuration.wakeups ? " (blocked threads' and their wakers')" : ""
-            method = "\(formatCount(walked)) stacks\(whose) walked in the kernel by CFI, "
-            if copied > 0 {
-                let unwinding = offCPU.ringBufferStacks.unwinding
-                method += "\(formatCount(copied)) copied at switch-out and unwound with DWARF CFI "
-                    + "(\(formatCount(unwinding.complete)) to their root), "
-            }
-            method += "the others by frame pointers"
+            method = "\(formatCount(walked)) stacks\(whose) walked in the kernel by CFI, the others by frame pointers"
         }
         if report.unwinding.mode == .dwarf {
             let unwinding = offCPU.ringBufferStacks.unwinding
@@ -144,12 +137,6 @@ struct RecordReportText {
             (counters.cfiStacksFull, "the map of walked stacks was full or their hash taken (raise --stack-map-size)"),
         ] where count > 0 {
             lines.append("\(formatCount(count)) off-CPU stacks by frame pointers instead of CFI: \(reason)")
-        }
-        for (count, reason) in [
-            (counters.cfiPendingCopied, "a pc in a file whose unwind table was not loaded yet, or in no known mapping"),
-            (counters.cfiNeedsCopyCopied, "CFI the kernel's walk does not follow (a DWARF expression)"),
-        ] where count > 0 {
-            lines.append("\(formatCount(count)) off-CPU stacks copied and unwound in user space instead of walked by CFI: \(reason)")
         }
         lines += ringBufferStackLines(offCPU)
         lines += offCPUPythonLines(offCPU)

@@ -339,14 +339,12 @@ enum ember_offcpu_counter {
 	EMBER_OFFCPU_TIMES_LOST,          /* counted blocks whose interval the full ring buffer
 	                                   * refused (counted still, in no range of the time view) */
 	EMBER_OFFCPU_CFI_STACKS,          /* switch-outs (and wakers) whose user stack was walked by CFI */
-	EMBER_OFFCPU_CFI_PENDING,         /* ... (wakers') taken by frame pointers instead: a table not
-	                                   * loaded yet, or a pc in no known mapping; a blocked
-	                                   * thread's stack is copied instead (CFI_PENDING_COPIED) */
+	EMBER_OFFCPU_CFI_PENDING,         /* ... taken by frame pointers instead: a table not loaded
+	                                   * yet, or a pc in no known mapping */
 	EMBER_OFFCPU_CFI_NEEDS_COPY,      /* ... instead: a rule the walk lacks */
 	EMBER_OFFCPU_CFI_STACKS_FULL,     /* ... instead (a waker's): the CFI stacks map full, or the hash
 	                                   * taken; a blocked thread's walk goes through the ring buffer */
-	EMBER_OFFCPU_BLOCK_COPIES,        /* blocked stacks copied through the ring buffer (dwarf, and
-	                                   * auto's CFI_*_COPIED) */
+	EMBER_OFFCPU_BLOCK_COPIES,        /* blocked stacks copied through the ring buffer (dwarf) */
 	EMBER_OFFCPU_BLOCK_ADDRESSES,     /* walked blocked stacks cfi_stacks had no room for, sent
 	                                   * through the ring buffer instead */
 	EMBER_OFFCPU_COPY_ERRORS,         /* copies whose user stack could not be read */
@@ -356,10 +354,6 @@ enum ember_offcpu_counter {
 	EMBER_OFFCPU_ENDS_LOST_NS,        /* ...and their time (counted, under a lost user stack) */
 	EMBER_OFFCPU_SWITCH_INS_MISSED,   /* switch-outs whose thread's previous block was still open:
 	                                   * its switch-in was not seen, its time is lost */
-	EMBER_OFFCPU_CFI_PENDING_COPIED,  /* --unwind auto: blocked stacks copied through the ring buffer
-	                                   * (unwound in user space) as CFI_PENDING would have left them
-	                                   * to frame pointers... */
-	EMBER_OFFCPU_CFI_NEEDS_COPY_COPIED, /* ...and as CFI_NEEDS_COPY would have */
 	/* Python frames at switch-out, named as the CPU program's EMBER_PYTHON_* counters are
 	 * (ember_python.bpf.h counts both): */
 	EMBER_OFFCPU_PYTHON_SAMPLES,      /* switch-outs of threads running Python, with its frames */

@@ -285,13 +285,10 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
  * user stack (a blocking thread at switch-out, a waker at sched_waking) walked by CFI from its
  * saved user registers, kept in cfi_stacks; its hash, which names it in a key as the CPU
  * program's keys do. 0 when it could not be walked or kept (counted): the frame-pointer walk
- * then takes the stack, as it does for every process without mappings, unless `unstored` and
- * `copy` are given (a blocked thread's): a walk cfi_stacks has no room for is then left in
- * *unstored, to go through the ring buffer, and a stack the walk cannot take (a file whose
- * table is not loaded yet, CFI the walk does not follow) sets *copy, to be copied through it
- * and unwound in user space, as the CPU program does with such a sample. */
+ * then takes the stack, as it does for every process without mappings, unless `unstored` is
+ * given: a walk cfi_stacks has no room for is then left there, to go through the ring buffer. */
 static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_struct *task, __u32 tgid,
-					  struct ember_user_stack **unstored, int *copy)
+					  struct ember_user_stack **unstored)
 {
 	if (cfg->unwind != EMBER_UNWIND_AUTO)
 		return 0;
@@ -302,12 +299,7 @@ static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_
 	__u64 hash = 0;
 	__u32 outcome = walk_user_stack(task, mappings, &walked, &hash);
 	if (outcome != CFI_WALKED || !walked) {
-		if (copy) {
-			*copy = 1;
-			add(outcome == CFI_NEEDS_COPY ? EMBER_OFFCPU_CFI_NEEDS_COPY_COPIED : EMBER_OFFCPU_CFI_PENDING_COPIED, 1);
-		} else {
-			add(outcome == CFI_NEEDS_COPY ? EMBER_OFFCPU_CFI_NEEDS_COPY : EMBER_OFFCPU_CFI_PENDING, 1);
-		}
+		add(outcome == CFI_NEEDS_COPY ? EMBER_OFFCPU_CFI_NEEDS_COPY : EMBER_OFFCPU_CFI_PENDING, 1);
 		return 0;
 	}
 	if (store_walked_stack(hash, walked) != 0) {
@@ -364,7 +356,7 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 		if (user_code && cfg->unwind == EMBER_UNWIND_DWARF)
 			copy = 1;
 		else if (user_code)
-			start.key.user_stack_hash = walked_stack(cfg, prev, tgid, &unstored, &copy);
+			start.key.user_stack_hash = walked_stack(cfg, prev, tgid, &unstored);
 		if (copy || unstored) {
 			/* Sent below; where it ends up counted here, its stack or end found no room. */
 			start.key.user_stack_id = -ENOSPC;
@@ -472,7 +464,7 @@ int on_waking(__u64 *ctx)
 	struct task_struct *current = bpf_get_current_task_btf();
 	int user_code = waker.tid != 0 && !(current->flags & (PF_KTHREAD | PF_EXITING));
 	if (user_code)
-		waker.user_stack_hash = walked_stack(cfg, current, waker.pid, 0, 0);
+		waker.user_stack_hash = walked_stack(cfg, current, waker.pid, 0);
 	if (waker.user_stack_hash) {
 		waker.user_stack_id = -ENOENT;
 	} else if (user_code) {
