@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "EmberProfile", targets: ["EmberProfile"]),
         .library(name: "EmberRendering", targets: ["EmberRendering"]),
         .library(name: "EmberSymbolization", targets: ["EmberSymbolization"]),
+        .library(name: "EmberUnwinding", targets: ["EmberUnwinding", "EmberELF"]),
         .library(name: "EmberRecording", targets: ["EmberRecording"]),
     ],
     dependencies: [
@@ -32,6 +33,10 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        // Whole-buffer DEFLATE, for compressed debug sections (faster than zlib's streams).
+        .systemLibrary(
+            name: "CLibDeflate", pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"])]),
 
         // The few things Swift cannot call directly (variadic syscall(), fork+exec,
         // signal flags), plus the map layout shared with the BPF program.
@@ -44,7 +49,7 @@ let package = Package(
         // Clocks, whole-file reads, output files written whole or not at all.
         .target(name: "EmberSystem"),
         // ELF files and where their debug files are: shared by unwinding and symbolization.
-        .target(name: "EmberELF", dependencies: ["CLibElf"]),
+        .target(name: "EmberELF", dependencies: ["CLibElf", "CLibDeflate"]),
 
         // Stage 1: sampling. The BPF program in BPF/ is compiled by the BPFCompiler plugin.
         .target(
@@ -88,7 +93,8 @@ let package = Package(
         .testTarget(name: "EmberProfileTests", dependencies: ["EmberProfile", "EmberTestSupport"]),
         .testTarget(name: "EmberRenderingTests", dependencies: ["EmberRendering", "EmberProfile"]),
         .testTarget(name: "EmberUnwindingTests", dependencies: ["EmberUnwinding", "EmberELF", "EmberTestSupport"]),
-        .testTarget(name: "EmberSymbolizationTests", dependencies: ["EmberSymbolization", "EmberSystem", "EmberTestSupport"]),
+        .testTarget(name: "EmberSymbolizationTests",
+                    dependencies: ["EmberSymbolization", "EmberELF", "CLibElf", "EmberSystem", "EmberTestSupport"]),
         .testTarget(name: "EmberRecordingTests", dependencies: [
             "EmberRecording", "EmberProfile", "EmberSymbolization", "EmberUnwinding", "EmberTestSupport",
         ]),

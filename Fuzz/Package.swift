@@ -23,7 +23,9 @@ let package = Package(
         .executableTarget(name: "FuzzMaps", dependencies: ["FuzzSupport", .product(name: "EmberSymbolization", package: "ember")]),
         .executableTarget(name: "FuzzPerfMap", dependencies: ["FuzzSupport", .product(name: "EmberSymbolization", package: "ember")]),
         .executableTarget(name: "FuzzKallsyms", dependencies: ["FuzzSupport", .product(name: "EmberSymbolization", package: "ember")]),
-        .executableTarget(name: "FuzzELF", dependencies: ["FuzzSupport", .product(name: "EmberSymbolization", package: "ember")]),
+        .executableTarget(name: "FuzzELF", dependencies: ["FuzzSupport",
+            .product(name: "EmberSymbolization", package: "ember"), .product(name: "EmberUnwinding", package: "ember"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -47,13 +47,22 @@ public final class ELFFile {
     }
 
     /// An ELF image held in memory (copied, so the caller's bytes may go).
-    public init(image bytes: [UInt8], name: String) throws {
-        _ = elf_version(UInt32(EV_CURRENT))
+    public convenience init(image bytes: [UInt8], name: String) throws {
         let image = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
         bytes.withUnsafeBytes { image.copyMemory(from: $0) }
-        guard let elf = elf_memory(image.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count),
-              elf_kind(elf) == ELF_K_ELF
-        else {
+        try self.init(ownedImage: image, count: bytes.count, name: name)
+    }
+
+    /// An ELF image in `image`'s first `count` bytes, which this object now owns (and frees,
+    /// also when this throws).
+    init(ownedImage image: UnsafeMutableRawBufferPointer, count: Int, name: String) throws {
+        _ = elf_version(UInt32(EV_CURRENT))
+        guard let elf = elf_memory(image.baseAddress!.assumingMemoryBound(to: CChar.self), count) else {
+            image.deallocate()
+            throw ELFError(description: "\(name): not an ELF image")
+        }
+        guard elf_kind(elf) == ELF_K_ELF else {
+            elf_end(elf)
             image.deallocate()
             throw ELFError(description: "\(name): not an ELF image")
         }

@@ -49,8 +49,13 @@ final class DWARFInfo {
     private var unitRanges: [UnitRange] = []
     private var indexes: [Int: UnitIndex] = [:]
 
+    /// Sections naming frames never reads, left out when compressed sections are inflated.
+    private static let unreadSections: Set<String> = [".debug_loclists", ".debug_loc", ".debug_macro", ".debug_macinfo"]
+
     init?(file: ELFFile) {
-        guard file.hasDWARF, let dwarf = dwarf_begin_elf(file.elf, DWARF_C_READ, nil) else { return nil }
+        guard file.hasDWARF else { return nil }
+        let file = file.inflatingCompressedSections(omitting: Self.unreadSections) ?? file
+        guard let dwarf = dwarf_begin_elf(file.elf, DWARF_C_READ, nil) else { return nil }
         self.file = file
         self.dwarf = dwarf
         readUnits()

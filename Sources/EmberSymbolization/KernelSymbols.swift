@@ -1,13 +1,19 @@
 import EmberSystem
 
 /// The kernel's function symbols, from /proc/kallsyms, sorted for binary search.
+///
+/// kallsyms has over 100k text symbols and ember reads it at every start, so the names stay
+/// bytes in one buffer and only the names of sampled addresses become Strings.
 public struct KernelSymbols: Sendable {
     struct Symbol {
         var address: UInt64
-        var name: String
+        /// The name's bytes in `names`: "function" or "function [module]".
+        var nameStart: UInt32
+        var nameLength: UInt32
     }
 
     private var symbols: [Symbol]
+    private var names: [UInt8]
     /// Whether kallsyms listed addresses; with `kernel.kptr_restrict` set they all read as zero.
     public let addressesVisible: Bool
 
@@ -17,11 +23,12 @@ public struct KernelSymbols: Sendable {
         self.init(parsing: Array(text.utf8))
     }
 
-    /// Parses kallsyms bytes: about 120k lines here, so no String is made for the lines
-    /// that are skipped.
     public init(parsing bytes: [UInt8]) {
         var symbols: [Symbol] = []
+        var names: [UInt8] = []
+        names.reserveCapacity(bytes.count / 2)
         var sawNonZero = false
+        var sorted = true
         bytes.withUnsafeBufferPointer { buffer in
             var index = 0
             let end = buffer.count
@@ -33,11 +40,14 @@ public struct KernelSymbols: Sendable {
                 // ffffffffc0a01000 t ext4_fill_super\t[ext4]
                 var cursor = index
                 var address: UInt64 = 0
+                var digits = 0
                 while cursor < lineEnd, let digit = hexValue(buffer[cursor]) {
                     address = address << 4 | UInt64(digit)
                     cursor += 1
+                    digits += 1
                 }
-                guard cursor + 3 < lineEnd, buffer[cursor] == 32, buffer[cursor + 2] == 32 else { continue }
+                guard digits <= 16, cursor + 3 < lineEnd, buffer[cursor] == 32, buffer[cursor + 2] == 32
+                else { continue }
                 switch buffer[cursor + 1] {
                 case UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "w"), UInt8(ascii: "W"): break
                 default: continue
@@ -48,20 +58,31 @@ public struct KernelSymbols: Sendable {
                 let name = UnsafeBufferPointer(rebasing: buffer[nameStart..<nameEnd])
                 if hasPrefix(name, "__pfx_") || hasPrefix(name, "__cfi_") { continue }
                 if address != 0 { sawNonZero = true }
-                var full = String(decoding: name, as: UTF8.self)
+                if let last = symbols.last, last.address > address { sorted = false }
+                let start = names.count
+                names.append(contentsOf: name)
                 var moduleStart = nameEnd
                 while moduleStart < lineEnd && (buffer[moduleStart] == 9 || buffer[moduleStart] == 32) {
                     moduleStart += 1
                 }
                 if moduleStart < lineEnd {  // "[module]"
-                    full += " " + String(decoding: UnsafeBufferPointer(rebasing: buffer[moduleStart..<lineEnd]),
-                                         as: UTF8.self)
+                    names.append(32)
+                    names.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[moduleStart..<lineEnd]))
                 }
-                symbols.append(Symbol(address: address, name: full))
+                guard names.count <= Int(UInt32.max) else { return }
+                symbols.append(Symbol(address: address, nameStart: UInt32(start),
+                                      nameLength: UInt32(names.count - start)))
             }
         }
         addressesVisible = sawNonZero
-        self.symbols = sawNonZero ? symbols.sorted { $0.address < $1.address } : []
+        if !sawNonZero {
+            symbols = []
+            names = []
+        } else if !sorted {
+            symbols.sort { $0.address < $1.address }
+        }
+        self.symbols = symbols
+        self.names = names
     }
 
     /// Reads /proc/kallsyms.
@@ -79,7 +100,10 @@ public struct KernelSymbols: Sendable {
             let mid = (low + high) / 2
             if symbols[mid].address <= address { low = mid + 1 } else { high = mid }
         }
-        return low > 0 ? symbols[low - 1].name : nil
+        guard low > 0 else { return nil }
+        let symbol = symbols[low - 1]
+        let start = Int(symbol.nameStart)
+        return String(decoding: names[start..<start + Int(symbol.nameLength)], as: UTF8.self)
     }
 }
 

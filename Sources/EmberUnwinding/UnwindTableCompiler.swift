@@ -74,27 +74,21 @@ public struct UnwindTable: Sendable {
 }
 
 /// Compiles a file's `.eh_frame` (or `.debug_frame`, also from its separate debug file) to
-/// an ``UnwindTable`` with libdw, which interprets each FDE's CFA program; this only sorts
-/// the rows libdw gives into the few rules x86-64 code uses, and marks anything else as
-/// needing a stack copy.
+/// an ``UnwindTable``: ``CallFrameInterpreter`` runs each FDE's CFA program and sorts its
+/// rows into the few rules x86-64 code uses, marking anything else as needing a stack copy.
 public enum UnwindTableCompiler {
     /// The table of `file`: its `.eh_frame`, where that has no FDE its `.debug_frame`, or
     /// that of `debugFile`, its separate debug file (a file built without unwind tables has
     /// only the C runtime's code in `.eh_frame`). Throws if none has call frame information.
     public static func compile(_ file: ELFFile, debugFile: ELFFile? = nil) throws -> UnwindTable {
         var table: UnwindTable?
-        if let starts = ehFrameStarts(file), let cfi = dwarf_getcfi_elf(file.elf) {
-            defer { dwarf_cfi_end(cfi) }
-            table = UnwindTable(rows: rows(cfi: cfi, fdeStarts: starts), source: .ehFrame)
+        if let rows = rows(of: file, section: ".eh_frame", format: .ehFrame), !rows.isEmpty {
+            table = UnwindTable(rows: rows, source: .ehFrame)
         }
         for candidate in [file, debugFile].compactMap({ $0 }) {
-            guard let starts = debugFrameStarts(candidate), !starts.isEmpty,
-                  let dwarf = dwarf_begin_elf(candidate.elf, DWARF_C_READ, nil)
+            guard let debugRows = rows(of: candidate, section: ".debug_frame", format: .debugFrame),
+                  !debugRows.isEmpty
             else { continue }
-            defer { dwarf_end(dwarf) }
-            // Owned by the Dwarf handle.
-            guard let cfi = dwarf_getcfi(dwarf) else { continue }
-            let debugRows = rows(cfi: cfi, fdeStarts: starts)
             table = UnwindTable(rows: table.map { filling($0.rows, from: debugRows) } ?? debugRows,
                                 source: .debugFrame)
             break
@@ -103,6 +97,17 @@ public enum UnwindTableCompiler {
             throw UnwindingError("\(file.path): no call frame information")
         }
         return table
+    }
+
+    /// The rows of `file`'s section `name`; nil if it has none in the file (absent,
+    /// SHT_NOBITS in a stripped file, or compressed).
+    static func rows(of file: ELFFile, section name: String, format: CallFrameInterpreter.Format) -> [UnwindRow]? {
+        guard let (section, header) = file.section(named: name), header.sh_type != SHT_NOBITS,
+              header.sh_flags & UInt64(SHF_COMPRESSED) == 0,
+              let data = elf_getdata(section, nil), let buffer = data.pointee.d_buf
+        else { return nil }
+        let bytes = UnsafeRawBufferPointer(start: buffer, count: data.pointee.d_size)
+        return CallFrameInterpreter(bytes: bytes, sectionAddress: header.sh_addr, format: format).rows()
     }
 
     /// `rows`, with the ranges it has no CFI for taken from `other`.
@@ -120,112 +125,10 @@ public enum UnwindTableCompiler {
         return merged
     }
 
-    /// Walks every FDE's rows in address order. A pc no FDE covers starts a `.none` row that
-    /// lasts until the next FDE.
-    static func rows(cfi: OpaquePointer, fdeStarts: [UInt64]) -> [UnwindRow] {
-        var rows: [UnwindRow] = []
-        func append(_ row: UnwindRow) {
-            if let last = rows.last {
-                if last.sameRule(as: row) { return }
-                if last.pc == row.pc { rows.removeLast() }
-            }
-            rows.append(row)
-        }
-        var next = 0  // the first FDE start not walked yet
-        var pc: UInt64 = fdeStarts.first ?? 0
-        while next < fdeStarts.count || pc > 0 {
-            var frame: OpaquePointer? = nil
-            if pc > 0, dwarf_cfi_addrframe(cfi, pc, &frame) == 0, let frame {
-                defer { free(UnsafeMutableRawPointer(frame)) }
-                var start: Dwarf_Addr = 0, end: Dwarf_Addr = 0
-                var signal = false
-                _ = dwarf_frame_info(frame, &start, &end, &signal)
-                var row = classify(frame, signal: signal)
-                row.pc = pc
-                append(row)
-                while next < fdeStarts.count, fdeStarts[next] < end { next += 1 }
-                pc = end > pc ? end : 0
-                continue
-            }
-            if pc > 0 { append(UnwindRow(pc: pc, rule: .none)) }
-            // On to the next FDE past this pc.
-            while next < fdeStarts.count, fdeStarts[next] <= pc { next += 1 }
-            guard next < fdeStarts.count else { break }
-            pc = fdeStarts[next]
-            next += 1
-        }
-        return rows
-    }
-
-    private static let bregx: UInt8 = 0x92
-    private static let breg7: UInt8 = 0x77
-    private static let callFrameCFA: UInt8 = 0x9c
-    private static let plusUconst: UInt8 = 0x23
-    private static let deref: UInt8 = 0x06
-    private static let returnAddressRegister: Int32 = 16
-
-    /// The rule of one row.
-    static func classify(_ frame: OpaquePointer, signal: Bool) -> UnwindRow {
-        var cfaOps: UnsafeMutablePointer<Dwarf_Op>? = nil
-        var cfaCount = 0
-        guard dwarf_frame_cfa(frame, &cfaOps, &cfaCount) == 0, let cfaOps, cfaCount > 0 else {
-            return UnwindRow(pc: 0, rule: .needsCopy)
-        }
-        let cfa = Array(UnsafeBufferPointer(start: cfaOps, count: cfaCount))
-        // The kernel's rt_sigframe: CFA = *(rsp + 160), the saved rsp in its ucontext.
-        if signal || (cfa.count == 2 && cfa[0].atom == breg7 && cfa[0].number == 160 && cfa[1].atom == deref) {
-            return UnwindRow(pc: 0, rule: .signal)
-        }
-        var ops = [Dwarf_Op](repeating: Dwarf_Op(), count: 3)
-        var result: UnsafeMutablePointer<Dwarf_Op>? = nil
-        var count = 0
-        // The return address: undefined at the root, else it must be at CFA - 8.
-        guard ops.withUnsafeMutableBufferPointer({
-            dwarf_frame_register(frame, returnAddressRegister, $0.baseAddress!, &result, &count)
-        }) == 0 else { return UnwindRow(pc: 0, rule: .needsCopy) }
-        // (libdw: no ops and OPS_MEM means undefined, no ops and NULL means same value.)
-        if count == 0 && result != nil { return UnwindRow(pc: 0, rule: .outermost) }
-        guard let offset = savedOffset(result, count), offset == -8 else { return UnwindRow(pc: 0, rule: .needsCopy) }
-
-        var row = UnwindRow(pc: 0, rule: .needsCopy)
-        if cfa.count == 1, cfa[0].atom == bregx, cfa[0].number == DWARFRegister.rsp || cfa[0].number == DWARFRegister.rbp,
-           let offset = Int32(exactly: Int64(bitPattern: cfa[0].number2)) {
-            row.rule = cfa[0].number == DWARFRegister.rsp ? .cfaSP : .cfaBP
-            row.cfaOffset = offset
-        } else if let threshold = pltThreshold(cfa) {
-            row.rule = .plt
-            row.cfaOffset = 8
-            row.pltThreshold = threshold
-        } else {
-            return row
-        }
-        // rbp: unchanged ("same value", x86-64's default for it), or saved at CFA + N.
-        result = nil
-        count = 0
-        guard ops.withUnsafeMutableBufferPointer({
-            dwarf_frame_register(frame, Int32(DWARFRegister.rbp), $0.baseAddress!, &result, &count)
-        }) == 0 else { return UnwindRow(pc: 0, rule: .needsCopy) }
-        if count == 0 && result == nil { return row }
-        guard let saved = savedOffset(result, count), saved != 0, let narrow = Int16(exactly: saved) else {
-            return UnwindRow(pc: 0, rule: .needsCopy)
-        }
-        row.rbpOffset = narrow
-        return row
-    }
-
-    /// N for a register saved at CFA + N (libdw gives `[DW_OP_call_frame_cfa,
-    /// DW_OP_plus_uconst N]`); nil for any other rule.
-    private static func savedOffset(_ ops: UnsafeMutablePointer<Dwarf_Op>?, _ count: Int) -> Int64? {
-        guard let ops else { return nil }
-        if count == 1, ops[0].atom == callFrameCFA { return 0 }
-        guard count == 2, ops[0].atom == callFrameCFA, ops[1].atom == plusUconst else { return nil }
-        return Int64(bitPattern: ops[1].number)
-    }
-
     /// The PLT's CFA expression, `rsp + 8 + ((rip & 15) >= T ? 8 : 0)`: its T.
     static func pltThreshold(_ ops: [Dwarf_Op]) -> UInt8? {
         let lit0: UInt8 = 0x30
-        guard ops.count == 9, ops[0].atom == breg7, ops[0].number == 8,
+        guard ops.count == 9, ops[0].atom == 0x77 /* breg7 (rsp) */, ops[0].number == 8,
               ops[1].atom == 0x80 /* breg16 (rip) */, ops[1].number == 0,
               ops[2].atom == lit0 + 15, ops[3].atom == 0x1a /* and */,
               ops[4].atom >= lit0, ops[4].atom <= lit0 + 15, ops[5].atom == 0x2a /* ge */,
@@ -262,34 +165,6 @@ public enum UnwindTableCompiler {
         for index in 0..<count {
             let relative = Int64(Int32(bitPattern: word(tableOffset + index * 8)))
             starts.append(UInt64(bitPattern: Int64(bitPattern: header.sh_addr) &+ relative))
-        }
-        starts.sort()
-        return starts
-    }
-
-    /// The FDEs' first addresses in `.debug_frame` (absolute 8-byte addresses).
-    static func debugFrameStarts(_ file: ELFFile) -> [UInt64]? {
-        guard let (section, header) = file.section(named: ".debug_frame"), header.sh_type != SHT_NOBITS,
-              header.sh_flags & UInt64(SHF_COMPRESSED) == 0,
-              let data = elf_getdata(section, nil), let ident = elf_getident(file.elf, nil)
-        else { return nil }
-        var starts: [UInt64] = []
-        var offset: Dwarf_Off = 0
-        var entry = Dwarf_CFI_Entry()
-        while true {
-            var nextOffset: Dwarf_Off = 0
-            let result = ident.withMemoryRebound(to: UInt8.self, capacity: Int(EI_NIDENT)) {
-                dwarf_next_cfi($0, data, false, offset, &nextOffset, &entry)
-            }
-            if result != 0 { break }
-            offset = nextOffset
-            if entry.CIE_id == UInt64.max { continue }  // a CIE
-            let fde = entry.fde
-            guard let start = fde.start, let end = fde.end, end - start >= 16 else { continue }
-            let raw = UnsafeRawPointer(start)
-            let location = raw.loadUnaligned(as: UInt64.self)
-            let range = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            if range > 0 { starts.append(location) }
         }
         starts.sort()
         return starts

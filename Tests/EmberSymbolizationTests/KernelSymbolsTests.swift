@@ -22,6 +22,21 @@ final class KernelSymbolsTests: XCTestCase {
         XCTAssertNil(symbols.name(of: 0xffff800000000000))
     }
 
+    func testSymbolsOutOfOrderAreSorted() {
+        // Modules' symbols follow the core kernel's, in load order, not address order.
+        let symbols = KernelSymbols(parsing: """
+            ffffffff81000000 T _stext
+            ffffffffc0b00000 t nft_do_chain\t[nf_tables]
+            ffffffffc0a01000 t ext4_fill_super\t[ext4]
+            ffffffff81001010 T do_syscall_64
+            """)
+        XCTAssertEqual(symbols.count, 4)
+        XCTAssertEqual(symbols.name(of: 0xffffffff81001011), "do_syscall_64")
+        XCTAssertEqual(symbols.name(of: 0xffffffffc0a01040), "ext4_fill_super [ext4]")
+        XCTAssertEqual(symbols.name(of: 0xffffffffc0b00001), "nft_do_chain [nf_tables]")
+        XCTAssertEqual(symbols.name(of: 0xffffffff81000fff), "_stext")
+    }
+
     func testHiddenAddressesAreDetected() {
         let symbols = KernelSymbols(parsing: """
             0000000000000000 T _stext

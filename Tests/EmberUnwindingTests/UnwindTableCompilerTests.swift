@@ -18,6 +18,15 @@ final class UnwindTableCompilerTests: XCTestCase {
         for fde in signalFrames { XCTAssertEqual(table.row(at: fde.start)?.rule, .signal) }
     }
 
+    func testCxxRowsAgreeWithReadelf() throws {
+        // C++ CIEs carry a personality routine and LSDA pointers ("zPLR"), read past to the
+        // instructions.
+        let libstdcxx = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6"
+        guard FileManager.default.fileExists(atPath: libstdcxx) else { throw XCTSkip("no \(libstdcxx)") }
+        let table = try compareWithReadelf(libstdcxx)
+        XCTAssertGreaterThan(table.rows.filter { $0.rule == .cfaSP }.count, 10_000)
+    }
+
     func testSampleBinaryRowsAgreeWithReadelf() throws {
         let table = try compareWithReadelf(try sampleBinary("split-nofp"))
         // The program's entry: glibc's _start marks its return address undefined.

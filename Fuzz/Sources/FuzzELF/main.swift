@@ -1,12 +1,16 @@
-import FuzzSupport
+import EmberELF
 import EmberSymbolization
+import EmberUnwinding
+import FuzzSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// An ELF file (seeded with real binaries and mutated) through what `ember symbolize --elf`
-/// does: symbol tables, debug links, DWARF inline chains and lines, at addresses across the
-/// file. libelf and libdw read from a file, so each input is written to one first.
+/// does: symbol tables, debug links, DWARF inline chains and lines (compressed sections
+/// inflated), at addresses across the file; and through `ember unwind-table`'s compile of
+/// its call frame information. libelf and libdw read from a file, so each input is written
+/// to one first.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let path = "/dev/shm/ember-fuzz-elf-\(getpid())"
@@ -25,6 +29,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         _ = try? symbolizer.frames(inFile: path, address: address)
         _ = try? symbolizer.frames(inFile: path, address: address + 0x1000)
     }
+    if let file = try? ELFFile(path: path) { _ = try? UnwindTableCompiler.compile(file) }
     return 0
 }
 

@@ -116,10 +116,12 @@ public final class PythonCodeNames {
         case let offset? where offset >= 0:
             line = Self.line(at: offset, table: entry.lineTable, firstLine: entry.firstLine, format: layout.lineTableFormat)
                 ?? 0
-        case .some, nil where layout.frameChain == .frameObjects:
-            // Before its first instruction (f_lasti -1; 3.11 and 3.12's prev_instr one code unit
-            // before the code): its def line, as CPython's PyCode_Addr2Line says.
+        case .some:
+            // Before its first instruction (3.11 and 3.12's prev_instr one code unit before
+            // the code): its def line, as CPython's PyCode_Addr2Line says.
             line = entry.firstLine
+        case nil where layout.frameChain == .frameObjects:
+            line = entry.firstLine  // f_lasti -1: not started either
         case nil:
             break
         }

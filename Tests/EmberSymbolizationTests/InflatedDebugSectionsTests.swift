@@ -1,0 +1,78 @@
+import CLibElf
+import EmberELF
+import EmberSystem
+import EmberTestSupport
+import XCTest
+
+/// Compressed debug sections inflated by ember (libdeflate) against the same sections
+/// inflated by libelf itself, byte for byte.
+final class InflatedDebugSectionsTests: XCTestCase {
+    func testTheSampleBuiltWithCompressedSectionsInflatesAsLibelfDoes() throws {
+        try assertInflatesAsLibelf(try symbolizeSample("inline-gz"), expectingAtLeast: 3)
+    }
+
+    func testLibcsDebugFileInflatesAsLibelfDoes() throws {
+        // libc6-dbg's file, found by libc's build id: Debian compresses its sections.
+        let libc = try ELFFile(path: "/lib/x86_64-linux-gnu/libc.so.6")
+        guard let debug = DebugFileLocator().debugFile(for: libc, targetPath: libc.path) else {
+            throw XCTSkip("no debug file for libc (libc6-dbg is not installed)")
+        }
+        try assertInflatesAsLibelf(debug.path, expectingAtLeast: 5)
+    }
+
+    func testAFileWithoutCompressedSectionsIsLeftAsItIs() throws {
+        XCTAssertNil(try ELFFile(path: try symbolizeSample("inline")).inflatingCompressedSections())
+    }
+
+    func testACompressedSectionThatLiesAboutItsSizeIsLeftToLibdw() throws {
+        // ch_size grown past what DEFLATE can give: the image is refused, not allocated.
+        var bytes = try FileContents.read(try symbolizeSample("inline-gz"))
+        let file = try ELFFile(path: try symbolizeSample("inline-gz"))
+        let (_, header) = try XCTUnwrap(file.section(named: ".debug_info"))
+        let sizeOffset = Int(header.sh_offset) + 8
+        for index in 0..<8 { bytes[sizeOffset + index] = index == 7 ? 0x7f : 0xff }
+        XCTAssertNil(try ELFFile(image: bytes, name: "lying").inflatingCompressedSections())
+        // A stream cut short: the image is refused too.
+        var cut = try FileContents.read(try symbolizeSample("inline-gz"))
+        for index in Int(header.sh_offset) + 40..<Int(header.sh_offset + header.sh_size) { cut[index] = 0 }
+        XCTAssertNil(try ELFFile(image: cut, name: "cut").inflatingCompressedSections())
+    }
+
+    private func assertInflatesAsLibelf(_ path: String, expectingAtLeast expected: Int,
+                                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let omitted: Set<String> = [".debug_loclists", ".debug_loc"]
+        let original = try ELFFile(path: path)
+        let inflated = try XCTUnwrap(original.inflatingCompressedSections(omitting: omitted), file: file, line: line)
+        var compared = 0
+        for name in compressedSections(of: original) {
+            let (section, _) = try XCTUnwrap(original.section(named: name))
+            let (_, header) = try XCTUnwrap(inflated.section(named: name), name, file: file, line: line)
+            XCTAssertEqual(header.sh_flags & UInt64(SHF_COMPRESSED), 0, name, file: file, line: line)
+            if omitted.contains(name) {
+                XCTAssertEqual(header.sh_type, UInt32(SHT_NOBITS), name, file: file, line: line)
+                continue
+            }
+            XCTAssertEqual(elf_compress(section, 0, 0), 1, "libelf inflates \(name)", file: file, line: line)
+            let expected = try XCTUnwrap(original.sectionBytes(named: name), file: file, line: line)
+            XCTAssertEqual(inflated.sectionBytes(named: name), expected, name, file: file, line: line)
+            compared += 1
+        }
+        XCTAssertGreaterThanOrEqual(compared, expected, file: file, line: line)
+    }
+
+    private func compressedSections(of file: ELFFile) -> [String] {
+        var names: [String] = []
+        var stringIndex = 0
+        guard elf_getshdrstrndx(file.elf, &stringIndex) == 0 else { return [] }
+        var section: OpaquePointer? = nil
+        while let current = elf_nextscn(file.elf, section) {
+            section = current
+            var header = GElf_Shdr()
+            guard gelf_getshdr(current, &header) != nil, header.sh_flags & UInt64(SHF_COMPRESSED) != 0,
+                  let name = elf_strptr(file.elf, stringIndex, Int(header.sh_name))
+            else { continue }
+            names.append(String(cString: name))
+        }
+        return names
+    }
+}
