@@ -100,7 +100,7 @@ struct CallFrameInterpreter {
 
     /// The CIE or FDE at `offset`; nil at the section's end or its terminator.
     func record(at offset: Int) -> Record? {
-        var reader = Reader(bytes: bytes, cursor: offset, end: bytes.count)
+        var reader = SectionReader(bytes: bytes, cursor: offset, end: bytes.count)
         guard let length32 = reader.u32(), length32 != 0 else { return nil }
         var length = UInt64(length32)
         var idSize = 4
@@ -130,7 +130,7 @@ struct CallFrameInterpreter {
 
     func commonEntry(at offset: Int) -> CommonEntry? {
         guard let record = record(at: offset), record.isCommonEntry else { return nil }
-        var reader = Reader(bytes: bytes, cursor: record.body, end: record.end)
+        var reader = SectionReader(bytes: bytes, cursor: record.body, end: record.end)
         guard let version = reader.u8(), [1, 3, 4].contains(version) else { return nil }
         var augmentation: [UInt8] = []
         while let byte = reader.u8(), byte != 0 { augmentation.append(byte) }
@@ -150,7 +150,7 @@ struct CallFrameInterpreter {
             guard let length = reader.uleb(), length <= UInt64(record.end - reader.cursor) else { return nil }
             let dataEnd = reader.cursor + Int(length)
             cie.hasAugmentationData = true
-            for character in augmentation.dropFirst() {
+            characters: for character in augmentation.dropFirst() {
                 switch character {
                 case UInt8(ascii: "R"):
                     guard let encoding = reader.u8() else { return nil }
@@ -167,7 +167,7 @@ struct CallFrameInterpreter {
                 case UInt8(ascii: "B"), UInt8(ascii: "G"):
                     break
                 default:
-                    break  // the augmentation data's length lets the rest be skipped
+                    break characters  // the data's length lets the rest be skipped
                 }
             }
             reader.cursor = dataEnd
@@ -179,7 +179,7 @@ struct CallFrameInterpreter {
     }
 
     func entry(_ record: Record, cie: CommonEntry, cieOffset: Int) -> Entry? {
-        var reader = Reader(bytes: bytes, cursor: record.body, end: record.end)
+        var reader = SectionReader(bytes: bytes, cursor: record.body, end: record.end)
         let start: UInt64, range: UInt64
         if format == .ehFrame {
             let encoding = cie.pointerEncoding
@@ -243,7 +243,7 @@ struct CallFrameInterpreter {
 
         /// Interprets `range`; false where it stops on something it cannot read.
         func interpret(_ range: Range<Int>, isCommonEntry: Bool) -> Bool {
-            var reader = Reader(bytes: bytes, cursor: range.lowerBound, end: range.upperBound)
+            var reader = SectionReader(bytes: bytes, cursor: range.lowerBound, end: range.upperBound)
             func advance(to next: UInt64) -> Bool {
                 guard !isCommonEntry, next >= location else { return false }
                 if next > location {
@@ -444,7 +444,7 @@ struct CallFrameInterpreter {
     /// A CFA expression's operations, as far as the rules above need them (registers plus
     /// offsets, literals, arithmetic); nil on any other operation.
     func operations(_ range: Range<Int>) -> [Dwarf_Op]? {
-        var reader = Reader(bytes: bytes, cursor: range.lowerBound, end: range.upperBound)
+        var reader = SectionReader(bytes: bytes, cursor: range.lowerBound, end: range.upperBound)
         var ops: [Dwarf_Op] = []
         while reader.cursor < reader.end {
             guard let atom = reader.u8(), ops.count < 16 else { return nil }
@@ -473,7 +473,7 @@ struct CallFrameInterpreter {
 }
 
 /// Bounds-checked little-endian reads of a section: nil past its end.
-struct Reader {
+struct SectionReader {
     let bytes: UnsafeRawBufferPointer
     var cursor: Int
     let end: Int
