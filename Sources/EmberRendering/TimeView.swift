@@ -146,33 +146,51 @@ struct TimeViewData {
                 lastSample[set] = sample
             }
         }
-        func namesBetter(_ set: Int, than other: Int) -> Bool {
-            if weightOfSet[set] != weightOfSet[other] { return weightOfSet[set] > weightOfSet[other] }
-            let (a, b) = (lastSample[set], lastSample[other])
-            return profile.hasSampleTimes ? profile.sampleTimes[a] > profile.sampleTimes[b] : a > b
+        func isLater(_ sample: Int, than other: Int) -> Bool {
+            profile.hasSampleTimes ? profile.sampleTimes[sample] > profile.sampleTimes[other] : sample > other
         }
-        var nameSetOfThread: [Int] = []
+        // A name's weight is that of all its label sets: one name has several where other
+        // labels differ (an off-CPU state, say).
+        struct NameWeight {
+            var weight: Double
+            var lastSample: Int
+            var set: Int  // the set of its last sample
+        }
+        var namesOfThread: [[String: NameWeight]] = []
         for set in 0..<profile.labelSets.count where lastSample[set] >= 0 {
             let labelSet = Int32(set)
             let pid = number("pid", labelSet) ?? -1
             let tid = number("tid", labelSet) ?? pid
             let comm = profile.label("comm", inSet: labelSet)
             let name = profile.label("thread_name", inSet: labelSet) ?? comm ?? (pid < 0 ? "all samples" : "")
+            let index: Int32
             if let known = threadIndex[[pid, tid]] {
-                threadOfLabelSet[set] = known
-                if namesBetter(set, than: nameSetOfThread[Int(known)]) {
-                    nameSetOfThread[Int(known)] = set
-                    threads[Int(known)].name = TimeViewData.shownText(name)
-                    if tid == pid, let comm { processNames[pid] = TimeViewData.shownText(comm) }
-                }
-                continue
+                index = known
+            } else {
+                index = Int32(threads.count)
+                threadIndex[[pid, tid]] = index
+                threads.append((pid, tid, "", ""))
+                namesOfThread.append([:])
+                if tid == pid || processNames[pid] == nil, let comm { processNames[pid] = TimeViewData.shownText(comm) }
             }
-            let index = Int32(threads.count)
-            threadIndex[[pid, tid]] = index
             threadOfLabelSet[set] = index
-            threads.append((pid, tid, TimeViewData.shownText(name), ""))
-            nameSetOfThread.append(set)
-            if tid == pid || processNames[pid] == nil, let comm { processNames[pid] = TimeViewData.shownText(comm) }
+            var entry = namesOfThread[Int(index)][name] ?? NameWeight(weight: 0, lastSample: lastSample[set], set: set)
+            entry.weight += weightOfSet[set]
+            if isLater(lastSample[set], than: entry.lastSample) {
+                entry.lastSample = lastSample[set]
+                entry.set = set
+            }
+            namesOfThread[Int(index)][name] = entry
+        }
+        for (index, names) in namesOfThread.enumerated() {
+            guard let (name, chosen) = names.max(by: { a, b in
+                a.value.weight != b.value.weight ? a.value.weight < b.value.weight
+                    : isLater(b.value.lastSample, than: a.value.lastSample)
+            }) else { continue }
+            threads[index].name = TimeViewData.shownText(name)
+            if threads[index].tid == threads[index].pid, let comm = profile.label("comm", inSet: Int32(chosen.set)) {
+                processNames[threads[index].pid] = TimeViewData.shownText(comm)
+            }
         }
         for index in threads.indices {
             threads[index].process = processNames[threads[index].pid] ?? ""

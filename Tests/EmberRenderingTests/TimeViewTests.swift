@@ -91,6 +91,28 @@ final class TimeViewTests: XCTestCase {
         XCTAssertEqual(threads.map { $0[3] as? String }, ["server", "server"], "the process is named by its main thread's name")
     }
 
+    /// A name's weight is that of all its label sets: a launched command's main thread is
+    /// "ember" until it execs, then "blocking" in several sets (on-CPU, and off-CPU in each
+    /// state), each lighter than the first but not together.
+    func testANamesWeightIsThatOfAllItsLabelSets() throws {
+        var profile = Profile()
+        let pid = profile.intern("pid"), tid = profile.intern("tid"), comm = profile.intern("comm")
+        let state = profile.intern("state")
+        func labels(_ name: String, _ extra: String?) -> Int32 {
+            var list = [Label(key: pid, number: 5), Label(key: tid, number: 5), Label(key: comm, text: profile.intern(name))]
+            if let extra { list.append(Label(key: state, text: profile.intern(extra))) }
+            return profile.addLabelSet(list)
+        }
+        let (launcher, running, sleeping, waiting) = (labels("ember", nil), labels("blocking", nil),
+                                                      labels("blocking", "S"), labels("blocking", "D"))
+        for (set, value, time) in [(launcher, 5.0, 1), (running, 3, 2), (sleeping, 4, 3), (waiting, 2, 4)] {
+            profile.addSample(frames: [("main", .user)], values: [value], labels: set, time: Int64(time) * second)
+        }
+        let threads = try XCTUnwrap(try embeddedData(html(profile))["threads"] as? [[Any]])
+        XCTAssertEqual(threads.map { $0[2] as? String }, ["blocking"])
+        XCTAssertEqual(threads.map { $0[3] as? String }, ["blocking"])
+    }
+
     func testSamplesWithoutTimesAreInTheWholeGraphOnlyAndSaySo() throws {
         var profile = timedProfile()
         profile.addSample(names: ["main", "counted"], value: 7)
