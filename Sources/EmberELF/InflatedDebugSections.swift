@@ -41,9 +41,9 @@ extension ELFFile {
             guard gelf_getshdr(current, &sectionHeader) != nil,
                   sectionHeader.sh_flags & UInt64(SHF_COMPRESSED) != 0, sectionHeader.sh_type != SHT_NOBITS
             else { continue }
-            let index = elf_ndxscn(current)
+            // (The index is libelf's, below the file's section count: its multiple fits.)
             let (headerOffset, headerOverflow) = Int(clamping: header.e_shoff)
-                .addingReportingOverflow(index.multipliedReportingOverflow(by: 64).partialValue)
+                .addingReportingOverflow(elf_ndxscn(current) * 64)
             let start = Int(clamping: sectionHeader.sh_offset)
             let (end, overflow) = start.addingReportingOverflow(Int(clamping: sectionHeader.sh_size))
             let chdrSize = MemoryLayout<Elf64_Chdr>.size

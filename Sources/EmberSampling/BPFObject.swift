@@ -97,6 +97,13 @@ final class BPFObject {
         return Int(info.verified_insns)
     }
 
+    /// ``verifiedInstructions(of:)`` of each of `names`, by name (those the kernel says).
+    func verifiedInstructions(ofPrograms names: [String]) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for name in names { counts[name] = try verifiedInstructions(of: name) }
+        return counts
+    }
+
     /// Closes the object: its programs and maps go (links must be destroyed first). Idempotent.
     func close() {
         if let object { bpf_object__close(object) }

@@ -340,11 +340,7 @@ public final class OffCPUSampler {
     /// The instructions the verifier checked to load each of the off-CPU programs, by name.
     public func verifiedInstructions() throws -> [String: Int] {
         guard let object else { throw SamplingError.system("the off-CPU BPF program is closed") }
-        var counts: [String: Int] = [:]
-        for name in ["on_switch", "on_waking", "on_exit"] {
-            counts[name] = try object.verifiedInstructions(of: name)
-        }
-        return counts
+        return try object.verifiedInstructions(ofPrograms: ["on_switch", "on_waking", "on_exit"])
     }
 
     /// Takes a ring-buffer record of kind ``StackSample/Kind/offCPUTime`` or ``StackSample/Kind/blockTime``.

@@ -249,11 +249,7 @@ public final class Sampler {
     /// (what every recording's start pays: the benchmarks' fixed cost).
     public func verifiedInstructions() throws -> [String: Int] {
         guard let object else { throw SamplingError.system("the BPF program is closed") }
-        var counts: [String: Int] = [:]
-        for name in ["sample", "follow_fork", "note_exec", "forget_exit"] {
-            counts[name] = try object.verifiedInstructions(of: name)
-        }
-        return counts
+        return try object.verifiedInstructions(ofPrograms: ["sample", "follow_fork", "note_exec", "forget_exit"])
     }
 
     /// Marks a process for DWARF unwinding (with ``UnwindingMethod/perProcess``).
