@@ -304,7 +304,6 @@ final class Session {
             return
         }
         unwinders.forget(pid)
-        kernelTables?.forget(pid)
         walkedProcesses.remove(pid)
         gone[pid] = nil
         known.insert(pid)
@@ -318,9 +317,10 @@ final class Session {
             // is gone, and its samples until the kernel has its mappings are still whole
             // (frame-pointer stacks).
             symbolizer.refresh(process: pid)
-            walked = kernelTables.watch(pid)
+            walked = kernelTables.watch(pid, anew: true)
             if walked { walkedProcesses.insert(pid) }
         }
+        if !walked { kernelTables?.forget(pid) }
         if !walked, settings.unwind == .auto, let program {
             framePointers = usesFramePointers(pid, program: program)
             if framePointers == false { try? sampler.unwindWithDWARF(pid) }

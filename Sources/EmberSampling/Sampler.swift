@@ -302,6 +302,16 @@ public final class Sampler {
         }
     }
 
+    /// How many mappings the BPF program holds for a process; nil if it holds none.
+    public func processMappingCount(_ pid: pid_t) -> Int? {
+        let value = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: MemoryLayout<ember_process_mappings>.size, alignment: 8)
+        defer { value.deallocate() }
+        var key = UInt32(bitPattern: pid)
+        guard bpf_map_lookup_elem(processMappingsMap, &key, value.baseAddress) == 0 else { return nil }
+        return Int(value.load(as: UInt32.self))
+    }
+
     /// Takes a process's mappings back (it ended): its pid, if reused, starts afresh.
     public func removeProcessMappings(_ pid: pid_t) {
         var key = UInt32(bitPattern: pid)

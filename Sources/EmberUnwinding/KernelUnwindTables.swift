@@ -100,8 +100,13 @@ public final class KernelUnwindTables {
     /// compiling the tables of files not seen yet, and gives the BPF program its mappings.
     /// Returns false if the process cannot be walked in the kernel (gone, or too many
     /// mappings).
+    /// - Parameter anew: the process forked or exec'd since it was last watched: its
+    ///   mappings are written even if they read as before (the kernel dropped them at exec).
+    ///   The BPF program's entry is replaced, never removed first: until new mappings are
+    ///   written a sample would fall back to frame pointers, and through a library without
+    ///   them its Python frames would stand under no native frame at all.
     @discardableResult
-    public func watch(_ pid: pid_t) -> Bool {
+    public func watch(_ pid: pid_t, anew: Bool = false) -> Bool {
         guard let text = try? FileContents.text("/proc/\(pid)/maps") else {
             forget(pid)
             return false
@@ -111,7 +116,7 @@ public final class KernelUnwindTables {
             guard let file = mapping.file, files[file] == nil else { continue }
             startCompiling(file: file, mapping: mapping, pid: pid)
         }
-        processes[pid] = (mappings, processes[pid]?.written ?? [])
+        processes[pid] = (mappings, anew ? [] : processes[pid]?.written ?? [])
         return write(pid)
     }
 

@@ -1,4 +1,6 @@
+import EmberSampling
 @testable import EmberUnwinding
+import Foundation
 import XCTest
 
 /// How a process's memory map becomes the mappings the kernel's CFI walk searches.
@@ -36,5 +38,36 @@ final class KernelUnwindTablesTests: XCTestCase {
         let shifted = KernelUnwindTables.Mapping(start: 0x400000, end: 0x401000, offset: 0x1000, file: "y", path: "/p")
         XCTAssertEqual(KernelUnwindTables.bias(of: shifted, segments: [(0x1040, 0x402040, 0x100)]),
                        0x400000 &- 0x1000 &+ 0x1040 &- 0x402040)
+    }
+
+    /// The exec tracepoint drops a process's mappings from the BPF program's map; the
+    /// process watched anew gets them written again, though they read as before.
+    func testAProcessWatchedAnewGetsItsMappingsWrittenAgain() throws {
+        guard geteuid() == 0 else { throw XCTSkip("loading the BPF program needs root") }
+        var configuration = SamplerConfiguration(scope: .processes([getpid()]))
+        configuration.unwinding = .perProcess
+        configuration.samplesCPU = false
+        let sampler = try Sampler(configuration: configuration)
+        defer { sampler.close() }
+        let tables = KernelUnwindTables(sampler: sampler)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["30"]
+        try child.run()
+        defer {
+            child.terminate()
+            child.waitUntilExit()
+        }
+        usleep(100_000)
+        let pid = child.processIdentifier
+
+        XCTAssertTrue(tables.watch(pid))
+        let count = try XCTUnwrap(sampler.processMappingCount(pid))
+        XCTAssertGreaterThanOrEqual(count, 3, "sleep, libc, the loader")
+        sampler.removeProcessMappings(pid)  // as the exec tracepoint does
+        XCTAssertTrue(tables.watch(pid))
+        XCTAssertNil(sampler.processMappingCount(pid), "mappings that read as before are not written again")
+        XCTAssertTrue(tables.watch(pid, anew: true))
+        XCTAssertEqual(sampler.processMappingCount(pid), count)
     }
 }
