@@ -92,11 +92,11 @@ let package = Package(
         .testTarget(name: "EmberSystemTests", dependencies: ["EmberSystem"]),
         .testTarget(name: "EmberProfileTests", dependencies: ["EmberProfile", "EmberTestSupport"]),
         .testTarget(name: "EmberRenderingTests", dependencies: ["EmberRendering", "EmberProfile"]),
-        .testTarget(name: "EmberUnwindingTests", dependencies: ["EmberUnwinding", "EmberELF", "EmberTestSupport"]),
+        .testTarget(name: "EmberUnwindingTests", dependencies: ["EmberUnwinding", "EmberELF", "EmberSystem", "EmberTestSupport"]),
         .testTarget(name: "EmberSymbolizationTests",
                     dependencies: ["EmberSymbolization", "EmberELF", "CLibElf", "EmberSystem", "EmberTestSupport"]),
         .testTarget(name: "EmberRecordingTests", dependencies: [
-            "EmberRecording", "EmberProfile", "EmberSymbolization", "EmberUnwinding", "EmberTestSupport",
+            "EmberRecording", "EmberProfile", "EmberSampling", "EmberSymbolization", "EmberUnwinding", "EmberTestSupport",
         ]),
         // End to end: runs the built `ember` binary on the sample workloads.
         .testTarget(

@@ -128,6 +128,7 @@ final class ProfileBuilder {
     func add(_ stacks: [CallStack], clockOffset: Int64, offCPU: Bool = false) {
         var path: [Int32] = []
         var countOfProcess: [Int32: UInt64] = [:]
+        if settings.kernelStacks { nameKernelAddresses(of: stacks) }
         for stack in stacks {
             processes.insert(stack.pid)
             threads.insert(stack.tid)
@@ -328,6 +329,20 @@ final class ProfileBuilder {
         let location = makeLocation(address: address, mapping: -1, kind: .waker, frames: frames)
         wakerLocations[key] = location
         return location
+    }
+
+    /// Has the stacks' new kernel addresses named at once: the kernel's own lookup answers
+    /// a batch at one system call.
+    private func nameKernelAddresses(of stacks: [CallStack]) {
+        var addresses: [UInt64] = []
+        for stack in stacks {
+            guard case .frames(let frames) = stack.kernel else { continue }
+            for (index, address) in frames.enumerated()
+            where kernelLocations[AddressKey(pid: -1, address: address, isReturnAddress: index > 0)] == nil {
+                addresses.append(index > 0 ? address &- 1 : address)
+            }
+        }
+        symbolizer.nameKernelAddresses(addresses)
     }
 
     private func kernelLocation(of address: UInt64, isReturnAddress: Bool) -> Int32 {

@@ -263,6 +263,8 @@ final class Session {
     private var draining: EndedProcesses?
     /// Python processes' frames (nil with --no-interpreter).
     let pythonFrames: PythonFrames?
+    /// The kernel's names for kernel addresses (nil: /proc/kallsyms is read instead).
+    private let kernelNames: KernelAddressNames?
 
     init(settings: RecordingSettings, sampler: Sampler, offCPU: OffCPUSampler? = nil) {
         self.settings = settings
@@ -281,11 +283,24 @@ final class Session {
         kernelTables?.prepareCommonLibraries()
         pythonFrames = settings.interpreterFrames ? PythonFrames(sampler: sampler, symbolizer: symbolizer) : nil
         builder.pythonFrames = pythonFrames
+        kernelNames = settings.kernelStacks ? try? KernelAddressNames() : nil
+        symbolizer.kernelNames = kernelNames.map { names in
+            KernelNameSource { addresses in
+                names.names(of: addresses).map { answer in
+                    switch answer {
+                    case .function(let name): return .function(name)
+                    case .noFunction: return .noFunction
+                    case .unanswered: return .unanswered
+                    }
+                }
+            }
+        }
     }
 
-    /// Releases the CFI tables before the files they read.
+    /// Releases the CFI tables before the files they read, and the kernel-naming program.
     func close() {
         leafFix = nil
+        kernelNames?.close()
     }
 
     /// Reads what a process's stacks and names will need while it is alive: its memory map,
@@ -341,8 +356,11 @@ final class Session {
         }
         // A DWARF target's unwinder is made now, so that a short-lived process's samples
         // still unwind after it exits; system-wide, only processes that get DWARF samples
-        // pay for one.
-        if case .system = settings.target {} else if settings.unwind == .dwarf || framePointers == false || walked {
+        // pay for one: the DWARF ones, and those whose unwind tables are still compiling.
+        let system: Bool
+        if case .system = settings.target { system = true } else { system = false }
+        if !system && (settings.unwind == .dwarf || framePointers == false || walked)
+            || system && walked && kernelTables?.isWaitingForTables(pid) == true {
             _ = unwinders.unwinder(for: pid)
         }
     }
@@ -619,9 +637,11 @@ final class Session {
         let pythonFrames = self.pythonFrames
         let blockedStacks = self.blockedStacks
         var started: [pid_t] = []
+        var unmappedCode: [pid_t] = []
         let handled = try sampler.pollStackSamples(timeout: milliseconds) { record in
             switch record.kind {
             case .processForked, .processExecuted: started.append(record.pid)
+            case .processUnmappedCode: unmappedCode.append(record.pid)
             case .offCPUTime, .blockTime: offCPU?.add(record)
             case .blockCopy, .blockAddresses, .blockEnd: blockedStacks.add(record)
             case .countedTime: if let key = record.countedKey { self.countedTimes[key, default: []].append(record.time) }
@@ -631,6 +651,8 @@ final class Session {
         }
         var seen = Set<pid_t>()  // forked and exec'd since the last poll: one reading
         for pid in started where seen.insert(pid).inserted { watch(pid, isNew: true) }
+        // A library mapped since: read now, while a short-lived process lives.
+        for pid in unmappedCode where seen.insert(pid).inserted { watch(pid) }
         kernelTables?.poll()
         return handled
     }

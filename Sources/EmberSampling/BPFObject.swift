@@ -14,6 +14,8 @@ final class BPFObject {
     private var object: OpaquePointer?
     /// A copy of the ELF bytes, which libbpf reads until the object is loaded.
     private var elf: UnsafeMutableRawBufferPointer?
+    /// What ``globals(_:)`` mapped.
+    private var mapped: [UnsafeMutableRawBufferPointer] = []
 
     /// Opens (does not load) the object in `bytes`.
     init(bytes: [UInt8], description: String) throws {
@@ -76,6 +78,24 @@ final class BPFObject {
         bpf_map__fd(try map(name))
     }
 
+    /// The memory of a loaded object's global variables (".bss", ".data"), mapped from the
+    /// kernel's map: what user space writes there the programs read, without a system call.
+    /// Valid until ``close()``. (libbpf maps it only for skeletons.)
+    func globals(_ section: String) throws -> UnsafeMutableRawBufferPointer {
+        let map = try map(section)
+        let size = Int(bpf_map__value_size(map))
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let length = (size + pageSize - 1) / pageSize * pageSize
+        guard size > 0, bpf_map__map_flags(map) & UInt32(BPF_F_MMAPABLE) != 0,
+              let memory = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0),
+              memory != MAP_FAILED
+        else {
+            throw SamplingError.from(errno: errno, doing: "map \(description)'s \(section)")
+        }
+        mapped.append(UnsafeMutableRawBufferPointer(start: memory, count: length))
+        return UnsafeMutableRawBufferPointer(start: memory, count: size)
+    }
+
     /// A program of the object, by its function's name.
     func program(_ name: String) throws -> OpaquePointer {
         guard let object, let program = bpf_object__find_program_by_name(object, name) else {
@@ -106,6 +126,8 @@ final class BPFObject {
 
     /// Closes the object: its programs and maps go (links must be destroyed first). Idempotent.
     func close() {
+        for memory in mapped { munmap(memory.baseAddress, memory.count) }
+        mapped = []
         if let object { bpf_object__close(object) }
         object = nil
         releaseBytes()

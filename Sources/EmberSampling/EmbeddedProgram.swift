@@ -9,6 +9,9 @@ enum EmbeddedProgram {
     /// offcpu.bpf.c's object (loaded beside the profile's, sharing its maps).
     static let offCPU: [UInt8] = decode(offcpuBPFObjectBase64)
 
+    /// kernel_names.bpf.c's object (the kernel's names for kernel addresses).
+    static let kernelNames: [UInt8] = decode(kernelNamesBPFObjectBase64)
+
     private static func decode(_ base64: StaticString) -> [UInt8] {
         let text = base64.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
         guard let data = Data(base64Encoded: text) else {

@@ -101,6 +101,9 @@ public struct StackSample {
         case processForked
         /// Not a sample: the process exec'd a new program.
         case processExecuted
+        /// Not a sample: the kernel's CFI walk met a pc in none of the process's mappings
+        /// (a library mapped since they were read): they are to be read again.
+        case processUnmappedCode
         /// Off-CPU: a block the counts map had no room for (see ``offCPUBlock``).
         case offCPUTime
         /// Not a stack: the time of a sample counted in the kernel under ``countedKey``

@@ -586,6 +586,7 @@ private final class StackSampleHandler {
         case EMBER_SAMPLE_BRANCH_RECORDS.rawValue: kind = .branchRecords
         case EMBER_PROCESS_FORKED.rawValue: kind = .processForked
         case EMBER_PROCESS_EXECUTED.rawValue: kind = .processExecuted
+        case EMBER_PROCESS_UNMAPPED_CODE.rawValue: kind = .processUnmappedCode
         case UInt32(EMBER_SAMPLE_OFF_CPU_TIME): kind = .offCPUTime
         case UInt32(EMBER_SAMPLE_COUNTED_TIME): kind = .countedTime
         case UInt32(EMBER_SAMPLE_BLOCK_TIME): kind = .blockTime

@@ -17,8 +17,9 @@ public struct KernelSymbols: Sendable {
     /// Whether kallsyms listed addresses; with `kernel.kptr_restrict` set they all read as zero.
     public let addressesVisible: Bool
 
-    /// Parses the text of /proc/kallsyms, keeping text (function) symbols and skipping the
-    /// `__pfx_`/`__cfi_` padding symbols the kernel adds before functions.
+    /// Parses the text of /proc/kallsyms, keeping text (function) symbols, named as
+    /// ``functionName(_:)`` says; of aliases (one address), the first, as the kernel's own
+    /// lookup names them.
     public init(parsing text: String) {
         self.init(parsing: Array(text.utf8))
     }
@@ -52,13 +53,16 @@ public struct KernelSymbols: Sendable {
                 case UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "w"), UInt8(ascii: "W"): break
                 default: continue
                 }
-                let nameStart = cursor + 3
+                var nameStart = cursor + 3
                 var nameEnd = nameStart
                 while nameEnd < lineEnd && buffer[nameEnd] != 9 && buffer[nameEnd] != 32 { nameEnd += 1 }
+                nameStart += Self.aliasPrefixLength(UnsafeBufferPointer(rebasing: buffer[nameStart..<nameEnd]))
                 let name = UnsafeBufferPointer(rebasing: buffer[nameStart..<nameEnd])
-                if hasPrefix(name, "__pfx_") || hasPrefix(name, "__cfi_") { continue }
                 if address != 0 { sawNonZero = true }
-                if let last = symbols.last, last.address > address { sorted = false }
+                if let last = symbols.last {
+                    if last.address == address { continue }
+                    if last.address > address { sorted = false }
+                }
                 let start = names.count
                 names.append(contentsOf: name)
                 var moduleStart = nameEnd
@@ -79,10 +83,32 @@ public struct KernelSymbols: Sendable {
             symbols = []
             names = []
         } else if !sorted {
-            symbols.sort { $0.address < $1.address }
+            // Stable: the first alias stays first.
+            symbols = symbols.enumerated().sorted { ($0.element.address, $0.offset) < ($1.element.address, $1.offset) }
+                .map(\.element)
+            var unique: [Symbol] = []
+            unique.reserveCapacity(symbols.count)
+            for symbol in symbols where unique.last?.address != symbol.address { unique.append(symbol) }
+            symbols = unique
         }
         self.symbols = symbols
         self.names = names
+    }
+
+    /// The function a kernel symbol stands for. The padding before a function
+    /// (`__pfx_name`, where call-depth accounting code runs) and its CFI type hash
+    /// (`__cfi_name`) belong to it; `__pi_name` is the early boot code's alias of `name`.
+    public static func functionName(_ symbol: String) -> String {
+        let length = Array(symbol.utf8).withUnsafeBufferPointer { aliasPrefixLength($0) }
+        return length == 0 ? symbol : String(symbol.utf8.dropFirst(length))!
+    }
+
+    /// The length of the prefixes ``functionName(_:)`` drops.
+    private static func aliasPrefixLength(_ name: UnsafeBufferPointer<UInt8>) -> Int {
+        var length = 0
+        if hasPrefix(name, "__pfx_", at: 0) || hasPrefix(name, "__cfi_", at: 0) { length = 6 }
+        if hasPrefix(name, "__pi_", at: length) { length += 5 }
+        return length
     }
 
     /// Reads /proc/kallsyms.
@@ -116,8 +142,29 @@ private func hexValue(_ byte: UInt8) -> UInt8? {
     }
 }
 
-private func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: StaticString) -> Bool {
-    guard bytes.count >= prefix.utf8CodeUnitCount else { return false }
-    for i in 0..<prefix.utf8CodeUnitCount where bytes[i] != prefix.utf8Start[i] { return false }
+private func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: StaticString, at start: Int) -> Bool {
+    guard bytes.count - start > prefix.utf8CodeUnitCount else { return false }  // a name remains
+    for i in 0..<prefix.utf8CodeUnitCount where bytes[start + i] != prefix.utf8Start[i] { return false }
     return true
+}
+
+/// Names kernel addresses another way than /proc/kallsyms: the kernel's own symbol lookup,
+/// which a recording reaches through BPF (the Symbolizer does not load BPF programs itself).
+public struct KernelNameSource {
+    /// What the source says of one address.
+    public enum Answer: Equatable, Sendable {
+        /// "function" or "function [module]".
+        case function(String)
+        /// No symbol holds the address.
+        case noFunction
+        /// The source could not say (kallsyms is asked instead).
+        case unanswered
+    }
+
+    /// Answers for a batch of addresses, in their order.
+    public var names: ([UInt64]) -> [Answer]
+
+    public init(names: @escaping ([UInt64]) -> [Answer]) {
+        self.names = names
+    }
 }

@@ -109,6 +109,9 @@ public final class Symbolizer {
     private var vdsoObjects: [pid_t: ObjectFile?] = [:]
     private var vdsoImages: [[UInt8]: ObjectFile] = [:]
     private var kernel: KernelSymbols?
+    /// Kernel addresses' names from the kernel's own lookup, where a recording gives one;
+    /// /proc/kallsyms is read only where it does not answer.
+    public var kernelNames: KernelNameSource?
     /// Frames of addresses in no ELF file (anonymous memory, JIT code), per process.
     private var userCache: [pid_t: [UInt64: [SymbolizedFrame]]] = [:]
     private var kernelCache: [UInt64: SymbolizedFrame] = [:]
@@ -462,26 +465,43 @@ public final class Symbolizer {
 
     private func kernelFrame(address: UInt64) -> SymbolizedFrame {
         if let frame = kernelCache[address] { return frame }
-        if kernel == nil { kernel = KernelSymbols.load() }
-        let frame: SymbolizedFrame
-        if let name = kernel?.name(of: address) {
-            frame = SymbolizedFrame(name: name, isResolved: true)
-        } else {
-            frame = SymbolizedFrame(name: "[kernel]+0x\(String(address, radix: 16))", isResolved: false)
+        nameKernelAddresses([address])
+        return kernelCache[address] ?? SymbolizedFrame(name: "[kernel]", isResolved: false)
+    }
+
+    /// Names kernel addresses (each as ``kernelFrames(stack:)`` will look it up) before they
+    /// are asked for one at a time: the kernel's lookup answers a batch at one system call.
+    public func nameKernelAddresses(_ addresses: [UInt64]) {
+        let new = Array(Set(addresses.filter { kernelCache[$0] == nil }))
+        guard !new.isEmpty else { return }
+        let answers = kernelNames?.names(new) ?? []
+        for (index, address) in new.enumerated() {
+            var name: String?
+            switch index < answers.count ? answers[index] : .unanswered {
+            case .function(let function): name = KernelSymbols.functionName(function)
+            case .noFunction: name = nil
+            case .unanswered:
+                if kernel == nil { kernel = KernelSymbols.load() }
+                name = kernel?.name(of: address)
+            }
+            let frame = name.map { SymbolizedFrame(name: $0, isResolved: true) }
+                ?? SymbolizedFrame(name: "[kernel]+0x\(String(address, radix: 16))", isResolved: false)
+            kernelCache[address] = frame
+            statistics.kernelAddresses += 1
+            if !frame.isResolved { statistics.unresolvedKernelAddresses += 1 }
         }
-        kernelCache[address] = frame
-        statistics.kernelAddresses += 1
-        if !frame.isResolved { statistics.unresolvedKernelAddresses += 1 }
-        return frame
     }
 
-    /// Reads /proc/kallsyms now rather than at the first kernel address.
+    /// Reads /proc/kallsyms now rather than at the first kernel address, unless the kernel
+    /// names addresses itself.
     public func loadKernelSymbols() {
-        if kernel == nil { kernel = KernelSymbols.load() }
+        if kernel == nil, kernelNames == nil { kernel = KernelSymbols.load() }
     }
 
-    /// Whether /proc/kallsyms shows addresses (false when kptr_restrict hides them).
+    /// Whether kernel addresses can be named: by the kernel itself, or by /proc/kallsyms
+    /// where it shows addresses (not when kptr_restrict hides them).
     public var kernelSymbolsVisible: Bool {
+        if kernelNames != nil { return true }
         if kernel == nil { kernel = KernelSymbols.load() }
         return kernel?.addressesVisible ?? false
     }

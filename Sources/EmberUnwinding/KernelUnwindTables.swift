@@ -89,6 +89,11 @@ public final class KernelUnwindTables {
     var rowsInUse: Int { rows.used }
     /// The kinds last written for a process's mappings (EMBER_MAPPING_*).
     func mappingKinds(of pid: pid_t) -> [UInt32] { processes[pid]?.written.map { UInt32($0.kind) } ?? [] }
+    /// Whether some of a process's files have no table loaded yet: its samples in them take
+    /// the ring buffer to the user-space unwinder meanwhile.
+    public func isWaitingForTables(_ pid: pid_t) -> Bool {
+        processes[pid]?.written.contains { $0.kind == EMBER_MAPPING_PENDING.rawValue } ?? false
+    }
 
     public init(sampler: Sampler, debugDirectories: [String] = []) {
         self.sampler = sampler

@@ -87,7 +87,7 @@ public final class RingBufferStacks {
             unwind(sample, into: &key)
         case .branchRecords:
             addBranchRecords(sample, into: &key)
-        case .processForked, .processExecuted, .offCPUTime, .countedTime, .blockTime, .pythonStackNew, .blockCopy,
+        case .processForked, .processExecuted, .processUnmappedCode, .offCPUTime, .countedTime, .blockTime, .pythonStackNew, .blockCopy,
              .blockAddresses, .blockEnd:
             return  // events, off-CPU time and counted samples' times: the recorder handles them
         }

@@ -436,8 +436,8 @@ final class PythonFrameTests: RecordingTestCase {
         }
     }
 
-    /// A libpython calls its own exported functions through its PLT: 5-8% of an
-    /// interpreter's samples are in a PLT entry. They are named `target@plt` and keep their
+    /// A libpython calls its own exported functions through its PLT: 1-8% of an
+    /// interpreter's samples are in a PLT entry (1.5% of 3.12's running split.py). They are named `target@plt` and keep their
     /// callers, under DWARF unwinding in user space (whose PLT rule reads rip) and the
     /// kernel's CFI walk alike.
     func testSamplesInPLTEntriesKeepTheirCallers() throws {
@@ -445,12 +445,13 @@ final class PythonFrameTests: RecordingTestCase {
         for mode in ["dwarf", "auto"] {
             let output = path("plt-\(mode).folded")
             let result = try ember(["record", "--unwind", mode, "-F", samplingRate, "-o", output, "--", python,
-                                    Pythons.sample("split.py"), "--seconds", "2"])
+                                    Pythons.sample("split.py"), "--seconds", "4"])
             XCTAssertEqual(result.status, 0, result.stderr)
             let folded = try Folded(path: output)
             let inPLT = folded.stacks.filter { $0.key.last?.hasSuffix("@plt") == true }
             let samples = inPLT.values.reduce(0, +)
-            XCTAssertGreaterThan(samples, 0.01 * folded.total, "\(mode): samples in PLT entries")
+            // About 26 of 1,750 samples: a third of that is over 3 standard deviations below.
+            XCTAssertGreaterThan(samples, 0.005 * folded.total, "\(mode): samples in PLT entries")
             let rooted = inPLT.filter { $0.key.contains("__libc_start_main") }.values.reduce(0, +)
             XCTAssertGreaterThanOrEqual(rooted / max(samples, 1), 0.95, "\(mode): \(Int(rooted)) of \(Int(samples)) reach the root")
             // Before, 5-8% of the samples were named `_init`; a real `_init` (a library's,

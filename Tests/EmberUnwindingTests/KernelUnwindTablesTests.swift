@@ -1,4 +1,7 @@
+import CEmberShim
 import EmberSampling
+import EmberSystem
+import EmberTestSupport
 @testable import EmberUnwinding
 import Foundation
 import XCTest
@@ -69,5 +72,49 @@ final class KernelUnwindTablesTests: XCTestCase {
         XCTAssertNil(sampler.processMappingCount(pid), "mappings that read as before are not written again")
         XCTAssertTrue(tables.watch(pid, anew: true))
         XCTAssertEqual(sampler.processMappingCount(pid), count)
+    }
+
+    /// A walk that meets a pc in none of the process's mappings (libc, left out here, as
+    /// when the loader has not mapped it yet at exec) asks at once for them to be read
+    /// again: once for each time they are written, so a pc that stays unmapped costs nothing.
+    func testAPCInNoMappingAsksOnceForTheMapsToBeReadAgain() throws {
+        guard geteuid() == 0 else { throw XCTSkip("loading the BPF program needs root") }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: try sampleBinary("split"))
+        child.arguments = ["30"]
+        try child.run()
+        defer {
+            child.terminate()
+            child.waitUntilExit()
+        }
+        let pid = child.processIdentifier
+        var configuration = SamplerConfiguration(scope: .processes([pid]))
+        configuration.unwinding = .perProcess
+        configuration.frequency = 997
+        let sampler = try Sampler(configuration: configuration)
+        defer { sampler.close() }
+        usleep(100_000)
+        let maps = try FileContents.text("/proc/\(pid)/maps")
+        let program = try XCTUnwrap(KernelUnwindTables.executableMappings(maps).first { $0.path.hasSuffix("/split") })
+        // The program alone, walked by frame pointers: its main returns into libc.
+        let mappings = [ember_mapping(start: program.start, end: program.end, bias: 0, table: 0,
+                                      kind: EMBER_MAPPING_FRAME_POINTER.rawValue)]
+        try sampler.setProcessMappings(pid, mappings)
+        try sampler.start()
+
+        func requests(within seconds: Double) throws -> Int {
+            var count = 0
+            let end = Clock.monotonicSeconds() + seconds
+            while Clock.monotonicSeconds() < end {
+                _ = try sampler.pollStackSamples(timeout: 50) { record in
+                    if record.kind == .processUnmappedCode, record.pid == pid { count += 1 }
+                }
+            }
+            return count
+        }
+        XCTAssertEqual(try requests(within: 0.5), 1, "asked once, though every sample meets libc")
+        try sampler.setProcessMappings(pid, mappings)
+        XCTAssertEqual(try requests(within: 0.5), 1, "mappings written again: asked again")
+        XCTAssertGreaterThan(sampler.counters().cfiPending, 100, "the samples went to the user-space unwinder")
     }
 }

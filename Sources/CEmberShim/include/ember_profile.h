@@ -81,7 +81,7 @@ struct ember_mapping {
 /* A process's executable mappings, sorted by start. */
 struct ember_process_mappings {
 	__u32 count;
-	__u32 reserved;
+	__u32 reread_asked;     /* the BPF program asked user space to read the maps again */
 	struct ember_mapping mappings[EMBER_MAX_MAPPINGS];
 };
 
@@ -142,6 +142,11 @@ enum ember_sample_kind {
 	/* Not a sample: a Python stack new to the Python stacks map (python_stack_hash), for
 	 * user space to name its code objects while the process lives. */
 	EMBER_PYTHON_STACK_NEW = 5,
+	/* Not a sample: a CFI walk met a pc in none of process `pid`'s mappings, most likely a
+	 * library mapped since user space last read them (the loader maps libc moments after
+	 * exec). Sent at once, once per mappings written: a short-lived process is read again
+	 * while it lives. */
+	EMBER_PROCESS_UNMAPPED_CODE = 22,
 };
 
 /* A sample sent through the ring buffer. After the header: stack_size bytes (see kind),
@@ -418,6 +423,19 @@ struct ember_python_stack {
 	__u32 depth;
 	__u32 end;                      /* enum ember_stack_end */
 	struct ember_python_frame frames[EMBER_MAX_PYTHON_DEPTH];
+};
+
+/* Kernel addresses named by the kernel's own symbol lookup (kernel_names.bpf.c's `request`,
+ * which user space reaches through the mapped .bss): user space fills `addresses` and
+ * `count`, runs the program, and reads each name back ("function" or "function [module]";
+ * "0x…" where no symbol holds the address). */
+#define EMBER_KERNEL_NAME_BATCH 256
+#define EMBER_KERNEL_NAME_SIZE 128
+struct ember_kernel_names {
+	__u64 addresses[EMBER_KERNEL_NAME_BATCH];
+	__u32 count;
+	__s32 lengths[EMBER_KERNEL_NAME_BATCH]; /* bpf_snprintf's: the length with its NUL, or -errno */
+	char names[EMBER_KERNEL_NAME_BATCH][EMBER_KERNEL_NAME_SIZE];
 };
 
 #endif

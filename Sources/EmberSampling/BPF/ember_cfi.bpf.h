@@ -25,8 +25,9 @@ struct cfi_walk {
 enum cfi_outcome {
 	CFI_WALKING = 0,
 	CFI_WALKED = 1,      /* the stack and its end are in `stack` */
-	CFI_PENDING = 2,     /* a pc in no mapping, or in one whose table is not loaded */
+	CFI_PENDING = 2,     /* a pc in a mapping whose table is not loaded */
 	CFI_NEEDS_COPY = 3,  /* a rule the walk lacks */
+	CFI_UNMAPPED = 4,    /* a pc in none of the process's mappings */
 };
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -137,11 +138,15 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 	bpf_loop(9, search_mappings_step, &search, 0);
 	__u32 low = search.low;
 	if (low == 0 || low > EMBER_MAX_MAPPINGS) {
-		walk->outcome = CFI_PENDING;
+		walk->outcome = CFI_UNMAPPED;
 		return 1;
 	}
 	struct ember_mapping *mapping = &mappings->mappings[low - 1];
-	if (pc >= mapping->end || mapping->kind == EMBER_MAPPING_PENDING) {
+	if (pc >= mapping->end) {
+		walk->outcome = CFI_UNMAPPED;
+		return 1;
+	}
+	if (mapping->kind == EMBER_MAPPING_PENDING) {
 		walk->outcome = CFI_PENDING;
 		return 1;
 	}
@@ -259,6 +264,19 @@ static __always_inline int same_stack(struct ember_user_stack *a, struct ember_u
 	return !comparison.differ;
 }
 
+/* A pc in none of the process's mappings: asks user space, once per mappings it writes, to
+ * read them again (a library mapped since; it sends the samples to the user-space unwinder
+ * meanwhile). */
+static __always_inline void ask_for_reread(struct ember_process_mappings *mappings, __u32 tgid)
+{
+	if (mappings->reread_asked)
+		return;
+	mappings->reread_asked = 1;
+	struct ember_stack_sample event = {.kind = EMBER_PROCESS_UNMAPPED_CODE, .pid = tgid};
+	if (bpf_ringbuf_output(&stack_samples, &event, sizeof(event), BPF_RB_FORCE_WAKEUP) != 0)
+		mappings->reread_asked = 0; /* a later sample asks again */
+}
+
 /* Walks the current task's user stack with its files' unwind tables. Returns the walk's
  * outcome; when CFI_WALKED, the stack is in *walked and its hash (never 0) in *hash. */
 static __always_inline __u32 walk_user_stack(struct task_struct *task, struct ember_process_mappings *mappings,
@@ -274,6 +292,8 @@ static __always_inline __u32 walk_user_stack(struct task_struct *task, struct em
 	if (user_registers(task, &walk.ip, &walk.sp, &walk.bp) != 0)
 		return CFI_PENDING;
 	bpf_loop(EMBER_MAX_STACK_DEPTH + 1, cfi_step, &walk, 0);
+	if (walk.outcome == CFI_UNMAPPED)
+		ask_for_reread(mappings, task->tgid);
 	if (walk.outcome != CFI_WALKED)
 		return walk.outcome == CFI_WALKING ? CFI_PENDING : walk.outcome;
 	__u64 value = fnv1a(walk.hash, stack->end);
