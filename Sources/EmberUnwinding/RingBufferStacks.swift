@@ -87,8 +87,8 @@ public final class RingBufferStacks {
             unwind(sample, into: &key)
         case .branchRecords:
             addBranchRecords(sample, into: &key)
-        case .processForked, .processExecuted, .processUnmappedCode, .offCPUTime, .countedTime, .blockTime, .pythonStackNew, .blockCopy,
-             .blockAddresses, .blockEnd:
+        case .processForked, .processExecuted, .processUnmappedCode, .offCPUTime, .countedTime, .blockTime,
+             .pythonStackNew, .blockCopy, .blockAddresses, .blockEnd:
             return  // events, off-CPU time and counted samples' times: the recorder handles them
         }
         counts[key, default: 0] += 1
