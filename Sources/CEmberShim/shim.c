@@ -51,6 +51,12 @@ int ember_event_enable(int fd)
 	return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0 ? -errno : 0;
 }
 
+int ember_event_set_period(int fd, unsigned long long nanoseconds)
+{
+	__u64 period = nanoseconds;
+	return ioctl(fd, PERF_EVENT_IOC_PERIOD, &period) < 0 ? -errno : 0;
+}
+
 int ember_pidfd_open(pid_t pid)
 {
 	/* pidfds are close-on-exec from the start. */

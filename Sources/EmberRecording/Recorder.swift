@@ -203,6 +203,7 @@ extension RecordingSettings {
             if !includeSelf { configuration.ignoredProcess = getpid() }
         }
         configuration.frequency = frequency
+        configuration.variesPeriod = !fixedPeriod
         configuration.kernelStacks = kernelStacks
         configuration.stackMapSize = stackMapSize
         configuration.walkedStacksMapSize = walkedStacksMapSize ?? stackMapSize
@@ -654,6 +655,7 @@ final class Session {
         // A library mapped since: read now, while a short-lived process lives.
         for pid in unmappedCode where seen.insert(pid).inserted { watch(pid) }
         kernelTables?.poll()
+        sampler.varySamplingPeriod()
         return handled
     }
 

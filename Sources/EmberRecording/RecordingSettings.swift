@@ -36,6 +36,9 @@ public struct RecordingSettings: Sendable {
     public var duration: Double?
     /// Samples per second on each CPU.
     public var frequency = 99
+    /// Sample at exactly 1/frequency, as perf does, instead of a period that varies
+    /// (`SamplingPeriodVariation`) and so cannot lock onto work repeating at that period.
+    public var fixedPeriod = false
     public var kernelStacks = true
     /// A frame for each thread under its process.
     public var threadFrames = false

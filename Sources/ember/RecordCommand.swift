@@ -42,6 +42,12 @@ struct Record: ParsableCommand {
     @Option(name: [.customShort("F"), .long], help: ArgumentHelp("Samples per second on each CPU.", valueName: "hz"))
     var frequency: Int = 99
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "Sample at exactly 1/frequency, as perf does. By default each CPU's period varies by up to "
+            + "a quarter, drawn anew every 100 ms or 10 periods, so work that repeats at the sampling "
+            + "period is not always sampled at one phase of it."))
+    var fixedPeriod = false
+
     @Option(name: [.short, .long], help: ArgumentHelp(
         "A file to write: .svg, .folded, .pb.gz/.pprof, .speedscope.json or .html. Repeat for several.",
         valueName: "file"))
@@ -176,6 +182,7 @@ struct Record: ParsableCommand {
         var settings = RecordingSettings(target: target)
         settings.duration = duration
         settings.frequency = frequency
+        settings.fixedPeriod = fixedPeriod
         settings.kernelStacks = !noKernel
         settings.threadFrames = threads
         settings.stackMapSize = stackMapSize

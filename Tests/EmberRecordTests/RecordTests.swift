@@ -32,6 +32,29 @@ final class RecordTests: RecordingTestCase {
         XCTAssertTrue(result.stderr.contains("samples of 1 process"), result.stderr)
     }
 
+    /// periodic repeats its 60/30/10 round every 1,001,001 ns of wall-clock time, the period
+    /// of 999 Hz. At exactly that period every sample lands at one phase of the round
+    /// (--fixed-period, as perf samples: one function gets nearly all of them); the varied
+    /// period samples every phase.
+    func testWorkRepeatingAtTheSamplingPeriodGetsItsTrueShares() throws {
+        let periodic = try sampleBinary("periodic")
+        func shares(_ options: [String]) throws -> [Double] {
+            let output = path("periodic-\(UUID().uuidString.prefix(8)).folded")
+            let result = try ember(["record", "-F", "999", "-o", output] + options + ["--", periodic, "1001001", "3"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let folded = try Folded(path: output)
+            XCTAssertGreaterThan(folded.total, 500, "3 s at 999 Hz of a CPU-bound process (fewer on a busy machine)")
+            return ["hot", "warm", "cool"].map { name in folded.share { $0.contains(name) } }
+        }
+        let varied = try shares([])
+        XCTAssertEqual(varied[0], 60, accuracy: 5, "hot, \(varied)")
+        XCTAssertEqual(varied[1], 30, accuracy: 5, "warm, \(varied)")
+        XCTAssertEqual(varied[2], 10, accuracy: 4, "cool, \(varied)")
+        let fixed = try shares(["--fixed-period"])
+        let deviation = zip(fixed, [60.0, 30, 10]).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertGreaterThan(deviation, 20, "at a fixed period the samples lock onto one phase: \(fixed)")
+    }
+
     func testFullMapsLoseNoSample() throws {
         // Two buckets in the stack map and two entries in the counts map: nearly every sample
         // overflows, and goes whole through the ring buffer instead of being dropped.

@@ -11,3 +11,58 @@ final class SamplingUnitTests: XCTestCase {
         XCTAssertNil(parseCPUList("a-b"))
     }
 }
+
+final class SamplingPeriodVariationTests: XCTestCase {
+    /// A seeded generator, so a failure can be replayed (SplitMix64).
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    func testDrawsStayWithinTheSpreadAndMirrorEachOther() {
+        var generator = SeededGenerator(state: 1)
+        let variation = SamplingPeriodVariation(frequency: 99)
+        let centre = variation.centreRate()
+        for _ in 0..<1000 {
+            let (first, second) = variation.drawPeriods(using: &generator)
+            let rates = [first, second].map { 1e9 / Double($0) }
+            for rate in rates {
+                XCTAssertGreaterThanOrEqual(rate, centre * (1 - SamplingPeriodVariation.spread) * 0.999)
+                XCTAssertLessThanOrEqual(rate, centre * (1 + SamplingPeriodVariation.spread) * 1.001)
+            }
+            XCTAssertEqual((rates[0] + rates[1]) / 2, centre, accuracy: centre * 0.001, "a pair's rates average to the centre")
+        }
+    }
+
+    /// The kernel's behaviour, simulated: each block restarts the timer on its new period,
+    /// so the block brings one sample per whole period that fits in it and the period under
+    /// way at its end brings none; blocks end up to a poll interval late. Over many blocks
+    /// the samples per second are the asked frequency.
+    func testTheRestartsLossIsMadeUpSoTheRateIsTheAskedOne() {
+        for frequency in [49, 99, 997, 4999] {
+            var generator = SeededGenerator(state: UInt64(frequency))
+            let variation = SamplingPeriodVariation(frequency: frequency)
+            var elapsed = 0.0, samples = 0.0, blocks = 0
+            var pending: [UInt64] = []
+            while blocks < 20_000 {
+                if pending.isEmpty {
+                    let meanBlock = blocks == 0 ? nil : elapsed / Double(blocks)
+                    let pair = variation.drawPeriods(blockSeconds: meanBlock, using: &generator)
+                    pending = [pair.0, pair.1]
+                }
+                let period = Double(pending.removeFirst()) / 1e9
+                let block = Double(variation.blockNanoseconds) / 1e9 + Double.random(in: 0..<0.05, using: &generator)
+                samples += (block / period).rounded(.down)
+                elapsed += block
+                blocks += 1
+            }
+            XCTAssertEqual(samples / elapsed, Double(frequency), accuracy: Double(frequency) * 0.005, "\(frequency) Hz")
+        }
+    }
+}

@@ -17,6 +17,11 @@ int ember_event_enable(int fd);
 int ember_probe_lbr_call_stack(void);
 int ember_event_disable(int fd);
 
+/* Gives a cpu-clock event a new period in nanoseconds (PERF_EVENT_IOC_PERIOD; the ioctl
+ * takes a pointer). The kernel restarts the event's timer: the next sample comes a whole
+ * new period later. 0 or -errno. */
+int ember_event_set_period(int fd, unsigned long long nanoseconds);
+
 /* Forks a child that waits on a pipe before exec'ing argv[0] (searched in PATH), so the
  * profiler can attach first. Returns the child's pid or -errno; `*go_fd` receives the pipe
  * end to close (or write to) to let it run, `*status_fd` a CLOEXEC pipe that reports
