@@ -101,7 +101,7 @@ let package = Package(
         // End to end: runs the built `ember` binary on the sample workloads.
         .testTarget(
             name: "EmberRecordTests",
-            dependencies: ["CEmberShim", "EmberSampling", "EmberUnwinding", "EmberELF", "EmberTestSupport"]),
+            dependencies: ["CEmberShim", "EmberSampling", "EmberUnwinding", "EmberELF", "EmberSystem", "EmberTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -74,6 +74,7 @@ public struct Recorder {
         case .system: try offCPU?.start(seeding: nil)
         }
         let started = Clock.monotonicSeconds()
+        let stolenAtStart = StolenTime.machineSeconds()
         let startTime = Clock.realtimeNanoseconds()
         // The wall clock at the BPF program's clock's zero: its timestamps plus this are times of day.
         session.clockOffset = startTime - Clock.monotonicNanoseconds()
@@ -119,6 +120,7 @@ public struct Recorder {
             session.rereadYoungProcesses()
         }
         let elapsed = Clock.monotonicSeconds() - started
+        let stolen = StolenTime.machineSeconds().flatMap { end in stolenAtStart.map { max(end - $0, 0) } }
         // Disable the events first: nothing changes the maps while they are read.
         sampler.stop()
         offCPU?.stop()
@@ -183,6 +185,8 @@ public struct Recorder {
             })
         report.mergedAddresses = builder.mergedAddresses
         report.locationLimit = settings.maximumLocations
+        report.stolenSeconds = stolen
+        report.onlineCPUs = sysconf(Int32(_SC_NPROCESSORS_ONLN))
         return Recording(settings: settings, profile: profile, tree: tree, report: report)
     }
 }

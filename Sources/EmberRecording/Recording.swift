@@ -53,6 +53,10 @@ public struct RecordingReport: Sendable {
     public var filesClosedUnmapped: Int
     /// Seconds of sampling.
     public var elapsed: Double
+    /// Seconds the hypervisor took from the machine's CPUs meanwhile (all CPUs together;
+    /// nil off a hypervisor that reports it), and how many CPUs were online.
+    public var stolenSeconds: Double?
+    public var onlineCPUs = 1
     public var endReason: RecordingEnd
     /// When the events were disabled (monotonic seconds): the time the outputs took
     /// counts from here.
@@ -75,6 +79,13 @@ public struct RecordingReport: Sendable {
 
     /// Samples the program saw: every one is in the profile or counted as lost.
     public var samplesSeen: UInt64 { max(counters.samples, storedSamples) }
+
+    /// The stolen time, where it is worth a line: at least 1% of the CPUs' time and 10 ms.
+    public var notableStolenSeconds: Double? {
+        guard let stolen = stolenSeconds, stolen >= 0.01, stolen >= 0.01 * elapsed * Double(max(onlineCPUs, 1))
+        else { return nil }
+        return stolen
+    }
 }
 
 /// Python frames in a recording, for the report.

@@ -35,6 +35,7 @@ struct RecordReportText {
                     + "(\(threads) thread\(threads == 1 ? "" : "s")) in \(formatSeconds(report.elapsed)), "
                     + "\(formatCount(report.uniqueStacks)) unique stacks (\(endReason))")
             lines += offCPULines(offCPU)
+            if let stolen = stolenLine() { lines.append(stolen) }
             lines.append("wrote " + written.joined(separator: ", ")
                 + " \(format3(Clock.monotonicSeconds() - report.samplingEnded)) s after recording ended")
             return lines
@@ -94,10 +95,20 @@ struct RecordReportText {
         if seen == 0 && report.offCPU == nil {
             lines.append("no samples: the target ran no code on a CPU while recording")
         }
+        if let stolen = stolenLine() { lines.append(stolen) }
         if let hottest = hottestLine() { lines.append(hottest) }
         lines.append("wrote " + written.joined(separator: ", ")
             + " \(format3(Clock.monotonicSeconds() - report.samplingEnded)) s after sampling ended")
         return lines
+    }
+
+    /// Time the hypervisor took from the machine, which no stack can hold.
+    private func stolenLine() -> String? {
+        guard let stolen = report.notableStolenSeconds else { return nil }
+        let cpus = report.onlineCPUs
+        return "steal: the hypervisor took \(format3(stolen)) s of the \(cpus) CPU\(cpus == 1 ? "" : "s")' "
+            + "\(format3(report.elapsed * Double(cpus))) s; a CPU taken away takes no sample and switches no thread out, "
+            + "so that time is in no stack"
     }
 
     /// The three functions with the most self time: the first answer, before a file is opened.
