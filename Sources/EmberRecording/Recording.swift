@@ -54,7 +54,7 @@ public struct RecordingReport: Sendable {
     /// Seconds of sampling.
     public var elapsed: Double
     /// Seconds the hypervisor took from the machine's CPUs meanwhile (all CPUs together;
-    /// nil off a hypervisor that reports it), and how many CPUs were online.
+    /// nil where /proc/stat gives no steal), and how many CPUs were online.
     public var stolenSeconds: Double?
     public var onlineCPUs = 1
     public var endReason: RecordingEnd

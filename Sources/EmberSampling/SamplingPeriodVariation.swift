@@ -20,7 +20,7 @@ public struct SamplingPeriodVariation: Sendable {
         self.frequency = max(frequency, 1)
     }
 
-    /// How long one period lasts before the next draw.
+    /// How long a block lasts: the time between two draws.
     public var blockNanoseconds: Int64 {
         max(100_000_000, 10 * 1_000_000_000 / Int64(frequency))
     }

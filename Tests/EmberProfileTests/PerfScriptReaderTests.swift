@@ -680,7 +680,7 @@ private struct GeneratedDump {
         .map { Array($0.utf8) }
 
     init(seed: UInt64, samples: Int) {
-        var random = SplitMix64(seed: seed)
+        var random = SeededGenerator(seed: seed)
         for _ in 0..<samples {
             let roll = random.below(100)
             if roll < 3 { append("# a comment\n") }
@@ -698,7 +698,7 @@ private struct GeneratedDump {
 
     private mutating func append(_ text: String) { self.text.append(contentsOf: text.utf8) }
 
-    private mutating func appendHeader(_ random: inout SplitMix64) {
+    private mutating func appendHeader(_ random: inout SeededGenerator) {
         text.append(contentsOf: random.pick(Self.commands))
         let pid = 1 + random.below(99999)
         let tid = random.below(3) == 0 ? pid : 1 + random.below(99999)
@@ -715,7 +715,7 @@ private struct GeneratedDump {
         }
     }
 
-    private mutating func appendFrame(_ random: inout SplitMix64) {
+    private mutating func appendFrame(_ random: inout SeededGenerator) {
         append(["\t", "\t            ", "  ", ""][random.below(8) == 0 ? 3 : random.below(3)])
         text.append(contentsOf: random.pick(Self.addresses))
         append(random.below(10) == 0 ? "   " : " ")
@@ -730,21 +730,4 @@ private struct GeneratedDump {
         text.append(contentsOf: random.pick(Self.modules))
         append(")\n")
     }
-}
-
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-    mutating func pick<T>(_ elements: [T]) -> T { elements[below(elements.count)] }
 }

@@ -1,4 +1,5 @@
 import EmberSampling
+import EmberTestSupport
 import XCTest
 
 final class SamplingUnitTests: XCTestCase {
@@ -13,20 +14,8 @@ final class SamplingUnitTests: XCTestCase {
 }
 
 final class SamplingPeriodVariationTests: XCTestCase {
-    /// A seeded generator, so a failure can be replayed (SplitMix64).
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func testDrawsStayWithinTheSpreadAndMirrorEachOther() {
-        var generator = SeededGenerator(state: 1)
+        var generator = SeededGenerator(seed: 1)
         let variation = SamplingPeriodVariation(frequency: 99)
         let centre = variation.centreRate()
         for _ in 0..<1000 {
@@ -46,7 +35,7 @@ final class SamplingPeriodVariationTests: XCTestCase {
     /// the samples per second are the asked frequency.
     func testTheRestartsLossIsMadeUpSoTheRateIsTheAskedOne() {
         for frequency in [49, 99, 997, 4999] {
-            var generator = SeededGenerator(state: UInt64(frequency))
+            var generator = SeededGenerator(seed: UInt64(frequency))
             let variation = SamplingPeriodVariation(frequency: frequency)
             var elapsed = 0.0, samples = 0.0, blocks = 0
             var pending: [UInt64] = []
