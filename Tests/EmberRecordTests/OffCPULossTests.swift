@@ -85,7 +85,9 @@ final class OffCPULossTests: RecordingTestCase {
             $0.contains("off-CPU stacks found the ring buffer full at their switch-out")
         }, result.stderr)
         let lost = try XCTUnwrap(line.split(separator: " ").dropFirst().first.flatMap { number($0) }, String(line))
-        XCTAssertGreaterThan(lost, 1000, "a 64 KiB buffer cannot hold a ping-pong's copies: \(line)")
+        // Pinned to one CPU, the ping-pong leaves ember's reader a CPU of its own: hundreds
+        // are lost rather than thousands.
+        XCTAssertGreaterThan(lost, 100, "a 64 KiB buffer cannot hold a ping-pong's copies: \(line)")
         let folded = try Folded(path: output)
         let lostTime = folded.stacks.filter { $0.key.contains("[lost user stack: ring buffer full]") }.values.reduce(0, +)
         let unwound = folded.stacks.filter { $0.key.contains("bounce") && $0.key.contains("start_thread") }.values.reduce(0, +)
