@@ -103,14 +103,8 @@ public final class Sampler {
     private var ringBuffer: OpaquePointer?
     private var stackSampleHandler: StackSampleHandler?
     private var running = false
-    /// When ``varySamplingPeriod()`` next draws the events' periods (monotonic nanoseconds).
-    private var nextPeriodDraw: Int64 = 0
-    private var lastPeriodDraw: Int64 = 0
-    /// The blocks' lengths so far, in fact (seconds), and how many.
-    private var periodBlocks: (seconds: Double, count: Int) = (0, 0)
-    /// Each event's period for the block after the next (the mirror of the next one's).
-    private var mirroredPeriods: [UInt64] = []
-    private var randomness = SystemRandomNumberGenerator()
+    /// When the events get their next periods (``varySamplingPeriod()``); nil until started.
+    private var periodSchedule: SamplingPeriodSchedule<SystemRandomNumberGenerator>?
 
     /// Loads the BPF program and opens the perf events, disabled. Call ``start()`` to sample.
     public init(configuration: SamplerConfiguration) throws {
@@ -369,39 +363,23 @@ public final class Sampler {
             if result != 0 { throw SamplingError.from(errno: -result, doing: "enable perf events") }
         }
         running = true
-        lastPeriodDraw = Clock.monotonicNanoseconds()
-        nextPeriodDraw = lastPeriodDraw + periodVariation.blockNanoseconds
+        periodSchedule = SamplingPeriodSchedule(
+            variation: SamplingPeriodVariation(frequency: configuration.frequency),
+            start: Clock.monotonicNanoseconds(), generator: SystemRandomNumberGenerator())
     }
 
-    private var periodVariation: SamplingPeriodVariation { SamplingPeriodVariation(frequency: configuration.frequency) }
-
-    /// Draws each cpu-clock event's period anew once the current block of the
+    /// Gives each cpu-clock event its next period once the current block of the
     /// ``SamplingPeriodVariation`` has run; between draws it only reads the clock. The
     /// recorder calls it at each poll. A hardware event (LBR) keeps the period the kernel
     /// adapts to its frequency.
     public func varySamplingPeriod() {
-        guard running, configuration.variesPeriod, configuration.unwinding != .branchRecords else { return }
-        let now = Clock.monotonicNanoseconds()
-        guard now >= nextPeriodDraw else { return }
-        let variation = periodVariation
-        periodBlocks.seconds += Double(now - lastPeriodDraw) / 1e9
-        periodBlocks.count += 1
-        let blockSeconds = periodBlocks.seconds / Double(periodBlocks.count)
-        let periods: [UInt64]
-        if mirroredPeriods.count == eventDescriptors.count {
-            periods = mirroredPeriods
-            mirroredPeriods = []
-        } else {
-            let pairs = eventDescriptors.map { _ in variation.drawPeriods(blockSeconds: blockSeconds, using: &randomness) }
-            periods = pairs.map(\.0)
-            mirroredPeriods = pairs.map(\.1)
-        }
+        guard running, configuration.variesPeriod, configuration.unwinding != .branchRecords,
+              let periods = periodSchedule?.periods(at: Clock.monotonicNanoseconds(), events: eventDescriptors.count)
+        else { return }
         for (fd, period) in zip(eventDescriptors, periods) {
             // A failure leaves the event at its last period: sampling goes on, unvaried.
             _ = ember_event_set_period(fd, period)
         }
-        lastPeriodDraw = now
-        nextPeriodDraw = now + variation.blockNanoseconds
     }
 
     /// Disables the perf events and stops following forks, so the maps no longer change

@@ -43,3 +43,45 @@ public struct SamplingPeriodVariation: Sendable {
         return (period(1 + offset), period(1 - offset))
     }
 }
+
+/// When the events get their next periods, and which: the draws of a
+/// ``SamplingPeriodVariation`` in mirrored pairs, centred for the blocks' measured length.
+/// The sampler keeps one and asks it at every poll.
+public struct SamplingPeriodSchedule<Generator: RandomNumberGenerator> {
+    public let variation: SamplingPeriodVariation
+    private var generator: Generator
+    private var lastDraw: Int64
+    /// When the current block has run (monotonic nanoseconds).
+    public private(set) var nextDraw: Int64
+    /// The blocks' lengths so far, in fact (seconds), and how many.
+    private var blocks: (seconds: Double, count: Int) = (0, 0)
+    /// Each event's period for the block after the next (the mirror of the next one's).
+    private var mirrored: [UInt64] = []
+
+    /// A schedule whose first block (at the asked frequency) starts at `start`.
+    public init(variation: SamplingPeriodVariation, start: Int64, generator: Generator) {
+        self.variation = variation
+        self.generator = generator
+        lastDraw = start
+        nextDraw = start + variation.blockNanoseconds
+    }
+
+    /// The periods of `events` events for the block starting `now`; nil while the current
+    /// block runs.
+    public mutating func periods(at now: Int64, events: Int) -> [UInt64]? {
+        guard now >= nextDraw else { return nil }
+        blocks.seconds += Double(now - lastDraw) / 1e9
+        blocks.count += 1
+        lastDraw = now
+        nextDraw = now + variation.blockNanoseconds
+        if mirrored.count == events {
+            defer { mirrored = [] }
+            return mirrored
+        }
+        let blockSeconds = blocks.seconds / Double(blocks.count)
+        var pairs: [(UInt64, UInt64)] = []
+        for _ in 0..<events { pairs.append(variation.drawPeriods(blockSeconds: blockSeconds, using: &generator)) }
+        mirrored = pairs.map(\.1)
+        return pairs.map(\.0)
+    }
+}

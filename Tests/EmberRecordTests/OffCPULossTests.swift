@@ -1,3 +1,4 @@
+import EmberSampling
 import EmberSystem
 import EmberTestSupport
 import Foundation
@@ -42,8 +43,8 @@ final class OffCPULossTests: RecordingTestCase {
     private func pingPong(_ seconds: Double) throws -> [String] {
         let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
         let allowed = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
-        let cpu = try XCTUnwrap(allowed.dropFirst("Cpus_allowed_list:".count).split(whereSeparator: { !$0.isNumber }).first)
-        return ["taskset", "-c", String(cpu), try sampleBinary("blocking"), "pingpong", "\(seconds)"]
+        let cpu = try XCTUnwrap(parseCPUList(allowed.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces))?.first)
+        return ["taskset", "-c", "\(cpu)", try sampleBinary("blocking"), "pingpong", "\(seconds)"]
     }
 
     func testAFullRingBufferWithWakeupsCountsAndReportsWhatItLost() throws {

@@ -33,25 +33,20 @@ final class SamplingPeriodVariationTests: XCTestCase {
     /// so the block brings one sample per whole period that fits in it and the period under
     /// way at its end brings none; blocks end up to a poll interval late. Over many blocks
     /// the samples per second are the asked frequency.
-    func testTheRestartsLossIsMadeUpSoTheRateIsTheAskedOne() {
+    func testTheRestartsLossIsMadeUpSoTheRateIsTheAskedOne() throws {
         for frequency in [49, 99, 997, 4999] {
-            var generator = SeededGenerator(seed: UInt64(frequency))
             let variation = SamplingPeriodVariation(frequency: frequency)
-            var elapsed = 0.0, samples = 0.0, blocks = 0
-            var pending: [UInt64] = []
-            while blocks < 20_000 {
-                if pending.isEmpty {
-                    let meanBlock = blocks == 0 ? nil : elapsed / Double(blocks)
-                    let pair = variation.drawPeriods(blockSeconds: meanBlock, using: &generator)
-                    pending = [pair.0, pair.1]
-                }
-                let period = Double(pending.removeFirst()) / 1e9
-                let block = Double(variation.blockNanoseconds) / 1e9 + Double.random(in: 0..<0.05, using: &generator)
-                samples += (block / period).rounded(.down)
-                elapsed += block
-                blocks += 1
+            var schedule = SamplingPeriodSchedule(variation: variation, start: 0, generator: SeededGenerator(seed: UInt64(frequency)))
+            var lateness = SeededGenerator(seed: 7)
+            var now: Int64 = 0, samples = 0.0, period = Double(1_000_000_000 / frequency)
+            for _ in 0..<20_000 {
+                let block = schedule.nextDraw - now + Int64(lateness.below(50_000_000))
+                samples += (Double(block) / period).rounded(.down)
+                now += block
+                period = Double(try XCTUnwrap(schedule.periods(at: now, events: 1)?.first))
             }
-            XCTAssertEqual(samples / elapsed, Double(frequency), accuracy: Double(frequency) * 0.005, "\(frequency) Hz")
+            XCTAssertNil(schedule.periods(at: now, events: 1), "no draw before the block has run")
+            XCTAssertEqual(samples / (Double(now) / 1e9), Double(frequency), accuracy: Double(frequency) * 0.005, "\(frequency) Hz")
         }
     }
 }
