@@ -84,9 +84,14 @@ public final class ELFFile {
 
     /// Hands back the pages of the file read so far (a whole symbol table, say, once it is
     /// indexed): they would otherwise count in ember's resident memory for as long as the
-    /// file is open, and later reads fault back in only what they touch. MADV_PAGEOUT
-    /// keeps contents whatever the memory is (libelf reads a file it cannot map into
-    /// the heap), unlike MADV_DONTNEED.
+    /// file is open, and later reads fault back in only what they touch.
+    ///
+    /// Only where libelf mapped the file (read-only, private): dropping those pages from
+    /// ember's page tables leaves them in the page cache, so the next read (or the next
+    /// run) finds them there. MADV_PAGEOUT would evict them from the cache too, wherever
+    /// ember alone maps them (debug sections, symbol tables), and every later run would
+    /// read them from disk again. Where libelf read the file into its heap instead (it does
+    /// when it cannot map), MADV_DONTNEED would zero it, so those pages stay.
     public func releaseResidentPages() {
         guard image == nil else { return }
         var size = 0
@@ -94,8 +99,17 @@ public final class ELFFile {
         let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
         let address = UInt(bitPattern: start)
         let first = address & ~(pageSize - 1)
-        let length = (address + UInt(size) - first + pageSize - 1) & ~(pageSize - 1)
-        _ = madvise(UnsafeMutableRawPointer(bitPattern: first), Int(length), 21 /* MADV_PAGEOUT */)
+        let end = (address + UInt(size) + pageSize - 1) & ~(pageSize - 1)
+        guard Self.isFileMapping(from: first, to: end) else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: first), Int(end - first), MADV_DONTNEED)
+    }
+
+    /// Whether [from, to) is exactly one mapping of a file: the kernel names a link for it
+    /// in /proc/self/map_files only then.
+    private static func isFileMapping(from: UInt, to: UInt) -> Bool {
+        let name = "/proc/self/map_files/" + String(from, radix: 16) + "-" + String(to, radix: 16)
+        var buffer = [CChar](repeating: 0, count: 2)
+        return readlink(name, &buffer, buffer.count) > 0
     }
 
     deinit {
