@@ -113,10 +113,10 @@ struct RecordReportText {
 
     /// The three functions with the most self time: the first answer, before a file is opened.
     private func hottestLine() -> String? {
-        let summary = ProfileSummary(profile: recording.profile)
-        let hottest = summary.functions.prefix(3).filter { $0.selfValue > 0 }
+        let (functions, total) = ProfileSummary.hottestFunctions(in: recording.profile, count: 3)
+        let hottest = functions.filter { $0.selfValue > 0 }
         guard !hottest.isEmpty else { return nil }
-        return "hottest (self): " + hottest.map { "\($0.name) \(SummaryText.percent($0.selfValue, of: summary.total))" }
+        return "hottest (self): " + hottest.map { "\($0.name) \(SummaryText.percent($0.selfValue, of: total))" }
             .joined(separator: ", ")
     }
 

@@ -42,6 +42,28 @@ final class ProfileSummaryTests: XCTestCase {
         XCTAssertTrue(summary.libraries.isEmpty)
     }
 
+    /// The report's hottest functions are the summary's self values, without its totals.
+    func testHottestFunctionsAreTheSummarysSelfValues() throws {
+        var profile = folded("""
+            app;main;work;work;work 6
+            app;main;work;helper_[i];read;sys_read_[k] 3
+            app;main;read 1
+            app;main;spin 6
+            """)
+        // A stack whose innermost frame is a thread: no function's self.
+        let process = profile.addLocation(Location(mapping: -1, kind: .process, lines: [Line(function: profile.addFunction(name: "app"))]))
+        let thread = profile.addLocation(Location(mapping: -1, kind: .thread, lines: [Line(function: profile.addFunction(name: "t"))]))
+        profile.addSample(stack: profile.addStack(rootFirst: [process, thread]), values: [2])
+        let summary = ProfileSummary(profile: profile)
+        let (hottest, total) = ProfileSummary.hottestFunctions(in: profile, count: 3)
+        XCTAssertEqual(total, summary.total)
+        XCTAssertEqual(hottest.map(\.name), ["spin", "work", "sys_read [k]"], "by self, then by name")
+        for found in hottest { XCTAssertEqual(found.selfValue, try entry(summary.functions, found.name).selfValue) }
+        let all = ProfileSummary.hottestFunctions(in: profile, count: 100).functions
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0.selfValue) }),
+                       Dictionary(uniqueKeysWithValues: summary.functions.filter { $0.selfValue > 0 }.map { ($0.name, $0.selfValue) }))
+    }
+
     func testCallersAndCalleesOfAFunction() throws {
         let profile = folded("app;main;work;spin 6\napp;main;work;work;spin 2\napp;idle;work 1\napp;main;work 3\n")
         let summary = ProfileSummary(profile: profile, rootsAreProcesses: true)

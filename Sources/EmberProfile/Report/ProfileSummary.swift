@@ -258,6 +258,40 @@ private struct FunctionNames {
 }
 
 extension ProfileSummary {
+    /// The `count` functions with the most self value, largest first (then by name), and
+    /// the profile's total: what a recording's closing line names, without walking every
+    /// stack to its root as a whole summary does (a CFI-walked recording holds thousands of
+    /// distinct stacks). Self values are the summary's: the innermost function frame's.
+    public static func hottestFunctions(in profile: Profile, count: Int, sampleType: Int? = nil)
+        -> (functions: [Entry], total: Double) {
+        let type = sampleType ?? profile.defaultSampleType
+        var stackValues = [Double](repeating: 0, count: profile.stacks.count)
+        var total = 0.0
+        for sample in 0..<profile.sampleCount {
+            let value = profile.value(ofSample: sample, type: type)
+            total += value
+            if profile.sampleStacks[sample] >= 0 { stackValues[Int(profile.sampleStacks[sample])] += value }
+        }
+        var names = FunctionNames(profile: profile)
+        var selfValues: [Int: Double] = [:]
+        for stack in 0..<profile.stacks.count where stackValues[stack] != 0 {
+            var current = Int32(stack)
+            while current >= 0 {
+                let location = profile.locations[Int(profile.stacks.location(of: current))]
+                if location.kind != .process && location.kind != .thread, let line = location.lines.first {
+                    selfValues[names.function(line.function, kind: location.kind), default: 0] += stackValues[stack]
+                    break
+                }
+                current = profile.stacks.caller(of: current)
+            }
+        }
+        let ranked = selfValues.map { Entry(name: names.functionNames[$0.key], selfValue: $0.value, totalValue: 0) }
+            .sorted { $0.selfValue != $1.selfValue ? $0.selfValue > $1.selfValue : $0.name < $1.name }
+        return (Array(ranked.prefix(count)), total)
+    }
+}
+
+extension ProfileSummary {
     /// Who calls `function` (a name as ``functions`` gives it) and what it calls: each
     /// caller with the value of the samples in which it called the function, each callee
     /// likewise, and `(self)` for the function's own value; `(root)` where nothing called
