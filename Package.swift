@@ -101,7 +101,9 @@ let package = Package(
         // End to end: runs the built `ember` binary on the sample workloads.
         .testTarget(
             name: "EmberRecordTests",
-            dependencies: ["CEmberShim", "EmberSampling", "EmberUnwinding", "EmberELF", "EmberSystem", "EmberTestSupport"]),
+            dependencies: [
+                "CEmberShim", "CLibBPF", "EmberSampling", "EmberUnwinding", "EmberELF", "EmberSystem", "EmberTestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -519,30 +519,12 @@ public final class OffCPUSampler {
     }
 
     private func forEachCountKey(_ body: (ember_offcpu_key, ember_offcpu_value) -> Void) {
-        var key = ember_offcpu_key()
-        var previous = ember_offcpu_key()
-        var first = true
-        var value = ember_offcpu_value()
-        while withUnsafePointer(to: &previous, { previousPointer in
-            bpf_map_get_next_key(countsMap, first ? nil : UnsafeRawPointer(previousPointer), &key)
-        }) == 0 {
-            if bpf_map_lookup_elem(countsMap, &key, &value) == 0 { body(key, value) }
-            previous = key
-            first = false
-        }
+        forEachHashMapEntry(countsMap, keys: ember_offcpu_key.self, values: ember_offcpu_value.self, body)
     }
 
     private func forEachOpenBlock(_ body: (ember_offcpu_start) -> Void) {
-        var key: UInt32 = 0
-        var previous: UInt32 = 0
-        var first = true
-        var value = ember_offcpu_start()
-        while withUnsafePointer(to: &previous, { previousPointer in
-            bpf_map_get_next_key(blockedMap, first ? nil : UnsafeRawPointer(previousPointer), &key)
-        }) == 0 {
-            if bpf_map_lookup_elem(blockedMap, &key, &value) == 0, value.time != 0 { body(value) }
-            previous = key
-            first = false
+        forEachHashMapEntry(blockedMap, keys: UInt32.self, values: ember_offcpu_start.self) { _, value in
+            if value.time != 0 { body(value) }
         }
     }
 

@@ -511,20 +511,29 @@ public final class Sampler {
 
     private func sampleKey(_ raw: ember_sample_key) -> SampleKey { SampleKey(raw) }
 
-    /// The user stacks walked in the kernel by CFI, by hash.
+    /// The user stacks walked in the kernel by CFI, by hash: the map read whole where most
+    /// of it is asked for (a snapshot asks for every stack counted), else stack by stack.
     func readWalkedStacks(_ hashes: Set<UInt64>) -> [UInt64: WalkedStack] {
         guard !hashes.isEmpty else { return [:] }
         var stacks: [UInt64: WalkedStack] = [:]
-        let value = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryLayout<ember_user_stack>.size, alignment: 8)
+        func add(_ hash: UInt64, _ stack: UnsafePointer<ember_user_stack>) {
+            let depth = min(Int(stack.pointee.depth), Int(EMBER_MAX_STACK_DEPTH))
+            let frames = withUnsafeBytes(of: stack.pointee.pcs) { Array($0.bindMemory(to: UInt64.self).prefix(depth)) }
+            stacks[hash] = WalkedStack(frames: frames, end: WalkEnd(kernelValue: stack.pointee.end))
+        }
+        if hashes.count > 64 {
+            forEachHashMapEntry(walkedStacksMap, keys: UInt64.self, values: ember_user_stack.self, batchSize: 256) { hash, stack in
+                guard hashes.contains(hash) else { return }
+                withUnsafePointer(to: stack) { add(hash, $0) }
+            }
+            return stacks
+        }
+        let value = UnsafeMutablePointer<ember_user_stack>.allocate(capacity: 1)
         defer { value.deallocate() }
-        let pcsOffset = MemoryLayout<ember_user_stack>.offset(of: \ember_user_stack.pcs)!
         for hash in hashes {
             var key = hash
-            guard bpf_map_lookup_elem(walkedStacksMap, &key, value.baseAddress) == 0 else { continue }
-            let header = value.load(as: ember_user_stack.self)
-            let depth = min(Int(header.depth), Int(EMBER_MAX_STACK_DEPTH))
-            let frames = (0..<depth).map { value.load(fromByteOffset: pcsOffset + $0 * 8, as: UInt64.self) }
-            stacks[hash] = WalkedStack(frames: frames, end: WalkEnd(kernelValue: header.end))
+            guard bpf_map_lookup_elem(walkedStacksMap, &key, value) == 0 else { continue }
+            add(hash, value)
         }
         return stacks
     }
@@ -543,17 +552,7 @@ public final class Sampler {
     }
 
     private func forEachCountKey(_ body: (ember_sample_key, UInt64) -> Void) {
-        var key = ember_sample_key()
-        var previous = ember_sample_key()
-        var first = true
-        var value: UInt64 = 0
-        while withUnsafePointer(to: &previous, { previousPointer in
-            bpf_map_get_next_key(countsMap, first ? nil : UnsafeRawPointer(previousPointer), &key)
-        }) == 0 {
-            if bpf_map_lookup_elem(countsMap, &key, &value) == 0 { body(key, value) }
-            previous = key
-            first = false
-        }
+        forEachHashMapEntry(countsMap, keys: ember_sample_key.self, values: UInt64.self, body)
     }
 
     /// Releases every link, event and map. Safe to call more than once.
