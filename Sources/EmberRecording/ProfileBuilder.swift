@@ -59,7 +59,12 @@ final class ProfileBuilder {
     private var kernelLocations: [AddressKey: Int32] = [:]
     private var wakerLocations: [AddressKey: Int32] = [:]
     private var fileLocations: [FileAddressKey: Int32] = [:]
-    private var markers: [String: Int32] = [:]
+    /// Marker frames by name and kind (a process and a function may share a name).
+    private var markers: [MarkerKey: Int32] = [:]
+    private struct MarkerKey: Hashable {
+        let name: String
+        let kind: FrameKind
+    }
     /// Past the limit of locations: a location by what it names (its address 0).
     private var mergedLocations: [Location: Int32] = [:]
     /// Samples of threads without labels, by stack and label set, merged as they come.
@@ -254,7 +259,7 @@ final class ProfileBuilder {
 
     /// A location for a frame that stands for something other than code.
     private func marker(_ name: String, kind: FrameKind) -> Int32 {
-        let key = name + (kind == .user ? "" : " \(kind)")
+        let key = MarkerKey(name: name, kind: kind)
         if let known = markers[key] { return known }
         let function = profile.addFunction(name: name)
         let location = profile.addLocation(Location(kind: kind, lines: [Line(function: function)]))
