@@ -73,7 +73,9 @@ public final class KernelUnwindTables {
     /// The files whose tables are being compiled (polled until done).
     private var compiling: Set<String> = []
     /// Each watched process's mappings and what was last written for it.
-    private var processes: [pid_t: (mappings: [Mapping], written: [ember_mapping])] = [:]
+    /// Each process's executable mappings, the maps text they were read from (a refresh
+    /// that reads the same text parses nothing), and the entries the BPF program was given.
+    private var processes: [pid_t: (mappings: [Mapping], text: String, written: [ember_mapping])] = [:]
     private var rows: RowSpace
     private var freeTables: [UInt32] = []
     private var nextTable: UInt32 = 0
@@ -116,12 +118,17 @@ public final class KernelUnwindTables {
             forget(pid)
             return false
         }
-        let mappings = Self.executableMappings(text)
+        let mappings: [Mapping]
+        if !anew, let known = processes[pid], known.text == text {
+            mappings = known.mappings
+        } else {
+            mappings = Self.executableMappings(text)
+        }
         for mapping in mappings {
             guard let file = mapping.file, files[file] == nil else { continue }
             startCompiling(file: file, mapping: mapping, pid: pid)
         }
-        processes[pid] = (mappings, anew ? [] : processes[pid]?.written ?? [])
+        processes[pid] = (mappings, text, anew ? [] : processes[pid]?.written ?? [])
         return write(pid)
     }
 
