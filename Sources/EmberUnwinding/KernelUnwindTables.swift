@@ -72,8 +72,7 @@ public final class KernelUnwindTables {
     private var files: [String: FileState] = [:]
     /// The files whose tables are being compiled (polled until done).
     private var compiling: Set<String> = []
-    /// Each watched process's mappings and what was last written for it.
-    /// Each process's executable mappings, the maps text they were read from (a refresh
+    /// Each watched process's executable mappings, the maps text they were read from (a refresh
     /// that reads the same text parses nothing), and the entries the BPF program was given.
     private var processes: [pid_t: (mappings: [Mapping], text: String, written: [ember_mapping])] = [:]
     private var rows: RowSpace
