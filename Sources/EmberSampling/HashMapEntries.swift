@@ -52,7 +52,8 @@ func forEachHashMapEntry<Key, Value>(
             return
         }
         for index in 0..<Int(min(count, UInt32(size))) { body(keyBuffer[index], valueBuffer[index]) }
-        if error != 0 { return }  // ENOENT: the map's end
+        // ENOENT: the map's end. Another error ends the read too, as it ends the one-by-one loop.
+        if error != 0 { return }
         position = next
         first = false
     }

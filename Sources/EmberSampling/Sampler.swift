@@ -516,23 +516,21 @@ public final class Sampler {
     func readWalkedStacks(_ hashes: Set<UInt64>) -> [UInt64: WalkedStack] {
         guard !hashes.isEmpty else { return [:] }
         var stacks: [UInt64: WalkedStack] = [:]
-        func add(_ hash: UInt64, _ stack: UnsafePointer<ember_user_stack>) {
-            let depth = min(Int(stack.pointee.depth), Int(EMBER_MAX_STACK_DEPTH))
-            let frames = withUnsafeBytes(of: stack.pointee.pcs) { Array($0.bindMemory(to: UInt64.self).prefix(depth)) }
-            stacks[hash] = WalkedStack(frames: frames, end: WalkEnd(kernelValue: stack.pointee.end))
+        func add(_ hash: UInt64, _ stack: ember_user_stack) {
+            let depth = min(Int(stack.depth), Int(EMBER_MAX_STACK_DEPTH))
+            let frames = withUnsafeBytes(of: stack.pcs) { Array($0.bindMemory(to: UInt64.self).prefix(depth)) }
+            stacks[hash] = WalkedStack(frames: frames, end: WalkEnd(kernelValue: stack.end))
         }
         if hashes.count > 64 {
             forEachHashMapEntry(walkedStacksMap, keys: UInt64.self, values: ember_user_stack.self, batchSize: 256) { hash, stack in
-                guard hashes.contains(hash) else { return }
-                withUnsafePointer(to: stack) { add(hash, $0) }
+                if hashes.contains(hash) { add(hash, stack) }
             }
             return stacks
         }
-        let value = UnsafeMutablePointer<ember_user_stack>.allocate(capacity: 1)
-        defer { value.deallocate() }
+        var value = ember_user_stack()
         for hash in hashes {
             var key = hash
-            guard bpf_map_lookup_elem(walkedStacksMap, &key, value) == 0 else { continue }
+            guard bpf_map_lookup_elem(walkedStacksMap, &key, &value) == 0 else { continue }
             add(hash, value)
         }
         return stacks

@@ -264,14 +264,7 @@ extension ProfileSummary {
     /// distinct stacks). Self values are the summary's: the innermost function frame's.
     public static func hottestFunctions(in profile: Profile, count: Int, sampleType: Int? = nil)
         -> (functions: [Entry], total: Double) {
-        let type = sampleType ?? profile.defaultSampleType
-        var stackValues = [Double](repeating: 0, count: profile.stacks.count)
-        var total = 0.0
-        for sample in 0..<profile.sampleCount {
-            let value = profile.value(ofSample: sample, type: type)
-            total += value
-            if profile.sampleStacks[sample] >= 0 { stackValues[Int(profile.sampleStacks[sample])] += value }
-        }
+        let (stackValues, total) = valuesByStack(profile, type: sampleType ?? profile.defaultSampleType)
         var names = FunctionNames(profile: profile)
         var selfValues: [Int: Double] = [:]
         for stack in 0..<profile.stacks.count where stackValues[stack] != 0 {
@@ -289,6 +282,18 @@ extension ProfileSummary {
             .sorted { $0.selfValue != $1.selfValue ? $0.selfValue > $1.selfValue : $0.name < $1.name }
         return (Array(ranked.prefix(count)), total)
     }
+
+    /// The samples' values summed by stack (its innermost entry), and their total.
+    private static func valuesByStack(_ profile: Profile, type: Int) -> (values: [Double], total: Double) {
+        var values = [Double](repeating: 0, count: profile.stacks.count)
+        var total = 0.0
+        for sample in 0..<profile.sampleCount {
+            let value = profile.value(ofSample: sample, type: type)
+            total += value
+            if profile.sampleStacks[sample] >= 0 { values[Int(profile.sampleStacks[sample])] += value }
+        }
+        return (values, total)
+    }
 }
 
 extension ProfileSummary {
@@ -298,11 +303,7 @@ extension ProfileSummary {
     /// it. A recursive function is taken at its outermost call.
     public static func neighbors(of function: String, in profile: Profile, sampleType: Int? = nil)
         -> (callers: [Entry], callees: [Entry]) {
-        let type = sampleType ?? profile.defaultSampleType
-        var stackValues = [Double](repeating: 0, count: profile.stacks.count)
-        for sample in 0..<profile.sampleCount where profile.sampleStacks[sample] >= 0 {
-            stackValues[Int(profile.sampleStacks[sample])] += profile.value(ofSample: sample, type: type)
-        }
+        let stackValues = valuesByStack(profile, type: sampleType ?? profile.defaultSampleType).values
         var names = FunctionNames(profile: profile)
         var callers: [String: Double] = [:]
         var callees: [String: Double] = [:]
