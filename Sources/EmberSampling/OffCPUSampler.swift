@@ -229,7 +229,7 @@ public final class OffCPUSampler {
         self.object = object
         guard let cpuProgram = sampler.object else { throw SamplingError.system("the BPF program is closed") }
         // ember_maps.bpf.h and ember_python.bpf.h: the maps both programs declare (not
-        // cfi_scratch or python_scratch, each program's own).
+        // cfi_scratch, cfi_walk_memories or python_scratch, each program's own).
         try object.share(["stacks", "targets", "config", "stack_samples", "process_mappings", "unwind_tables",
                           "unwind_rows", "cfi_stacks", "python_processes", "python_threads", "python_stacks"],
                          with: cpuProgram)

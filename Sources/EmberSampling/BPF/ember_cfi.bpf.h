@@ -14,6 +14,7 @@
 struct cfi_walk {
 	struct ember_process_mappings *mappings;
 	struct ember_user_stack *stack;
+	struct cfi_walk_memory *memory;
 	__u64 ip;
 	__u64 sp;
 	__u64 bp;
@@ -104,6 +105,98 @@ static __always_inline struct ember_unwind_row *find_row(struct ember_unwind_tab
 	return bpf_map_lookup_elem(&unwind_rows, &index);
 }
 
+/* Reads the user word at `address` into memory->word, through the CPU's window onto the
+ * stack. A walk's frames lie close together, and one read of user memory takes in many of
+ * them: a helper call per word, each arming the fault handler, costs more than the searches
+ * of the tables. The window starts a little below `address` (a saved rbp lies below its
+ * return address) and never leaves its page, so it reads nothing that the word's own read
+ * would not. A global function, like find_rule: the verifier checks it once, on its own. */
+__noinline int read_stack_word(struct cfi_walk_memory *memory, __u64 address)
+{
+	if (!memory)
+		return -1;
+	if (address < memory->window_base || address - memory->window_base + 8 > memory->window_length) {
+		__u64 page = address & ~4095ULL;
+		__u64 base = address - page > 64 ? address - 64 : page;
+		__u64 length = page + 4096 - base;
+		if (length > EMBER_CFI_WINDOW_SIZE)
+			length = EMBER_CFI_WINDOW_SIZE;
+		memory->window_length = 0;
+		if (bpf_probe_read_user(memory->window, length, (void *)base) != 0)
+			return bpf_probe_read_user(&memory->word, sizeof(memory->word), (void *)address);
+		memory->window_base = base;
+		memory->window_length = length;
+		if (address - base + 8 > length) /* the word crosses into the next page */
+			return bpf_probe_read_user(&memory->word, sizeof(memory->word), (void *)address);
+	}
+	__u64 offset = address - memory->window_base;
+	if (offset > EMBER_CFI_WINDOW_SIZE - 8)
+		return -1;
+	memory->word = *(__u64 *)(memory->window + offset);
+	return 0;
+}
+
+/* Puts the rule for `pc` (a return address less one, or an exact pc) in memory->rule.
+ * Returns the walk's outcome so far: CFI_WALKING, or why the walk stops here. A global
+ * function, which the verifier checks once, on its own, rather than on every path of every
+ * frame of the walk that calls it. */
+__noinline __u32 find_rule(struct cfi_walk_memory *memory, struct ember_process_mappings *mappings, __u64 pc)
+{
+	if (!memory || !mappings)
+		return CFI_PENDING;
+	struct cfi_rule *rule = &memory->rule;
+	if (memory->recent[0].pc == pc) {
+		*rule = memory->recent[0];
+		return CFI_WALKING;
+	}
+	if (memory->recent[1].pc == pc) {
+		*rule = memory->recent[1];
+		return CFI_WALKING;
+	}
+	__u32 count = mappings->count;
+	if (count > EMBER_MAX_MAPPINGS)
+		count = EMBER_MAX_MAPPINGS;
+	__u32 index = memory->last_mapping;
+	if (index >= count || index >= EMBER_MAX_MAPPINGS || pc < mappings->mappings[index].start ||
+	    pc >= mappings->mappings[index].end) {
+		struct search search = {.address = pc, .high = count, .mappings = mappings};
+		bpf_loop(9, search_mappings_step, &search, 0);
+		if (search.low == 0 || search.low > EMBER_MAX_MAPPINGS)
+			return CFI_UNMAPPED;
+		index = search.low - 1;
+		memory->last_mapping = index;
+	}
+	if (index >= EMBER_MAX_MAPPINGS)
+		return CFI_UNMAPPED;
+	struct ember_mapping *mapping = &mappings->mappings[index];
+	if (pc >= mapping->end)
+		return CFI_UNMAPPED;
+	if (mapping->kind == EMBER_MAPPING_PENDING)
+		return CFI_PENDING;
+	rule->pc = pc;
+	rule->rule = EMBER_RULE_NONE;
+	rule->cfa_offset = 0;
+	rule->rbp_offset = 0;
+	rule->plt_threshold = 0;
+	rule->frame_pointer_code = mapping->kind == EMBER_MAPPING_FRAME_POINTER;
+	if (mapping->kind != EMBER_MAPPING_TABLE)
+		return CFI_WALKING;
+	__u32 table_index = mapping->table;
+	struct ember_unwind_table *table = bpf_map_lookup_elem(&unwind_tables, &table_index);
+	if (!table)
+		return CFI_PENDING;
+	struct ember_unwind_row *row = find_row(table, pc - mapping->bias);
+	if (row) {
+		rule->rule = row->rule;
+		rule->cfa_offset = row->cfa_offset;
+		rule->rbp_offset = row->rbp_offset;
+		rule->plt_threshold = row->plt_threshold;
+	}
+	memory->recent[memory->next_recent & 1] = *rule;
+	memory->next_recent++;
+	return CFI_WALKING;
+}
+
 /* Whether `ra` returns into CPython's perf trampoline (3.12, 3.13), just past its call. */
 static __always_inline int is_perf_trampoline_return(__u64 ra)
 {
@@ -130,46 +223,16 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 
 	/* A return address is just past its call: the call's own row is found at ra - 1. */
 	__u64 pc = walk->exact ? walk->ip : walk->ip - 1;
-	struct ember_process_mappings *mappings = walk->mappings;
-	__u32 count = mappings->count;
-	if (count > EMBER_MAX_MAPPINGS)
-		count = EMBER_MAX_MAPPINGS;
-	struct search search = {.address = pc, .high = count, .mappings = mappings};
-	bpf_loop(9, search_mappings_step, &search, 0);
-	__u32 low = search.low;
-	if (low == 0 || low > EMBER_MAX_MAPPINGS) {
-		walk->outcome = CFI_UNMAPPED;
+	__u32 outcome = find_rule(walk->memory, walk->mappings, pc);
+	if (outcome != CFI_WALKING) {
+		walk->outcome = outcome;
 		return 1;
 	}
-	struct ember_mapping *mapping = &mappings->mappings[low - 1];
-	if (pc >= mapping->end) {
-		walk->outcome = CFI_UNMAPPED;
-		return 1;
-	}
-	if (mapping->kind == EMBER_MAPPING_PENDING) {
-		walk->outcome = CFI_PENDING;
-		return 1;
-	}
-
-	__u32 rule = EMBER_RULE_NONE;
-	__s32 cfa_offset = 0;
-	__s16 rbp_offset = 0;
-	__u8 plt_threshold = 0;
-	if (mapping->kind == EMBER_MAPPING_TABLE) {
-		__u32 table_index = mapping->table;
-		struct ember_unwind_table *table = bpf_map_lookup_elem(&unwind_tables, &table_index);
-		if (!table) {
-			walk->outcome = CFI_PENDING;
-			return 1;
-		}
-		struct ember_unwind_row *row = find_row(table, pc - mapping->bias);
-		if (row) {
-			rule = row->rule;
-			cfa_offset = row->cfa_offset;
-			rbp_offset = row->rbp_offset;
-			plt_threshold = row->plt_threshold;
-		}
-	}
+	struct cfi_rule *found = &walk->memory->rule;
+	__u32 rule = found->rule;
+	__s32 cfa_offset = found->cfa_offset;
+	__s16 rbp_offset = found->rbp_offset;
+	__u8 plt_threshold = found->plt_threshold;
 
 	__u64 sp = walk->sp, bp = walk->bp, cfa, ra;
 	switch (rule) {
@@ -207,7 +270,7 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 	default:
 		/* A CPython -X perf trampoline (JIT code, no CFI, no frame pointer): returned to
 		 * just past `sub $8,%rsp; call *%rcx`, so its caller's return address is at rsp + 8. */
-		if (!walk->exact && mapping->kind == EMBER_MAPPING_FRAME_POINTER && is_perf_trampoline_return(walk->ip)) {
+		if (!walk->exact && found->frame_pointer_code && is_perf_trampoline_return(walk->ip)) {
 			cfa = sp + 16;
 			rbp_offset = 0;
 			break;
@@ -220,10 +283,15 @@ static long cfi_step(__u32 index, struct cfi_walk *walk)
 		rbp_offset = -16;
 		break;
 	}
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)) != 0)
+	struct cfi_walk_memory *memory = walk->memory;
+	if (read_stack_word(memory, cfa - 8) != 0)
 		return walk_ends(walk, EMBER_END_UNKNOWN);
-	if (rbp_offset != 0 && bpf_probe_read_user(&walk->bp, sizeof(walk->bp), (void *)(cfa + rbp_offset)) != 0)
-		return walk_ends(walk, EMBER_END_UNKNOWN);
+	ra = memory->word;
+	if (rbp_offset != 0) {
+		if (read_stack_word(memory, cfa + rbp_offset) != 0)
+			return walk_ends(walk, EMBER_END_UNKNOWN);
+		walk->bp = memory->word;
+	}
 	/* Every caller's frame lies above its callee's: a walk that does not rise would go
 	 * round in place. */
 	if (cfa <= sp)
@@ -286,9 +354,17 @@ static __always_inline __u32 walk_user_stack(struct task_struct *task, struct em
 	struct ember_user_stack *stack = bpf_map_lookup_elem(&cfi_scratch, &zero);
 	if (!stack)
 		return CFI_PENDING;
+	struct cfi_walk_memory *memory = bpf_map_lookup_elem(&cfi_walk_memories, &zero);
+	if (!memory)
+		return CFI_PENDING;
+	/* Another walk's, maybe of another task (no pc is all ones). */
+	memory->recent[0].pc = ~0ULL;
+	memory->recent[1].pc = ~0ULL;
+	memory->last_mapping = 0;
+	memory->window_length = 0;
 	stack->depth = 0;
 	stack->end = EMBER_END_UNKNOWN;
-	struct cfi_walk walk = {.mappings = mappings, .stack = stack, .hash = FNV_OFFSET, .exact = 1};
+	struct cfi_walk walk = {.mappings = mappings, .stack = stack, .memory = memory, .hash = FNV_OFFSET, .exact = 1};
 	if (user_registers(task, &walk.ip, &walk.sp, &walk.bp) != 0)
 		return CFI_PENDING;
 	bpf_loop(EMBER_MAX_STACK_DEPTH + 1, cfi_step, &walk, 0);

@@ -2,8 +2,8 @@
  * The maps both of ember's BPF programs declare, in one .bpf.h header both include (as
  * libbpf-tools share code between their programs): profile.bpf.c creates them, offcpu.bpf.c
  * reuses its descriptors (bpf_map__reuse_fd), so the definitions cannot drift apart. Sizes are
- * placeholders: user space sets them from its options before loading. cfi_scratch is never
- * shared: each program walks into its own per-CPU stack.
+ * placeholders: user space sets them from its options before loading. cfi_scratch and
+ * cfi_walk_memories are never shared: each program walks into its own per-CPU buffers.
  */
 #ifndef EMBER_MAPS_BPF_H
 #define EMBER_MAPS_BPF_H
@@ -83,5 +83,42 @@ struct {
 	__type(value, struct ember_user_stack);
 	__uint(max_entries, 1);
 } cfi_scratch SEC(".maps");
+
+/* CFI mode: what one walk remembers from frame to frame, one per CPU. In a map value, not on
+ * the BPF stack: the verifier tracks what is on its stack, and a value kept there that changes
+ * from frame to frame makes each frame a state of its own to verify. */
+#define EMBER_CFI_WINDOW_SIZE 2048
+
+/* A row's rule for one pc, as a walk found it. */
+struct cfi_rule {
+	__u64 pc;
+	__s32 cfa_offset;
+	__s16 rbp_offset;
+	__u8 rule;
+	__u8 plt_threshold;
+	__u32 frame_pointer_code; /* the pc is in a mapping unwound by frame pointers */
+};
+
+struct cfi_walk_memory {
+	struct cfi_rule rule;   /* the current frame's */
+	/* A recursion returns to the same call frame after frame: the last two pcs' rules, so
+	 * that those frames skip both searches. */
+	struct cfi_rule recent[2];
+	__u32 next_recent;
+	__u32 last_mapping;     /* consecutive frames are mostly in one file: its mapping is tried first */
+	/* The piece of user stack the walk reads return addresses and saved rbps from
+	 * (ember_cfi.bpf.h's read_stack_word). */
+	__u64 window_base;
+	__u64 window_length;    /* the bytes from window_base that were read; 0: none */
+	__u64 word;             /* the last word read_stack_word read */
+	__u8 window[EMBER_CFI_WINDOW_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct cfi_walk_memory);
+	__uint(max_entries, 1);
+} cfi_walk_memories SEC(".maps");
 
 #endif
