@@ -122,11 +122,12 @@ __noinline int read_stack_word(struct cfi_walk_memory *memory, __u64 address)
 		if (length > EMBER_CFI_WINDOW_SIZE)
 			length = EMBER_CFI_WINDOW_SIZE;
 		memory->window_length = 0;
-		if (bpf_probe_read_user(memory->window, length, (void *)base) != 0)
-			return bpf_probe_read_user(&memory->word, sizeof(memory->word), (void *)address);
-		memory->window_base = base;
-		memory->window_length = length;
-		if (address - base + 8 > length) /* the word crosses into the next page */
+		if (bpf_probe_read_user(memory->window, length, (void *)base) == 0) {
+			memory->window_base = base;
+			memory->window_length = length;
+		}
+		/* No window could be read, or the word crosses into the next page. */
+		if (memory->window_length == 0 || address - base + 8 > length)
 			return bpf_probe_read_user(&memory->word, sizeof(memory->word), (void *)address);
 	}
 	__u64 offset = address - memory->window_base;

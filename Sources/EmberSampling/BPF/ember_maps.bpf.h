@@ -84,9 +84,6 @@ struct {
 	__uint(max_entries, 1);
 } cfi_scratch SEC(".maps");
 
-/* CFI mode: what one walk remembers from frame to frame, one per CPU. In a map value, not on
- * the BPF stack: the verifier tracks what is on its stack, and a value kept there that changes
- * from frame to frame makes each frame a state of its own to verify. */
 #define EMBER_CFI_WINDOW_SIZE 2048
 
 /* A row's rule for one pc, as a walk found it. */
@@ -99,6 +96,9 @@ struct cfi_rule {
 	__u32 frame_pointer_code; /* the pc is in a mapping unwound by frame pointers */
 };
 
+/* CFI mode: what one walk remembers from frame to frame, one per CPU. In a map value, not on
+ * the BPF stack: the verifier tracks what is on its stack, and a value kept there that changes
+ * from frame to frame makes each frame a state of its own to verify. */
 struct cfi_walk_memory {
 	struct cfi_rule rule;   /* the current frame's */
 	/* A recursion returns to the same call frame after frame: the last two pcs' rules, so
