@@ -15,8 +15,8 @@ import Glibc
 ///
 /// Memory follows the code sampled, not the processes: a file's locations are shared by
 /// every process that maps it (their addresses are offsets in the file, in one mapping per
-/// file), and past ``maximumThreads`` threads, those that end keep their samples without
-/// their pid and tid. Hours of sampling big binaries reach ever new addresses, so past
+/// file), and past ``maximumThreads`` threads (one that renamed itself counts once per
+/// name), those that end keep their samples without their pid and tid. Hours of sampling big binaries reach ever new addresses, so past
 /// `settings.maximumLocations` locations a new address is merged into the location of what
 /// it is named (its function and line, or its file when unnamed): the flame graphs and
 /// folded text do not change, pprof's addresses get coarser, and memory stops growing.
@@ -73,8 +73,13 @@ final class ProfileBuilder {
         var stack: Int32
         var labels: Int32
     }
-    /// Each thread's label set, by process (dropped with the process).
-    private var labelSets: [Int32: [Int32: Int32]] = [:]
+    /// Each thread's label sets, one per name it had, by process (dropped with the process).
+    /// A thread names itself after it starts, and samples can come before: each sample keeps
+    /// the name it was taken under, so a view that names the thread by most of its samples
+    /// can tell its names apart.
+    private var labelSets: [Int32: [Int32: [String: Int32]]] = [:]
+    /// Past this many names of one thread, its samples keep the label set of its last new name.
+    private static let maximumNamesPerThread = 16
     private var commOnlyLabels: [String: Int32] = [:]
     private var commOnlyLabelSets: Set<Int32> = []
     /// Samples of each program's mapping, to put the most sampled first.
@@ -490,7 +495,9 @@ final class ProfileBuilder {
     // MARK: - Labels
 
     private func labelSet(pid: Int32, tid: Int32, processName: String, threadName: String) -> Int32 {
-        if let known = labelSets[pid]?[tid] { return known }
+        let names = labelSets[pid]?[tid]
+        if let known = names?[threadName] { return known }
+        if let names, names.count >= Self.maximumNamesPerThread, let latest = names.values.max() { return latest }
         guard profile.labelSets.count < Self.maximumThreads else {
             threadsWithoutLabels += 1
             let labels: Int32
@@ -501,7 +508,7 @@ final class ProfileBuilder {
                 commOnlyLabels[processName] = labels
                 commOnlyLabelSets.insert(labels)
             }
-            labelSets[pid, default: [:]][tid] = labels
+            labelSets[pid, default: [:]][tid, default: [:]][threadName] = labels
             return labels
         }
         let labels = profile.addLabelSet([
@@ -510,7 +517,7 @@ final class ProfileBuilder {
             Label(key: keys.process, text: profile.intern(processName)),
             Label(key: keys.thread, text: profile.intern(threadName)),
         ])
-        labelSets[pid, default: [:]][tid] = labels
+        labelSets[pid, default: [:]][tid, default: [:]][threadName] = labels
         return labels
     }
 
