@@ -49,7 +49,7 @@ let package = Package(
         // Clocks, whole-file reads, output files written whole or not at all.
         .target(name: "EmberSystem"),
         // ELF files and where their debug files are: shared by unwinding and symbolization.
-        .target(name: "EmberELF", dependencies: ["CLibElf", "CLibDeflate"]),
+        .target(name: "EmberELF", dependencies: ["CLibElf", "CLibDeflate", "CZlib"]),
 
         // Stage 1: sampling. The BPF program in BPF/ is compiled by the BPFCompiler plugin.
         .target(

@@ -23,7 +23,7 @@ public struct SourceLocation: Hashable, Sendable {
 }
 
 /// One function of an address's inline chain, as DWARF names it.
-struct DWARFFrame {
+struct DWARFFrame: Equatable {
     /// The linkage name (mangled) when DWARF has one, else the plain name; nil if none.
     var name: String?
     var location: SourceLocation?
@@ -33,8 +33,17 @@ struct DWARFFrame {
 /// chains. Compilation units are found through a sorted range table built once; each unit's
 /// tree of functions and inlined calls is indexed on first use, so an address costs two
 /// binary searches and a short descent instead of `dwarf_getscopes`' walk of the whole unit.
+///
+/// Where `.debug_info` is compressed, the range table comes from `.debug_aranges` and a unit
+/// is inflated when an address first needs it (``DebugSectionsImage``): the units are not
+/// all read to learn their ranges. An address that `.debug_aranges` does not cover, in a
+/// code section it covers in part (a unit it leaves out: one built by clang, say, which
+/// writes none), has the whole section inflated and every unit's ranges read, as where the
+/// file has no `.debug_aranges`. Code sections it does not cover at all (PLT stubs) have no
+/// DWARF.
 final class DWARFInfo {
     private let file: ELFFile  // libdw reads through its Elf handle
+    private let image: DebugSectionsImage?
     private let dwarf: OpaquePointer
 
     private struct UnitRange {
@@ -43,27 +52,56 @@ final class DWARFInfo {
         var unit: Int
     }
 
-    private var unitDIEs: [Dwarf_Die] = []
-    /// Each unit's compilation directory, which relative file names are relative to.
-    private var compilationDirectories: [String?] = []
+    /// A compilation unit: its DIE once read (nil where it could not be).
+    private struct Unit {
+        var offset: UInt64  // of its header in .debug_info, where .debug_aranges gave it
+        var isRead: Bool
+        var die: Dwarf_Die?
+        var compilationDirectory: String?  // which relative file names are relative to
+    }
+
+    private var units: [Unit] = []
     private var unitRanges: [UnitRange] = []
     private var indexes: [Int: UnitIndex] = [:]
+    /// Whether the ranges are `.debug_aranges`' (the units read as needed), and the code
+    /// sections they cover in part.
+    private var rangesFromAranges = false
+    private var arangedCode: [Range<UInt64>] = []
 
     /// Sections naming frames never reads, left out when compressed sections are inflated.
     private static let unreadSections: Set<String> = [".debug_loclists", ".debug_loc", ".debug_macro", ".debug_macinfo"]
+    /// Read only for source positions: the line tables.
+    private static let lineSections: Set<String> = [".debug_line", ".debug_line_str"]
 
-    init?(file: ELFFile) {
+    /// `readsLines`: whether source positions will be asked for (`frames(at:withLines: true)`).
+    /// `firstPiece`: the bytes of a compressed `.debug_info` inflated at once.
+    init?(file: ELFFile, readsLines: Bool = true, firstPiece: Int = DebugSectionsImage.firstPiece) {
         guard file.hasDWARF else { return nil }
-        let file = file.inflatingCompressedSections(omitting: Self.unreadSections) ?? file
-        guard let dwarf = dwarf_begin_elf(file.elf, DWARF_C_READ, nil) else { return nil }
-        self.file = file
+        let omitted = readsLines ? Self.unreadSections : Self.unreadSections.union(Self.lineSections)
+        let image = DebugSectionsImage(of: file, omitting: omitted, firstPiece: firstPiece)
+        guard let dwarf = dwarf_begin_elf((image?.file ?? file).elf, DWARF_C_READ, nil) else { return nil }
+        self.file = image?.file ?? file
+        self.image = image
         self.dwarf = dwarf
-        readUnits()
+        if let image, image.unitsInflated < image.unitsSize, readAranges() {
+            rangesFromAranges = true
+        } else {
+            readAllUnits()
+        }
     }
 
     deinit { dwarf_end(dwarf) }
 
-    private func readUnits() {
+    /// How much of a compressed `.debug_info` is inflated: (bytes, of), nil where none is.
+    var inflatedUnits: (inflated: Int, size: Int)? { image.map { ($0.unitsInflated, $0.unitsSize) } }
+
+    /// Every unit and its ranges, `.debug_info` inflated whole first.
+    private func readAllUnits() {
+        rangesFromAranges = false
+        if let image, !image.inflateUnits(through: image.unitsSize) { return }  // the units read so far stay
+        units = []
+        unitRanges = []
+        indexes = [:]
         var unit: OpaquePointer? = nil
         var next: OpaquePointer? = nil
         var version: Dwarf_Half = 0
@@ -73,19 +111,117 @@ final class DWARFInfo {
             unit = next
             guard dwarf_tag(&unitDIE) == DW_TAG_compile_unit || dwarf_tag(&unitDIE) == DW_TAG_partial_unit
             else { continue }
-            let index = unitDIEs.count
-            unitDIEs.append(unitDIE)
-            var attribute = Dwarf_Attribute()
-            if dwarf_attr(&unitDIE, UInt32(DW_AT_comp_dir), &attribute) != nil, let text = dwarf_formstring(&attribute) {
-                compilationDirectories.append(String(cString: text))
-            } else {
-                compilationDirectories.append(nil)
-            }
+            let index = units.count
+            units.append(Unit(offset: 0, isRead: true, die: unitDIE,
+                              compilationDirectory: Self.compilationDirectory(of: &unitDIE)))
             for (low, high) in ranges(of: &unitDIE) {
                 unitRanges.append(UnitRange(low: low, high: high, unit: index))
             }
         }
         unitRanges.sort { $0.low < $1.low }
+    }
+
+    private static func compilationDirectory(of die: UnsafeMutablePointer<Dwarf_Die>) -> String? {
+        var attribute = Dwarf_Attribute()
+        guard dwarf_attr(die, UInt32(DW_AT_comp_dir), &attribute) != nil, let text = dwarf_formstring(&attribute)
+        else { return nil }
+        return String(cString: text)
+    }
+
+    /// The ranges of `.debug_aranges` (DWARF 2 to 5: version 2 sets, 8-byte addresses), by
+    /// hand: libdw's `dwarf_getaranges` reads the units instead in later versions, which a
+    /// `.debug_info` inflated in part does not have yet. False where the section is absent,
+    /// empty or malformed.
+    private func readAranges() -> Bool {
+        guard let bytes = file.sectionBytes(named: ".debug_aranges"), !bytes.isEmpty else { return false }
+        var unitOfOffset: [UInt64: Int] = [:]
+        var ranges: [UnitRange] = []
+        func load(_ offset: Int, _ size: Int) -> UInt64? {
+            guard offset >= 0, size <= 8, offset <= bytes.count - size else { return nil }
+            var value: UInt64 = 0
+            for index in (0..<size).reversed() { value = value << 8 | UInt64(bytes[offset + index]) }
+            return value
+        }
+        var setStart = 0
+        while setStart < bytes.count {
+            guard var length = load(setStart, 4) else { return false }
+            var headerEnd = setStart + 4
+            var offsetSize = 4
+            if length == 0xffff_ffff {
+                guard let long = load(setStart + 4, 8) else { return false }
+                length = long
+                headerEnd += 8
+                offsetSize = 8
+            }
+            guard length <= UInt64(bytes.count - headerEnd) else { return false }
+            let setEnd = headerEnd + Int(length)
+            guard load(headerEnd, 2) == 2, let unitOffset = load(headerEnd + 2, offsetSize),
+                  load(headerEnd + 2 + offsetSize, 1) == 8, load(headerEnd + 3 + offsetSize, 1) == 0
+            else { return false }
+            // Tuples start at a multiple of their size (16) from the set's start.
+            var tuple = setStart + (headerEnd + 4 + offsetSize - setStart + 15) / 16 * 16
+            let unit: Int
+            if let known = unitOfOffset[unitOffset] {
+                unit = known
+            } else {
+                unit = units.count
+                unitOfOffset[unitOffset] = unit
+                units.append(Unit(offset: unitOffset, isRead: false))
+            }
+            while tuple + 16 <= setEnd, let start = load(tuple, 8), let size = load(tuple + 8, 8) {
+                tuple += 16
+                if start == 0 && size == 0 { break }
+                let (end, overflow) = start.addingReportingOverflow(size)
+                if size > 0 && !overflow { ranges.append(UnitRange(low: start, high: end, unit: unit)) }
+            }
+            setStart = setEnd
+        }
+        guard !ranges.isEmpty else { return false }
+        ranges.sort { $0.low < $1.low }
+        unitRanges = ranges
+        var section: OpaquePointer? = nil
+        while let current = elf_nextscn(file.elf, section) {
+            section = current
+            var header = GElf_Shdr()
+            guard gelf_getshdr(current, &header) != nil, header.sh_flags & UInt64(SHF_EXECINSTR) != 0 else { continue }
+            let (end, overflow) = header.sh_addr.addingReportingOverflow(header.sh_size)
+            guard !overflow, end > header.sh_addr else { continue }
+            if ranges.contains(where: { $0.low < end && $0.high > header.sh_addr }) { arangedCode.append(header.sh_addr..<end) }
+        }
+        return true
+    }
+
+    /// The unit's DIE, its part of `.debug_info` inflated first where it is not yet.
+    private func readUnit(_ index: Int) -> Dwarf_Die? {
+        if units[index].isRead { return units[index].die }
+        units[index].isRead = true
+        guard let image, units[index].offset < UInt64(image.unitsSize) else { return nil }
+        let offset = Int(units[index].offset)
+        // The unit's length, then the unit: `dwarf_next_unit` reads only what is inflated.
+        guard image.inflateUnits(through: offset + 12) else { return nil }
+        let inflated = image.inflatedUnits
+        guard offset + 4 <= inflated.count else { return nil }
+        var length = UInt64(inflated.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian)
+        var lengthSize: UInt64 = 4
+        if length == 0xffff_ffff {
+            guard offset + 12 <= inflated.count else { return nil }
+            length = inflated.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self).littleEndian
+            lengthSize = 12
+        }
+        let (end, overflow) = units[index].offset.addingReportingOverflow(length &+ lengthSize)
+        guard !overflow, length < UInt64(image.unitsSize), end <= UInt64(image.unitsSize),
+              image.inflateUnits(through: Int(end))
+        else { return nil }
+        var next: Dwarf_Off = 0
+        var headerSize = 0
+        var die = Dwarf_Die()
+        guard dwarf_next_unit(dwarf, units[index].offset, &next, &headerSize, nil, nil, nil, nil, nil, nil) == 0,
+              dwarf_offdie(dwarf, units[index].offset + UInt64(headerSize), &die) != nil,
+              dwarf_tag(&die) == DW_TAG_compile_unit || dwarf_tag(&die) == DW_TAG_partial_unit
+        else { return nil }
+        units[index].die = die
+        units[index].compilationDirectory = Self.compilationDirectory(of: &die)
+        return die
     }
 
     private func ranges(of die: UnsafeMutablePointer<Dwarf_Die>) -> [(UInt64, UInt64)] {
@@ -103,6 +239,14 @@ final class DWARFInfo {
     }
 
     private func unit(containing address: UInt64) -> Int? {
+        if let found = searchUnit(containing: address) { return found }
+        // A unit `.debug_aranges` leaves out: read them all, once.
+        guard rangesFromAranges, arangedCode.contains(where: { $0.contains(address) }) else { return nil }
+        readAllUnits()
+        return searchUnit(containing: address)
+    }
+
+    private func searchUnit(containing address: UInt64) -> Int? {
         var low = 0
         var high = unitRanges.count
         while low < high {
@@ -122,12 +266,12 @@ final class DWARFInfo {
     /// first, ending with the physical function; each with its source position when
     /// `withLines`. Empty when DWARF does not cover the address.
     func frames(at address: UInt64, withLines: Bool) -> [DWARFFrame] {
-        guard let unit = unit(containing: address) else { return [] }
+        guard let unit = unit(containing: address), let unitDIE = readUnit(unit) else { return [] }
         let index: UnitIndex
         if let known = indexes[unit] {
             index = known
         } else {
-            index = UnitIndex(unitDIE: unitDIEs[unit], compilationDirectory: compilationDirectories[unit], owner: self)
+            index = UnitIndex(unitDIE: unitDIE, compilationDirectory: units[unit].compilationDirectory, owner: self)
             indexes[unit] = index
         }
         let chain = index.chain(at: address)  // outermost (the function) first
@@ -147,13 +291,12 @@ final class DWARFInfo {
     }
 
     private func line(at address: UInt64, unit: Int) -> SourceLocation? {
-        var die = unitDIEs[unit]
-        guard let line = dwarf_getsrc_die(&die, address) else { return nil }
+        guard var die = units[unit].die, let line = dwarf_getsrc_die(&die, address) else { return nil }
         var number: Int32 = 0
         guard dwarf_lineno(line, &number) == 0, number > 0,
               let source = dwarf_linesrc(line, nil, nil)
         else { return nil }
-        return SourceLocation(file: absolute(String(cString: source), in: compilationDirectories[unit]),
+        return SourceLocation(file: absolute(String(cString: source), in: units[unit].compilationDirectory),
                               line: Int(number))
     }
 

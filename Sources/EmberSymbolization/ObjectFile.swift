@@ -12,6 +12,8 @@ final class ObjectFile {
     private let dwarfFile: ELFFile?
     private var readSymbols: ELFSymbolTable?
     private var readDWARF: DWARFInfo??
+    /// Whether source positions are named: the DWARF's line tables are read only then.
+    private let readsLines: Bool
 
     /// The symbol table, built on the first address that needs it (or by a ``Preparation``):
     /// a process maps many libraries whose code is never sampled, and ember reads each new
@@ -30,7 +32,7 @@ final class ObjectFile {
     var dwarf: DWARFInfo? {
         lastDWARFUse = Clock.monotonicSeconds()
         if let readDWARF { return readDWARF }
-        let info = dwarfFile.flatMap { DWARFInfo(file: $0) }
+        let info = dwarfFile.flatMap { DWARFInfo(file: $0, readsLines: readsLines) }
         readDWARF = .some(info)
         dwarfFile?.releaseResidentPages()
         return info
@@ -60,8 +62,9 @@ final class ObjectFile {
     var displayNames: [String?] = []
 
     /// Finds the debug file now, while the process (and its root, for a container) lives.
-    init(file: ELFFile, targetPath: String, locator: DebugFileLocator) {
+    init(file: ELFFile, targetPath: String, locator: DebugFileLocator, readsLines: Bool) {
         self.file = file
+        self.readsLines = readsLines
         if file.hasDWARF {
             sources = [file]
             dwarfFile = file
@@ -99,8 +102,8 @@ final class ObjectFile {
         if needsDWARF, let dwarfFile {
             dwarfSource = dwarfFile === file ? sources.first : sources.count > 1 ? sources[1] : nil
         }
-        return Preparation(sources: sources, dwarfFile: dwarfSource,
-                           readsSymbols: readSymbols == nil, readsDWARF: needsDWARF && readDWARF == nil)
+        return Preparation(sources: sources, dwarfFile: dwarfSource, readsSymbols: readSymbols == nil,
+                           readsDWARF: needsDWARF && readDWARF == nil, readsLines: readsLines)
     }
 
     /// Takes what a preparation read, unless the file was read meanwhile.
@@ -118,10 +121,11 @@ final class ObjectFile {
         fileprivate let dwarfFile: ELFFile?
         fileprivate let readsSymbols: Bool
         fileprivate let readsDWARF: Bool
+        fileprivate let readsLines: Bool
 
         func run() -> Prepared {
-            let prepared = Prepared(symbols: readsSymbols ? ObjectFile.symbolTable(of: sources) : nil,
-                                    dwarf: readsDWARF ? .some(dwarfFile.flatMap { DWARFInfo(file: $0) }) : nil)
+            let dwarf = readsDWARF ? DWARFInfo??.some(dwarfFile.flatMap { DWARFInfo(file: $0, readsLines: readsLines) }) : nil
+            let prepared = Prepared(symbols: readsSymbols ? ObjectFile.symbolTable(of: sources) : nil, dwarf: dwarf)
             sources.forEach { $0.releaseResidentPages() }
             return prepared
         }

@@ -316,7 +316,7 @@ public final class Symbolizer {
                 object = known
             } else {
                 let file = try ELFFile(path: path)
-                object = ObjectFile(file: file, targetPath: path, locator: locator(root: ""))
+                object = ObjectFile(file: file, targetPath: path, locator: locator(root: ""), readsLines: lines)
                 files[key] = object
             }
             lastInFile = (path, object)
@@ -578,7 +578,7 @@ public final class Symbolizer {
             return known
         }
         let object = (try? ELFFile(image: image, name: VDSO.mappingName))
-            .map { ObjectFile(file: $0, targetPath: VDSO.mappingName, locator: locator(root: "")) }
+            .map { ObjectFile(file: $0, targetPath: VDSO.mappingName, locator: locator(root: ""), readsLines: lines) }
         if let object { vdsoImages[image] = object }
         vdsoObjects[pid] = .some(object)
         return object
@@ -607,7 +607,7 @@ public final class Symbolizer {
         for path in candidates {
             if let file = try? ELFFile(path: path) {
                 let debugRoot = access(root + "/", F_OK) == 0 ? root : ""
-                object = ObjectFile(file: file, targetPath: mapping.filePath, locator: locator(root: debugRoot))
+                object = ObjectFile(file: file, targetPath: mapping.filePath, locator: locator(root: debugRoot), readsLines: lines)
                 break
             }
         }
