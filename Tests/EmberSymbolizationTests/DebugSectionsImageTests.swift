@@ -7,7 +7,7 @@ import XCTest
 /// Compressed debug sections inflated by ember (libdeflate, and zlib's stream for the part
 /// of `.debug_info` inflated as it is needed) against the same sections inflated by libelf
 /// itself, byte for byte.
-final class InflatedDebugSectionsTests: XCTestCase {
+final class DebugSectionsImageTests: XCTestCase {
     func testTheSampleBuiltWithCompressedSectionsInflatesAsLibelfDoes() throws {
         try assertInflatesAsLibelf(try symbolizeSample("inline-gz"), expectingAtLeast: 3)
     }
