@@ -1,7 +1,9 @@
 import EmberProfile
 @testable import EmberRecording
 import EmberSymbolization
+import EmberTestSupport
 import EmberUnwinding
+import Foundation
 import XCTest
 
 /// A thread names itself after it starts (`pthread_setname_np`), and can be sampled before:
@@ -9,11 +11,15 @@ import XCTest
 final class ThreadNameTests: XCTestCase {
     private let pid: Int32 = 999_999_002
 
-    /// The thread's samples by name: a label set for each name, the same pid and tid in each.
-    private func samplesByName(stacks: [CallStack]) -> [String: Double] {
+    private func profile(of stacks: [CallStack]) -> Profile {
         let builder = ProfileBuilder(symbolizer: Symbolizer(), settings: RecordingSettings(target: .system))
         builder.add(stacks, clockOffset: 0, offCPU: true)
-        let profile = builder.finish(startTime: 0, duration: 1)
+        return builder.finish(startTime: 0, duration: 1)
+    }
+
+    /// The thread's samples by name: a label set for each name, the same pid and tid in each.
+    private func samplesByName(stacks: [CallStack]) -> [String: Double] {
+        let profile = profile(of: stacks)
         var byName: [String: Double] = [:]
         for sample in 0..<profile.sampleCount {
             let set = profile.sampleLabels[sample]
@@ -25,7 +31,7 @@ final class ThreadNameTests: XCTestCase {
         return byName
     }
 
-    func testEachSampleKeepsTheThreadNameItWasTakenUnder() {
+    func testEachSampleKeepsTheThreadNameItWasTakenUnder() throws {
         let beforeRename = CallStack(pid: pid, tid: pid + 2, threadName: "blocking", user: .absent, kernel: .absent,
                                      count: 200)
         let renamed = CallStack(pid: pid, tid: pid + 2, threadName: "idler", user: .absent, kernel: .absent,
@@ -33,6 +39,10 @@ final class ThreadNameTests: XCTestCase {
         // Either order: the stacks of a recording come out of hash maps.
         for stacks in [[beforeRename, renamed], [renamed, beforeRename]] {
             XCTAssertEqual(samplesByName(stacks: stacks), ["blocking": 200, "idler": 2_000_000_000])
+            // speedscope: one timeline for the thread, named as most of its time is.
+            let file = try SpeedscopeFile(data: Data(SpeedscopeWriter.encode(profile(of: stacks))))
+            XCTAssertEqual(file.profiles.count, 1)
+            XCTAssertTrue(file.profiles.allSatisfy { $0.name.hasSuffix(": idler (\(pid + 2))") }, "\(file.profiles.map(\.name))")
         }
     }
 

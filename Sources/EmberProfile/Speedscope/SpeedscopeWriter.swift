@@ -49,8 +49,10 @@ public enum SpeedscopeWriter {
         var threadOfLabels: [Int32: Int] = [:]
         var threadOfIdentity: [[Label]: Int] = [:]
         var threads: [(labels: Int32, samples: [Int])] = []
+        var weightOfLabels: [Int32: Double] = [:]
         for sample in 0..<profile.sampleCount {
             let labels = profile.sampleLabels[sample]
+            weightOfLabels[labels, default: 0] += profile.value(ofSample: sample, type: type)
             let thread: Int
             if let known = threadOfLabels[labels] {
                 thread = known
@@ -67,6 +69,12 @@ public enum SpeedscopeWriter {
                 threadOfLabels[labels] = thread
             }
             threads[thread].samples.append(sample)
+        }
+        // Each is named as most of its samples (by weight) are, the later of two alike: a
+        // thread names itself after it starts, and can be sampled before.
+        for (labels, thread) in threadOfLabels.sorted(by: { $0.key < $1.key }) {
+            let named = threads[thread].labels
+            if weightOfLabels[labels, default: 0] >= weightOfLabels[named, default: 0] { threads[thread].labels = labels }
         }
 
         // Time zero is the start of the first sample's period (a sample covers the period
