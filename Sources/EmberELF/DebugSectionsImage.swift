@@ -42,15 +42,16 @@ public final class DebugSectionsImage {
     /// Past this share of `.debug_info`, the rest is inflated whole by libdeflate rather
     /// than streamed by zlib, which is about twice as slow per byte.
     private static let streamedShare = 0.3
-    /// The first piece inflated, by default: libdw ignores an empty section, and the first
-    /// units are libc's start-up code.
+    /// The most inflated at first, by default: libdw ignores an empty section, and the first
+    /// units are libc's start-up code. An eighth where that is less, so that small files
+    /// take the same path as large ones.
     public static let firstPiece = 64 << 10
 
     /// nil when no debug section is compressed, the file is not a 64-bit little-endian
     /// executable or shared object, or a compressed section cannot be inflated.
     /// `firstPiece`: the bytes of a compressed `.debug_info` inflated at once (all of it
-    /// with `.max`).
-    public init?(of original: ELFFile, omitting omitted: Set<String> = [], firstPiece: Int = firstPiece) {
+    /// with `.max`); by default ``firstPiece`` or an eighth of the section, the less.
+    public init?(of original: ELFFile, omitting omitted: Set<String> = [], firstPiece: Int? = nil) {
         guard let layout = Self.layout(of: original, omitting: omitted) else { return nil }
         let image = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.imageSize, alignment: 16)
         let source = layout.file
@@ -129,7 +130,8 @@ public final class DebugSectionsImage {
                                       destination: image.baseAddress! + offset, data: data, stream: stream)
         self.unitsInflated = 0
         data.pointee.d_size = 0
-        guard inflateUnits(through: firstPiece), unitsInflated > 0 else { return nil }
+        let first = firstPiece ?? min(Self.firstPiece, max(layout.unitsSize / 8, 1))
+        guard inflateUnits(through: first), unitsInflated > 0 else { return nil }
     }
 
     deinit {

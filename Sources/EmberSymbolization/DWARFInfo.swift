@@ -74,8 +74,9 @@ final class DWARFInfo {
     private static let lineSections: Set<String> = [".debug_line", ".debug_line_str"]
 
     /// `readsLines`: whether source positions will be asked for (`frames(at:withLines: true)`).
-    /// `firstPiece`: the bytes of a compressed `.debug_info` inflated at once.
-    init?(file: ELFFile, readsLines: Bool = true, firstPiece: Int = DebugSectionsImage.firstPiece) {
+    /// `firstPiece`: the bytes of a compressed `.debug_info` inflated at once (see
+    /// ``DebugSectionsImage``).
+    init?(file: ELFFile, readsLines: Bool = true, firstPiece: Int? = nil) {
         guard file.hasDWARF else { return nil }
         let omitted = readsLines ? Self.unreadSections : Self.unreadSections.union(Self.lineSections)
         let image = DebugSectionsImage(of: file, omitting: omitted, firstPiece: firstPiece)

@@ -62,6 +62,13 @@ final class DWARFUnitsAsNeededTests: XCTestCase {
         XCTAssertEqual(asNeeded.inflatedUnits?.inflated, asNeeded.inflatedUnits?.size)
     }
 
+    func testASmallFileTakesTheSamePath() throws {
+        // An eighth of its units at first, then as the addresses named need.
+        let dwarf = try XCTUnwrap(DWARFInfo(file: try ELFFile(path: try symbolizeSample("inline-gz"))))
+        let (inflated, total) = try XCTUnwrap(dwarf.inflatedUnits)
+        XCTAssertEqual(inflated, total / 8)
+    }
+
     func testAUnitThatArangesLeaveOutIsFound() throws {
         let path = try symbolizeSample("mixed", target: "mixed")
         let functions = try functions(of: path)
