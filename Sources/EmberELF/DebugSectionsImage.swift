@@ -242,6 +242,7 @@ public final class DebugSectionsImage {
 
         var placements: [Placement] = []
         var anyCompressed = false
+        var debugSections: Set<String> = []
         var section: OpaquePointer? = nil
         while let current = elf_nextscn(elf, section) {
             section = current
@@ -251,8 +252,10 @@ public final class DebugSectionsImage {
             guard index < sectionCount else { return nil }
             let name = elf_strptr(elf, stringIndex, Int(sectionHeader.sh_name)).map { String(cString: $0) } ?? ""
             var placement = Placement(index: index, name: name, flags: sectionHeader.sh_flags, content: .absent)
-            let isKept = name.hasPrefix(".debug_") || name.hasPrefix(".zdebug_") || name == ".gnu_debugaltlink"
-                || sectionHeader.sh_type == SHT_NOTE || index == stringIndex
+            let isDebug = name.hasPrefix(".debug_") || name.hasPrefix(".zdebug_")
+            // Two sections of one name: which one libdw reads is its choice, not this image's.
+            if isDebug && !debugSections.insert(name).inserted { return nil }
+            let isKept = isDebug || name == ".gnu_debugaltlink" || sectionHeader.sh_type == SHT_NOTE || index == stringIndex
             if sectionHeader.sh_type != SHT_NOBITS && isKept && !omitted.contains(name) {
                 let start = Int(clamping: sectionHeader.sh_offset)
                 let (end, overflow) = start.addingReportingOverflow(Int(clamping: sectionHeader.sh_size))

@@ -16,10 +16,11 @@ import Glibc
 /// Memory follows the code sampled, not the processes: a file's locations are shared by
 /// every process that maps it (their addresses are offsets in the file, in one mapping per
 /// file), and past ``maximumThreads`` threads (one that renamed itself counts once per
-/// name), those that end keep their samples without their pid and tid. Hours of sampling big binaries reach ever new addresses, so past
-/// `settings.maximumLocations` locations a new address is merged into the location of what
-/// it is named (its function and line, or its file when unnamed): the flame graphs and
-/// folded text do not change, pprof's addresses get coarser, and memory stops growing.
+/// name), those that end keep their samples without their pid and tid. Hours of sampling
+/// big binaries reach ever new addresses, so past `settings.maximumLocations` locations a
+/// new address is merged into the location of what it is named (its function and line, or
+/// its file when unnamed): the flame graphs and folded text do not change, pprof's
+/// addresses get coarser, and memory stops growing.
 final class ProfileBuilder {
     let symbolizer: Symbolizer
     let settings: RecordingSettings

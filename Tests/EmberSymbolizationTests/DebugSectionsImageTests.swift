@@ -67,6 +67,17 @@ final class DebugSectionsImageTests: XCTestCase {
         }
     }
 
+    func testTwoSectionsOfOneNameAreLeftToLibdw() throws {
+        // .debug_abbrev renamed .debug_info in the section names.
+        var bytes = try FileContents.read(try symbolizeSample("inline-gz"))
+        let name = Array(".debug_abbrev\0".utf8)
+        let at = try XCTUnwrap((0...bytes.count - name.count).first { Array(bytes[$0..<$0 + name.count]) == name })
+        bytes.replaceSubrange(at..<at + name.count, with: Array(".debug_info\0\0\0".utf8))
+        let file = try ELFFile(image: bytes, name: "twice")
+        XCTAssertNotNil(file.section(named: ".debug_info"))
+        XCTAssertNil(DebugSectionsImage(of: file))
+    }
+
     private func assertInflatesAsLibelf(_ path: String, expectingAtLeast expected: Int,
                                         file: StaticString = #filePath, line: UInt = #line) throws {
         let omitted: Set<String> = [".debug_loclists", ".debug_loc"]
