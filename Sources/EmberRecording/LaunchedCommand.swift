@@ -3,8 +3,9 @@ import CEmberShim
 import Glibc
 #endif
 
-/// A command ember launches to profile. It is forked stopped, made a target, and only
-/// then allowed to exec, so its first instructions are sampled too.
+/// A command ember launches to profile. It is forked stopped, made a target from its exec
+/// on, and only then allowed to exec, so its first instructions are sampled too (and the
+/// fork's own work, ember's code, is not).
 final class LaunchedCommand {
     let pid: pid_t
     private let arguments: [String]

@@ -53,7 +53,7 @@ public struct Recorder {
             session.prepare(command: arguments[0])
             let launched = try LaunchedCommand(arguments: arguments)
             child = launched
-            try sampler.addTarget(launched.pid)
+            try sampler.addTarget(launched.pid, fromItsExec: true)
         }
         if case .process(let pid) = settings.target {
             // Children running already are followed too (a build tool's compilers, a

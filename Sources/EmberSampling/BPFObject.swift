@@ -47,6 +47,19 @@ final class BPFObject {
         if result != 0 { throw SamplingError.from(errno: -result, doing: "size the \(name) map") }
     }
 
+    /// Sets a read-only data section's contents before loading (a `const volatile` variable
+    /// alone in its `.rodata.NAME` section, such as the programs' options): the kernel
+    /// freezes it, and the verifier reads the values as constants.
+    func setReadOnlyData<Value>(_ section: String, to value: Value) throws {
+        let map = try map(section)
+        guard Int(bpf_map__value_size(map)) == MemoryLayout<Value>.size else {
+            throw SamplingError.system("the \(section) section of \(description) is not a \(Value.self)")
+        }
+        var value = value
+        let result = withUnsafeBytes(of: &value) { bpf_map__set_initial_value(map, $0.baseAddress, $0.count) }
+        if result != 0 { throw SamplingError.from(errno: -result, doing: "set the \(section) section") }
+    }
+
     /// Makes these maps the same kernel maps as `other`'s (already loaded), before loading:
     /// their definitions must match (ember_maps.bpf.h).
     func share(_ names: [String], with other: BPFObject) throws {

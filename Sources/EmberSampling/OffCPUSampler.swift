@@ -230,13 +230,19 @@ public final class OffCPUSampler {
         guard let cpuProgram = sampler.object else { throw SamplingError.system("the BPF program is closed") }
         // ember_maps.bpf.h and ember_python.bpf.h: the maps both programs declare (not
         // cfi_scratch, cfi_walk_memories or python_scratch, each program's own).
-        try object.share(["stacks", "targets", "config", "stack_samples", "process_mappings", "unwind_tables",
+        try object.share(["stacks", "targets", "stack_samples", "process_mappings", "unwind_tables",
                           "unwind_rows", "cfi_stacks", "python_processes", "python_threads", "python_stacks"],
                          with: cpuProgram)
         try object.setMaxEntries("blocked", configuration.blockedMapSize)
         try object.setMaxEntries("offcpu_counts", configuration.countsMapSize)
         try object.setMaxEntries("copy_scratch",
                                  sampler.configuration.unwinding == .dwarf ? max(Int(libbpf_num_possible_cpus()), 1) : 1)
+        try object.setReadOnlyData(".rodata.config", to: sampler.configuration.programOptions)
+        var options = ember_offcpu_config()
+        options.min_block_ns = configuration.minimumBlock
+        options.states = configuration.states.rawValue
+        options.wakeups = configuration.wakeups ? 1 : 0
+        try object.setReadOnlyData(".rodata.offcpu", to: options)
         let loaded = object.load()
         if loaded != 0 {
             let detail = BPFObject.libbpfMessage()
@@ -249,14 +255,6 @@ public final class OffCPUSampler {
         countsMap = try object.mapDescriptor("offcpu_counts")
         blockedMap = try object.mapDescriptor("blocked")
         countersMap = try object.mapDescriptor("offcpu_counters")
-        var config = ember_offcpu_config()
-        config.min_block_ns = configuration.minimumBlock
-        config.states = configuration.states.rawValue
-        config.wakeups = configuration.wakeups ? 1 : 0
-        var zero: UInt32 = 0
-        if bpf_map_update_elem(try object.mapDescriptor("offcpu_config"), &zero, &config, UInt64(BPF_ANY)) != 0 {
-            throw SamplingError.from(errno: errno, doing: "configure the off-CPU BPF program")
-        }
     }
 
     /// Attaches to `sched_switch`, then notes the threads of `processes` (every process with

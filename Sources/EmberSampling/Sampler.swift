@@ -73,6 +73,28 @@ public struct SamplerConfiguration: Sendable {
     public init(scope: Scope) {
         self.scope = scope
     }
+
+    /// The options as the BPF programs read them (their `.rodata.config`).
+    var programOptions: ember_config {
+        var config = ember_config()
+        if case .processes = scope {
+            config.filter_by_pid = 1
+            config.follow_forks = 1
+        }
+        config.kernel_stacks = kernelStacks ? 1 : 0
+        switch unwinding {
+        case .framePointers: config.unwind = EMBER_UNWIND_FP.rawValue
+        case .dwarf: config.unwind = EMBER_UNWIND_DWARF.rawValue
+        case .perProcess: config.unwind = EMBER_UNWIND_AUTO.rawValue
+        case .branchRecords: config.unwind = EMBER_UNWIND_LBR.rawValue
+        }
+        config.stack_copy_size = UInt32(stackCopySize)
+        config.stack_words = recordStackWords ? 1 : 0
+        config.ignored_tgid = ignoredProcess.map { UInt32(bitPattern: $0) } ?? 0
+        config.sample_times = sampleTimes ? 1 : 0
+        config.python_frames = interpreterFrames ? 1 : 0
+        return config
+    }
 }
 
 /// A running BPF profiler: the loaded program, one cpu-clock perf event per online CPU,
@@ -142,6 +164,7 @@ public final class Sampler {
         guard (0...Int(EMBER_MAX_STACK_COPY)).contains(configuration.stackCopySize) else {
             throw SamplingError.system("the stack copy size must be at most \(EMBER_MAX_STACK_COPY) bytes")
         }
+        try object.setReadOnlyData(".rodata.config", to: configuration.programOptions)
 
         let loaded = object.load()
         if loaded != 0 {
@@ -164,27 +187,6 @@ public final class Sampler {
             unwindRows = UnsafeMutableRawBufferPointer(start: address, count: size)
         }
 
-        var config = ember_config()
-        if case .processes = configuration.scope {
-            config.filter_by_pid = 1
-            config.follow_forks = 1
-        }
-        config.kernel_stacks = configuration.kernelStacks ? 1 : 0
-        switch configuration.unwinding {
-        case .framePointers: config.unwind = EMBER_UNWIND_FP.rawValue
-        case .dwarf: config.unwind = EMBER_UNWIND_DWARF.rawValue
-        case .perProcess: config.unwind = EMBER_UNWIND_AUTO.rawValue
-        case .branchRecords: config.unwind = EMBER_UNWIND_LBR.rawValue
-        }
-        config.stack_copy_size = UInt32(configuration.stackCopySize)
-        config.stack_words = configuration.recordStackWords ? 1 : 0
-        config.ignored_tgid = configuration.ignoredProcess.map { UInt32(bitPattern: $0) } ?? 0
-        config.sample_times = configuration.sampleTimes ? 1 : 0
-        var zero: UInt32 = 0
-        let configMap = try mapDescriptor("config")
-        if bpf_map_update_elem(configMap, &zero, &config, UInt64(BPF_ANY)) != 0 {
-            throw SamplingError.from(errno: errno, doing: "configure the BPF program")
-        }
         if case .processes(let pids) = configuration.scope {
             for pid in pids { try addTarget(pid) }
         }
@@ -235,11 +237,13 @@ public final class Sampler {
         }
     }
 
-    /// Adds a process to sample (every thread of it, and the processes it forks from now on).
-    public func addTarget(_ pid: pid_t) throws {
+    /// Adds a process to sample (every thread of it, and the processes it forks from now on);
+    /// `fromItsExec`: only once it execs (a command ember forked, waiting to exec, is ember's
+    /// own code until then).
+    public func addTarget(_ pid: pid_t, fromItsExec: Bool = false) throws {
         var key = UInt32(bitPattern: pid)
-        var one: UInt8 = 1
-        if bpf_map_update_elem(targetsMap, &key, &one, UInt64(BPF_ANY)) != 0 {
+        var kind = UInt8((fromItsExec ? EMBER_TARGET_FROM_EXEC : EMBER_TARGET).rawValue)
+        if bpf_map_update_elem(targetsMap, &key, &kind, UInt64(BPF_ANY)) != 0 {
             throw SamplingError.from(errno: errno, doing: "add process \(pid) to the targets")
         }
     }

@@ -28,4 +28,35 @@ final class BPFVerifierTests: XCTestCase {
             XCTAssertLessThan(try XCTUnwrap(counts[name]), 2_000, name)
         }
     }
+
+    /// The options are read-only data the verifier knows: a mode's program is checked only along
+    /// its own paths (frame pointers need no CFI walk, no stack copy; no wakeups, no waker program).
+    func testEachModeVerifiesOnlyItsOwnPaths() throws {
+        guard geteuid() == 0 else { throw XCTSkip("loading BPF programs needs root") }
+        func verified(_ unwinding: UnwindingMethod, wakeups: Bool = true, python: Bool = true) throws -> [String: Int] {
+            var configuration = SamplerConfiguration(scope: .processes([getpid()]))
+            configuration.unwinding = unwinding
+            configuration.interpreterFrames = python
+            configuration.samplesCPU = false
+            let sampler = try Sampler(configuration: configuration)
+            defer { sampler.close() }
+            var offCPUConfiguration = OffCPUConfiguration()
+            offCPUConfiguration.wakeups = wakeups
+            let offCPU = try OffCPUSampler(sharing: sampler, configuration: offCPUConfiguration)
+            defer { offCPU.close() }
+            return try sampler.verifiedInstructions().merging(try offCPU.verifiedInstructions()) { $1 }
+        }
+        let auto = try verified(.perProcess)
+        guard let autoSample = auto["sample"] else { throw XCTSkip("this kernel does not report verified instructions") }
+        let framePointers = try verified(.framePointers, wakeups: false)
+        let dwarf = try verified(.dwarf)
+        let native = try verified(.perProcess, python: false)
+        print("BPFVerifierTests: auto without Python frames \(native.sorted { $0.key < $1.key })")
+        print("BPFVerifierTests: verified instructions by mode: auto \(auto.sorted { $0.key < $1.key }), "
+              + "fp \(framePointers.sorted { $0.key < $1.key }), dwarf \(dwarf.sorted { $0.key < $1.key })")
+        XCTAssertLessThan(try XCTUnwrap(framePointers["sample"]), autoSample / 2, "fp: no CFI walk")
+        XCTAssertLessThan(try XCTUnwrap(dwarf["sample"]), autoSample / 2, "dwarf: no CFI walk")
+        XCTAssertLessThan(try XCTUnwrap(framePointers["on_switch"]), try XCTUnwrap(auto["on_switch"]) / 2)
+        XCTAssertLessThan(try XCTUnwrap(framePointers["on_waking"]), 100, "without wakeups the waker program returns at once")
+    }
 }

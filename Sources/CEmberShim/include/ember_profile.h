@@ -26,6 +26,13 @@ enum ember_unwind {
 	EMBER_UNWIND_LBR = 3,    /* the CPU's Last Branch Record call stack to the ring buffer */
 };
 
+/* The targets map's values (with config.filter_by_pid). */
+enum ember_target {
+	EMBER_TARGET = 1,           /* sampled, every thread, and followed into its children */
+	EMBER_TARGET_FROM_EXEC = 2, /* a command ember launched: sampled from its exec on (before
+	                             * it, the task is ember's own child, waiting to exec) */
+};
+
 /* In-kernel CFI unwinding (with EMBER_UNWIND_AUTO): each file's .eh_frame / .debug_frame
  * compiled by user space to rows, sorted by pc, each rule holding up to the next row's pc. */
 enum ember_unwind_rule {
@@ -189,6 +196,7 @@ struct ember_config {
 	__u32 ignored_tgid;     /* a process never sampled (ember itself, system-wide); 0: none */
 	__u32 sample_times;     /* 1: each sample counted in the kernel also sends its time
 	                         * (EMBER_SAMPLE_COUNTED_TIME), for outputs that show time */
+	__u32 python_frames;    /* 1: walk the Python frames of the processes in python_processes */
 };
 
 /* Indices of the per-CPU counters map. Every sample that is not in the counts map is here. */

@@ -8,6 +8,7 @@
 
 #include "ember_profile.h"
 #include "ember_task.h"
+#include "ember_maps.bpf.h" /* config */
 
 /* One buffer per CPU to assemble a record in (too large for the BPF stack, and per-CPU map
  * values are limited to 32 KiB: an array indexed by CPU, sized by user space). Slack of one
@@ -58,12 +59,11 @@ static __always_inline __u32 copy_user_stack(struct ember_stack_sample *sample, 
 
 /* The task's user registers into `sample`, and its stack from sp up (config.stack_copy_size
  * bytes at most): the bytes copied, 0 when its registers or its stack could not be read. */
-static __always_inline __u32 copy_task_stack(struct ember_config *cfg, struct task_struct *task,
-					     struct ember_stack_sample *sample)
+static __always_inline __u32 copy_task_stack(struct task_struct *task, struct ember_stack_sample *sample)
 {
 	if (user_registers(task, &sample->ip, &sample->sp, &sample->bp) != 0)
 		return 0;
-	__u32 limit = cfg->stack_copy_size;
+	__u32 limit = config.stack_copy_size;
 	if (limit > EMBER_MAX_STACK_COPY)
 		limit = EMBER_MAX_STACK_COPY;
 	return copy_user_stack(sample, limit, &sample->truncated);

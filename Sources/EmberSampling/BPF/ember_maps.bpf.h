@@ -18,7 +18,7 @@ struct {
 	__uint(max_entries, 16384);
 } stacks SEC(".maps");
 
-/* Processes to sample (tgid → 1). Unused when config.filter_by_pid is 0. */
+/* Processes to sample (tgid → enum ember_target). Unused when config.filter_by_pid is 0. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
@@ -26,12 +26,19 @@ struct {
 	__uint(max_entries, 8192);
 } targets SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, struct ember_config);
-	__uint(max_entries, 1);
-} config SEC(".maps");
+/* What user space chose, fixed before loading (read-only data, as libbpf-tools keep their
+ * options): the verifier knows each value, so it skips the paths a recording's options rule
+ * out, and no run looks the options up. Each object has its own copy, set alike. */
+const volatile struct ember_config config SEC(".rodata.config") = {};
+
+/* Whether a process is sampled now. */
+static __always_inline int is_target(__u32 tgid)
+{
+	if (!config.filter_by_pid)
+		return 1;
+	__u8 *target = bpf_map_lookup_elem(&targets, &tgid);
+	return target && *target == EMBER_TARGET;
+}
 
 /* Registers, stack copies, stacks the maps could not count, events, on their way to user space. */
 struct {

@@ -253,6 +253,8 @@ static __always_inline int send_python_stack_news(__u32 tgid, __u64 hash)
  * process is not a Python one or the thread runs no Python (counted). */
 static __always_inline __u64 python_stack(__u64 pid_tgid)
 {
+	if (!config.python_frames)
+		return 0;
 	__u32 tgid = pid_tgid >> 32;
 	struct ember_python_process *layout = bpf_map_lookup_elem(&python_processes, &tgid);
 	if (!layout)

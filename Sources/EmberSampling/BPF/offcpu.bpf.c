@@ -37,12 +37,8 @@ struct {
 	__uint(max_entries, 65536);
 } offcpu_counts SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, struct ember_offcpu_config);
-	__uint(max_entries, 1);
-} offcpu_config SEC(".maps");
+/* The off-CPU options, fixed before loading as `config` is (ember_maps.bpf.h). */
+const volatile struct ember_offcpu_config offcpu_config SEC(".rodata.offcpu") = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -96,10 +92,10 @@ static __always_inline __u32 state_bit(unsigned int state)
 /* With config.sample_times: the interval of a block just counted under `key`, a small record
  * through the ring buffer. The time in the map is exact either way; an interval the full
  * buffer refuses is counted as lost. */
-static __always_inline void send_block_time(struct ember_config *cfg, struct ember_offcpu_key *key,
+static __always_inline void send_block_time(struct ember_offcpu_key *key,
 					    __u64 start, __u64 elapsed)
 {
-	if (!cfg->sample_times)
+	if (!config.sample_times)
 		return;
 	struct ember_stack_sample *record = bpf_ringbuf_reserve(
 		&stack_samples, sizeof(struct ember_stack_sample) + sizeof(struct ember_block_time), 0);
@@ -144,7 +140,7 @@ static __always_inline void block_header(struct ember_stack_sample *record, stru
 
 /* --unwind dwarf, at switch-out: the blocked thread's user registers and the top of its user
  * stack (as a CPU sample's copy), for user space to unwind. 0 if sent. */
-static __always_inline int send_block_copy(struct ember_config *cfg, struct task_struct *task,
+static __always_inline int send_block_copy(struct task_struct *task,
 					   struct ember_offcpu_start *start)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -152,7 +148,7 @@ static __always_inline int send_block_copy(struct ember_config *cfg, struct task
 	if (!record)
 		return -1;
 	block_header(record, start, EMBER_SAMPLE_BLOCK_COPY);
-	__u32 size = copy_task_stack(cfg, task, record);
+	__u32 size = copy_task_stack(task, record);
 	if (size == 0)
 		add(EMBER_OFFCPU_COPY_ERRORS, 1);
 	record->stack_size = size;
@@ -213,8 +209,7 @@ static __always_inline int send_block_end(struct ember_offcpu_start *start, __u6
 
 /* The block `start` ended `elapsed` ns after it began: kept, dropped by a filter, or sent
  * whole through the ring buffer when the counts map has no room. */
-static __always_inline void count_block(struct ember_config *cfg, struct ember_offcpu_config *ocfg,
-					struct ember_offcpu_start *start, __u64 elapsed)
+static __always_inline void count_block(struct ember_offcpu_start *start, __u64 elapsed)
 {
 	add(EMBER_OFFCPU_NANOSECONDS, elapsed);
 	if (start->dropped) {
@@ -222,7 +217,7 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
 		add(EMBER_OFFCPU_STATE_NS, elapsed);
 		return;
 	}
-	__u32 kept = elapsed >= ocfg->min_block_ns;
+	__u32 kept = elapsed >= offcpu_config.min_block_ns;
 	/* Its stack went through the ring buffer: so does its end. Without room for the end, the
 	 * time is counted here, under its key's lost user stack (-ENOSPC). */
 	if (start->stack_sent && send_block_end(start, elapsed, kept) == 0) {
@@ -249,7 +244,7 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
 	if (value) {
 		__sync_fetch_and_add(&value->nanoseconds, elapsed);
 		__sync_fetch_and_add(&value->blocks, 1);
-		send_block_time(cfg, &key, start->time, elapsed);
+		send_block_time(&key, start->time, elapsed);
 		return;
 	}
 	add(EMBER_OFFCPU_COUNTS_MAP_FULL, 1);
@@ -287,10 +282,10 @@ static __always_inline void count_block(struct ember_config *cfg, struct ember_o
  * program's keys do. 0 when it could not be walked or kept (counted): the frame-pointer walk
  * then takes the stack, as it does for every process without mappings, unless `unstored` is
  * given: a walk cfi_stacks has no room for is then left there, to go through the ring buffer. */
-static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_struct *task, __u32 tgid,
+static __always_inline __u64 walked_stack(struct task_struct *task, __u32 tgid,
 					  struct ember_user_stack **unstored)
 {
-	if (cfg->unwind != EMBER_UNWIND_AUTO)
+	if (config.unwind != EMBER_UNWIND_AUTO)
 		return 0;
 	struct ember_process_mappings *mappings = bpf_map_lookup_elem(&process_mappings, &tgid);
 	if (!mappings)
@@ -314,16 +309,14 @@ static __always_inline __u64 walked_stack(struct ember_config *cfg, struct task_
 }
 
 /* The thread leaving the CPU: when, in which state, and its stacks. */
-static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg, struct ember_offcpu_config *ocfg,
-					    struct task_struct *prev, unsigned int prev_state, __u64 now)
+static __always_inline void note_switch_out(void *ctx, struct task_struct *prev, unsigned int prev_state,
+					    __u64 now)
 {
 	__u32 tid = prev->pid;
 	__u32 tgid = prev->tgid;
 	if (tid == 0)
 		return; /* a CPU's idle task */
-	if (cfg->filter_by_pid && !bpf_map_lookup_elem(&targets, &tgid))
-		return;
-	if (tgid == cfg->ignored_tgid)
+	if (!is_target(tgid) || tgid == config.ignored_tgid)
 		return;
 	if (prev->flags & PF_EXITING)
 		return; /* its last switch: it never comes back */
@@ -333,7 +326,7 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 	struct ember_user_stack *unstored = 0;
 	start.time = now;
 	start.state = state_bit(prev_state);
-	start.dropped = !(ocfg->states & start.state);
+	start.dropped = !(offcpu_config.states & start.state);
 	start.key.pid = tgid;
 	start.key.tid = tid;
 	start.key.user_stack_id = -EFAULT;
@@ -342,7 +335,7 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 	start.waker.kernel_stack_id = -EFAULT;
 	if (!start.dropped) {
 		bpf_get_current_comm(&start.key.comm, sizeof(start.key.comm));
-		if (cfg->kernel_stacks) {
+		if (config.kernel_stacks) {
 			/* The first two frames are this program and its tracepoint's trampoline. */
 			start.key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 2 & BPF_F_SKIP_FIELD_MASK);
 			count_stack_error(start.key.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
@@ -353,10 +346,10 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 		 * thread identity and user memory. */
 		if (user_code)
 			start.key.python_stack_hash = python_stack((__u64)tgid << 32 | tid);
-		if (user_code && cfg->unwind == EMBER_UNWIND_DWARF)
+		if (user_code && config.unwind == EMBER_UNWIND_DWARF)
 			copy = 1;
 		else if (user_code)
-			start.key.user_stack_hash = walked_stack(cfg, prev, tgid, &unstored);
+			start.key.user_stack_hash = walked_stack(prev, tgid, &unstored);
 		if (copy || unstored) {
 			/* Sent below; where it ends up counted here, its stack or end found no room. */
 			start.key.user_stack_id = -ENOSPC;
@@ -367,7 +360,7 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 			count_stack_error(start.key.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
 					  EMBER_OFFCPU_USER_STACK_ERROR);
 			__u64 ip, sp, bp, words[2] = {};
-			if (cfg->stack_words && start.key.user_stack_id >= 0 &&
+			if (config.stack_words && start.key.user_stack_id >= 0 &&
 			    user_registers(prev, &ip, &sp, &bp) == 0 &&
 			    bpf_probe_read_user(words, sizeof(words), (void *)sp) == 0) {
 				start.key.stack_words[0] = code_address_or_zero(words[0]);
@@ -392,7 +385,7 @@ static __always_inline void note_switch_out(void *ctx, struct ember_config *cfg,
 	/* The entry first: a stack sent for a switch-out not noted would never see its end. */
 	int sent;
 	if (copy)
-		sent = send_block_copy(cfg, prev, &start);
+		sent = send_block_copy(prev, &start);
 	else if (unstored)
 		sent = send_block_addresses(&start, unstored);
 	else
@@ -414,13 +407,8 @@ int on_switch(__u64 *ctx)
 	struct task_struct *prev = (struct task_struct *)ctx[1];
 	struct task_struct *next = (struct task_struct *)ctx[2];
 	unsigned int prev_state = (unsigned int)ctx[3];
-	__u32 zero = 0;
-	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct ember_offcpu_config *ocfg = bpf_map_lookup_elem(&offcpu_config, &zero);
-	if (!cfg || !ocfg)
-		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	note_switch_out(ctx, cfg, ocfg, prev, prev_state, now);
+	note_switch_out(ctx, prev, prev_state, now);
 
 	/* Only target threads have an entry: this lookup is the whole cost for the others. */
 	__u32 tid = next->pid;
@@ -428,7 +416,7 @@ int on_switch(__u64 *ctx)
 	if (!start || start->time == 0)
 		return 0;
 	__u64 elapsed = now > start->time ? now - start->time : 0;
-	count_block(cfg, ocfg, start, elapsed);
+	count_block(start, elapsed);
 	start->time = 0;
 	return 0;
 }
@@ -439,10 +427,7 @@ SEC("tp_btf/sched_waking")
 int on_waking(__u64 *ctx)
 {
 	struct task_struct *woken = (struct task_struct *)ctx[0];
-	__u32 zero = 0;
-	struct ember_offcpu_config *ocfg = bpf_map_lookup_elem(&offcpu_config, &zero);
-	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!ocfg || !cfg || !ocfg->wakeups)
+	if (!offcpu_config.wakeups)
 		return 0;
 	__u32 tid = woken->pid;
 	struct ember_offcpu_start *start = bpf_map_lookup_elem(&blocked, &tid);
@@ -455,7 +440,7 @@ int on_waking(__u64 *ctx)
 	waker.user_stack_id = -EFAULT;
 	waker.kernel_stack_id = -EFAULT;
 	bpf_get_current_comm(&waker.comm, sizeof(waker.comm));
-	if (cfg->kernel_stacks) {
+	if (config.kernel_stacks) {
 		/* The first two frames are this program and its tracepoint's trampoline. */
 		waker.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 2 & BPF_F_SKIP_FIELD_MASK);
 		count_stack_error(waker.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
@@ -464,7 +449,7 @@ int on_waking(__u64 *ctx)
 	struct task_struct *current = bpf_get_current_task_btf();
 	int user_code = waker.tid != 0 && !(current->flags & (PF_KTHREAD | PF_EXITING));
 	if (user_code)
-		waker.user_stack_hash = walked_stack(cfg, current, waker.pid, 0);
+		waker.user_stack_hash = walked_stack(current, waker.pid, 0);
 	if (waker.user_stack_hash) {
 		waker.user_stack_id = -ENOENT;
 	} else if (user_code) {

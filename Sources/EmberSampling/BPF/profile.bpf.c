@@ -90,13 +90,13 @@ begin_ring_sample(__u64 pid_tgid, __u32 kind, __u64 python_hash)
 }
 
 /* Appends the kernel stack after the stack_size bytes already in the sample, and sends it. */
-static __always_inline int finish_ring_sample(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
+static __always_inline int finish_ring_sample(struct bpf_perf_event_data *ctx,
 					      struct ember_stack_sample *sample)
 {
 	__u32 size = sample->stack_size;
 	if (size > EMBER_MAX_STACK_COPY)
 		return -1;
-	if (cfg->kernel_stacks) {
+	if (config.kernel_stacks) {
 		long kernel = bpf_get_stack(ctx, sample->stack + size,
 					    EMBER_MAX_STACK_DEPTH * sizeof(__u64), 0);
 		sample->kernel_size = kernel > 0 ? kernel : 0;
@@ -122,24 +122,24 @@ static __always_inline int finish_ring_sample(struct bpf_perf_event_data *ctx, s
 }
 
 /* DWARF mode: the user registers and a copy of the top of the user stack. */
-static __always_inline void send_stack_copy(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
-					    struct task_struct *task, __u64 pid_tgid, __u64 python_hash)
+static __always_inline void send_stack_copy(struct bpf_perf_event_data *ctx, struct task_struct *task,
+					    __u64 pid_tgid, __u64 python_hash)
 {
 	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_STACK_COPY, python_hash);
 	if (!sample)
 		return;
-	__u32 size = copy_task_stack(cfg, task, sample);
+	__u32 size = copy_task_stack(task, sample);
 	if (size == 0)
 		count(EMBER_STACK_COPY_ERROR);
 	sample->stack_size = size;
-	if (finish_ring_sample(ctx, cfg, sample) == 0)
+	if (finish_ring_sample(ctx, sample) == 0)
 		count(EMBER_DWARF_SAMPLES);
 }
 
 /* LBR mode: the user registers and the CPU's call-stack branch records (the event was
  * opened with branch-stack sampling in call-stack mode, user calls only). */
-static __always_inline void send_branch_records(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
-						struct task_struct *task, __u64 pid_tgid, __u64 python_hash)
+static __always_inline void send_branch_records(struct bpf_perf_event_data *ctx, struct task_struct *task,
+						__u64 pid_tgid, __u64 python_hash)
 {
 	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_BRANCH_RECORDS, python_hash);
 	if (!sample)
@@ -153,15 +153,14 @@ static __always_inline void send_branch_records(struct bpf_perf_event_data *ctx,
 		size = 0;
 	}
 	sample->stack_size = size;
-	if (finish_ring_sample(ctx, cfg, sample) == 0)
+	if (finish_ring_sample(ctx, sample) == 0)
 		count(EMBER_BRANCH_SAMPLES);
 }
 
 /* Frame-pointer or CFI mode, for a sample the maps could not count: its addresses, whole
  * (`walked`: the user stack a CFI walk found; `truncated` then says how it ended, plus 1). */
-static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, struct ember_config *cfg,
-					   struct ember_sample_key *key, __u64 pid_tgid, int user_code,
-					   struct ember_user_stack *walked)
+static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, struct ember_sample_key *key,
+					   __u64 pid_tgid, int user_code, struct ember_user_stack *walked)
 {
 	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_ADDRESSES, key->python_stack_hash);
 	if (!sample)
@@ -181,16 +180,16 @@ static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, stru
 	}
 	sample->stack_words[0] = key->stack_words[0];
 	sample->stack_words[1] = key->stack_words[1];
-	if (finish_ring_sample(ctx, cfg, sample) == 0)
+	if (finish_ring_sample(ctx, sample) == 0)
 		count(EMBER_OVERFLOW_SAMPLES);
 }
 
 /* With config.sample_times: the time of a sample just counted under `key`, a small record
  * through the ring buffer. The count in the map is exact either way; a time the full buffer
  * refuses is counted as lost. */
-static __always_inline void send_counted_time(struct ember_config *cfg, struct ember_sample_key *key)
+static __always_inline void send_counted_time(struct ember_sample_key *key)
 {
-	if (!cfg->sample_times)
+	if (!config.sample_times)
 		return;
 	struct ember_stack_sample *record =
 		bpf_ringbuf_reserve(&stack_samples, sizeof(*record) + sizeof(*key), 0);
@@ -214,16 +213,9 @@ static __always_inline void send_counted_time(struct ember_config *cfg, struct e
 SEC("perf_event")
 int sample(struct bpf_perf_event_data *ctx)
 {
-	__u32 zero = 0;
-	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg)
-		return 0;
-
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	if (cfg->filter_by_pid && !bpf_map_lookup_elem(&targets, &tgid))
-		return 0;
-	if (tgid == cfg->ignored_tgid)
+	if (!is_target(tgid) || tgid == config.ignored_tgid)
 		return 0;
 
 	count(EMBER_SAMPLES);
@@ -237,24 +229,24 @@ int sample(struct bpf_perf_event_data *ctx)
 	struct ember_process_mappings *mappings = 0;
 	struct ember_user_stack *walked = 0;
 	__u64 walked_hash = 0;
-	if (user_code && cfg->unwind == EMBER_UNWIND_AUTO &&
+	if (user_code && config.unwind == EMBER_UNWIND_AUTO &&
 	    (mappings = bpf_map_lookup_elem(&process_mappings, &tgid))) {
 		__u32 outcome = walk_user_stack(task, mappings, &walked, &walked_hash);
 		if (outcome != CFI_WALKED) {
 			/* The user-space unwinder takes it (as --unwind dwarf would). */
 			count(outcome == CFI_NEEDS_COPY ? EMBER_CFI_NEEDS_COPY : EMBER_CFI_PENDING);
-			send_stack_copy(ctx, cfg, task, pid_tgid, python_hash);
+			send_stack_copy(ctx, task, pid_tgid, python_hash);
 			return 0;
 		}
 		count(EMBER_CFI_SAMPLES);
-	} else if (user_code && (cfg->unwind == EMBER_UNWIND_DWARF ||
-			  (cfg->unwind == EMBER_UNWIND_AUTO &&
+	} else if (user_code && (config.unwind == EMBER_UNWIND_DWARF ||
+			  (config.unwind == EMBER_UNWIND_AUTO &&
 			   bpf_map_lookup_elem(&dwarf_processes, &tgid)))) {
-		send_stack_copy(ctx, cfg, task, pid_tgid, python_hash);
+		send_stack_copy(ctx, task, pid_tgid, python_hash);
 		return 0;
 	}
-	if (user_code && cfg->unwind == EMBER_UNWIND_LBR) {
-		send_branch_records(ctx, cfg, task, pid_tgid, python_hash);
+	if (user_code && config.unwind == EMBER_UNWIND_LBR) {
+		send_branch_records(ctx, task, pid_tgid, python_hash);
 		return 0;
 	}
 
@@ -266,7 +258,7 @@ int sample(struct bpf_perf_event_data *ctx)
 	/* -EFAULT means "no such stack" (a kernel thread has no user stack,
 	 * a sample in user mode no kernel stack): not a loss. */
 	key.kernel_stack_id = -EFAULT;
-	if (cfg->kernel_stacks) {
+	if (config.kernel_stacks) {
 		key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 		count_stack_error(key.kernel_stack_id, EMBER_KERNEL_STACK_COLLISION,
 				  EMBER_KERNEL_STACK_ERROR);
@@ -284,7 +276,7 @@ int sample(struct bpf_perf_event_data *ctx)
 		key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 		count_stack_error(key.user_stack_id, EMBER_USER_STACK_COLLISION, EMBER_USER_STACK_ERROR);
 	}
-	if (cfg->stack_words && user_code && !walked && key.user_stack_id != -EFAULT) {
+	if (config.stack_words && user_code && !walked && key.user_stack_id != -EFAULT) {
 		__u64 ip, sp, bp, words[2] = {};
 		if (user_registers(task, &ip, &sp, &bp) == 0 &&
 		    bpf_probe_read_user(words, sizeof(words), (void *)sp) == 0) {
@@ -294,29 +286,29 @@ int sample(struct bpf_perf_event_data *ctx)
 	}
 	/* A stack whose bucket is taken goes whole through the ring buffer. */
 	if (key.user_stack_id == -EEXIST || key.kernel_stack_id == -EEXIST || cfi_stack_lost) {
-		send_addresses(ctx, cfg, &key, pid_tgid, user_code, walked);
+		send_addresses(ctx, &key, pid_tgid, user_code, walked);
 		return 0;
 	}
 
 	__u64 *value = bpf_map_lookup_elem(&counts, &key);
 	if (value) {
 		__sync_fetch_and_add(value, 1);
-		send_counted_time(cfg, &key);
+		send_counted_time(&key);
 		return 0;
 	}
 	__u64 one = 1;
 	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) == 0) {
-		send_counted_time(cfg, &key);
+		send_counted_time(&key);
 		return 0;
 	}
 	/* Another CPU may have inserted the same key meanwhile. */
 	value = bpf_map_lookup_elem(&counts, &key);
 	if (value) {
 		__sync_fetch_and_add(value, 1);
-		send_counted_time(cfg, &key);
+		send_counted_time(&key);
 	} else {
 		count(EMBER_COUNTS_MAP_FULL);
-		send_addresses(ctx, cfg, &key, pid_tgid, user_code, walked);
+		send_addresses(ctx, &key, pid_tgid, user_code, walked);
 	}
 	return 0;
 }
@@ -338,17 +330,15 @@ int follow_fork(__u64 *ctx)
 {
 	struct task_struct *parent = (struct task_struct *)ctx[0];
 	struct task_struct *child = (struct task_struct *)ctx[1];
-	__u32 zero = 0;
-	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	__u32 parent_tgid = parent->tgid;
 	__u32 child_tgid = child->tgid;
-	if (!cfg || child_tgid == parent_tgid)
+	if (child_tgid == parent_tgid)
 		return 0; /* a new thread */
-	if (cfg->filter_by_pid) {
-		if (!cfg->follow_forks || !bpf_map_lookup_elem(&targets, &parent_tgid))
+	if (config.filter_by_pid) {
+		if (!config.follow_forks || !is_target(parent_tgid))
 			return 0; /* not ours */
-		__u8 one = 1;
-		if (bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY) != 0) {
+		__u8 target = EMBER_TARGET;
+		if (bpf_map_update_elem(&targets, &child_tgid, &target, BPF_ANY) != 0) {
 			count(EMBER_TARGETS_MAP_FULL);
 			return 0;
 		}
@@ -362,7 +352,8 @@ int follow_fork(__u64 *ctx)
 }
 
 /* After exec, a process's old choice of unwinder (and its mappings) is void: it takes frame-pointer stacks
- * until user space has looked at its new binary, which it is told to do. */
+ * until user space has looked at its new binary, which it is told to do. A command ember
+ * launched becomes a target here. */
 SEC("tp_btf/sched_process_exec")
 int note_exec(__u64 *ctx)
 {
@@ -371,9 +362,10 @@ int note_exec(__u64 *ctx)
 	bpf_map_delete_elem(&dwarf_processes, &tgid);
 	bpf_map_delete_elem(&process_mappings, &tgid);
 	bpf_map_delete_elem(&python_processes, &tgid);  /* a new program: looked at again */
-	__u32 zero = 0;
-	struct ember_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (cfg && (!cfg->filter_by_pid || bpf_map_lookup_elem(&targets, &tgid)))
+	__u8 *target = config.filter_by_pid ? bpf_map_lookup_elem(&targets, &tgid) : 0;
+	if (target && *target == EMBER_TARGET_FROM_EXEC)
+		*target = EMBER_TARGET;
+	if (!config.filter_by_pid || target)
 		send_process_event(EMBER_PROCESS_EXECUTED, tgid);
 	return 0;
 }
