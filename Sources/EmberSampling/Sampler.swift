@@ -63,7 +63,7 @@ public struct SamplerConfiguration: Sendable {
     /// for outputs that show time; without it, counted samples cost what they always did.
     public var sampleTimes = false
     /// Whether the processes given a layout with ``Sampler/setPythonProcess(_:_:)`` have their
-    /// Python frames walked (sizes the map of their stacks).
+    /// Python frames walked; without, the programs are loaded without the walk.
     public var interpreterFrames = true
     /// Whether the cpu-clock events' period varies (``SamplingPeriodVariation``), so that work
     /// repeating at the sampling period is not sampled at one phase of it for the whole

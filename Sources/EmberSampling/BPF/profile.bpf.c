@@ -121,19 +121,23 @@ static __always_inline int finish_ring_sample(struct bpf_perf_event_data *ctx,
 	return 0;
 }
 
-/* DWARF mode: the user registers and a copy of the top of the user stack. */
-static __always_inline void send_stack_copy(struct bpf_perf_event_data *ctx, struct task_struct *task,
-					    __u64 pid_tgid, __u64 python_hash)
+/* DWARF mode, and a CFI walk's fallback: the current task's user registers and a copy of
+ * the top of its user stack. The send paths are global functions: the verifier checks each
+ * once, on its own, rather than along every path of `sample` that reaches it. */
+__noinline int send_stack_copy(struct bpf_perf_event_data *ctx, __u64 python_hash)
 {
-	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_STACK_COPY, python_hash);
+	struct ember_stack_sample *sample =
+		begin_ring_sample(bpf_get_current_pid_tgid(), EMBER_SAMPLE_STACK_COPY, python_hash);
 	if (!sample)
-		return;
-	__u32 size = copy_task_stack(task, sample);
+		return -1;
+	__u32 size = copy_task_stack(bpf_get_current_task_btf(), sample);
 	if (size == 0)
 		count(EMBER_STACK_COPY_ERROR);
 	sample->stack_size = size;
-	if (finish_ring_sample(ctx, sample) == 0)
-		count(EMBER_DWARF_SAMPLES);
+	if (finish_ring_sample(ctx, sample) != 0)
+		return -1;
+	count(EMBER_DWARF_SAMPLES);
+	return 0;
 }
 
 /* LBR mode: the user registers and the CPU's call-stack branch records (the event was
@@ -158,13 +162,19 @@ static __always_inline void send_branch_records(struct bpf_perf_event_data *ctx,
 }
 
 /* Frame-pointer or CFI mode, for a sample the maps could not count: its addresses, whole
- * (`walked`: the user stack a CFI walk found; `truncated` then says how it ended, plus 1). */
-static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, struct ember_sample_key *key,
-					   __u64 pid_tgid, int user_code, struct ember_user_stack *walked)
+ * (`walked`: the user stack a CFI walk found is in cfi_scratch; `truncated` then says how
+ * it ended, plus 1). */
+__noinline int send_addresses(struct bpf_perf_event_data *ctx, struct ember_sample_key *key, int user_code,
+			      int walked_in_kernel)
 {
-	struct ember_stack_sample *sample = begin_ring_sample(pid_tgid, EMBER_SAMPLE_ADDRESSES, key->python_stack_hash);
+	if (!key)
+		return -1;
+	__u32 zero = 0;
+	struct ember_user_stack *walked = walked_in_kernel ? bpf_map_lookup_elem(&cfi_scratch, &zero) : 0;
+	struct ember_stack_sample *sample =
+		begin_ring_sample(bpf_get_current_pid_tgid(), EMBER_SAMPLE_ADDRESSES, key->python_stack_hash);
 	if (!sample)
-		return;
+		return -1;
 	if (walked) {
 		__u32 size = walked->depth * sizeof(__u64);
 		if (size > EMBER_MAX_STACK_DEPTH * sizeof(__u64))
@@ -180,8 +190,10 @@ static __always_inline void send_addresses(struct bpf_perf_event_data *ctx, stru
 	}
 	sample->stack_words[0] = key->stack_words[0];
 	sample->stack_words[1] = key->stack_words[1];
-	if (finish_ring_sample(ctx, sample) == 0)
-		count(EMBER_OVERFLOW_SAMPLES);
+	if (finish_ring_sample(ctx, sample) != 0)
+		return -1;
+	count(EMBER_OVERFLOW_SAMPLES);
+	return 0;
 }
 
 /* With config.sample_times: the time of a sample just counted under `key`, a small record
@@ -235,14 +247,14 @@ int sample(struct bpf_perf_event_data *ctx)
 		if (outcome != CFI_WALKED) {
 			/* The user-space unwinder takes it (as --unwind dwarf would). */
 			count(outcome == CFI_NEEDS_COPY ? EMBER_CFI_NEEDS_COPY : EMBER_CFI_PENDING);
-			send_stack_copy(ctx, task, pid_tgid, python_hash);
+			send_stack_copy(ctx, python_hash);
 			return 0;
 		}
 		count(EMBER_CFI_SAMPLES);
 	} else if (user_code && (config.unwind == EMBER_UNWIND_DWARF ||
 			  (config.unwind == EMBER_UNWIND_AUTO &&
 			   bpf_map_lookup_elem(&dwarf_processes, &tgid)))) {
-		send_stack_copy(ctx, task, pid_tgid, python_hash);
+		send_stack_copy(ctx, python_hash);
 		return 0;
 	}
 	if (user_code && config.unwind == EMBER_UNWIND_LBR) {
@@ -286,7 +298,7 @@ int sample(struct bpf_perf_event_data *ctx)
 	}
 	/* A stack whose bucket is taken goes whole through the ring buffer. */
 	if (key.user_stack_id == -EEXIST || key.kernel_stack_id == -EEXIST || cfi_stack_lost) {
-		send_addresses(ctx, &key, pid_tgid, user_code, walked);
+		send_addresses(ctx, &key, user_code, walked != 0);
 		return 0;
 	}
 
@@ -308,7 +320,7 @@ int sample(struct bpf_perf_event_data *ctx)
 		send_counted_time(&key);
 	} else {
 		count(EMBER_COUNTS_MAP_FULL);
-		send_addresses(ctx, &key, pid_tgid, user_code, walked);
+		send_addresses(ctx, &key, user_code, walked != 0);
 	}
 	return 0;
 }
