@@ -22,12 +22,14 @@
 #include "ember_cfi.bpf.h"
 #include "ember_copy.bpf.h"
 
-/* Its own (cfi_scratch too). Sizes are placeholders: user space sets them before loading. */
+/* Its own (cfi_scratch too). Sizes are placeholders: user space sets them before loading.
+ * Allocated as entries arrive, as profile.bpf.c's counts are. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
 	__type(value, struct ember_offcpu_start);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } blocked SEC(".maps");
 
 struct {
@@ -35,6 +37,7 @@ struct {
 	__type(key, struct ember_offcpu_key);
 	__type(value, struct ember_offcpu_value);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } offcpu_counts SEC(".maps");
 
 /* The off-CPU options, fixed before loading as `config` is (ember_maps.bpf.h). */

@@ -15,12 +15,15 @@
 #include "ember_copy.bpf.h"
 
 /* Its own maps (the shared ones are in ember_maps.bpf.h). Sizes are placeholders: user
- * space sets them from its options before loading. */
+ * space sets them from its options before loading. The hash maps are bounds, allocated as
+ * keys arrive (most recordings hold far fewer): preallocated, they would cost every start
+ * their whole size. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct ember_sample_key);
 	__type(value, __u64);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } counts SEC(".maps");
 
 struct {
