@@ -95,8 +95,7 @@ static __always_inline __u32 state_bit(unsigned int state)
 /* With config.sample_times: the interval of a block just counted under `key`, a small record
  * through the ring buffer. The time in the map is exact either way; an interval the full
  * buffer refuses is counted as lost. */
-static __always_inline void send_block_time(struct ember_offcpu_key *key,
-					    __u64 start, __u64 elapsed)
+static __always_inline void send_block_time(struct ember_offcpu_key *key, __u64 start, __u64 elapsed)
 {
 	if (!config.sample_times)
 		return;
@@ -143,8 +142,7 @@ static __always_inline void block_header(struct ember_stack_sample *record, stru
 
 /* --unwind dwarf, at switch-out: the blocked thread's user registers and the top of its user
  * stack (as a CPU sample's copy), for user space to unwind. 0 if sent. */
-static __always_inline int send_block_copy(struct task_struct *task,
-					   struct ember_offcpu_start *start)
+static __always_inline int send_block_copy(struct task_struct *task, struct ember_offcpu_start *start)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct ember_stack_sample *record = (void *)bpf_map_lookup_elem(&copy_scratch, &cpu);

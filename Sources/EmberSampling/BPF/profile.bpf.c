@@ -15,9 +15,9 @@
 #include "ember_copy.bpf.h"
 
 /* Its own maps (the shared ones are in ember_maps.bpf.h). Sizes are placeholders: user
- * space sets them from its options before loading. The hash maps are bounds, allocated as
- * keys arrive (most recordings hold far fewer): preallocated, they would cost every start
- * their whole size. */
+ * space sets them from its options before loading. The counts map's size is a bound, its
+ * entries allocated as keys arrive (most recordings hold far fewer): preallocated, they
+ * would cost every start the whole map. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct ember_sample_key);
