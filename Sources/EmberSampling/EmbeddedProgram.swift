@@ -24,23 +24,21 @@ enum EmbeddedProgram {
 enum Base64 {
     static func decode(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard text.count % 4 == 0 else { return nil }
-        var padding = 0
-        if text.count >= 1, text[text.count - 1] == UInt8(ascii: "=") { padding += 1 }
-        if text.count >= 2, text[text.count - 2] == UInt8(ascii: "=") { padding += 1 }
+        let equals = UInt8(ascii: "=")
+        // "=" only at the end: one or two of the last group's characters.
+        let padding = text.last != equals ? 0 : text[text.count - 2] == equals ? 2 : 1
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.count / 4 * 3 - padding)
-        var index = 0
-        while index < text.count {
+        bytes.reserveCapacity(text.count / 4 * 3)
+        for start in stride(from: 0, to: text.count, by: 4) {
+            let digits = start + 4 == text.count ? 4 - padding : 4
             var group: UInt32 = 0
             for offset in 0..<4 {
-                let character = text[index + offset]
-                let isPadding = character == UInt8(ascii: "=") && index + 4 == text.count && offset >= 4 - padding
-                guard let value = isPadding ? 0 : sextet(character) else { return nil }
+                guard let value = offset < digits ? sextet(text[start + offset]) : 0 else { return nil }
                 group = group << 6 | value
             }
-            let count = index + 4 == text.count ? 3 - padding : 3
-            for shift in [16, 8, 0].prefix(count) { bytes.append(UInt8(truncatingIfNeeded: group >> UInt32(shift))) }
-            index += 4
+            bytes.append(UInt8(truncatingIfNeeded: group >> 16))
+            if digits > 2 { bytes.append(UInt8(truncatingIfNeeded: group >> 8)) }
+            if digits > 3 { bytes.append(UInt8(truncatingIfNeeded: group)) }
         }
         return bytes
     }

@@ -34,6 +34,15 @@ public struct OffCPUConfiguration: Sendable {
     public var wakeups = false
 
     public init() {}
+
+    /// The options as the off-CPU program reads them (its `.rodata.offcpu`).
+    var programOptions: ember_offcpu_config {
+        var options = ember_offcpu_config()
+        options.min_block_ns = minimumBlock
+        options.states = states.rawValue
+        options.wakeups = wakeups ? 1 : 0
+        return options
+    }
 }
 
 /// What the off-CPU program's counters say, plus the time still open when it stopped.
@@ -238,11 +247,7 @@ public final class OffCPUSampler {
         try object.setMaxEntries("copy_scratch",
                                  sampler.configuration.unwinding == .dwarf ? max(Int(libbpf_num_possible_cpus()), 1) : 1)
         try object.setReadOnlyData(".rodata.config", to: sampler.configuration.programOptions)
-        var options = ember_offcpu_config()
-        options.min_block_ns = configuration.minimumBlock
-        options.states = configuration.states.rawValue
-        options.wakeups = configuration.wakeups ? 1 : 0
-        try object.setReadOnlyData(".rodata.offcpu", to: options)
+        try object.setReadOnlyData(".rodata.offcpu", to: configuration.programOptions)
         let loaded = object.load()
         if loaded != 0 {
             let detail = BPFObject.libbpfMessage()
