@@ -359,7 +359,6 @@ final class RecordTests: RecordingTestCase {
         XCTAssertFalse(try emberPrograms().isEmpty, "ember's programs are loaded while it records")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        Thread.sleep(forTimeInterval: 0.5)
         try XCTAssertNoLeftoverEmberPrograms()
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("killed.folded")))
     }
