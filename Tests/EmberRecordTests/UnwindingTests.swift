@@ -226,7 +226,9 @@ final class UnwindingTests: RecordingTestCase {
                                                       options: ["-d", "2", "-F", "499", "--unwind", unwind])
             let inHandler = folded.stacks.filter { $0.key.last == "handler_spin" }
             let total = inHandler.values.reduce(0, +)
-            XCTAssertGreaterThan(total, 100, result.stderr)
+            // Enough to judge the shares below by: the handler's part of the time is the
+            // timer's doing (94 of 997 samples in one CI run, about a tenth).
+            XCTAssertGreaterThan(total, 50, result.stderr)
             let listing = inHandler.map { "\($0.value) \($0.key.joined(separator: ";"))" }.joined(separator: "\n")
             XCTAssertFalse(listing.contains("before_spin_at_entry"), "\(unwind)\n\(listing)")
             // entry_loop;spin_at_entry;<trampoline>;on_signal;handler_spin
