@@ -21,7 +21,7 @@ final class FoldedParserTests: XCTestCase {
         XCTAssertEqual(stack("a;b 0.25")?.1, 0.25)
         XCTAssertEqual(stack("a;b 12.")?.1, 12)
         XCTAssertEqual(stack("a;b .5")?.1, 0.5)
-        XCTAssertEqual(stack("a;b 123456789012345678901")?.1, 123456789012345678901)
+        XCTAssertEqual(stack("a;b 123456789012345678901")?.1, 1.23456789012345678901e20)
     }
 
     func testCountAfterLastRunOfWhitespace() throws {

@@ -82,7 +82,7 @@ final class PprofTests: XCTestCase {
     func testInlinedFramesReadFromTextAreLinesOfTheFrameTheyWereInlinedInto() throws {
         let text = "app;main;outer_[i];inner_[i];leaf 3\napp;main;outer_[i];other 2\napp;main;leaf 1\n"
             + "app;lone_[i];vfs_read_[k] 4\n"
-        let folded = try FoldedReader.read(bytes: Array(text.utf8)).profile
+        let folded = FoldedReader.read(bytes: Array(text.utf8)).profile
         let encoded = PprofWriter.encode(folded)
         let read = try PprofReader.read(encoded.bytes, name: "inlined.pb.gz")
         XCTAssertEqual(FoldedWriter.text(of: read), FoldedWriter.text(of: folded))

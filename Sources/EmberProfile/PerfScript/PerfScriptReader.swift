@@ -314,7 +314,7 @@ public struct PerfScriptReader {
             appendFrames(first, count)
         } else {
             let (first, count) = locations(match: match, line: line)
-            key.withUnsafeBufferPointer { frameLines.insert($0, tag: tag, values: (first, count)) }
+            _ = key.withUnsafeBufferPointer { frameLines.insert($0, tag: tag, values: (first, count)) }
             appendFrames(first, count)
         }
         pendingInlines.removeAll(keepingCapacity: true)
@@ -422,7 +422,7 @@ public struct PerfScriptReader {
         let key = scratch
         let parts = tidy(name: name, match: match, line: line, inlinedLine: inlinedLine)
         let range = (Int32(cachedParts.count), Int32(parts.count))
-        key.withUnsafeBufferPointer { tidiedNames.insert($0, tag: tag, values: range) }
+        _ = key.withUnsafeBufferPointer { tidiedNames.insert($0, tag: tag, values: range) }
         cachedParts.append(contentsOf: parts)
         return range
     }
@@ -518,7 +518,7 @@ public struct PerfScriptReader {
             stack = newStack()
             var key: [UInt8] = []
             swap(&key, &scratch)
-            key.withUnsafeBufferPointer { stacks.insert($0, values: (stack, 0)) }
+            _ = key.withUnsafeBufferPointer { stacks.insert($0, values: (stack, 0)) }
             swap(&key, &scratch)
         }
         profile.addSample(stack: stack, values: [1, period], labels: labels, time: time)
@@ -610,7 +610,7 @@ public struct PerfScriptReader {
         labels.append(Label(key: profile.intern(LabelKey.processName), text: profile.intern(UnsafeBufferPointer(rebasing: line[comm]))))
         let id = profile.addLabelSet(labels)
         let key = scratch
-        key.withUnsafeBufferPointer { labelSets.insert($0, values: (id, 0)) }
+        _ = key.withUnsafeBufferPointer { labelSets.insert($0, values: (id, 0)) }
         return id
     }
 
