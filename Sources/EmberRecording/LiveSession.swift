@@ -8,14 +8,15 @@ import EmberUnwinding
 import Glibc
 #endif
 
-/// A recording read while it runs, for a live view (`ember top`): stacks are counted in the
-/// kernel's maps (frame pointers, whatever the settings say: no per-sample traffic), and
-/// ``profile()`` names what the maps hold so far, as often as it is asked.
+/// A recording read while it runs, for a live view (`ember top`): ``profile()`` names what
+/// the sampler counted so far, as often as it is asked, with the stacks a recording with the
+/// same settings would give (by default CFI walked in the kernel, Python frames merged).
 ///
-/// A sample that finds its stack's bucket taken, or the counts map full, goes through the
-/// ring buffer as in a recording; a live view does not unwind those, it counts them
-/// (``samplesNotShown``). Processes that end are dropped from the maps as a recording
-/// drops them, so their samples leave the view.
+/// The stacks counted in the kernel's maps are read from them; those that came through the
+/// ring buffer (stack copies unwound here, samples whose map was full) are counted by the
+/// session as they arrive and read from there. Samples the full ring buffer dropped are
+/// counted (``samplesNotShown``). Processes that end are dropped from the maps as a
+/// recording drops them, so their samples leave the view.
 public final class LiveSession {
     public let settings: RecordingSettings
     private let sampler: Sampler
@@ -29,7 +30,6 @@ public final class LiveSession {
     /// see ``stopSignal``.
     public init(settings: RecordingSettings) throws {
         var settings = settings
-        settings.unwind = .fp
         settings.keepSampleTimes = false
         if case .command = settings.target { throw RecordingError("a live view watches a process or the system") }
         self.settings = settings
@@ -51,6 +51,7 @@ public final class LiveSession {
         if settings.kernelStacks { session.symbolizer.loadKernelSymbols() }
         started = Clock.monotonicSeconds()
         lastRefresh = started
+        if case .system = settings.target { lastRefresh -= Session.refreshInterval - Session.firstSystemRefresh }
         do { try sampler.start() } catch {
             close()
             throw error
@@ -63,7 +64,7 @@ public final class LiveSession {
         try session.wait(milliseconds: milliseconds)
         session.rereadYoungProcesses()
         let now = Clock.monotonicSeconds()
-        if now - lastRefresh >= 1 {
+        if now - lastRefresh >= Session.refreshInterval {
             session.refresh()
             lastRefresh = now
         }
@@ -89,18 +90,19 @@ public final class LiveSession {
         targetExit?.hasExited ?? false
     }
 
-    /// Samples the BPF program took, and those that went through the ring buffer (not in
-    /// the view).
+    /// Samples the BPF program took, and those the full ring buffer dropped (not in the view).
     public var samplesSeen: UInt64 { sampler.counters().samples }
-    public var samplesNotShown: UInt64 { sampler.counters().overflowSamples }
+    public var samplesNotShown: UInt64 { sampler.counters().ringBufferFull }
 
-    /// What the maps hold now, named: one sample per distinct stack and thread, values
+    /// What was counted so far, named: one sample per distinct stack and thread, values
     /// `samples`/`count` and `cpu`/`nanoseconds`.
     public func profile() -> Profile {
         var statistics = FramePointerStacks.Statistics()
-        let stacks = FramePointerStacks.callStacks(from: sampler.snapshot(), leafFix: session.leafFix,
+        var stacks = FramePointerStacks.callStacks(from: sampler.snapshot(), leafFix: session.leafFix,
                                                    statistics: &statistics)
+        stacks += session.ringBuffer.callStacks(leafFix: session.leafFix, statistics: &statistics)
         let builder = ProfileBuilder(symbolizer: session.symbolizer, settings: settings)
+        builder.pythonFrames = session.pythonFrames
         builder.add(stacks, clockOffset: 0)
         return builder.finish(startTime: 0, duration: Clock.monotonicSeconds() - started)
     }

@@ -13,9 +13,6 @@ import Glibc
 public struct Recorder {
     public let settings: RecordingSettings
 
-    /// How often memory maps are re-read, so exited processes still symbolize.
-    private let refreshInterval = 1.0
-    private let firstSystemRefresh = 0.2
     private let pollMilliseconds: Int32 = 50
 
     public init(settings: RecordingSettings) {
@@ -90,7 +87,7 @@ public struct Recorder {
         // refresh: the first comes early, since until then their stacks are walked by frame
         // pointers alone and their Python frames are not walked.
         var lastRefresh = started
-        if case .system = settings.target { lastRefresh -= refreshInterval - firstSystemRefresh }
+        if case .system = settings.target { lastRefresh -= Session.refreshInterval - Session.firstSystemRefresh }
         var endReason = RecordingEnd.durationReached
         var targetExit: ProcessExit?
         if case .process(let pid) = settings.target { targetExit = ProcessExit(pid: pid) }
@@ -111,7 +108,7 @@ public struct Recorder {
                 endReason = .processExited(targetExit.pid)
                 break
             }
-            if now - lastRefresh >= refreshInterval {
+            if now - lastRefresh >= Session.refreshInterval {
                 session.refresh()
                 lastRefresh = now
                 progress(RecordingProgress(elapsed: elapsed, samples: sampler.counters().samples))
@@ -231,6 +228,11 @@ extension RecordingSettings {
 /// What one recording keeps while it runs: the symbolizer and the unwinders, fed with the
 /// processes as they appear.
 final class Session {
+    /// How often memory maps are re-read (``refresh()``), so exited processes still symbolize.
+    static let refreshInterval = 1.0
+    /// System-wide, how soon the first refresh comes: it finds the processes running already.
+    static let firstSystemRefresh = 0.2
+
     let settings: RecordingSettings
     let sampler: Sampler
     let offCPU: OffCPUSampler?

@@ -11,8 +11,9 @@ struct Top: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A live view of the hottest functions of a process or of the whole system.",
         discussion: """
-            Samples with BPF and counts stacks in the kernel; every second the view shows what \
-            the counts hold so far: self and total percentages and samples of each function, \
+            Samples with BPF as ember record does (by default stacks walked by CFI in the \
+            kernel, Python frames named); every second the view shows what was counted so \
+            far: self and total percentages and samples of each function, \
             and its process. Keys: s sorts by self or total; f, l and p show functions, \
             libraries or processes; the arrows (or j, k) select a function and Enter shows \
             its callers and callees (Esc goes back); q quits. Ctrl-C leaves the terminal as \
@@ -35,6 +36,14 @@ struct Top: ParsableCommand {
     @Flag(name: .long, help: "Leave kernel frames out.")
     var noKernel = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "How user stacks are unwound, as for ember record: auto (CFI in the kernel), fp, dwarf or lbr.",
+        valueName: "method"))
+    var unwind: String = "auto"
+
+    @Flag(name: .long, help: "Leave Python frames out: the interpreter's own frames only.")
+    var noInterpreter = false
+
     @Option(help: "Sort functions by self or total samples.")
     var sort: TopSort = .self
 
@@ -51,6 +60,9 @@ struct Top: ParsableCommand {
         guard interval.isFinite, interval >= 0.1, interval <= 60 else {
             throw ValidationError("--interval must be between 0.1 and 60 seconds")
         }
+        guard UnwindMode(rawValue: unwind) != nil else {
+            throw ValidationError("--unwind must be one of: " + UnwindMode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
     }
 
     func run() throws {
@@ -59,6 +71,8 @@ struct Top: ParsableCommand {
         var settings = RecordingSettings(target: pid.map { .process($0) } ?? .system)
         settings.frequency = frequency
         settings.kernelStacks = !noKernel
+        settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
+        settings.interpreterFrames = !noInterpreter
         let live: LiveSession
         do { live = try LiveSession(settings: settings) } catch {
             terminal.restore()
@@ -175,8 +189,8 @@ struct TopScreen {
         lines.append(text.cut("\(view.rawValue) (f l p) · sort: \(sort.rawValue) (s) · ↑↓ select · Enter callers/callees · q quit",
                               width))
         let notShown = live.samplesNotShown
-        lines.append(notShown > 0 ? text.cut("\(formatCount(notShown)) samples went through the ring buffer "
-            + "(stack map bucket taken): not in this view", width) : "")
+        lines.append(notShown > 0 ? text.cut("\(formatCount(notShown)) samples lost (the ring buffer was full): "
+            + "not in this view", width) : "")
         let available = max(size.rows - lines.count - 1, 1)
         if let function = expanded {
             lines += neighborLines(function, profile: profile, total: summary.total, text: text, rows: available)

@@ -26,19 +26,20 @@ final class TopTests: RecordingTestCase {
         try super.tearDownWithError()
     }
 
-    /// Starts samples/split and `ember top -p` on it in a 100×30 pane, inside a shell that
-    /// notes the terminal's settings before and after, and ember's exit status.
-    private func startTop() throws {
-        let split = try Workload(sample: "split", arguments: ["60"])
-        workload = split
-        let script = "trap true INT; stty -g > \(path("before")); \(emberBinary) top -F 499 -p \(split.pid); "
+    /// Starts `workload` (samples/split by default) and `ember top -p` on it in a 100×`rows`
+    /// pane, inside a shell that notes the terminal's settings before and after, and ember's
+    /// exit status.
+    private func startTop(_ workload: Workload? = nil, options: String = "", rows: Int = 30) throws {
+        let target = try workload ?? Workload(sample: "split", arguments: ["60"])
+        self.workload = target
+        let script = "trap true INT; stty -g > \(path("before")); \(emberBinary) top -F 499 \(options) -p \(target.pid); "
             + "echo $? > \(path("status")); stty -g > \(path("after")); sleep 60"
         // The tmux server would inherit a descriptor Foundation's Process watches to tell the
         // child's exit, so that starting it would wait for the server's end: Python's
         // subprocess starts it with every other descriptor closed.
         let started = try runProgram("/usr/bin/python3", [
             "-c", "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)",
-            "/usr/bin/tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", "sh", "-c", script,
+            "/usr/bin/tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "\(rows)", "sh", "-c", script,
         ])
         XCTAssertEqual(started.status, 0, started.stderr)
     }
@@ -148,6 +149,45 @@ final class TopTests: RecordingTestCase {
         }
         XCTAssertTrue(lines.allSatisfy { $0.count <= 60 }, "\(lines)")
 
+        try send("q")
+        try assertTerminalRestored()
+    }
+
+    /// The totals of the function table once `samples` are in and `condition` holds.
+    private func totals(after samples: Int, seconds: Double, _ what: String,
+                        _ condition: ([String: Double]) -> Bool = { _ in true }) throws -> [String: Double] {
+        var totals: [String: Double] = [:]
+        _ = try waitFor(seconds, what) { screen in
+            totals = Dictionary(rows(screen).map { ($0.name, $0.totalPercent) }, uniquingKeysWith: max)
+            return self.samples(screen) >= samples && condition(totals)
+        }
+        return totals
+    }
+
+    func testStacksThroughCodeWithoutFramePointersReachMain() throws {
+        // samples/split-nofp keeps no frame pointers: only a CFI walk finds main under spin.
+        try startTop(try Workload(sample: "split-nofp", arguments: ["60"]), options: "--sort total")
+        let totals = try self.totals(after: 800, seconds: 40, "main under every sample") { ($0["main"] ?? 0) >= 99 }
+        XCTAssertEqual(try XCTUnwrap(totals["path_a"]), 60, accuracy: 6, "\(totals)")
+        XCTAssertEqual(try XCTUnwrap(totals["path_b"]), 30, accuracy: 5, "\(totals)")
+        try send("q")
+        try assertTerminalRestored()
+    }
+
+    func testPythonFunctionsAreNamed() throws {
+        // Debian's python3 (stripped, no frame pointers): hot 60%, warm 30%, cool 10% of its
+        // CPU time, named from its code objects, under the native frames that run them.
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("no \(python)") }
+        try startTop(try Workload(executable: python, arguments: [Pythons.sample("split.py"), "--seconds", "60"]),
+                     options: "--sort total", rows: 60)
+        let totals = try self.totals(after: 1500, seconds: 40, "hot, warm and cool under main") { totals in
+            ["hot", "warm", "cool", "main"].allSatisfy { totals[$0] != nil }
+        }
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(totals["main"]), 99, "\(totals)")
+        XCTAssertEqual(try XCTUnwrap(totals["hot"]), 60, accuracy: 6, "\(totals)")
+        XCTAssertEqual(try XCTUnwrap(totals["warm"]), 30, accuracy: 5, "\(totals)")
+        XCTAssertEqual(try XCTUnwrap(totals["cool"]), 10, accuracy: 4, "\(totals)")
         try send("q")
         try assertTerminalRestored()
     }
