@@ -20,7 +20,7 @@ import Glibc
 public final class LiveSession {
     public let settings: RecordingSettings
     private let sampler: Sampler
-    private let session: Session
+    let session: Session
     private var lastRefresh: Double
     private let targetExit: ProcessExit?
     public let started: Double
@@ -40,7 +40,7 @@ public final class LiveSession {
             ember_restore_default_signals()
             throw error
         }
-        session = Session(settings: settings, sampler: sampler)
+        session = Session(settings: settings, sampler: sampler, keepsEndedProcesses: false)
         if case .process(let pid) = settings.target { targetExit = ProcessExit(pid: pid) } else { targetExit = nil }
         if case .process(let pid) = settings.target {
             for process in [pid] + descendants(of: pid) {

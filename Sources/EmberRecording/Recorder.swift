@@ -273,8 +273,13 @@ final class Session {
     /// The kernel's names for kernel addresses (nil: /proc/kallsyms is read instead).
     private let kernelNames: KernelAddressNames?
 
-    init(settings: RecordingSettings, sampler: Sampler, offCPU: OffCPUSampler? = nil) {
+    /// Whether ended processes' samples join ``builder`` (a recording) or are dropped (a live
+    /// view, which shows the living and must not grow with every process that came and went).
+    let keepsEndedProcesses: Bool
+
+    init(settings: RecordingSettings, sampler: Sampler, offCPU: OffCPUSampler? = nil, keepsEndedProcesses: Bool = true) {
         self.settings = settings
+        self.keepsEndedProcesses = keepsEndedProcesses
         self.sampler = sampler
         self.offCPU = offCPU
         self.symbolizer = Symbolizer(options: settings.symbolization)
@@ -494,8 +499,9 @@ final class Session {
 
     private var lastFileRelease = Clock.monotonicSeconds()
 
-    /// Adds the samples of processes that ended a while ago to the profile, and forgets
-    /// them: a recording of many short-lived processes keeps only what the live ones need.
+    /// Adds the samples of processes that ended a while ago to the profile (or, without
+    /// ``keepsEndedProcesses``, drops them), and forgets them: a recording of many
+    /// short-lived processes keeps only what the live ones need.
     /// A process waits a second after it was found gone, so that its last ring-buffer
     /// samples have been read; ended ones are taken in batches.
     ///
@@ -511,6 +517,12 @@ final class Session {
             lastDrain = now
             let counted = sampler.takeCounts(of: ready) { _ = try? self.wait(milliseconds: 0) }
             drainedKeys += counted.counts.count
+            guard keepsEndedProcesses else {
+                var discarded = FramePointerStacks.Statistics()
+                _ = ringBuffer.takeStacks(of: ready, leafFix: nil, statistics: &discarded)
+                for pid in ready { forgetEnded(pid) }
+                return
+            }
             var addresses = ringBuffer.userAddresses(of: ready)
             addresses.merge(blockedStacks.userAddresses(of: ready)) { $0 + $1 }
             for key in counted.counts.keys {
@@ -550,18 +562,22 @@ final class Session {
             builder.add(byProcess[pid] ?? [], clockOffset: clockOffset)
             builder.add(blockedByProcess[pid] ?? [], clockOffset: clockOffset, offCPU: true)
             drainedProcesses += 1
-            // A pid reused since (watched anew) keeps what its new program needs.
-            if gone[pid] != nil {
-                gone[pid] = nil
-                known.remove(pid)
-                programs[pid] = nil
-                symbolizer.forget(process: pid)
-                builder.forget(process: pid)
-                pythonFrames?.dropStacks(of: pid)
-                unwinders.forget(exited: pid)
-            }
+            forgetEnded(pid)
             _ = try? wait(milliseconds: 0)
         }
+    }
+
+    /// Lets go of what an ended process's samples needed, once they are taken; a pid reused
+    /// since (watched anew) keeps what its new program needs.
+    private func forgetEnded(_ pid: pid_t) {
+        guard gone[pid] != nil else { return }
+        gone[pid] = nil
+        known.remove(pid)
+        programs[pid] = nil
+        symbolizer.forget(process: pid)
+        builder.forget(process: pid)
+        pythonFrames?.dropStacks(of: pid)
+        unwinders.forget(exited: pid)
     }
 
     /// Ended processes whose counts were taken from the kernel's maps, waiting for the
