@@ -20,6 +20,7 @@ import Glibc
 public final class LiveSession {
     public let settings: RecordingSettings
     private let sampler: Sampler
+    /// The session behind the view (internal: tests look at what it keeps).
     let session: Session
     private var lastRefresh: Double
     private let targetExit: ProcessExit?
