@@ -25,10 +25,6 @@ public struct Recorder {
         // From the start, Ctrl-C and SIGTERM end the recording instead of killing ember.
         ember_install_stop_signals()
         defer { ember_restore_default_signals() }
-        if settings.unwind == .lbr, let reason = BranchRecordStacks.unavailabilityReason(
-            probeResult: ember_probe_lbr_call_stack()) {
-            throw RecordingError("--unwind lbr: \(reason)")
-        }
         var configuration = try settings.samplerConfiguration()
         configuration.samplesCPU = settings.mode != .offCPU
 
@@ -190,7 +186,8 @@ public struct Recorder {
 
 extension RecordingSettings {
     /// What the sampler is told: its scope (a process of the target must exist), rate,
-    /// maps and unwinding.
+    /// maps and unwinding (with `lbr`, the CPU must have LBR call stacks: one clear line
+    /// where it has not, before anything is loaded).
     func samplerConfiguration() throws -> SamplerConfiguration {
         var configuration: SamplerConfiguration
         switch target {
@@ -215,7 +212,11 @@ extension RecordingSettings {
         configuration.interpreterFrames = interpreterFrames
         switch unwind {
         case .fp: configuration.unwinding = .framePointers
-        case .lbr: configuration.unwinding = .branchRecords
+        case .lbr:
+            if let reason = BranchRecordStacks.unavailabilityReason(probeResult: ember_probe_lbr_call_stack()) {
+                throw RecordingError("--unwind lbr: \(reason)")
+            }
+            configuration.unwinding = .branchRecords
         case .dwarf: configuration.unwinding = .dwarf
         case .auto: configuration.unwinding = .perProcess
         }

@@ -1,3 +1,4 @@
+import CEmberShim
 import EmberTestSupport
 import Foundation
 import XCTest
@@ -190,6 +191,16 @@ final class TopTests: RecordingTestCase {
         XCTAssertEqual(try XCTUnwrap(totals["cool"]), 10, accuracy: 4, "\(totals)")
         try send("q")
         try assertTerminalRestored()
+    }
+
+    func testLBRWhereTheCPUHasNoneIsOneClearLine() throws {
+        guard ember_probe_lbr_call_stack() != 0 else { throw XCTSkip("this CPU has LBR call stacks") }
+        try startTop(options: "--unwind lbr 2> \(path("stderr"))")
+        let status = try waitForFile(path("status"))
+        XCTAssertNotEqual(status.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        let stderr = try String(contentsOfFile: path("stderr"), encoding: .utf8)
+        XCTAssertEqual(stderr.split(separator: "\n").count, 1, stderr)
+        XCTAssertTrue(stderr.contains("--unwind lbr: this CPU exposes no Last Branch Record"), stderr)
     }
 
     func testCtrlCLeavesTheTerminalAsItWas() throws {
