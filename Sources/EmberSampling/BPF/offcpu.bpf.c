@@ -59,6 +59,9 @@ struct {
 	__uint(max_entries, 1);
 } copy_scratch SEC(".maps");
 
+/* A new thread's entry in `blocked` before its first switch-out is noted in it. */
+static const struct ember_offcpu_start unblocked = {};
+
 static __always_inline void add(__u32 counter, __u64 amount)
 {
 	__u64 *value = bpf_map_lookup_elem(&offcpu_counters, &counter);
@@ -322,82 +325,84 @@ static __always_inline void note_switch_out(void *ctx, struct task_struct *prev,
 	if (prev->flags & PF_EXITING)
 		return; /* its last switch: it never comes back */
 
-	struct ember_offcpu_start start = {};
+	/* A thread's entry stays while it lives (taken at switch-in by setting its time to 0),
+	 * filled in place: not allocated and freed at every switch, nor built on the stack, whose
+	 * 512 bytes this program shares with the CFI walk's calls. */
+	struct ember_offcpu_start *start = bpf_map_lookup_elem(&blocked, &tid);
+	if (!start) {
+		bpf_map_update_elem(&blocked, &tid, &unblocked, BPF_NOEXIST);
+		start = bpf_map_lookup_elem(&blocked, &tid);
+		if (!start) {
+			add(EMBER_OFFCPU_BLOCKED_MAP_FULL, 1);
+			return;
+		}
+	} else if (start->time != 0) {
+		/* Its previous block never saw its switch-in (rare; the kernel did not say why): its
+		 * time is lost, counted. */
+		add(EMBER_OFFCPU_SWITCH_INS_MISSED, 1);
+	}
+	/* Its time last: until then on_waking and user space see a thread not blocked. */
+	__builtin_memset(start, 0, sizeof(*start));
 	int copy = 0;
 	struct ember_user_stack *unstored = 0;
-	start.time = now;
-	start.state = state_bit(prev_state);
-	start.dropped = !(offcpu_config.states & start.state);
-	start.key.pid = tgid;
-	start.key.tid = tid;
-	start.key.user_stack_id = -EFAULT;
-	start.key.kernel_stack_id = -EFAULT;
-	start.waker.user_stack_id = -EFAULT;
-	start.waker.kernel_stack_id = -EFAULT;
-	if (!start.dropped) {
-		bpf_get_current_comm(&start.key.comm, sizeof(start.key.comm));
+	start->state = state_bit(prev_state);
+	start->dropped = !(offcpu_config.states & start->state);
+	start->key.pid = tgid;
+	start->key.tid = tid;
+	start->key.user_stack_id = -EFAULT;
+	start->key.kernel_stack_id = -EFAULT;
+	start->waker.user_stack_id = -EFAULT;
+	start->waker.kernel_stack_id = -EFAULT;
+	if (!start->dropped) {
+		bpf_get_current_comm(&start->key.comm, sizeof(start->key.comm));
 		if (config.kernel_stacks) {
 			/* The first two frames are this program and its tracepoint's trampoline. */
-			start.key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 2 & BPF_F_SKIP_FIELD_MASK);
-			count_stack_error(start.key.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
+			start->key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 2 & BPF_F_SKIP_FIELD_MASK);
+			count_stack_error(start->key.kernel_stack_id, EMBER_OFFCPU_KERNEL_STACK_COLLISION,
 					  EMBER_OFFCPU_KERNEL_STACK_ERROR);
 		}
 		int user_code = !(prev->flags & (PF_KTHREAD | PF_EXITING));
 		/* Taken here, in the blocking thread's context: python_stack reads the current task's
 		 * thread identity and user memory. */
 		if (user_code)
-			start.key.python_stack_hash = python_stack((__u64)tgid << 32 | tid);
+			start->key.python_stack_hash = python_stack((__u64)tgid << 32 | tid);
 		if (user_code && config.unwind == EMBER_UNWIND_DWARF)
 			copy = 1;
 		else if (user_code)
-			start.key.user_stack_hash = walked_stack(prev, tgid, &unstored);
+			start->key.user_stack_hash = walked_stack(prev, tgid, &unstored);
 		if (copy || unstored) {
 			/* Sent below; where it ends up counted here, its stack or end found no room. */
-			start.key.user_stack_id = -ENOSPC;
-		} else if (start.key.user_stack_hash) {
-			start.key.user_stack_id = -ENOENT;
+			start->key.user_stack_id = -ENOSPC;
+		} else if (start->key.user_stack_hash) {
+			start->key.user_stack_id = -ENOENT;
 		} else if (user_code) {
-			start.key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-			count_stack_error(start.key.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
+			start->key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+			count_stack_error(start->key.user_stack_id, EMBER_OFFCPU_USER_STACK_COLLISION,
 					  EMBER_OFFCPU_USER_STACK_ERROR);
 			__u64 ip, sp, bp, words[2] = {};
-			if (config.stack_words && start.key.user_stack_id >= 0 &&
+			if (config.stack_words && start->key.user_stack_id >= 0 &&
 			    user_registers(prev, &ip, &sp, &bp) == 0 &&
 			    bpf_probe_read_user(words, sizeof(words), (void *)sp) == 0) {
-				start.key.stack_words[0] = code_address_or_zero(words[0]);
-				start.key.stack_words[1] = code_address_or_zero(words[1]);
+				start->key.stack_words[0] = code_address_or_zero(words[0]);
+				start->key.stack_words[1] = code_address_or_zero(words[1]);
 			}
 		}
 	}
-	/* A thread's entry stays while it lives (taken at switch-in by setting its time to 0):
-	 * written in place, not allocated and freed at every switch. */
-	struct ember_offcpu_start *entry = bpf_map_lookup_elem(&blocked, &tid);
-	if (entry) {
-		/* Its previous block never saw its switch-in (rare; the kernel did not say why): its
-		 * time is lost, counted. */
-		if (entry->time != 0)
-			add(EMBER_OFFCPU_SWITCH_INS_MISSED, 1);
-		__builtin_memcpy(entry, &start, sizeof(start));
-	} else if (bpf_map_update_elem(&blocked, &tid, &start, BPF_NOEXIST) != 0) {
-		add(EMBER_OFFCPU_BLOCKED_MAP_FULL, 1);
-		return;
-	}
+	start->time = now;
 	add(EMBER_OFFCPU_SWITCHES, 1);
-	/* The entry first: a stack sent for a switch-out not noted would never see its end. */
+	/* The time first: a stack sent for a switch-out not noted would never see its end. */
 	int sent;
 	if (copy)
-		sent = send_block_copy(prev, &start);
+		sent = send_block_copy(prev, start);
 	else if (unstored)
-		sent = send_block_addresses(&start, unstored);
+		sent = send_block_addresses(start, unstored);
 	else
 		return;
 	if (sent != 0) {
 		add(EMBER_OFFCPU_STACKS_LOST, 1);
 		return;
 	}
-	entry = bpf_map_lookup_elem(&blocked, &tid);
-	if (entry)
-		entry->stack_sent = 1;
+	start->stack_sent = 1;
 }
 
 SEC("tp_btf/sched_switch")
