@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -139,11 +140,70 @@ void ember_restore_default_signals(void)
 }
 
 static char last_message[512];
+/* Why the kernel's verifier refused a program: the cause, which libbpf's later "failed to
+ * load object" would hide. */
+static char verifier_refusal[512];
+
+static int starts_with(const char *text, size_t length, const char *prefix)
+{
+	size_t prefix_length = strlen(prefix);
+	return length >= prefix_length && memcmp(text, prefix, prefix_length) == 0;
+}
+
+/* `message` is libbpf's "prog 'NAME': -- BEGIN PROG LOAD LOG --\n<log>-- END PROG LOAD LOG --":
+ * the verifier's reason is the last line before its statistics ("processed N insns"). */
+static void keep_verifier_refusal(const char *message, const char *begin)
+{
+	const char *name = strstr(message, "prog '");
+	const char *name_end = name ? strchr(name + 6, '\'') : NULL;
+	const char *end = strstr(begin, "-- END PROG LOAD LOG --");
+	if (!end)
+		end = begin + strlen(begin);
+	const char *reason = NULL;
+	size_t reason_length = 0;
+	for (const char *line = strchr(begin, '\n'); line && line + 1 < end;) {
+		line++;
+		const char *next = memchr(line, '\n', (size_t)(end - line));
+		size_t length = next ? (size_t)(next - line) : (size_t)(end - line);
+		if (starts_with(line, length, "processed "))
+			break;
+		if (length > 0 && !starts_with(line, length, "verification time") &&
+		    !starts_with(line, length, "stack depth")) {
+			reason = line;
+			reason_length = length;
+		}
+		line = next;
+	}
+	if (!reason)
+		return;
+	if (name && name_end && name_end < begin)
+		snprintf(verifier_refusal, sizeof(verifier_refusal), "the kernel's verifier refused %.*s: %.*s",
+			 (int)(name_end - name - 6), name + 6, (int)reason_length, reason);
+	else
+		snprintf(verifier_refusal, sizeof(verifier_refusal), "the kernel's verifier refused it: %.*s",
+			 (int)reason_length, reason);
+}
 
 static int capture_libbpf_message(enum libbpf_print_level level, const char *format, va_list args)
 {
 	if (level == LIBBPF_DEBUG)
 		return 0;
+	if (strstr(format, "BEGIN PROG LOAD LOG")) {
+		/* The whole log, to read its end: printed only when a program is refused. */
+		va_list measure;
+		va_copy(measure, args);
+		int size = vsnprintf(NULL, 0, format, measure);
+		va_end(measure);
+		char *log = size > 0 ? malloc((size_t)size + 1) : NULL;
+		if (log) {
+			vsnprintf(log, (size_t)size + 1, format, args);
+			const char *begin = strstr(log, "-- BEGIN PROG LOAD LOG --");
+			if (begin)
+				keep_verifier_refusal(log, begin);
+			free(log);
+		}
+		return 0;
+	}
 	vsnprintf(last_message, sizeof(last_message), format, args);
 	size_t length = strlen(last_message);
 	while (length > 0 && last_message[length - 1] == '\n')
@@ -158,7 +218,13 @@ void ember_capture_libbpf_messages(void)
 
 const char *ember_last_libbpf_message(void)
 {
-	return last_message;
+	return verifier_refusal[0] ? verifier_refusal : last_message;
+}
+
+void ember_forget_libbpf_messages(void)
+{
+	last_message[0] = '\0';
+	verifier_refusal[0] = '\0';
 }
 
 void ember_return_free_memory(void)

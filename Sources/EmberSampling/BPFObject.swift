@@ -73,6 +73,7 @@ final class BPFObject {
     /// error: a missing tracepoint is not a permission problem).
     func load() -> Int32 {
         guard let object else { return -EINVAL }
+        ember_forget_libbpf_messages()  // what an earlier load printed is not this one's cause
         let result = bpf_object__load(object)
         if result == 0 { releaseBytes() }  // libbpf is done with the ELF; after a failure, at close
         return result

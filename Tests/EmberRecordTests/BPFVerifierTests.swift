@@ -1,4 +1,5 @@
-import EmberSampling
+import CEmberShim
+@testable import EmberSampling
 import Foundation
 import XCTest
 
@@ -61,5 +62,50 @@ final class BPFVerifierTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(native["sample"]), autoSample * 3 / 4, "--no-interpreter: no Python walk")
         XCTAssertLessThan(try XCTUnwrap(framePointers["on_switch"]), try XCTUnwrap(auto["on_switch"]) * 3 / 4)
         XCTAssertLessThan(try XCTUnwrap(framePointers["on_waking"]), 100, "without wakeups the waker program returns at once")
+    }
+
+    /// A program the verifier refuses is named with the verifier's reason, not with the "failed
+    /// to load object" libbpf prints after it (a kernel that counted the stacks of the programs'
+    /// calls more strictly once refused the off-CPU program with nothing but "Permission denied").
+    func testARefusedProgramIsNamedWithTheVerifiersReason() throws {
+        guard geteuid() == 0 else { throw XCTSkip("loading BPF programs needs root") }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ember-verifier-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("refused.bpf.c")
+        // Every kernel refuses it: it reads memory at a number.
+        try """
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        SEC("perf_event")
+        int reads_anywhere(void *ctx)
+        {
+            return *(int *)(long)bpf_get_prandom_u32();
+        }
+        char LICENSE[] SEC("license") = "GPL";
+        """.write(to: source, atomically: true, encoding: .utf8)
+        let object = directory.appendingPathComponent("refused.bpf.o")
+        #if arch(arm64)
+        let multiarch = "aarch64-linux-gnu"
+        #else
+        let multiarch = "x86_64-linux-gnu"
+        #endif
+        let compile = Process()
+        compile.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        compile.arguments = ["clang", "-target", "bpf", "-O2", "-I/usr/include/\(multiarch)", "-c", source.path,
+                             "-o", object.path]
+        try compile.run()
+        compile.waitUntilExit()
+        XCTAssertEqual(compile.terminationStatus, 0, "clang -target bpf")
+        let bytes = [UInt8](try Data(contentsOf: object))
+
+        ember_capture_libbpf_messages()
+        let program = try BPFObject(bytes: bytes, description: "the test's BPF program")
+        defer { program.close() }
+        XCTAssertNotEqual(program.load(), 0, "the verifier takes a program that reads memory at a number")
+        let message = BPFObject.libbpfMessage()
+        XCTAssertTrue(message.hasPrefix("the kernel's verifier refused reads_anywhere: "), message)
+        XCTAssertTrue(message.contains("invalid mem access"), message)
+        XCTAssertFalse(message.contains("\n"), message)
     }
 }

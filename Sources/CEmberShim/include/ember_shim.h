@@ -37,10 +37,11 @@ void ember_install_stop_signals(void);
 int ember_stop_signal(void); /* the signal received, or 0 */
 void ember_restore_default_signals(void);
 
-/* Routes libbpf's messages into a buffer instead of stderr; the last warning is kept
- * for error messages. */
+/* Routes libbpf's messages into a buffer instead of stderr; for error messages, the last
+ * warning is kept, or where the verifier refused a program, its reason. */
 void ember_capture_libbpf_messages(void);
 const char *ember_last_libbpf_message(void);
+void ember_forget_libbpf_messages(void);
 
 /* Gives the heap's free pages back to the kernel (glibc's malloc_trim, not in Swift's
  * Glibc module): after closing files a long recording's RSS follows what it still uses,
