@@ -84,7 +84,7 @@ struct Record: ParsableCommand {
             + "the stack; with --off-cpu, a copy per blocking context switch), lbr (the CPU's Last Branch "
             + "Record) or auto (CFI in the kernel, from each file's unwind table; also blocked threads' "
             + "stacks).", valueName: "method"))
-    var unwind: String = "auto"
+    var unwind: UnwindMode = .auto
 
     @Option(name: .long, help: ArgumentHelp(
         "--unwind auto: rows (16 bytes each) the kernel keeps for all files' unwind tables; a "
@@ -152,10 +152,6 @@ struct Record: ParsableCommand {
         guard (1_000...(1 << 26)).contains(maxLocations) else {
             throw ValidationError("--max-locations must be between 1000 and \(1 << 26)")
         }
-        guard UnwindMode(rawValue: unwind) != nil else {
-            throw ValidationError("--unwind must be one of: "
-                + UnwindMode.allCases.map(\.rawValue).joined(separator: ", "))
-        }
         guard (64...65536).contains(stackSize), stackSize % 8 == 0 else {
             throw ValidationError("--stack-size must be a multiple of 8 between 64 and 65536 bytes")
         }
@@ -190,7 +186,7 @@ struct Record: ParsableCommand {
         settings.countsMapSize = countsMapSize
         settings.unwindTableRows = unwindTableRows
         settings.maximumLocations = maxLocations
-        settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
+        settings.unwind = unwind
         settings.stackSize = stackSize
         settings.leafFix = !noLeafFix
         settings.ringBufferSize = ringBufferSize
@@ -240,3 +236,7 @@ struct Record: ParsableCommand {
         for line in text.lines(written: outputs.targets.map(\.path)) + notes { writeStandardError("ember: \(line)\n") }
     }
 }
+
+/// `--unwind` of `ember record` and `ember top`: the parser checks the value and names the
+/// methods in its error and in the help.
+extension UnwindMode: ExpressibleByArgument {}

@@ -39,7 +39,7 @@ struct Top: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp(
         "How user stacks are unwound, as for ember record: auto (CFI in the kernel), fp, dwarf or lbr.",
         valueName: "method"))
-    var unwind: String = "auto"
+    var unwind: UnwindMode = .auto
 
     @Flag(name: .long, help: "Leave Python frames out: the interpreter's own frames only.")
     var noInterpreter = false
@@ -60,9 +60,6 @@ struct Top: ParsableCommand {
         guard interval.isFinite, interval >= 0.1, interval <= 60 else {
             throw ValidationError("--interval must be between 0.1 and 60 seconds")
         }
-        guard UnwindMode(rawValue: unwind) != nil else {
-            throw ValidationError("--unwind must be one of: " + UnwindMode.allCases.map(\.rawValue).joined(separator: ", "))
-        }
     }
 
     func run() throws {
@@ -71,7 +68,7 @@ struct Top: ParsableCommand {
         var settings = RecordingSettings(target: pid.map { .process($0) } ?? .system)
         settings.frequency = frequency
         settings.kernelStacks = !noKernel
-        settings.unwind = UnwindMode(rawValue: unwind) ?? .auto
+        settings.unwind = unwind
         settings.interpreterFrames = !noInterpreter
         let live: LiveSession
         do { live = try LiveSession(settings: settings) } catch {
