@@ -127,6 +127,9 @@ public final class Sampler {
     private var running = false
     /// When the events get their next periods (``varySamplingPeriod()``); nil until started.
     private var periodSchedule: SamplingPeriodSchedule<SystemRandomNumberGenerator>?
+    /// The last `generation` given with a process's mappings: each write's is new, so the BPF
+    /// walk's cached rules of the mappings it replaces are never used for it.
+    private var mappingsGeneration: UInt64 = 0
 
     /// Loads the BPF program and opens the perf events, disabled. Call ``start()`` to sample.
     public init(configuration: SamplerConfiguration) throws {
@@ -304,6 +307,10 @@ public final class Sampler {
         defer { value.deallocate() }
         value.initializeMemory(as: UInt8.self, repeating: 0)
         value.storeBytes(of: UInt32(mappings.count), as: UInt32.self)
+        mappingsGeneration += 1
+        value.storeBytes(of: mappingsGeneration,
+                         toByteOffset: MemoryLayout<ember_process_mappings>.offset(of: \ember_process_mappings.generation)!,
+                         as: UInt64.self)
         let offset = MemoryLayout<ember_process_mappings>.offset(of: \ember_process_mappings.mappings)!
         mappings.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: value[offset...]).copyMemory(from: $0) }
         var key = UInt32(bitPattern: pid)

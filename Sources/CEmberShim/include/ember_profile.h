@@ -89,6 +89,9 @@ struct ember_mapping {
 struct ember_process_mappings {
 	__u32 count;
 	__u32 reread_asked;     /* the BPF program asked user space to read the maps again */
+	/* Unique to each set of mappings user space writes (a forked child's copy keeps its
+	 * parent's: the same address space); the walk's rule cache is keyed by it. 0: none. */
+	__u64 generation;
 	struct ember_mapping mappings[EMBER_MAX_MAPPINGS];
 };
 

@@ -154,6 +154,14 @@ __noinline __u32 find_rule(struct cfi_walk_memory *memory, struct ember_process_
 		*rule = memory->recent[1];
 		return CFI_WALKING;
 	}
+	__u64 generation = mappings->generation;
+	/* Fibonacci hashing: the top bits of the product. */
+	__u32 slot = ((pc ^ generation) * 0x9E3779B97F4A7C15ULL) >> (64 - EMBER_CFI_RULE_CACHE_BITS);
+	struct cfi_cached_rule *cached = generation ? bpf_map_lookup_elem(&cfi_rule_cache, &slot) : 0;
+	if (cached && cached->generation == generation && cached->rule.pc == pc) {
+		*rule = cached->rule;
+		return CFI_WALKING;
+	}
 	__u32 count = mappings->count;
 	if (count > EMBER_MAX_MAPPINGS)
 		count = EMBER_MAX_MAPPINGS;
@@ -180,21 +188,25 @@ __noinline __u32 find_rule(struct cfi_walk_memory *memory, struct ember_process_
 	rule->rbp_offset = 0;
 	rule->plt_threshold = 0;
 	rule->frame_pointer_code = mapping->kind == EMBER_MAPPING_FRAME_POINTER;
-	if (mapping->kind != EMBER_MAPPING_TABLE)
-		return CFI_WALKING;
-	__u32 table_index = mapping->table;
-	struct ember_unwind_table *table = bpf_map_lookup_elem(&unwind_tables, &table_index);
-	if (!table)
-		return CFI_PENDING;
-	struct ember_unwind_row *row = find_row(table, pc - mapping->bias);
-	if (row) {
-		rule->rule = row->rule;
-		rule->cfa_offset = row->cfa_offset;
-		rule->rbp_offset = row->rbp_offset;
-		rule->plt_threshold = row->plt_threshold;
+	if (mapping->kind == EMBER_MAPPING_TABLE) {
+		__u32 table_index = mapping->table;
+		struct ember_unwind_table *table = bpf_map_lookup_elem(&unwind_tables, &table_index);
+		if (!table)
+			return CFI_PENDING;
+		struct ember_unwind_row *row = find_row(table, pc - mapping->bias);
+		if (row) {
+			rule->rule = row->rule;
+			rule->cfa_offset = row->cfa_offset;
+			rule->rbp_offset = row->rbp_offset;
+			rule->plt_threshold = row->plt_threshold;
+		}
 	}
 	memory->recent[memory->next_recent & 1] = *rule;
 	memory->next_recent++;
+	if (cached) {
+		cached->generation = generation;
+		cached->rule = *rule;
+	}
 	return CFI_WALKING;
 }
 

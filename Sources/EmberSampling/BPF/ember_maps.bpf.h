@@ -2,8 +2,9 @@
  * The maps both of ember's BPF programs declare, in one .bpf.h header both include (as
  * libbpf-tools share code between their programs): profile.bpf.c creates them, offcpu.bpf.c
  * reuses its descriptors (bpf_map__reuse_fd), so the definitions cannot drift apart. Sizes are
- * placeholders: user space sets them from its options before loading. cfi_scratch and
- * cfi_walk_memories are never shared: each program walks into its own per-CPU buffers.
+ * placeholders: user space sets them from its options before loading. cfi_scratch,
+ * cfi_walk_memories and cfi_rule_cache are never shared: each program walks into its own
+ * per-CPU buffers.
  */
 #ifndef EMBER_MAPS_BPF_H
 #define EMBER_MAPS_BPF_H
@@ -127,5 +128,22 @@ struct {
 	__type(value, struct cfi_walk_memory);
 	__uint(max_entries, 1);
 } cfi_walk_memories SEC(".maps");
+
+/* The rules walks found, by the process's mappings and pc: the same return addresses come
+ * back sample after sample, and a hit skips the binary searches of the mappings and of the
+ * file's rows. Direct-mapped, per CPU and per program (never shared, like
+ * cfi_walk_memories), so an entry is never read while another walk writes it. */
+#define EMBER_CFI_RULE_CACHE_BITS 10
+struct cfi_cached_rule {
+	__u64 generation;       /* ember_process_mappings.generation; 0: empty */
+	struct cfi_rule rule;   /* rule.pc: the pc it is for */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct cfi_cached_rule);
+	__uint(max_entries, 1 << EMBER_CFI_RULE_CACHE_BITS);
+} cfi_rule_cache SEC(".maps");
 
 #endif
