@@ -140,8 +140,8 @@ void ember_restore_default_signals(void)
 }
 
 static char last_message[512];
-/* Why the kernel's verifier refused a program: the cause, which libbpf's later "failed to
- * load object" would hide. */
+/* Why the kernel's verifier refused a program ("NAME: the log's reason"): the cause, which
+ * libbpf's later "failed to load object" would hide. */
 static char verifier_refusal[512];
 
 static int starts_with(const char *text, size_t length, const char *prefix)
@@ -177,11 +177,10 @@ static void keep_verifier_refusal(const char *message, const char *begin)
 	if (!reason)
 		return;
 	if (name && name_end && name_end < begin)
-		snprintf(verifier_refusal, sizeof(verifier_refusal), "the kernel's verifier refused %.*s: %.*s",
-			 (int)(name_end - name - 6), name + 6, (int)reason_length, reason);
+		snprintf(verifier_refusal, sizeof(verifier_refusal), "%.*s: %.*s", (int)(name_end - name - 6),
+			 name + 6, (int)reason_length, reason);
 	else
-		snprintf(verifier_refusal, sizeof(verifier_refusal), "the kernel's verifier refused it: %.*s",
-			 (int)reason_length, reason);
+		snprintf(verifier_refusal, sizeof(verifier_refusal), "%.*s", (int)reason_length, reason);
 }
 
 static int capture_libbpf_message(enum libbpf_print_level level, const char *format, va_list args)
@@ -218,7 +217,12 @@ void ember_capture_libbpf_messages(void)
 
 const char *ember_last_libbpf_message(void)
 {
-	return verifier_refusal[0] ? verifier_refusal : last_message;
+	return last_message;
+}
+
+const char *ember_verifier_refusal(void)
+{
+	return verifier_refusal;
 }
 
 void ember_forget_libbpf_messages(void)

@@ -38,6 +38,22 @@ final class BPFObject {
         String(cString: ember_last_libbpf_message())
     }
 
+    /// Why the kernel's verifier refused a program of the last load ("NAME: the log's reason"),
+    /// or nil.
+    static func verifierRefusal() -> String? {
+        let refusal = String(cString: ember_verifier_refusal())
+        return refusal.isEmpty ? nil : refusal
+    }
+
+    /// The error for a failed ``load()``: the verifier's reason where it refused a program (its
+    /// EACCES says nothing of permissions), else the errno and what libbpf said last.
+    func loadError(_ result: Int32) -> SamplingError {
+        if let refusal = Self.verifierRefusal() {
+            return .system("could not load \(description): the kernel's verifier refused \(refusal)")
+        }
+        return SamplingError.from(errno: -result, doing: "load \(description)", detail: Self.libbpfMessage())
+    }
+
     /// Sets a map's entries before loading.
     func setMaxEntries(_ name: String, _ entries: Int) throws {
         guard entries > 0, entries <= 1 << 24 else {

@@ -29,7 +29,7 @@ public final class KernelAddressNames {
         let object = try BPFObject(bytes: EmbeddedProgram.kernelNames, description: "the kernel-naming BPF program")
         let result = object.load()
         guard result == 0 else {
-            throw SamplingError.from(errno: -result, doing: "load \(object.description)", detail: BPFObject.libbpfMessage())
+            throw object.loadError(result)
         }
         program = bpf_program__fd(try object.program("name_kernel_addresses"))
         request = try object.globals(".bss")

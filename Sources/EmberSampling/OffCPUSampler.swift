@@ -251,11 +251,11 @@ public final class OffCPUSampler {
         let loaded = object.load()
         if loaded != 0 {
             let detail = BPFObject.libbpfMessage()
-            if detail.contains("sched_switch") || -loaded == ESRCH || -loaded == ENOENT {
+            if BPFObject.verifierRefusal() == nil && (detail.contains("sched_switch") || -loaded == ESRCH || -loaded == ENOENT) {
                 throw SamplingError.unsupportedKernel(
                     "off-CPU time needs the sched_switch BTF tracepoint (tp_btf) and /sys/kernel/btf/vmlinux (\(detail))")
             }
-            throw SamplingError.from(errno: -loaded, doing: "load the off-CPU BPF program", detail: detail)
+            throw object.loadError(loaded)
         }
         countsMap = try object.mapDescriptor("offcpu_counts")
         blockedMap = try object.mapDescriptor("blocked")

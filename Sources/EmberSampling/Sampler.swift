@@ -170,9 +170,7 @@ public final class Sampler {
         try object.setReadOnlyData(".rodata.config", to: configuration.programOptions)
 
         let loaded = object.load()
-        if loaded != 0 {
-            throw SamplingError.from(errno: -loaded, doing: "load BPF programs", detail: libbpfMessage())
-        }
+        if loaded != 0 { throw object.loadError(loaded) }
         countsMap = try mapDescriptor("counts")
         stacksMap = try mapDescriptor("stacks")
         targetsMap = try mapDescriptor("targets")

@@ -29,11 +29,9 @@ public enum SamplingError: Error, CustomStringConvertible, Equatable {
     static func from(errno code: Int32, doing what: String, detail: String = "") -> SamplingError {
         let reason = String(cString: strerror(code)) + (detail.isEmpty ? "" : " (\(detail))")
         // As root, EACCES and EPERM come from the verifier or a lockdown, not from a missing
-        // capability: the detail says which. So they do where the verifier refused a program
-        // (the C shim's words for it), whoever runs ember.
-        let refused = detail.hasPrefix("the kernel's verifier refused")
+        // capability: the detail says which.
         switch code {
-        case EPERM where geteuid() != 0 && !refused, EACCES where geteuid() != 0 && !refused:
+        case EPERM where geteuid() != 0, EACCES where geteuid() != 0:
             return .notPermitted(what)
         case ENOSYS, EOPNOTSUPP, ENODEV:
             return .unsupportedKernel("\(what) failed: \(reason)")

@@ -102,9 +102,11 @@ final class BPFVerifierTests: XCTestCase {
         ember_capture_libbpf_messages()
         let program = try BPFObject(bytes: bytes, description: "the test's BPF program")
         defer { program.close() }
-        XCTAssertNotEqual(program.load(), 0, "the verifier takes a program that reads memory at a number")
-        let message = BPFObject.libbpfMessage()
-        XCTAssertTrue(message.hasPrefix("the kernel's verifier refused reads_anywhere: "), message)
+        let result = program.load()
+        XCTAssertNotEqual(result, 0, "the verifier takes a program that reads memory at a number")
+        let message = program.loadError(result).description
+        XCTAssertTrue(message.hasPrefix("could not load the test's BPF program: the kernel's verifier refused reads_anywhere: "),
+                      message)
         XCTAssertTrue(message.contains("invalid mem access"), message)
         XCTAssertFalse(message.contains("\n"), message)
     }

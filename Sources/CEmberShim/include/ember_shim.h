@@ -38,9 +38,10 @@ int ember_stop_signal(void); /* the signal received, or 0 */
 void ember_restore_default_signals(void);
 
 /* Routes libbpf's messages into a buffer instead of stderr; for error messages, the last
- * warning is kept, or where the verifier refused a program, its reason. */
+ * warning is kept, and where the verifier refused a program, "NAME: its reason" ("" if none). */
 void ember_capture_libbpf_messages(void);
 const char *ember_last_libbpf_message(void);
+const char *ember_verifier_refusal(void);
 void ember_forget_libbpf_messages(void);
 
 /* Gives the heap's free pages back to the kernel (glibc's malloc_trim, not in Swift's
