@@ -240,7 +240,7 @@ final class RecordTests: RecordingTestCase {
     }
 
     func testKernelFramesSitAboveTheUserStackOfASyscallHeavyProcess() throws {
-        let (_, folded) = try recordWorkload("syscalls", options: ["-d", "2", "-F", "499"])
+        let (_, folded) = try recordWorkload("syscalls", options: ["-d", "1", "-F", "997"])
         // libc's read() sets up no frame, so a frame-pointer walk skips read_loop (the
         // frameless-leaf problem of the unwinding issue); main is always there.
         let inKernel = folded.share { stack in
@@ -259,7 +259,7 @@ final class RecordTests: RecordingTestCase {
     }
 
     func testSwiftSampleIsSymbolized() throws {
-        let (_, folded) = try recordWorkload("spinner", options: ["-d", "2", "-F", "499"])
+        let (_, folded) = try recordWorkload("spinner", options: ["-d", "1", "-F", "997"])
         // Swift symbols are mangled for now (demangling is the symbolizer issue's).
         let heavy = folded.share { $0.contains { $0.contains("heavyPath") } }
         let light = folded.share { $0.contains { $0.contains("lightPath") } }

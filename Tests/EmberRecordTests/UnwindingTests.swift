@@ -145,7 +145,7 @@ final class UnwindingTests: RecordingTestCase {
         // User space unwinds the copies (dwarf), the kernel walks the tables (auto).
         for unwind in ["dwarf", "auto"] {
             let (_, folded) = try recordWorkload("threads-nofp", arguments: ["30", "3"],
-                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+                                                      options: ["-d", "1", "-F", "997", "--unwind", unwind])
             // clone3 → start_thread → worker → worker_spin. Both are local symbols of libc, named
             // only with its debug file; the chain must reach them either way.
             let complete = folded.share { stack in
@@ -163,7 +163,7 @@ final class UnwindingTests: RecordingTestCase {
         // User space unwinds the copies (dwarf), the kernel walks the tables (auto).
         for unwind in ["dwarf", "auto"] {
             let (_, folded) = try recordWorkload("syscalls-nofp",
-                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+                                                      options: ["-d", "1", "-F", "997", "--unwind", unwind])
             // main → read_loop → libc's read → the kernel's entry point → ... → read_zero.
             let throughKernel = folded.share { stack in
                 guard let loop = stack.firstIndex(of: "read_loop"), stack.dropFirst().first == "_start",
@@ -181,7 +181,7 @@ final class UnwindingTests: RecordingTestCase {
         // User space unwinds the copies (dwarf), the kernel walks the tables (auto).
         for unwind in ["dwarf", "auto"] {
             let (_, folded) = try recordWorkload("plt-nofp",
-                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+                                                      options: ["-d", "1", "-F", "997", "--unwind", unwind])
             let complete = folded.share { stack in
                 let frames = self.userFrames(stack)
                 return frames.first == "_start"
@@ -195,7 +195,7 @@ final class UnwindingTests: RecordingTestCase {
         // User space unwinds the copies (dwarf), the kernel walks the tables (auto).
         for unwind in ["dwarf", "auto"] {
             let (_, folded) = try recordWorkload("signals-nofp",
-                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+                                                      options: ["-d", "1", "-F", "997", "--unwind", unwind])
             // handler_spin ← on_signal ← the signal trampoline ← work_loop (or what it calls:
             // now, clock_gettime) ← main ← ... ← _start. The handler outlasts the timer's
             // period, so the next signal comes as it returns: most runs interrupt one pc
@@ -223,7 +223,7 @@ final class UnwindingTests: RecordingTestCase {
     func testTheFrameASignalInterruptedIsNamedByItsExactPC() throws {
         for unwind in ["auto", "dwarf"] {
             let (result, folded) = try recordWorkload("signals-nofp", arguments: ["30", "entry"],
-                                                      options: ["-d", "2", "-F", "499", "--unwind", unwind])
+                                                      options: ["-d", "1", "-F", "997", "--unwind", unwind])
             let inHandler = folded.stacks.filter { $0.key.last == "handler_spin" }
             let total = inHandler.values.reduce(0, +)
             // Enough to judge the shares below by: the handler's part of the time is the
@@ -251,7 +251,7 @@ final class UnwindingTests: RecordingTestCase {
             folded.stacks.filter { $0.key.last == "handler_spin" }
         }
         let (auto, kernelWalked) = try recordWorkload("signals-nofp", arguments: ["30", "altstack"],
-                                                      options: ["-d", "2", "-F", "499", "--unwind", "auto"])
+                                                      options: ["-d", "1", "-F", "997", "--unwind", "auto"])
         let inHandler = handlerStacks(kernelWalked)
         let handlerTotal = inHandler.values.reduce(0, +)
         XCTAssertGreaterThan(handlerTotal, 50, auto.stderr)
@@ -271,7 +271,7 @@ final class UnwindingTests: RecordingTestCase {
         XCTAssertGreaterThanOrEqual(complete / handlerTotal, 0.9, "most are walked in the kernel\n\(auto.stderr)")
 
         let (dwarf, copied) = try recordWorkload("signals-nofp", arguments: ["30", "altstack"],
-                                                 options: ["-d", "2", "-F", "499", "--unwind", "dwarf"])
+                                                 options: ["-d", "1", "-F", "997", "--unwind", "dwarf"])
         XCTAssertFalse(dwarf.stderr.contains("went round in place"), dwarf.stderr)
         XCTAssertTrue(dwarf.stderr.contains("signal handler on an alternate stack (sigaltstack)"), dwarf.stderr)
         let copiedHandler = handlerStacks(copied)
