@@ -195,7 +195,7 @@ public struct BlockInterval: Sendable, Hashable {
 
 /// The stack id of a thread found blocked when recording began: its stack was taken
 /// before ember was there to see it.
-public let blockedBeforeRecordingStackID = -ESRCH
+public let blockedBeforeRecordingStackID = Int32(EMBER_BLOCKED_BEFORE_RECORDING)
 
 /// Off-CPU time: a BPF program on the `sched_switch` BTF tracepoint that notes when a
 /// target thread leaves the CPU, with its stacks, and counts the time until it comes back.

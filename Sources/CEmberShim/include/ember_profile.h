@@ -275,6 +275,10 @@ struct ember_offcpu_start {
 	__u32 unused;
 };
 
+/* The stack ids of an entry of `blocked` user space wrote for a thread it found blocked when
+ * recording began (its stack never seen): -ESRCH. */
+#define EMBER_BLOCKED_BEFORE_RECORDING (-3)
+
 /* The state a thread was switched out in, as a bit of ember_offcpu_config.states. */
 enum ember_offcpu_state {
 	EMBER_OFFCPU_RUNNABLE = 1,        /* preempted (R): waiting for a CPU */

@@ -336,9 +336,11 @@ static __always_inline void note_switch_out(void *ctx, struct task_struct *prev,
 			add(EMBER_OFFCPU_BLOCKED_MAP_FULL, 1);
 			return;
 		}
-	} else if (start->time != 0) {
-		/* Its previous block never saw its switch-in (rare; the kernel did not say why): its
-		 * time is lost, counted. */
+	} else if (start->time != 0 && start->key.user_stack_id != EMBER_BLOCKED_BEFORE_RECORDING) {
+		/* Its previous block never saw its switch-in (rare: a kernel may emit no sched_switch
+		 * for some tasks leaving a CPU; docs/unwinding.md): its time is lost, counted. A
+		 * thread user space found blocked at the start may have woken before its entry was
+		 * written: its block ended as recording began. */
 		add(EMBER_OFFCPU_SWITCH_INS_MISSED, 1);
 	}
 	/* Its time last: until then on_waking and user space see a thread not blocked. */
