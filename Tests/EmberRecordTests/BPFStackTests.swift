@@ -41,10 +41,12 @@ final class BPFStackTests: XCTestCase {
 
         0000000000000010 <step>:
                2:\tr3 = r10
-               3:\tr3 += -0x11
-               4:\tcall -0x1
-        \t\t0000000000000020:  R_BPF_64_32\tleaf
-               5:\texit
+               3:\tr3 += -0x8
+               4:\tr4 = r3
+               5:\t*(u32 *)(r4 - 0x9) = w1
+               6:\tcall -0x1
+        \t\t0000000000000030:  R_BPF_64_32\tleaf
+               7:\texit
 
         Disassembly of section tp_btf/sched_switch:
 
@@ -61,7 +63,8 @@ final class BPFStackTests: XCTestCase {
         let use = try BPFStackUse(disassembly: disassembly)
         XCTAssertEqual(use.programs, ["program"])
         let chain = use.deepestChain(from: "program")
-        // 400, then step's 17 bytes as 32, then leaf's 8 as 16; r1 no longer points into the stack at -0x200.
+        // 400, then step's 17 bytes (through a copy of a pointer into its stack) as 32, then
+        // leaf's 8 as 16; r1 no longer points into the stack at -0x200.
         XCTAssertEqual(chain.frames.map(\.name), ["program", "step", "leaf"])
         XCTAssertEqual(chain.frames.map(\.bytes), [400, 17, 8])
         XCTAssertEqual(chain.bytes, 400 + 32 + 16)
@@ -111,13 +114,14 @@ struct BPFStackUse {
 
     private var functions: [String: Function] = [:]
 
-    /// The programs: functions outside .text, in their order by name.
+    /// The programs: the functions outside .text, sorted by name.
     var programs: [String] { functions.filter { $0.value.section != ".text" }.keys.sorted() }
 
     init(disassembly: String) throws {
         var section = ""
         var current: String?
-        var stackPointers = Set<String>()  // registers that hold r10, the frame's top
+        // Registers that point into the stack, by their offset from r10 (the frame's top).
+        var stackPointers: [String: Int] = [:]
         var loaded: Int?  // the last 64-bit immediate load's value, for its relocation
         func number(_ text: Substring) -> Int? {
             text.hasPrefix("0x") ? Int(text.dropFirst(2), radix: 16) : Int(text)
@@ -131,11 +135,12 @@ struct BPFStackUse {
                 section = String(line.dropFirst("Disassembly of section ".count).dropLast())
                 continue
             }
-            if let open = line.firstIndex(of: "<"), line.hasSuffix(">:"), let offset = Int(line[..<open].trimmingCharacters(in: .whitespaces), radix: 16) {
+            if let open = line.firstIndex(of: "<"), line.hasSuffix(">:"),
+               let offset = Int(line[..<open].trimmingCharacters(in: .whitespaces), radix: 16) {
                 let name = String(line[line.index(after: open)..<line.index(line.endIndex, offsetBy: -2)])
                 functions[name] = Function(section: section, offset: offset)
                 current = name
-                stackPointers = []
+                stackPointers = [:]
                 continue
             }
             // A relocation, under its instruction: `OFFSET:  R_BPF_64_32 SYMBOL`.
@@ -153,30 +158,38 @@ struct BPFStackUse {
             guard fields.count >= 2, fields[0].hasSuffix(":") else { continue }
             let instruction = fields[1...].joined(separator: " ")
             loaded = nil
-            // A stack slot: `(r10 - N)`, in decimal or hex.
-            if let slot = instruction.range(of: "(r10 - ") {
-                let digits = instruction[slot.upperBound...].prefix { $0 != ")" }
-                if let bytes = number(digits) { deepen(bytes) }
+            // A memory access: `(rN - OFFSET)` or `(rN + OFFSET)`, in decimal or hex.
+            var rest = instruction[...]
+            while let open = rest.range(of: "(r") {
+                let inside = rest[open.upperBound...].prefix { $0 != ")" }
+                let parts = inside.split(separator: " ")
+                if parts.count == 3, let register = Int(parts[0]), let offset = number(parts[2]),
+                   let base = register == 10 ? 0 : stackPointers["r\(register)"] {
+                    deepen(-(base + (parts[1] == "-" ? -offset : offset)))
+                }
+                rest = rest[open.upperBound...]
             }
             let words = instruction.split(separator: " ")
-            guard words.count >= 3 else {
-                if words.first == "call" { stackPointers.subtract(["r1", "r2", "r3", "r4", "r5"]) }
+            if words.first == "call" {
+                for register in ["r1", "r2", "r3", "r4", "r5"] { stackPointers[register] = nil }
                 continue
             }
+            guard words.count >= 3 else { continue }
             let target = String(words[0]).replacingOccurrences(of: "w", with: "r")
-            if words[0] == "call" {
-                stackPointers.subtract(["r1", "r2", "r3", "r4", "r5"])
-            } else if words[1] == "=" {
-                if words.count == 3, words[2] == "r10" {
-                    stackPointers.insert(target)
+            if words[1] == "=" {
+                let source = String(words[2])
+                stackPointers[target] = words.count == 3 ? (source == "r10" ? 0 : stackPointers[source]) : nil
+                if words.count == 4, words[3] == "ll" { loaded = number(words[2]) }
+            } else if words[1] == "+=", let base = stackPointers[target], words.count == 3 {
+                let negative = words[2].hasPrefix("-")
+                if let step = number(negative ? words[2].dropFirst() : words[2]) {
+                    stackPointers[target] = base + (negative ? -step : step)
+                    deepen(-(base + (negative ? -step : step)))
                 } else {
-                    stackPointers.remove(target)
-                    if words.count == 4, words[3] == "ll" { loaded = number(words[2]) }
+                    stackPointers[target] = nil
                 }
-            } else if words[1] == "+=", stackPointers.contains(target), words[2].hasPrefix("-"), let bytes = number(words[2].dropFirst()) {
-                deepen(bytes)
             } else if words[1].hasSuffix("=") {
-                stackPointers.remove(target)  // other arithmetic: no longer a known stack address
+                stackPointers[target] = nil  // other arithmetic: no longer a known stack address
             }
         }
         // Callbacks are named by their section and offset.

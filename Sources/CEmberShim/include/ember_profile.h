@@ -275,9 +275,9 @@ struct ember_offcpu_start {
 	__u32 unused;
 };
 
-/* The stack ids of an entry of `blocked` user space wrote for a thread it found blocked when
- * recording began (its stack never seen): -ESRCH. */
-#define EMBER_BLOCKED_BEFORE_RECORDING (-3)
+/* The stack ids in the `blocked` entry user space writes for a thread it finds blocked when
+ * recording begins, whose stack it never saw. */
+#define EMBER_BLOCKED_BEFORE_RECORDING (-3) /* -ESRCH */
 
 /* The state a thread was switched out in, as a bit of ember_offcpu_config.states. */
 enum ember_offcpu_state {
